@@ -1,0 +1,41 @@
+# s3rekey — build, test and run everything from here.
+GO          ?= go
+STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
+# Every functions/<name> with a main.go is a Lambda function.
+FUNCTIONS   := $(patsubst functions/%/main.go,%,$(wildcard functions/*/main.go))
+BENCHTIME   ?= 1x
+
+.PHONY: all build test lint demo bench clean
+
+all: build test
+
+## build: every functions/<fn> as a Lambda binary, build/<fn>/bootstrap (linux/arm64)
+build:
+	@mkdir -p build
+	@for fn in $(FUNCTIONS); do \
+		echo "build/$$fn/bootstrap"; \
+		GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -tags lambda.norpc -trimpath \
+			-ldflags='-s -w' -o build/$$fn/bootstrap ./functions/$$fn || exit 1; \
+	done
+
+## test: lint, then every package's tests with the race detector
+test: lint
+	$(GO) test -race -count=1 ./...
+
+## lint: gofmt, go vet and staticcheck must all be clean
+lint:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './node_modules/*')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+	$(STATICCHECK) ./...
+
+## demo: the pipeline on the embedded emulator; no AWS account needed
+demo:
+	$(GO) run ./cmd/s3rekey demo
+
+## bench: every benchmark once per size (BENCHTIME=5s for steadier numbers)
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
+
+clean:
+	rm -rf build

@@ -1,0 +1,278 @@
+package emulator
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Defaults used when Options leaves a field empty.
+const (
+	DefaultAccount = "111122223333"
+	DefaultRegion  = "us-east-1"
+	DefaultAddr    = "127.0.0.1:0"
+)
+
+// Options configures an emulator.
+type Options struct {
+	// Addr is the listen address; it must be a loopback address. Port 0 picks
+	// a free port.
+	Addr string
+	// Account is the AWS account that owns every bucket, queue and key.
+	Account string
+	// Region is the one region served.
+	Region string
+	// EventBridgeRules stand in for EventBridge rules with an SQS target: an
+	// "Object Created" event of a bucket with EventBridge delivery enabled is
+	// sent to the queue of every matching rule.
+	EventBridgeRules []EventBridgeRule
+	// FaultSeed seeds the random source of injected faults, so a test run can
+	// be repeated. Zero means a fixed default seed.
+	FaultSeed uint64
+	// Logger receives one debug line per request; nil discards them.
+	Logger *slog.Logger
+}
+
+// Emulator is a running local AWS endpoint. It is safe for concurrent use.
+type Emulator struct {
+	opts     Options
+	listener net.Listener
+	server   *http.Server
+	url      string
+
+	kms     *kmsService
+	sqs     *sqsService
+	s3      *s3Service
+	faults  *faultInjector
+	counter *requestCounter
+
+	rulesMu sync.RWMutex
+	rules   []EventBridgeRule
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Start builds an emulator and serves it on opts.Addr until ctx is done or
+// Close is called.
+func Start(ctx context.Context, opts Options) (*Emulator, error) {
+	e, err := New(opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.Listen(ctx); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// Listen serves the emulator on its address until ctx is done or Close is
+// called.
+func (e *Emulator) Listen(ctx context.Context) error {
+	ln, err := net.Listen("tcp", e.opts.Addr)
+	if err != nil {
+		return fmt.Errorf("emulator: listen on %s: %w", e.opts.Addr, err)
+	}
+	e.listener = ln
+	e.url = "http://" + ln.Addr().String()
+	e.server = &http.Server{Handler: e, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = e.server.Serve(ln) }()
+	go func() {
+		<-ctx.Done()
+		_ = e.Close()
+	}()
+	return nil
+}
+
+// EnvLines are the environment settings that point the AWS CLI and SDKs at
+// the emulator.
+func (e *Emulator) EnvLines() []string {
+	return []string{
+		"AWS_ENDPOINT_URL=" + e.url,
+		"AWS_ACCESS_KEY_ID=" + AccessKeyID,
+		"AWS_SECRET_ACCESS_KEY=" + SecretAccessKey,
+		"AWS_REGION=" + e.opts.Region,
+	}
+}
+
+// New builds an emulator without listening: call Listen, or serve it as an
+// http.Handler (for example behind httptest.Server) and call SetURL.
+func New(opts Options) (*Emulator, error) {
+	if opts.Addr == "" {
+		opts.Addr = DefaultAddr
+	}
+	if opts.Account == "" {
+		opts.Account = DefaultAccount
+	}
+	if opts.Region == "" {
+		opts.Region = DefaultRegion
+	}
+	if !isAccountID(opts.Account) {
+		return nil, fmt.Errorf("emulator: account %q is not a 12-digit AWS account id", opts.Account)
+	}
+	if err := checkLoopback(opts.Addr); err != nil {
+		return nil, err
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	e := &Emulator{
+		opts:    opts,
+		faults:  newFaultInjector(opts.FaultSeed),
+		counter: newRequestCounter(),
+		rules:   append([]EventBridgeRule(nil), opts.EventBridgeRules...),
+	}
+	e.kms = newKMSService(opts.Account, opts.Region)
+	e.sqs = newSQSService(opts.Account, opts.Region, e.queueURL)
+	e.s3 = newS3Service(opts.Account, opts.Region, e.kms, e.sqs, e.eventBridgeRules, e.counter)
+	return e, nil
+}
+
+// checkLoopback refuses any listen address that is not on this machine's
+// loopback interface: the emulator holds no real secrets, but it accepts any
+// credentials and must never be reachable from elsewhere.
+func checkLoopback(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("emulator: listen address %q: %w", addr, err)
+	}
+	if host == "localhost" {
+		return nil
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("emulator: listen address %q is not a loopback address (use 127.0.0.1)", addr)
+	}
+	return nil
+}
+
+// URL is the endpoint to give the SDK clients (BaseEndpoint).
+func (e *Emulator) URL() string { return e.url }
+
+// SetURL sets the endpoint the emulator reports in queue URLs, for an
+// emulator served by another http.Server.
+func (e *Emulator) SetURL(u string) { e.url = strings.TrimRight(u, "/") }
+
+// Account is the account that owns every resource.
+func (e *Emulator) Account() string { return e.opts.Account }
+
+// Region is the region served.
+func (e *Emulator) Region() string { return e.opts.Region }
+
+// Close stops serving. Pending long polls return early.
+func (e *Emulator) Close() error {
+	e.closeOnce.Do(func() {
+		e.sqs.close()
+		if e.server != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			e.closeErr = e.server.Shutdown(ctx)
+			if errors.Is(e.closeErr, context.DeadlineExceeded) {
+				e.closeErr = e.server.Close()
+			}
+		}
+	})
+	return e.closeErr
+}
+
+// AddEventBridgeRule adds a rule at run time.
+func (e *Emulator) AddEventBridgeRule(r EventBridgeRule) {
+	e.rulesMu.Lock()
+	defer e.rulesMu.Unlock()
+	e.rules = append(e.rules, r)
+}
+
+func (e *Emulator) eventBridgeRules() []EventBridgeRule {
+	e.rulesMu.RLock()
+	defer e.rulesMu.RUnlock()
+	return append([]EventBridgeRule(nil), e.rules...)
+}
+
+func (e *Emulator) queueURL(name string) string {
+	return e.url + "/" + e.opts.Account + "/" + name
+}
+
+// ServeHTTP routes a request to the admin endpoint, SQS, KMS or S3.
+func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, adminPrefix) {
+		e.serveAdmin(w, r)
+		return
+	}
+	target := r.Header.Get("X-Amz-Target")
+	switch {
+	case strings.HasPrefix(target, sqsTargetPrefix):
+		e.serveJSON(w, r, "sqs", strings.TrimPrefix(target, sqsTargetPrefix), e.sqs.dispatch, sqsErrorCodes)
+	case strings.HasPrefix(target, kmsTargetPrefix):
+		e.serveJSON(w, r, "kms", strings.TrimPrefix(target, kmsTargetPrefix), e.kms.dispatch, kmsErrorCodes)
+	case target != "":
+		writeJSONError(w, http.StatusBadRequest, "UnknownOperationException", "unknown target "+target, nil)
+	default:
+		e.serveS3(w, r)
+	}
+}
+
+// before applies the per-operation latency and fault injection and counts
+// the request. It reports the injected fault, if any.
+func (e *Emulator) before(ctx context.Context, service, op, bucket string) (*apiError, error) {
+	e.counter.add(service, op, bucket)
+	if d := e.faults.latency(service, op); d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return e.faults.inject(service, op), nil
+}
+
+// newID returns n random bytes as lower-case hex.
+func newID(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func isAccountID(s string) bool {
+	if len(s) != 12 {
+		return false
+	}
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+const adminPrefix = "/_emulator/"
+
+// serveAdmin answers the admin endpoint:
+//
+//	GET  /_emulator/health   200 "ok"
+//	GET  /_emulator/counts   request counts as JSON
+//	POST /_emulator/counts/reset
+func (e *Emulator) serveAdmin(w http.ResponseWriter, r *http.Request) {
+	switch {
+	case r.Method == http.MethodGet && r.URL.Path == adminPrefix+"health":
+		_, _ = w.Write([]byte("ok\n"))
+	case r.Method == http.MethodGet && r.URL.Path == adminPrefix+"counts":
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(e.Counts())
+	case r.Method == http.MethodPost && r.URL.Path == adminPrefix+"counts/reset":
+		e.ResetCounts()
+		w.WriteHeader(http.StatusNoContent)
+	default:
+		http.Error(w, "unknown admin request", http.StatusNotFound)
+	}
+}

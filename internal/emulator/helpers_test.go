@@ -1,0 +1,132 @@
+package emulator_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/smithy-go"
+
+	"github.com/s3rekey/s3rekey/internal/emulator"
+)
+
+type env struct {
+	emu *emulator.Emulator
+	s3  *s3.Client
+	sqs *sqs.Client
+	kms *kms.Client
+	cfg aws.Config
+}
+
+// start runs an emulator for one test, with SDK clients that do not retry so
+// that every answer is seen as sent.
+func start(t *testing.T, opts emulator.Options) *env {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	emu, err := emulator.Start(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cancel(); _ = emu.Close() })
+	cfg := emu.AWSConfig()
+	cfg.Retryer = func() aws.Retryer { return aws.NopRetryer{} }
+	return &env{
+		emu: emu, cfg: cfg,
+		s3:  s3.NewFromConfig(cfg, emulator.PathStyle),
+		sqs: sqs.NewFromConfig(cfg),
+		kms: kms.NewFromConfig(cfg),
+	}
+}
+
+func apiCode(err error) string {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorCode()
+	}
+	return ""
+}
+
+func apiMessage(err error) string {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorMessage()
+	}
+	return ""
+}
+
+func httpStatus(err error) int {
+	var re interface{ HTTPStatusCode() int }
+	if errors.As(err, &re) {
+		return re.HTTPStatusCode()
+	}
+	return 0
+}
+
+// rawRequest sends a request the SDK cannot express (such as an invalid
+// body), signed with the SDK's own SigV4 signer unless sign is false.
+func (e *env) rawRequest(t *testing.T, method, path, body string, header map[string]string, sign bool) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, e.emu.URL()+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	if sign {
+		sum := sha256.Sum256([]byte(body))
+		creds, _ := e.cfg.Credentials.Retrieve(context.Background())
+		if err := v4.NewSigner().SignHTTP(context.Background(), creds, req, hex.EncodeToString(sum[:]), "s3", e.emu.Region(), time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(out)
+}
+
+func mustKey(t *testing.T, e *env) string {
+	t.Helper()
+	out, err := e.kms.CreateKey(context.Background(), &kms.CreateKeyInput{Description: aws.String("test key")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return aws.ToString(out.KeyMetadata.Arn)
+}
+
+func mustBucket(t *testing.T, e *env, name string, lock bool) {
+	t.Helper()
+	in := &s3.CreateBucketInput{Bucket: aws.String(name)}
+	if lock {
+		in.ObjectLockEnabledForBucket = aws.Bool(true)
+	}
+	if _, err := e.s3.CreateBucket(context.Background(), in); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func put(t *testing.T, e *env, in *s3.PutObjectInput, body string, opts ...func(*s3.Options)) *s3.PutObjectOutput {
+	t.Helper()
+	in.Body = bytes.NewReader([]byte(body))
+	out, err := e.s3.PutObject(context.Background(), in, opts...)
+	if err != nil {
+		t.Fatalf("PutObject %s: %v", aws.ToString(in.Key), err)
+	}
+	return out
+}

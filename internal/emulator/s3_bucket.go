@@ -1,0 +1,352 @@
+package emulator
+
+import (
+	"encoding/xml"
+	"net/http"
+	"strings"
+	"time"
+)
+
+const s3Namespace = "http://s3.amazonaws.com/doc/2006-03-01/"
+
+func (s *s3Service) createBucket(w http.ResponseWriter, r *http.Request, name, _ string) *apiError {
+	directory := isDirectoryBucketName(name)
+	if directory && !directoryNamePattern.MatchString(name) || !directory && (!bucketNamePattern.MatchString(name) || strings.Contains(name, "..")) {
+		return errorf(http.StatusBadRequest, "InvalidBucketName", "The specified bucket is not valid.")
+	}
+	lock := strings.EqualFold(r.Header.Get("X-Amz-Bucket-Object-Lock-Enabled"), "true")
+	if lock && directory {
+		return errorf(http.StatusBadRequest, "InvalidRequest", "Object Lock is not supported for directory buckets.")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, exists := s.buckets[name]; exists {
+		if s.region == "us-east-1" && !directory {
+			w.Header().Set("Location", "/"+name)
+			w.WriteHeader(http.StatusOK)
+			return nil
+		}
+		return errorf(http.StatusConflict, "BucketAlreadyOwnedByYou",
+			"Your previous request to create the named bucket succeeded and you already own it.")
+	}
+	b := &bucket{name: name, created: time.Now().UTC(), objectLock: lock, directory: directory, objects: map[string][]*objectVersion{}}
+	if lock {
+		b.versioning = versioningEnabled
+	}
+	s.buckets[name] = b
+	w.Header().Set("Location", "/"+name)
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+func (s *s3Service) deleteBucket(w http.ResponseWriter, _ *http.Request, name, _ string) *apiError {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, err := s.bucketLocked(name)
+	if err != nil {
+		return err
+	}
+	if len(b.objects) > 0 {
+		return errorf(http.StatusConflict, "BucketNotEmpty", "The bucket you tried to delete is not empty")
+	}
+	delete(s.buckets, name)
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *s3Service) headBucket(w http.ResponseWriter, _ *http.Request, name, _ string) *apiError {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if _, err := s.bucketLocked(name); err != nil {
+		return &apiError{Status: http.StatusNotFound, Code: "NotFound", Message: "Not Found"}
+	}
+	w.Header().Set("x-amz-bucket-region", s.region)
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+func (s *s3Service) listBuckets(w http.ResponseWriter, _ *http.Request, _, _ string) *apiError {
+	type entry struct {
+		Name         string `xml:"Name"`
+		CreationDate string `xml:"CreationDate"`
+		BucketRegion string `xml:"BucketRegion"`
+	}
+	type result struct {
+		XMLName xml.Name `xml:"ListAllMyBucketsResult"`
+		Xmlns   string   `xml:"xmlns,attr"`
+		OwnerID string   `xml:"Owner>ID"`
+		Buckets []entry  `xml:"Buckets>Bucket"`
+	}
+	s.mu.RLock()
+	out := result{Xmlns: s3Namespace, OwnerID: s.account}
+	for _, b := range s.buckets {
+		if !b.directory {
+			out.Buckets = append(out.Buckets, entry{b.name, isoTime(b.created), s.region})
+		}
+	}
+	s.mu.RUnlock()
+	sortBy(out.Buckets, func(e entry) string { return e.Name })
+	writeXML(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *s3Service) getBucketLocation(w http.ResponseWriter, _ *http.Request, name, _ string) *apiError {
+	s.mu.RLock()
+	_, err := s.bucketLocked(name)
+	s.mu.RUnlock()
+	if err != nil {
+		return err
+	}
+	loc := s.region
+	if loc == "us-east-1" {
+		loc = ""
+	}
+	writeXML(w, http.StatusOK, struct {
+		XMLName xml.Name `xml:"LocationConstraint"`
+		Xmlns   string   `xml:"xmlns,attr"`
+		Value   string   `xml:",chardata"`
+	}{Xmlns: s3Namespace, Value: loc})
+	return nil
+}
+
+type versioningConfiguration struct {
+	XMLName   xml.Name `xml:"VersioningConfiguration"`
+	Xmlns     string   `xml:"xmlns,attr,omitempty"`
+	Status    string   `xml:"Status,omitempty"`
+	MfaDelete string   `xml:"MfaDelete,omitempty"`
+}
+
+func (s *s3Service) putBucketVersioning(w http.ResponseWriter, r *http.Request, name, _ string) *apiError {
+	var in versioningConfiguration
+	if err := readXML(r, maxConfigBody, &in); err != nil {
+		return err
+	}
+	if in.Status != versioningEnabled && in.Status != versioningSuspended {
+		return errorf(http.StatusBadRequest, "MalformedXML", "The XML you provided was not well-formed or did not validate against our published schema")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, err := s.bucketLocked(name)
+	if err != nil {
+		return err
+	}
+	if b.directory {
+		return errorf(http.StatusNotImplemented, "NotImplemented", "Versioning is not supported for directory buckets.")
+	}
+	if b.objectLock && in.Status == versioningSuspended {
+		return errorf(http.StatusConflict, "InvalidBucketState", "An Object Lock configuration is present on this bucket, so the versioning state cannot be changed.")
+	}
+	b.versioning = in.Status
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+func (s *s3Service) getBucketVersioning(w http.ResponseWriter, _ *http.Request, name, _ string) *apiError {
+	s.mu.RLock()
+	b, err := s.bucketLocked(name)
+	var status string
+	if err == nil {
+		status = b.versioning
+	}
+	s.mu.RUnlock()
+	if err != nil {
+		return err
+	}
+	writeXML(w, http.StatusOK, versioningConfiguration{Xmlns: s3Namespace, Status: status})
+	return nil
+}
+
+type encryptionConfiguration struct {
+	XMLName xml.Name `xml:"ServerSideEncryptionConfiguration"`
+	Xmlns   string   `xml:"xmlns,attr,omitempty"`
+	Rules   []struct {
+		Default *struct {
+			SSEAlgorithm   string `xml:"SSEAlgorithm"`
+			KMSMasterKeyID string `xml:"KMSMasterKeyID,omitempty"`
+		} `xml:"ApplyServerSideEncryptionByDefault"`
+		BucketKeyEnabled *bool `xml:"BucketKeyEnabled"`
+	} `xml:"Rule"`
+}
+
+func (s *s3Service) putBucketEncryption(w http.ResponseWriter, r *http.Request, name, _ string) *apiError {
+	var in encryptionConfiguration
+	if err := readXML(r, maxConfigBody, &in); err != nil {
+		return err
+	}
+	if len(in.Rules) != 1 || in.Rules[0].Default == nil {
+		return errorf(http.StatusBadRequest, "MalformedXML", "The XML you provided was not well-formed or did not validate against our published schema")
+	}
+	rule := in.Rules[0]
+	enc := &bucketEncryption{algorithm: rule.Default.SSEAlgorithm, kmsKeyID: rule.Default.KMSMasterKeyID}
+	if rule.BucketKeyEnabled != nil {
+		enc.bucketKey = *rule.BucketKeyEnabled
+	}
+	switch enc.algorithm {
+	case "AES256":
+		if enc.kmsKeyID != "" {
+			return errorf(http.StatusBadRequest, "InvalidArgument", "a KMSMasterKeyID is not applicable if the default sse algorithm is not aws:kms or aws:kms:dsse")
+		}
+	case "aws:kms", "aws:kms:dsse":
+	default:
+		return errorf(http.StatusBadRequest, "MalformedXML", "The XML you provided was not well-formed or did not validate against our published schema")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, err := s.bucketLocked(name)
+	if err != nil {
+		return err
+	}
+	if b.directory {
+		// Directory buckets validate the key, take customer managed keys only,
+		// and keep one key for the bucket's lifetime (seeds 002, 004).
+		if enc.algorithm == "aws:kms:dsse" {
+			return errorf(http.StatusBadRequest, "InvalidArgument", "DSSE-KMS is not supported for directory buckets.")
+		}
+		if enc.algorithm == "aws:kms" {
+			key, ok := s.kms.resolve(enc.kmsKeyID)
+			if !ok || key.awsManaged || strings.Contains(enc.kmsKeyID, "alias/") {
+				return errorf(http.StatusBadRequest, "InvalidArgument", "Directory buckets need the id or ARN of an existing customer managed KMS key.")
+			}
+			if b.encryption != nil && b.encryption.algorithm == "aws:kms" {
+				if old, _ := s.kms.resolve(b.encryption.kmsKeyID); old != nil && old.id != key.id {
+					return errorf(http.StatusBadRequest, "InvalidRequest", "The KMS key of a directory bucket cannot be changed.")
+				}
+			}
+			enc.bucketKey = true
+		}
+	}
+	b.encryption = enc
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+func (s *s3Service) getBucketEncryption(w http.ResponseWriter, _ *http.Request, name, _ string) *apiError {
+	s.mu.RLock()
+	b, err := s.bucketLocked(name)
+	enc := bucketEncryption{algorithm: "AES256"}
+	if err == nil && b.encryption != nil {
+		enc = *b.encryption
+	}
+	s.mu.RUnlock()
+	if err != nil {
+		return err
+	}
+	type def struct {
+		SSEAlgorithm   string `xml:"SSEAlgorithm"`
+		KMSMasterKeyID string `xml:"KMSMasterKeyID,omitempty"`
+	}
+	type rule struct {
+		Default          def  `xml:"ApplyServerSideEncryptionByDefault"`
+		BucketKeyEnabled bool `xml:"BucketKeyEnabled"`
+	}
+	writeXML(w, http.StatusOK, struct {
+		XMLName xml.Name `xml:"ServerSideEncryptionConfiguration"`
+		Xmlns   string   `xml:"xmlns,attr"`
+		Rule    rule     `xml:"Rule"`
+	}{Xmlns: s3Namespace, Rule: rule{def{enc.algorithm, enc.kmsKeyID}, enc.bucketKey}})
+	return nil
+}
+
+func (s *s3Service) deleteBucketEncryption(w http.ResponseWriter, _ *http.Request, name, _ string) *apiError {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, err := s.bucketLocked(name)
+	if err != nil {
+		return err
+	}
+	b.encryption = nil
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+type objectLockConfiguration struct {
+	XMLName           xml.Name `xml:"ObjectLockConfiguration"`
+	Xmlns             string   `xml:"xmlns,attr,omitempty"`
+	ObjectLockEnabled string   `xml:"ObjectLockEnabled,omitempty"`
+	Rule              *struct {
+		Mode  string `xml:"DefaultRetention>Mode,omitempty"`
+		Days  int    `xml:"DefaultRetention>Days,omitempty"`
+		Years int    `xml:"DefaultRetention>Years,omitempty"`
+	} `xml:"Rule,omitempty"`
+}
+
+func (s *s3Service) putObjectLockConfiguration(w http.ResponseWriter, r *http.Request, name, _ string) *apiError {
+	var in objectLockConfiguration
+	if err := readXML(r, maxConfigBody, &in); err != nil {
+		return err
+	}
+	if in.ObjectLockEnabled != "Enabled" {
+		return errorf(http.StatusBadRequest, "MalformedXML", "ObjectLockEnabled must be Enabled")
+	}
+	var rule *lockRule
+	if in.Rule != nil {
+		days := in.Rule.Days + 365*in.Rule.Years
+		if (in.Rule.Mode != "GOVERNANCE" && in.Rule.Mode != "COMPLIANCE") || days <= 0 || (in.Rule.Days > 0 && in.Rule.Years > 0) {
+			return errorf(http.StatusBadRequest, "MalformedXML", "DefaultRetention needs a Mode of GOVERNANCE or COMPLIANCE and either Days or Years")
+		}
+		rule = &lockRule{mode: in.Rule.Mode, days: days}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, err := s.bucketLocked(name)
+	if err != nil {
+		return err
+	}
+	if !b.objectLock && b.versioning != versioningEnabled {
+		return errorf(http.StatusConflict, "InvalidBucketState", "Versioning must be 'Enabled' on the bucket to apply a Object Lock configuration")
+	}
+	b.objectLock, b.lockRule = true, rule
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+func (s *s3Service) getObjectLockConfiguration(w http.ResponseWriter, _ *http.Request, name, _ string) *apiError {
+	s.mu.RLock()
+	b, err := s.bucketLocked(name)
+	var out objectLockConfiguration
+	if err == nil && b.objectLock {
+		out = objectLockConfiguration{Xmlns: s3Namespace, ObjectLockEnabled: "Enabled"}
+		if b.lockRule != nil {
+			out.Rule = &struct {
+				Mode  string `xml:"DefaultRetention>Mode,omitempty"`
+				Days  int    `xml:"DefaultRetention>Days,omitempty"`
+				Years int    `xml:"DefaultRetention>Years,omitempty"`
+			}{Mode: b.lockRule.mode, Days: b.lockRule.days}
+		}
+	}
+	lock := err == nil && b.objectLock
+	s.mu.RUnlock()
+	if err != nil {
+		return err
+	}
+	if !lock {
+		return errorf(http.StatusNotFound, "ObjectLockConfigurationNotFoundError", "Object Lock configuration does not exist for this bucket")
+	}
+	writeXML(w, http.StatusOK, out)
+	return nil
+}
+
+// createSession answers S3 Express's CreateSession, which the SDK calls
+// before any object request to a directory bucket.
+//
+// With an endpoint override the SDK asks for a session even before
+// CreateBucket, so any well-formed directory bucket name gets one.
+func (s *s3Service) createSession(w http.ResponseWriter, _ *http.Request, name, _ string) *apiError {
+	if !directoryNamePattern.MatchString(name) {
+		return errorf(http.StatusBadRequest, "InvalidRequest", "CreateSession is for directory buckets only.")
+	}
+	type creds struct {
+		SessionToken    string `xml:"SessionToken"`
+		SecretAccessKey string `xml:"SecretAccessKey"`
+		AccessKeyID     string `xml:"AccessKeyId"`
+		Expiration      string `xml:"Expiration"`
+	}
+	writeXML(w, http.StatusOK, struct {
+		XMLName     xml.Name `xml:"CreateSessionResult"`
+		Xmlns       string   `xml:"xmlns,attr"`
+		Credentials creds    `xml:"Credentials"`
+	}{Xmlns: s3Namespace, Credentials: creds{newID(16), newID(20), "ASIA" + strings.ToUpper(newID(8)), isoTime(time.Now().Add(5 * time.Minute))}})
+	return nil
+}
+
+func isoTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }

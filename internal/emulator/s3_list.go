@@ -1,0 +1,262 @@
+package emulator
+
+import (
+	"encoding/base64"
+	"encoding/xml"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+type listParams struct {
+	prefix, delimiter, encoding string
+	maxKeys                     int
+}
+
+func readListParams(q url.Values) (listParams, *apiError) {
+	p := listParams{prefix: q.Get("prefix"), delimiter: q.Get("delimiter"), encoding: q.Get("encoding-type"), maxKeys: 1000}
+	if v := q.Get("max-keys"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return p, errorf(http.StatusBadRequest, "InvalidArgument", "Provided max-keys not an integer or within integer range")
+		}
+		p.maxKeys = min(n, 1000)
+	}
+	if p.encoding != "" && p.encoding != "url" {
+		return p, errorf(http.StatusBadRequest, "InvalidArgument", "Invalid Encoding Method specified in Request")
+	}
+	return p, nil
+}
+
+// encode applies encoding-type=url to a name in a listing answer.
+func (p listParams) encode(s string) string {
+	if p.encoding != "url" {
+		return s
+	}
+	return strings.ReplaceAll(url.QueryEscape(s), "+", "%20")
+}
+
+// commonPrefix reports the rolled-up prefix of key under the delimiter.
+func (p listParams) commonPrefix(key string) (string, bool) {
+	if p.delimiter == "" {
+		return "", false
+	}
+	rest := key[len(p.prefix):]
+	i := strings.Index(rest, p.delimiter)
+	if i < 0 {
+		return "", false
+	}
+	return p.prefix + rest[:i+len(p.delimiter)], true
+}
+
+type listEntry struct {
+	Key               string `xml:"Key"`
+	LastModified      string `xml:"LastModified"`
+	ETag              string `xml:"ETag"`
+	ChecksumAlgorithm string `xml:"ChecksumAlgorithm,omitempty"`
+	ChecksumType      string `xml:"ChecksumType,omitempty"`
+	Size              int64  `xml:"Size"`
+	StorageClass      string `xml:"StorageClass"`
+}
+
+type prefixEntry struct {
+	Prefix string `xml:"Prefix"`
+}
+
+func (s *s3Service) listObjectsV2(w http.ResponseWriter, r *http.Request, bucketName, _ string) *apiError {
+	q := r.URL.Query()
+	p, apiErr := readListParams(q)
+	if apiErr != nil {
+		return apiErr
+	}
+	token := q.Get("continuation-token")
+	after := q.Get("start-after")
+	if token != "" {
+		raw, err := base64.RawURLEncoding.DecodeString(token)
+		if err != nil {
+			return errorf(http.StatusBadRequest, "InvalidArgument", "The continuation token provided is incorrect")
+		}
+		after = string(raw)
+	}
+	type result struct {
+		XMLName               xml.Name      `xml:"ListBucketResult"`
+		Xmlns                 string        `xml:"xmlns,attr"`
+		Name                  string        `xml:"Name"`
+		Prefix                string        `xml:"Prefix"`
+		Delimiter             string        `xml:"Delimiter,omitempty"`
+		MaxKeys               int           `xml:"MaxKeys"`
+		KeyCount              int           `xml:"KeyCount"`
+		EncodingType          string        `xml:"EncodingType,omitempty"`
+		IsTruncated           bool          `xml:"IsTruncated"`
+		ContinuationToken     string        `xml:"ContinuationToken,omitempty"`
+		NextContinuationToken string        `xml:"NextContinuationToken,omitempty"`
+		StartAfter            string        `xml:"StartAfter,omitempty"`
+		Contents              []listEntry   `xml:"Contents"`
+		CommonPrefixes        []prefixEntry `xml:"CommonPrefixes"`
+	}
+	out := result{Xmlns: s3Namespace, Name: bucketName, Prefix: p.encode(p.prefix), Delimiter: p.encode(p.delimiter),
+		MaxKeys: p.maxKeys, EncodingType: p.encoding, ContinuationToken: token, StartAfter: p.encode(q.Get("start-after"))}
+
+	s.mu.Lock() // keys() may re-sort
+	defer s.mu.Unlock()
+	b, apiErr := s.bucketLocked(bucketName)
+	if apiErr != nil {
+		return apiErr
+	}
+	keys := b.keys()
+	last := ""
+	for i := sort.SearchStrings(keys, max(after, p.prefix)); i < len(keys); i++ {
+		key := keys[i]
+		if !strings.HasPrefix(key, p.prefix) {
+			break
+		}
+		if key <= after {
+			continue
+		}
+		v := b.current(key)
+		if v == nil || v.deleteMarker {
+			continue
+		}
+		cp, rolled := p.commonPrefix(key)
+		if rolled && (cp <= after || last == cp) {
+			continue
+		}
+		if out.KeyCount == p.maxKeys {
+			out.IsTruncated = true
+			break
+		}
+		if rolled {
+			out.CommonPrefixes = append(out.CommonPrefixes, prefixEntry{p.encode(cp)})
+			out.KeyCount++
+			last = cp
+			continue
+		}
+		out.Contents = append(out.Contents, listEntry{
+			Key: p.encode(key), LastModified: isoTime(v.lastModified), ETag: v.etag,
+			ChecksumAlgorithm: strings.ToUpper(v.checksumAlg), ChecksumType: "FULL_OBJECT", Size: v.size, StorageClass: v.storageClass,
+		})
+		out.KeyCount++
+		last = key
+	}
+	if out.IsTruncated {
+		out.NextContinuationToken = base64.RawURLEncoding.EncodeToString([]byte(last))
+	}
+	writeXML(w, http.StatusOK, out)
+	return nil
+}
+
+// versionEntry is a <Version> or a <DeleteMarker>, by XMLName.
+type versionEntry struct {
+	XMLName      xml.Name
+	Key          string `xml:"Key"`
+	VersionID    string `xml:"VersionId"`
+	IsLatest     bool   `xml:"IsLatest"`
+	LastModified string `xml:"LastModified"`
+	ETag         string `xml:"ETag,omitempty"`
+	Size         *int64 `xml:"Size,omitempty"`
+	StorageClass string `xml:"StorageClass,omitempty"`
+	OwnerID      string `xml:"Owner>ID"`
+}
+
+func (s *s3Service) listObjectVersions(w http.ResponseWriter, r *http.Request, bucketName, _ string) *apiError {
+	q := r.URL.Query()
+	p, apiErr := readListParams(q)
+	if apiErr != nil {
+		return apiErr
+	}
+	keyMarker, versionMarker := q.Get("key-marker"), q.Get("version-id-marker")
+	if versionMarker != "" && keyMarker == "" {
+		return errorf(http.StatusBadRequest, "InvalidArgument", "A version-id marker cannot be specified without a key marker.")
+	}
+	type result struct {
+		XMLName             xml.Name       `xml:"ListVersionsResult"`
+		Xmlns               string         `xml:"xmlns,attr"`
+		Name                string         `xml:"Name"`
+		Prefix              string         `xml:"Prefix"`
+		Delimiter           string         `xml:"Delimiter,omitempty"`
+		KeyMarker           string         `xml:"KeyMarker"`
+		VersionIDMarker     string         `xml:"VersionIdMarker"`
+		NextKeyMarker       string         `xml:"NextKeyMarker,omitempty"`
+		NextVersionIDMarker string         `xml:"NextVersionIdMarker,omitempty"`
+		MaxKeys             int            `xml:"MaxKeys"`
+		EncodingType        string         `xml:"EncodingType,omitempty"`
+		IsTruncated         bool           `xml:"IsTruncated"`
+		Entries             []versionEntry `xml:",any"`
+		CommonPrefixes      []prefixEntry  `xml:"CommonPrefixes"`
+	}
+	out := result{Xmlns: s3Namespace, Name: bucketName, Prefix: p.encode(p.prefix), Delimiter: p.encode(p.delimiter),
+		KeyMarker: p.encode(keyMarker), VersionIDMarker: versionMarker, MaxKeys: p.maxKeys, EncodingType: p.encoding}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, apiErr := s.bucketLocked(bucketName)
+	if apiErr != nil {
+		return apiErr
+	}
+	keys := b.keys()
+	count := 0
+	lastKey, lastVersion, lastPrefix := "", "", ""
+	truncate := func() {
+		out.IsTruncated = true
+		out.NextKeyMarker, out.NextVersionIDMarker = p.encode(lastKey), lastVersion
+	}
+keysLoop:
+	for i := sort.SearchStrings(keys, max(keyMarker, p.prefix)); i < len(keys); i++ {
+		key := keys[i]
+		if !strings.HasPrefix(key, p.prefix) {
+			break
+		}
+		if key < keyMarker || (key == keyMarker && versionMarker == "") {
+			continue
+		}
+		if cp, ok := p.commonPrefix(key); ok {
+			if cp == lastPrefix || cp <= keyMarker {
+				continue
+			}
+			if count == p.maxKeys {
+				truncate()
+				break
+			}
+			out.CommonPrefixes = append(out.CommonPrefixes, prefixEntry{p.encode(cp)})
+			count++
+			lastPrefix, lastKey, lastVersion = cp, cp, ""
+			continue
+		}
+		vs := b.objects[key]
+		skipping := key == keyMarker
+		for j := len(vs) - 1; j >= 0; j-- {
+			v := vs[j]
+			if skipping {
+				if v.versionID == versionMarker {
+					skipping = false
+				}
+				continue
+			}
+			if count == p.maxKeys {
+				truncate()
+				break keysLoop
+			}
+			e := versionEntry{Key: p.encode(key), VersionID: v.versionID, IsLatest: j == len(vs)-1,
+				LastModified: isoTime(v.lastModified), OwnerID: s.account}
+			if v.deleteMarker {
+				e.XMLName = xml.Name{Local: "DeleteMarker"}
+			} else {
+				size := v.size
+				e.XMLName = xml.Name{Local: "Version"}
+				e.ETag, e.Size, e.StorageClass = v.etag, &size, v.storageClass
+			}
+			out.Entries = append(out.Entries, e)
+			count++
+			lastKey, lastVersion = key, v.versionID
+		}
+	}
+	writeXML(w, http.StatusOK, out)
+	return nil
+}
+
+// sortBy sorts a slice by a string key.
+func sortBy[T any](s []T, key func(T) string) {
+	sort.Slice(s, func(i, j int) bool { return key(s[i]) < key(s[j]) })
+}
