@@ -3,8 +3,11 @@ package emulator_test
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -130,3 +133,12 @@ func put(t *testing.T, e *env, in *s3.PutObjectInput, body string, opts ...func(
 	}
 	return out
 }
+
+func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+func md5b64(b []byte) string {
+	sum := md5.Sum(b)
+	return b64(sum[:])
+}
+
+func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }

@@ -180,6 +180,7 @@ type s3Handler func(w http.ResponseWriter, r *http.Request, bucket, key string) 
 // route names the S3 operation of a request and returns its handler.
 func (s *s3Service) route(r *http.Request, bucketName, key string) (string, s3Handler) {
 	q := r.URL.Query()
+	q.Del("x-id") // the SDK names the operation here; routing does not need it
 	has := func(name string) bool { _, ok := q[name]; return ok }
 	if bucketName == "" {
 		if r.Method == http.MethodGet {

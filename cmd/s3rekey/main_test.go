@@ -1,0 +1,122 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+)
+
+// syncBuffer is a bytes.Buffer safe for one writer and concurrent readers.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func TestEmulatorCommandServesTheSDK(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr syncBuffer
+	done := make(chan int)
+	go func() {
+		done <- run(ctx, []string{"emulator", "--addr", "127.0.0.1:0", "--eventbridge-rule", "photos=events", "--latency", "s3:*=1ms"}, &stdout, &stderr)
+	}()
+	endpoint := regexp.MustCompile(`AWS_ENDPOINT_URL=(http://127\.0\.0\.1:\d+)`)
+	var url string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if m := endpoint.FindStringSubmatch(stdout.String()); m != nil {
+			url = m[1]
+			break
+		}
+	}
+	if url == "" {
+		t.Fatalf("no endpoint printed; stdout %q stderr %q", stdout.String(), stderr.String())
+	}
+	for _, want := range []string{"AWS_ACCESS_KEY_ID=", "AWS_SECRET_ACCESS_KEY=", "AWS_REGION=us-east-1"} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("output lacks %s:\n%s", want, stdout.String())
+		}
+	}
+	cfg := aws.Config{Region: "us-east-1", BaseEndpoint: aws.String(url),
+		Credentials: credentials.NewStaticCredentialsProvider("AKIDANY", "any-secret", "")}
+	s3c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
+	if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("photos")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sqs.NewFromConfig(cfg).CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("events")}); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != exitOK {
+			t.Errorf("exit code %d after interrupt, stderr %q", code, stderr.String())
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("emulator command did not stop when its context ended")
+	}
+}
+
+func TestDemoVerifies(t *testing.T) {
+	var stdout, stderr syncBuffer
+	code := run(context.Background(), []string{"demo", "--objects", "30"}, &stdout, &stderr)
+	if code != exitOK {
+		t.Fatalf("demo exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
+	}
+	out := stdout.String()
+	for _, want := range []string{"verification passed: 35 objects", "SSE-S3 → updated", "NOT-SSE → InvalidRequest", "legal hold → AccessDenied", "GetObject calls: 0"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestCommandLineErrors(t *testing.T) {
+	cases := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"no command", nil, exitUsage, "Usage: s3rekey"},
+		{"unknown command", []string{"frobnicate"}, exitUsage, `unknown command "frobnicate"`},
+		{"help", []string{"--help"}, exitOK, "Commands:"},
+		{"command help", []string{"emulator", "--help"}, exitOK, "Examples:"},
+		{"bad flag", []string{"emulator", "--nope"}, exitUsage, "flag provided but not defined"},
+		{"bad fault", []string{"emulator", "--fault", "s3:X=Teapot:1"}, exitUsage, "is not one of"},
+		{"non-loopback address", []string{"emulator", "--addr", "0.0.0.0:4566"}, exitUsage, "not a loopback address"},
+		{"demo size out of range", []string{"demo", "--objects", "0"}, exitUsage, "--objects must be"},
+		{"stray argument", []string{"demo", "extra"}, exitUsage, `unexpected argument "extra"`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr syncBuffer
+			if code := run(context.Background(), tc.args, &stdout, &stderr); code != tc.code {
+				t.Errorf("exit %d, want %d; stderr %q", code, tc.code, stderr.String())
+			}
+			if !strings.Contains(stderr.String()+stdout.String(), tc.want) {
+				t.Errorf("output lacks %q: %q", tc.want, stderr.String())
+			}
+		})
+	}
+}
