@@ -1,0 +1,193 @@
+package messages
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/aws/aws-lambda-go/events"
+)
+
+// TaskVersion is the object task format this package writes and reads.
+const TaskVersion = 1
+
+// Sources of object tasks.
+const (
+	SourceEvent     = "event"
+	SourceInventory = "inventory"
+	SourceListing   = "listing"
+	SourceManual    = "manual"
+)
+
+// Facts are what an inventory row or listing already proved about an
+// object; nil fields are unknown. The consumer may skip its HEAD where they
+// settle the decision (see rekey.Decide).
+type Facts struct {
+	Encryption string `json:"enc,omitempty"` // NOT-SSE, SSE-S3, SSE-KMS, DSSE-KMS, SSE-C
+	BucketKey  *bool  `json:"bk,omitempty"`
+	// Locked is true for Object Lock retention in force or a legal hold.
+	Locked       *bool `json:"lock,omitempty"`
+	DeleteMarker bool  `json:"dm,omitempty"`
+}
+
+// Object names one object version to bring onto its target key.
+type Object struct {
+	Bucket    string `json:"b"`
+	Key       string `json:"k"`
+	VersionID string `json:"v,omitempty"`
+	Facts     *Facts `json:"f,omitempty"`
+}
+
+// Task is s3rekey's own work-queue message: one or more objects.
+type Task struct {
+	Version int      `json:"v"`
+	Source  string   `json:"src"`
+	JobID   string   `json:"job,omitempty"`
+	Attempt int      `json:"attempt,omitempty"`
+	Objects []Object `json:"objects"`
+}
+
+// Encode renders a task as the JSON body of a queue message.
+func (t Task) Encode() (string, error) {
+	t.Version = TaskVersion
+	if err := t.validate(); err != nil {
+		return "", err
+	}
+	b, err := json.Marshal(t)
+	return string(b), err
+}
+
+func (t Task) validate() error {
+	switch t.Source {
+	case SourceEvent, SourceInventory, SourceListing, SourceManual:
+	default:
+		return fmt.Errorf("task source %q is not event, inventory, listing or manual", t.Source)
+	}
+	if len(t.Objects) == 0 {
+		return errors.New("task has no objects")
+	}
+	if t.Attempt < 0 {
+		return fmt.Errorf("task attempt %d is negative", t.Attempt)
+	}
+	for i, o := range t.Objects {
+		if o.Bucket == "" || o.Key == "" {
+			return fmt.Errorf("task object %d: bucket and key are required", i)
+		}
+	}
+	return nil
+}
+
+// RejectedError says why a message cannot be decoded; such a message goes
+// to the dead-letter queue with the reason and is never retried.
+type RejectedError struct{ Reason string }
+
+func (e *RejectedError) Error() string { return "rejected: " + e.Reason }
+
+func reject(format string, args ...any) error {
+	return &RejectedError{Reason: fmt.Sprintf(format, args...)}
+}
+
+// Decode reads one work-queue message body. A message that carries no work
+// (the s3:TestEvent S3 sends when notifications are configured) decodes to
+// a task with no objects and no error.
+func Decode(body string) (Task, error) {
+	trimmed := bytes.TrimSpace([]byte(body))
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		return Task{}, reject("body is not a JSON object")
+	}
+	var probe struct {
+		Version    *int            `json:"v"`
+		DetailType *string         `json:"detail-type"`
+		Records    json.RawMessage `json:"Records"`
+		Event      string          `json:"Event"`
+	}
+	if err := json.Unmarshal(trimmed, &probe); err != nil {
+		return Task{}, reject("invalid JSON: %v", err)
+	}
+	switch {
+	case probe.Version != nil:
+		return decodeTask(trimmed)
+	case probe.DetailType != nil:
+		return decodeEventBridge(trimmed)
+	case probe.Records != nil:
+		return decodeS3Event(trimmed)
+	case probe.Event == "s3:TestEvent":
+		return Task{Version: TaskVersion, Source: SourceEvent}, nil
+	}
+	return Task{}, reject("unknown message shape (not an s3rekey task, EventBridge event or S3 notification)")
+}
+
+func decodeTask(body []byte) (Task, error) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	var t Task
+	if err := dec.Decode(&t); err != nil {
+		return Task{}, reject("object task: %v", err)
+	}
+	if t.Version != TaskVersion {
+		return Task{}, reject("object task version %d is not supported (want %d)", t.Version, TaskVersion)
+	}
+	if err := t.validate(); err != nil {
+		return Task{}, reject("object task: %v", err)
+	}
+	return t, nil
+}
+
+// s3Detail is the part of an EventBridge S3 event's detail s3rekey reads.
+type s3Detail struct {
+	Bucket struct {
+		Name string `json:"name"`
+	} `json:"bucket"`
+	Object struct {
+		Key       string `json:"key"`
+		VersionID string `json:"version-id"`
+	} `json:"object"`
+	Reason string `json:"reason"`
+}
+
+func decodeEventBridge(body []byte) (Task, error) {
+	var ev events.CloudWatchEvent
+	if err := json.Unmarshal(body, &ev); err != nil {
+		return Task{}, reject("EventBridge event: %v", err)
+	}
+	if ev.Source != "aws.s3" || ev.DetailType != "Object Created" {
+		return Task{}, reject("EventBridge event %q from %q is not an S3 Object Created event", ev.DetailType, ev.Source)
+	}
+	var d s3Detail
+	if err := json.Unmarshal(ev.Detail, &d); err != nil {
+		return Task{}, reject("EventBridge detail: %v", err)
+	}
+	key, err := url.QueryUnescape(d.Object.Key)
+	if err != nil {
+		return Task{}, reject("EventBridge object key %q is not form-encoded: %v", d.Object.Key, err)
+	}
+	if d.Bucket.Name == "" || key == "" {
+		return Task{}, reject("EventBridge event without bucket or key")
+	}
+	return Task{Version: TaskVersion, Source: SourceEvent, JobID: ev.ID,
+		Objects: []Object{{Bucket: d.Bucket.Name, Key: key, VersionID: d.Object.VersionID}}}, nil
+}
+
+func decodeS3Event(body []byte) (Task, error) {
+	var ev events.S3Event
+	if err := json.Unmarshal(body, &ev); err != nil {
+		return Task{}, reject("S3 notification: %v", err)
+	}
+	t := Task{Version: TaskVersion, Source: SourceEvent}
+	for _, r := range ev.Records {
+		if r.EventSource != "aws:s3" {
+			return Task{}, reject("notification record from %q is not from S3", r.EventSource)
+		}
+		if !strings.HasPrefix(r.EventName, "ObjectCreated:") {
+			continue // removals need no re-encryption
+		}
+		if r.S3.Bucket.Name == "" || r.S3.Object.URLDecodedKey == "" {
+			return Task{}, reject("S3 notification record without bucket or key")
+		}
+		t.Objects = append(t.Objects, Object{Bucket: r.S3.Bucket.Name, Key: r.S3.Object.URLDecodedKey, VersionID: r.S3.Object.VersionID})
+	}
+	return t, nil
+}

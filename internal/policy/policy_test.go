@@ -1,0 +1,103 @@
+package policy
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const keyARN = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+func TestParseValid(t *testing.T) {
+	p, err := Parse([]byte(`{"dryRun":true,"buckets":{"my-bucket":{"kmsKeyArn":"` + keyARN + `","bucketKeyEnabled":true,"excludePrefixes":["logs/"]}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, ok := p.Lookup("my-bucket")
+	if !ok || !p.DryRun || !b.BucketKeyEnabled || b.ExpectedOwner != "111122223333" || b.Versions != VersionsCurrent {
+		t.Errorf("parsed %+v %+v", p, b)
+	}
+	if _, ok := p.Lookup("other"); ok {
+		t.Error("unmanaged bucket found")
+	}
+}
+
+func TestParseErrorsNameTheField(t *testing.T) {
+	cases := []struct{ name, json, want string }{
+		{"no buckets", `{"buckets":{}}`, "buckets: at least one"},
+		{"missing key", `{"buckets":{"b1b":{}}}`, "buckets.b1b.kmsKeyArn: required"},
+		{"alias", `{"buckets":{"b1b":{"kmsKeyArn":"alias/mine"}}}`, "buckets.b1b.kmsKeyArn"},
+		{"alias ARN", `{"buckets":{"b1b":{"kmsKeyArn":"arn:aws:kms:us-east-1:111122223333:alias/mine"}}}`, "not a full KMS key ARN"},
+		{"bare id", `{"buckets":{"b1b":{"kmsKeyArn":"1234abcd-12ab-34cd-56ef-1234567890ab"}}}`, "not a full KMS key ARN"},
+		{"owner differs", `{"buckets":{"b1b":{"kmsKeyArn":"` + keyARN + `","expectedOwner":"999999999999"}}}`, "buckets.b1b.expectedOwner"},
+		{"owner malformed", `{"buckets":{"b1b":{"kmsKeyArn":"` + keyARN + `","expectedOwner":"12"}}}`, "12-digit"},
+		{"versions", `{"buckets":{"b1b":{"kmsKeyArn":"` + keyARN + `","versions":"some"}}}`, "buckets.b1b.versions"},
+		{"empty exclude", `{"buckets":{"b1b":{"kmsKeyArn":"` + keyARN + `","excludePrefixes":[""]}}}`, "excludePrefixes"},
+		{"unknown field", `{"buckets":{"b1b":{"kmsKeyArn":"` + keyARN + `","bucketKey":true}}}`, "unknown field"},
+		{"bad bucket name", `{"buckets":{"B":{"kmsKeyArn":"` + keyARN + `"}}}`, "not a valid bucket name"},
+		{"not JSON", `dryRun: true`, "policy:"},
+		{"trailing data", `{"buckets":{"b1b":{"kmsKeyArn":"` + keyARN + `"}}} {}`, "trailing data"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse([]byte(tc.json))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestInScope(t *testing.T) {
+	b := Bucket{IncludePrefixes: []string{"data/", "img/"}, ExcludePrefixes: []string{"data/tmp/"}}
+	for key, want := range map[string]bool{"data/x": true, "img/y": true, "data/tmp/z": false, "other": false} {
+		if got := b.InScope(key); got != want {
+			t.Errorf("InScope(%q) = %v", key, got)
+		}
+	}
+	if !(Bucket{}).InScope("anything") {
+		t.Error("empty prefixes must include everything")
+	}
+}
+
+func TestFromEnv(t *testing.T) {
+	doc := `{"buckets":{"b1b":{"kmsKeyArn":"` + keyARN + `"}}}`
+	path := filepath.Join(t.TempDir(), "policy.json")
+	if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(EnvPolicy, "")
+	t.Setenv(EnvPolicyFile, "")
+	if _, err := FromEnv(); err == nil {
+		t.Error("no policy set: want an error")
+	}
+	t.Setenv(EnvPolicyFile, path)
+	if p, err := FromEnv(); err != nil || len(p.Buckets) != 1 {
+		t.Errorf("from file: %v", err)
+	}
+	t.Setenv(EnvPolicy, doc)
+	if _, err := FromEnv(); err == nil {
+		t.Error("both set: want an error")
+	}
+	t.Setenv(EnvPolicyFile, "")
+	if p, err := FromEnv(); err != nil || len(p.Buckets) != 1 {
+		t.Errorf("inline: %v", err)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(`{"buckets":{"b1b":{"kmsKeyArn":"` + keyARN + `","versions":"all"}}}`))
+	f.Add([]byte(`{"dryRun":1}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p, err := Parse(data)
+		if err != nil {
+			return
+		}
+		for name, b := range p.Buckets {
+			if b.ExpectedOwner == "" || (b.Versions != VersionsCurrent && b.Versions != VersionsAll) || !keyARNPattern.MatchString(b.KMSKeyARN) {
+				t.Fatalf("accepted an invalid bucket %s: %+v", name, b)
+			}
+		}
+	})
+}
