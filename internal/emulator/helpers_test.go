@@ -1,7 +1,6 @@
 package emulator_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/md5"
 	"crypto/sha256"
@@ -23,9 +22,11 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/s3rekey/s3rekey/internal/emulator"
+	"github.com/s3rekey/s3rekey/internal/emulator/emutest"
 )
 
 type env struct {
+	*emutest.Env
 	emu *emulator.Emulator
 	s3  *s3.Client
 	sqs *sqs.Client
@@ -33,24 +34,10 @@ type env struct {
 	cfg aws.Config
 }
 
-// start runs an emulator for one test, with SDK clients that do not retry so
-// that every answer is seen as sent.
 func start(t *testing.T, opts emulator.Options) *env {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	emu, err := emulator.Start(ctx, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cancel(); _ = emu.Close() })
-	cfg := emu.AWSConfig()
-	cfg.Retryer = func() aws.Retryer { return aws.NopRetryer{} }
-	return &env{
-		emu: emu, cfg: cfg,
-		s3:  s3.NewFromConfig(cfg, emulator.PathStyle),
-		sqs: sqs.NewFromConfig(cfg),
-		kms: kms.NewFromConfig(cfg),
-	}
+	e := emutest.Start(t, opts)
+	return &env{Env: e, emu: e.Emu, s3: e.S3, sqs: e.SQS, kms: e.KMS, cfg: e.Cfg}
 }
 
 func apiCode(err error) string {
@@ -104,34 +91,13 @@ func (e *env) rawRequest(t *testing.T, method, path, body string, header map[str
 	return resp.StatusCode, string(out)
 }
 
-func mustKey(t *testing.T, e *env) string {
-	t.Helper()
-	out, err := e.kms.CreateKey(context.Background(), &kms.CreateKeyInput{Description: aws.String("test key")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return aws.ToString(out.KeyMetadata.Arn)
-}
+func mustKey(t *testing.T, e *env) string { return e.Key(t) }
 
-func mustBucket(t *testing.T, e *env, name string, lock bool) {
-	t.Helper()
-	in := &s3.CreateBucketInput{Bucket: aws.String(name)}
-	if lock {
-		in.ObjectLockEnabledForBucket = aws.Bool(true)
-	}
-	if _, err := e.s3.CreateBucket(context.Background(), in); err != nil {
-		t.Fatal(err)
-	}
-}
+func mustBucket(t *testing.T, e *env, name string, lock bool) { e.Bucket(t, name, lock) }
 
 func put(t *testing.T, e *env, in *s3.PutObjectInput, body string, opts ...func(*s3.Options)) *s3.PutObjectOutput {
 	t.Helper()
-	in.Body = bytes.NewReader([]byte(body))
-	out, err := e.s3.PutObject(context.Background(), in, opts...)
-	if err != nil {
-		t.Fatalf("PutObject %s: %v", aws.ToString(in.Key), err)
-	}
-	return out
+	return e.Put(t, in, body, opts...)
 }
 
 func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }

@@ -16,7 +16,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/s3rekey/s3rekey/internal/emulator"
 )
@@ -532,16 +531,8 @@ type queueRef struct{ url, arn string }
 
 func mustQueue(t *testing.T, e *env, name string, attrs map[string]string) queueRef {
 	t.Helper()
-	ctx := context.Background()
-	q, err := e.sqs.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name), Attributes: attrs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := e.sqs.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: q.QueueUrl, AttributeNames: []sqstypes.QueueAttributeName{"QueueArn"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return queueRef{aws.ToString(q.QueueUrl), a.Attributes["QueueArn"]}
+	url, arn := e.Queue(t, name, attrs)
+	return queueRef{url, arn}
 }
 
 // receiveAll reads until want messages arrived (deleting them), or for a

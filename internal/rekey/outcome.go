@@ -1,0 +1,47 @@
+package rekey
+
+// Status is the kind of terminal outcome of one object task.
+type Status string
+
+// The outcome vocabulary shared by logs, metrics, reports and tests.
+const (
+	Updated     Status = "updated"      // UpdateObjectEncryption applied
+	Compliant   Status = "compliant"    // already under the exact target key and bucket-key setting
+	Gone        Status = "gone"         // NoSuchKey or a delete marker: nothing to do
+	Skipped     Status = "skipped"      // not eligible; Reason says why
+	WouldUpdate Status = "would-update" // dry run
+	Retry       Status = "retry"        // throttling, 5xx, timeouts: try again later
+	Failed      Status = "failed"       // access denied and similar: needs a person
+	Rejected    Status = "rejected"     // the message itself could not be decoded
+)
+
+// Reasons for Skipped and Failed.
+const (
+	ReasonNotEncrypted    = "not-encrypted"
+	ReasonSSEC            = "sse-c"
+	ReasonDSSEKMS         = "dsse-kms"
+	ReasonObjectLock      = "object-lock"
+	ReasonUnmanagedBucket = "unmanaged-bucket"
+	ReasonDirectoryBucket = "directory-bucket"
+	ReasonExcludedPrefix  = "excluded-prefix"
+	ReasonAccessDenied    = "access-denied"
+	ReasonInvalidRequest  = "invalid-request"
+)
+
+// Outcome is the one terminal result of one object.
+type Outcome struct {
+	Status Status
+	Reason string // for Skipped, Failed, Retry and Rejected
+	Detail string // human detail for logs, e.g. the retain-until date
+}
+
+// Terminal reports whether the outcome ends the object's task (everything
+// but Retry).
+func (o Outcome) Terminal() bool { return o.Status != Retry }
+
+func (o Outcome) String() string {
+	if o.Reason == "" {
+		return string(o.Status)
+	}
+	return string(o.Status) + ": " + o.Reason
+}

@@ -1,0 +1,263 @@
+package rekey
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/s3rekey/s3rekey/internal/messages"
+	"github.com/s3rekey/s3rekey/internal/policy"
+)
+
+// HeadObjectAPI reads an object's metadata (never its data).
+type HeadObjectAPI interface {
+	HeadObject(ctx context.Context, in *s3.HeadObjectInput, optFns ...func(*s3.Options)) (*s3.HeadObjectOutput, error)
+}
+
+// UpdateObjectEncryptionAPI changes an object's encryption in place.
+type UpdateObjectEncryptionAPI interface {
+	UpdateObjectEncryption(ctx context.Context, in *s3.UpdateObjectEncryptionInput, optFns ...func(*s3.Options)) (*s3.UpdateObjectEncryptionOutput, error)
+}
+
+var (
+	_ HeadObjectAPI             = (*s3.Client)(nil)
+	_ UpdateObjectEncryptionAPI = (*s3.Client)(nil)
+)
+
+// Rekeyer brings objects onto their policy's target key.
+type Rekeyer struct {
+	Head   HeadObjectAPI
+	Update UpdateObjectEncryptionAPI
+	Policy *policy.Policy
+	// Now is the clock for Object Lock dates; nil means time.Now.
+	Now func() time.Time
+}
+
+// Result is the outcome of one object with what it cost.
+type Result struct {
+	Outcome
+	Heads, Updates int // S3 requests made (each SDK call, retries inside it not counted)
+}
+
+func (r *Rekeyer) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+// Rekey handles one object. It makes at most two HEADs and one
+// UpdateObjectEncryption, and none at all when the policy or the inventory
+// facts settle the outcome.
+//
+// Inventory facts skip the HEAD where they prove the outcome: a delete
+// marker is gone; NOT-SSE, SSE-C and DSSE-KMS are skipped; an Object Lock
+// in force is skipped; SSE-S3 goes straight to UpdateObjectEncryption (its
+// answer classifies any change since the inventory, re-reading the object
+// when it refuses). SSE-KMS always needs a HEAD: inventories carry no key
+// ARN. A stale inventory can therefore skip an object that was rewritten
+// since; such a rewrite is an upload, which the event path enforces.
+func (r *Rekeyer) Rekey(ctx context.Context, obj messages.Object) Result {
+	target, ok := r.Policy.Lookup(obj.Bucket)
+	switch {
+	case !ok:
+		return Result{Outcome: Outcome{Status: Skipped, Reason: ReasonUnmanagedBucket}}
+	case policy.IsDirectoryBucket(obj.Bucket):
+		return Result{Outcome: Outcome{Status: Skipped, Reason: ReasonDirectoryBucket}}
+	case !target.InScope(obj.Key):
+		return Result{Outcome: Outcome{Status: Skipped, Reason: ReasonExcludedPrefix}}
+	}
+	var res Result
+	if st, locked, known := stateFromFacts(obj.Facts); known {
+		d := Decide(st, target, r.Policy.DryRun, r.now())
+		if locked && (d.Update || d.Outcome.Status == WouldUpdate) {
+			res.Outcome = Outcome{Status: Skipped, Reason: ReasonObjectLock, Detail: "Object Lock in force per inventory"}
+			return res
+		}
+		if !d.Update {
+			res.Outcome = d.Outcome
+			return res
+		}
+	} else {
+		st, out := r.head(ctx, obj, target, &res)
+		if out != nil {
+			res.Outcome = *out
+			return res
+		}
+		d := Decide(st, target, r.Policy.DryRun, r.now())
+		if !d.Update {
+			res.Outcome = d.Outcome
+			return res
+		}
+	}
+	res.Outcome = r.update(ctx, obj, target, &res)
+	return res
+}
+
+// stateFromFacts turns inventory facts into a state when they are enough
+// to decide without a HEAD; locked reports an Object Lock in force.
+func stateFromFacts(f *messages.Facts) (st State, locked, known bool) {
+	if f == nil {
+		return State{}, false, false
+	}
+	if f.DeleteMarker {
+		return State{DeleteMarker: true}, false, true
+	}
+	locked = f.Locked != nil && *f.Locked
+	switch f.Encryption {
+	case EncNone, EncC, EncDSSE, EncS3:
+		return State{Encryption: f.Encryption}, locked, true
+	}
+	// SSE-KMS (or unknown): only a HEAD tells the key, and so compliance.
+	return State{}, false, false
+}
+
+// head reads the object's state. A non-nil Outcome ends the task.
+func (r *Rekeyer) head(ctx context.Context, obj messages.Object, target policy.Bucket, res *Result) (State, *Outcome) {
+	res.Heads++
+	out, err := r.Head.HeadObject(ctx, &s3.HeadObjectInput{
+		Bucket: aws.String(obj.Bucket), Key: aws.String(obj.Key), VersionId: nonEmpty(obj.VersionID),
+		ExpectedBucketOwner: aws.String(target.ExpectedOwner),
+	})
+	if err != nil {
+		if httpStatus(err) == 400 {
+			// S3 answers HEAD of an SSE-C object without its key with a bare
+			// 400; nothing else a well-formed HEAD can get is a 400.
+			return State{Encryption: EncC}, nil
+		}
+		o := classify(err)
+		return State{}, &o
+	}
+	return stateFromHead(out), nil
+}
+
+func stateFromHead(h *s3.HeadObjectOutput) State {
+	st := State{
+		KMSKeyARN: aws.ToString(h.SSEKMSKeyId), BucketKey: aws.ToBool(h.BucketKeyEnabled),
+		LockMode: string(h.ObjectLockMode), RetainUntil: aws.ToTime(h.ObjectLockRetainUntilDate),
+		LegalHold: h.ObjectLockLegalHoldStatus == types.ObjectLockLegalHoldStatusOn, DeleteMarker: aws.ToBool(h.DeleteMarker),
+	}
+	switch h.ServerSideEncryption {
+	case types.ServerSideEncryptionAes256:
+		st.Encryption = EncS3
+	case types.ServerSideEncryptionAwsKms:
+		st.Encryption = EncKMS
+	case types.ServerSideEncryptionAwsKmsDsse:
+		st.Encryption = EncDSSE
+	default:
+		st.Encryption = EncNone
+		if aws.ToString(h.SSECustomerAlgorithm) != "" {
+			st.Encryption = EncC
+		}
+	}
+	return st
+}
+
+// update applies UpdateObjectEncryption and classifies its answer.
+func (r *Rekeyer) update(ctx context.Context, obj messages.Object, target policy.Bucket, res *Result) Outcome {
+	if r.Policy.DryRun {
+		return Outcome{Status: WouldUpdate}
+	}
+	res.Updates++
+	_, err := r.Update.UpdateObjectEncryption(ctx, &s3.UpdateObjectEncryptionInput{
+		Bucket: aws.String(obj.Bucket), Key: aws.String(obj.Key), VersionId: nonEmpty(obj.VersionID),
+		ExpectedBucketOwner: aws.String(target.ExpectedOwner),
+		ObjectEncryption: &types.ObjectEncryptionMemberSSEKMS{Value: types.SSEKMSEncryption{
+			KMSKeyArn: aws.String(target.KMSKeyARN), BucketKeyEnabled: aws.Bool(target.BucketKeyEnabled)}},
+	})
+	if err == nil {
+		return Outcome{Status: Updated}
+	}
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		msg := ae.ErrorMessage()
+		switch {
+		case ae.ErrorCode() == "AccessDenied" && strings.Contains(msg, "Object Lock"):
+			return Outcome{Status: Skipped, Reason: ReasonObjectLock, Detail: "refused by S3: " + msg}
+		case ae.ErrorCode() == "InvalidRequest":
+			// The object is not what we read (or what the inventory said):
+			// read it again and let the decision table say what it is now.
+			return r.reclassify(ctx, obj, target, res, msg)
+		}
+	}
+	return classify(err)
+}
+
+// reclassify re-reads an object whose update was refused as invalid.
+func (r *Rekeyer) reclassify(ctx context.Context, obj messages.Object, target policy.Bucket, res *Result, refusal string) Outcome {
+	st, out := r.head(ctx, obj, target, res)
+	if out != nil {
+		return *out
+	}
+	d := Decide(st, target, false, r.now())
+	if d.Update {
+		// The object looks updatable yet S3 refused: a real invalid request.
+		return Outcome{Status: Failed, Reason: ReasonInvalidRequest, Detail: refusal}
+	}
+	return d.Outcome
+}
+
+// retryableCodes are error codes that go away by themselves.
+var retryableCodes = map[string]bool{
+	"SlowDown": true, "ServiceUnavailable": true, "InternalError": true, "RequestTimeout": true,
+	"Throttling": true, "ThrottlingException": true, "RequestLimitExceeded": true, "TooManyRequestsException": true,
+	"RequestTimeTooSkewed": true, "KMS.ThrottlingException": true, "KMS.KMSInternalException": true,
+}
+
+// classify turns an S3 error into an outcome.
+func classify(err error) Outcome {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return Outcome{Status: Retry, Reason: "timeout", Detail: err.Error()}
+	}
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		code := ae.ErrorCode()
+		switch {
+		case code == "NoSuchKey" || code == "NotFound" || code == "NoSuchVersion" || code == "MethodNotAllowed":
+			return Outcome{Status: Gone}
+		case code == "AccessDenied" || code == "Forbidden" || code == "AllAccessDisabled":
+			return Outcome{Status: Failed, Reason: ReasonAccessDenied, Detail: ae.ErrorMessage()}
+		case code == "NotImplemented":
+			return Outcome{Status: Skipped, Reason: ReasonDirectoryBucket, Detail: ae.ErrorMessage()}
+		case retryableCodes[code] || httpStatus(err) >= 500:
+			return Outcome{Status: Retry, Reason: code, Detail: ae.ErrorMessage()}
+		case code == "NoSuchBucket":
+			return Outcome{Status: Failed, Reason: "no-such-bucket", Detail: ae.ErrorMessage()}
+		}
+		if s := httpStatus(err); s == 403 {
+			return Outcome{Status: Failed, Reason: ReasonAccessDenied, Detail: code}
+		} else if s == 404 {
+			return Outcome{Status: Gone}
+		}
+		return Outcome{Status: Failed, Reason: ReasonInvalidRequest, Detail: code + ": " + ae.ErrorMessage()}
+	}
+	var netErr net.Error
+	if errors.As(err, &netErr) || httpStatus(err) >= 500 {
+		return Outcome{Status: Retry, Reason: "network", Detail: err.Error()}
+	}
+	// No API answer at all (connection refused, reset, DNS): transient.
+	return Outcome{Status: Retry, Reason: "transport", Detail: err.Error()}
+}
+
+func httpStatus(err error) int {
+	var re *awshttp.ResponseError
+	if errors.As(err, &re) {
+		return re.HTTPStatusCode()
+	}
+	return 0
+}
+
+func nonEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
