@@ -1,0 +1,95 @@
+package encrypt
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/s3rekey/s3rekey/internal/awsconf"
+	"github.com/s3rekey/s3rekey/internal/policy"
+	"github.com/s3rekey/s3rekey/internal/queue"
+	"github.com/s3rekey/s3rekey/internal/rekey"
+)
+
+// Environment variables of the encrypt function.
+const (
+	EnvWorkQueueURL       = "S3REKEY_WORK_QUEUE_URL"
+	EnvDeadLetterQueueURL = "S3REKEY_WORK_DLQ_URL"
+	EnvMaxAttempts        = "S3REKEY_MAX_ATTEMPTS"
+	EnvConcurrency        = "S3REKEY_CONCURRENCY"
+)
+
+// Config tunes the handler; zero fields take the defaults.
+type Config struct {
+	WorkQueueURL       string
+	DeadLetterQueueURL string
+	// MaxAttempts is how many times an object is tried before a retryable
+	// failure goes to the DLQ (default 8).
+	MaxAttempts int
+	// Concurrency is the number of objects in flight per invocation
+	// (default 256: each object is at most three S3 requests, one at a time).
+	Concurrency int
+	// DeadlineMargin is how long before the invocation deadline no new
+	// object starts (default 5s).
+	DeadlineMargin time.Duration
+	// RetryBaseDelay is the first retry's delay, doubled per attempt and
+	// capped at 900s (default 2s).
+	RetryBaseDelay time.Duration
+}
+
+func (c Config) withDefaults() Config {
+	if c.MaxAttempts <= 0 {
+		c.MaxAttempts = 8
+	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = 256
+	}
+	if c.DeadlineMargin <= 0 {
+		c.DeadlineMargin = 5 * time.Second
+	}
+	if c.RetryBaseDelay <= 0 {
+		c.RetryBaseDelay = 2 * time.Second
+	}
+	return c
+}
+
+// ConfigFromEnv reads the configuration of the Lambda function.
+func ConfigFromEnv() (Config, error) {
+	c := Config{WorkQueueURL: os.Getenv(EnvWorkQueueURL), DeadLetterQueueURL: os.Getenv(EnvDeadLetterQueueURL)}
+	if c.WorkQueueURL == "" || c.DeadLetterQueueURL == "" {
+		return c, errors.New(EnvWorkQueueURL + " and " + EnvDeadLetterQueueURL + " are required")
+	}
+	for name, dst := range map[string]*int{EnvMaxAttempts: &c.MaxAttempts, EnvConcurrency: &c.Concurrency} {
+		v := os.Getenv(name)
+		if v == "" {
+			continue
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 10000 {
+			return c, fmt.Errorf("%s=%q: want a whole number from 1 to 10000", name, v)
+		}
+		*dst = n
+	}
+	return c.withDefaults(), nil
+}
+
+// New wires a handler to AWS: S3 for HEAD and UpdateObjectEncryption, SQS
+// for follow-ups.
+func New(awsCfg aws.Config, pol *policy.Policy, cfg Config, logger *slog.Logger, metrics io.Writer) *Handler {
+	s3c := s3.NewFromConfig(awsCfg, awsconf.S3Options(awsCfg))
+	return &Handler{
+		Rekeyer: &rekey.Rekeyer{Head: s3c, Update: s3c, Policy: pol},
+		Sender:  &queue.Sender{API: sqs.NewFromConfig(awsCfg)},
+		Config:  cfg.withDefaults(),
+		Logger:  logger,
+		Metrics: metrics,
+	}
+}

@@ -1,0 +1,329 @@
+package encrypt
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/s3rekey/s3rekey/internal/messages"
+	"github.com/s3rekey/s3rekey/internal/queue"
+	"github.com/s3rekey/s3rekey/internal/rekey"
+)
+
+// ObjectRekeyer handles one object (rekey.Rekeyer in production).
+type ObjectRekeyer interface {
+	Rekey(ctx context.Context, obj messages.Object) rekey.Result
+}
+
+// MessageSender sends messages to a queue (queue.Sender in production).
+type MessageSender interface {
+	Send(ctx context.Context, queueURL string, msgs []queue.Message) []error
+}
+
+var (
+	_ ObjectRekeyer = (*rekey.Rekeyer)(nil)
+	_ MessageSender = (*queue.Sender)(nil)
+)
+
+// Message attributes s3rekey sets on what it dead-letters.
+const (
+	AttrOutcome = "s3rekey.outcome"
+	AttrReason  = "s3rekey.reason"
+	AttrDetail  = "s3rekey.detail"
+	AttrSource  = "s3rekey.source-message-id"
+)
+
+// Handler is the encrypt function: it consumes a batch of work-queue
+// messages and gives every object in them exactly one terminal outcome, or
+// puts it back on the work queue (retry, deadline) or on the DLQ (failed,
+// rejected, out of attempts).
+type Handler struct {
+	Rekeyer ObjectRekeyer
+	Sender  MessageSender
+	Config  Config
+	Logger  *slog.Logger
+	// Metrics receives CloudWatch Embedded Metric Format lines (stdout in
+	// Lambda); nil discards them.
+	Metrics io.Writer
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// outgoing is a message to send on behalf of one incoming message.
+type outgoing struct {
+	source   int // index of the incoming message
+	queueURL string
+	msg      queue.Message
+}
+
+// messageWork is one decoded incoming message and its objects' outcomes.
+type messageWork struct {
+	task     messages.Task
+	outcomes []rekey.Outcome
+	started  []bool
+	// duplicate marks an object named earlier in the same batch: it shares
+	// that object's outcome and needs no follow-up of its own.
+	duplicate []bool
+}
+
+type objectRef struct{ i, j int }
+
+// Summary counts the outcomes of one batch.
+type Summary struct {
+	Messages   int            `json:"messages"`
+	Objects    int            `json:"objects"`
+	Outcomes   map[string]int `json:"outcomes"` // "status" or "status: reason"
+	Requeued   int            `json:"requeued"`
+	DeadLetter int            `json:"deadLettered"`
+	Failures   int            `json:"batchItemFailures"`
+	Duplicates int            `json:"duplicates"`
+	Heads      int            `json:"heads"`
+	Updates    int            `json:"updates"`
+}
+
+// Handle is the Lambda handler. It reports a message in BatchItemFailures
+// only when something it had to send (a retry, a dead letter) could not be
+// sent, so that SQS redelivers the message and nothing is lost.
+func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+	resp, _ := h.HandleWithSummary(ctx, ev)
+	return resp, nil
+}
+
+// HandleWithSummary is Handle that also returns the batch's counts.
+func (h *Handler) HandleWithSummary(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, Summary) {
+	cfg := h.Config.withDefaults()
+	log := h.logger()
+	sum := Summary{Messages: len(ev.Records), Outcomes: map[string]int{}}
+	work := make([]messageWork, len(ev.Records))
+	var out []outgoing
+
+	for i, rec := range ev.Records {
+		task, err := messages.Decode(rec.Body)
+		var rej *messages.RejectedError
+		if errors.As(err, &rej) {
+			sum.Outcomes[string(rekey.Rejected)]++
+			log.Warn("message rejected", "messageId", rec.MessageId, "reason", rej.Reason)
+			out = append(out, outgoing{i, cfg.DeadLetterQueueURL, queue.Message{Body: rec.Body, Attributes: map[string]string{
+				AttrOutcome: string(rekey.Rejected), AttrReason: truncate(rej.Reason, 256), AttrSource: rec.MessageId}}})
+			continue
+		}
+		n := len(task.Objects)
+		work[i] = messageWork{task: task, outcomes: make([]rekey.Outcome, n), started: make([]bool, n), duplicate: make([]bool, n)}
+		sum.Objects += len(task.Objects)
+	}
+
+	h.rekeyAll(ctx, cfg, work, &sum)
+
+	for i := range work {
+		out = append(out, h.followUps(i, ev.Records[i].MessageId, &work[i], cfg, &sum)...)
+	}
+	failed := h.send(ctx, out)
+	resp := events.SQSEventResponse{}
+	for i := range ev.Records {
+		if failed[i] {
+			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: ev.Records[i].MessageId})
+		}
+	}
+	sum.Failures = len(resp.BatchItemFailures)
+	log.Info("batch done", "messages", sum.Messages, "objects", sum.Objects, "outcomes", sum.Outcomes,
+		"requeued", sum.Requeued, "deadLettered", sum.DeadLetter, "batchItemFailures", sum.Failures,
+		"duplicates", sum.Duplicates, "heads", sum.Heads, "updates", sum.Updates)
+	return resp, sum
+}
+
+// rekeyAll runs every object of the batch with bounded concurrency and
+// stops starting new ones when the invocation deadline is near.
+func (h *Handler) rekeyAll(ctx context.Context, cfg Config, work []messageWork, sum *Summary) {
+	objCtx := ctx
+	stopStarting := time.Time{}
+	if deadline, ok := ctx.Deadline(); ok {
+		stopStarting = deadline.Add(-cfg.DeadlineMargin)
+		var cancel context.CancelFunc
+		// In-flight calls end with half the margin left, for the sends.
+		objCtx, cancel = context.WithDeadline(ctx, deadline.Add(-cfg.DeadlineMargin/2))
+		defer cancel()
+	}
+	log := h.logger()
+	sem := make(chan struct{}, cfg.Concurrency)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	byBucket := map[[2]string]int{}
+	first := map[messages.Object]objectRef{}
+	var dups []objectRef
+loop:
+	for i := range work {
+		for j, obj := range work[i].task.Objects {
+			if !stopStarting.IsZero() && !h.now().Before(stopStarting) {
+				break loop
+			}
+			id := messages.Object{Bucket: obj.Bucket, Key: obj.Key, VersionID: obj.VersionID}
+			if _, seen := first[id]; seen {
+				work[i].started[j], work[i].duplicate[j] = true, true
+				dups = append(dups, objectRef{i, j})
+				continue
+			}
+			first[id] = objectRef{i, j}
+			select {
+			case sem <- struct{}{}:
+			case <-objCtx.Done():
+				break loop
+			}
+			work[i].started[j] = true
+			wg.Add(1)
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				res := h.Rekeyer.Rekey(objCtx, obj)
+				work[i].outcomes[j] = res.Outcome
+				mu.Lock()
+				sum.Heads += res.Heads
+				sum.Updates += res.Updates
+				sum.Outcomes[res.Outcome.String()]++
+				byBucket[[2]string{string(res.Status), obj.Bucket}]++
+				mu.Unlock()
+				switch res.Status {
+				case rekey.Updated, rekey.Compliant, rekey.Gone, rekey.WouldUpdate:
+				default:
+					log.Info("object not updated", "bucket", obj.Bucket, "key", obj.Key, "versionId", obj.VersionID,
+						"outcome", string(res.Status), "reason", res.Reason, "detail", res.Detail)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	for _, d := range dups {
+		obj := work[d.i].task.Objects[d.j]
+		src := first[messages.Object{Bucket: obj.Bucket, Key: obj.Key, VersionID: obj.VersionID}]
+		work[d.i].outcomes[d.j] = work[src.i].outcomes[src.j]
+	}
+	sum.Duplicates = len(dups)
+	if h.Metrics != nil {
+		writeEMF(h.Metrics, h.now(), byBucket)
+	}
+}
+
+// followUps builds what must be sent for one message after its objects
+// ran: retries back to the work queue (or to the DLQ past the attempt
+// limit), failed objects to the DLQ, and objects the deadline left
+// unstarted back to the work queue. Failed objects go to the DLQ at once
+// rather than through SQS redelivery: redelivering a message would re-run
+// all its other objects, and access problems need a person, who redrives
+// the DLQ when they are fixed.
+func (h *Handler) followUps(i int, messageID string, w *messageWork, cfg Config, sum *Summary) []outgoing {
+	if len(w.task.Objects) == 0 {
+		return nil
+	}
+	var retry, unstarted []messages.Object
+	deadByReason := map[rekey.Outcome][]messages.Object{}
+	lastRetry := rekey.Outcome{}
+	for j, obj := range w.task.Objects {
+		o := w.outcomes[j]
+		switch {
+		case w.duplicate[j]:
+		case !w.started[j]:
+			unstarted = append(unstarted, obj)
+		case o.Status == rekey.Retry && w.task.Attempt+1 >= cfg.MaxAttempts:
+			key := rekey.Outcome{Status: rekey.Retry, Reason: "attempts-exhausted", Detail: o.Reason}
+			deadByReason[key] = append(deadByReason[key], obj)
+		case o.Status == rekey.Retry:
+			retry = append(retry, obj)
+			lastRetry = o
+		case o.Status == rekey.Failed:
+			key := rekey.Outcome{Status: o.Status, Reason: o.Reason}
+			deadByReason[key] = append(deadByReason[key], obj)
+		}
+	}
+	var out []outgoing
+	task := func(objs []messages.Object, attempt int) string {
+		t := w.task
+		t.Objects, t.Attempt = objs, attempt
+		// A decoded task always encodes again: Decode validated it.
+		body, _ := t.Encode()
+		return body
+	}
+	if len(retry) > 0 {
+		delay := h.retryDelay(w.task.Attempt, cfg)
+		out = append(out, outgoing{i, cfg.WorkQueueURL, queue.Message{Body: task(retry, w.task.Attempt+1), DelaySeconds: delay}})
+		sum.Requeued += len(retry)
+		h.logger().Info("objects requeued", "messageId", messageID, "objects", len(retry), "attempt", w.task.Attempt+1,
+			"delaySeconds", delay, "reason", lastRetry.Reason)
+	}
+	if len(unstarted) > 0 {
+		out = append(out, outgoing{i, cfg.WorkQueueURL, queue.Message{Body: task(unstarted, w.task.Attempt)}})
+		sum.Requeued += len(unstarted)
+		h.logger().Info("deadline near: unstarted objects requeued", "messageId", messageID, "objects", len(unstarted))
+	}
+	for o, objs := range deadByReason {
+		attrs := map[string]string{AttrOutcome: string(o.Status), AttrReason: o.Reason, AttrSource: messageID}
+		if o.Detail != "" {
+			attrs[AttrDetail] = truncate(o.Detail, 256)
+		}
+		out = append(out, outgoing{i, cfg.DeadLetterQueueURL, queue.Message{Body: task(objs, w.task.Attempt), Attributes: attrs}})
+		sum.DeadLetter += len(objs)
+		h.logger().Warn("objects dead-lettered", "messageId", messageID, "objects", len(objs), "outcome", string(o.Status), "reason", o.Reason)
+	}
+	return out
+}
+
+// retryDelay is exponential in the attempt, capped at SQS's 900 s, with
+// jitter so that a throttled burst does not come back as one burst.
+func (h *Handler) retryDelay(attempt int, cfg Config) int32 {
+	d := cfg.RetryBaseDelay << min(attempt, 20)
+	if d > 900*time.Second || d <= 0 {
+		d = 900 * time.Second
+	}
+	jittered := d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
+	return int32(max(jittered.Round(time.Second)/time.Second, 1))
+}
+
+// send delivers the follow-ups and reports which incoming messages had one
+// that could not be sent.
+func (h *Handler) send(ctx context.Context, out []outgoing) map[int]bool {
+	failed := map[int]bool{}
+	byQueue := map[string][]outgoing{}
+	for _, o := range out {
+		byQueue[o.queueURL] = append(byQueue[o.queueURL], o)
+	}
+	// Sends use a context that outlives the objects' deadline: losing a
+	// retry here would turn into a redelivery of the whole message.
+	sendCtx := context.WithoutCancel(ctx)
+	for url, group := range byQueue {
+		msgs := make([]queue.Message, len(group))
+		for k, o := range group {
+			msgs[k] = o.msg
+		}
+		for k, err := range h.Sender.Send(sendCtx, url, msgs) {
+			if err != nil {
+				failed[group[k].source] = true
+				h.logger().Error("follow-up send failed; the message will be redelivered", "queue", url, "error", err)
+			}
+		}
+	}
+	return failed
+}
+
+func (h *Handler) logger() *slog.Logger {
+	if h.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return h.Logger
+}
+
+func (h *Handler) now() time.Time {
+	if h.Now != nil {
+		return h.Now()
+	}
+	return time.Now()
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
