@@ -153,11 +153,7 @@ func TestSSECustomerKeys(t *testing.T) {
 func TestVersioningAndDeleteMarkers(t *testing.T) {
 	e := start(t, emulator.Options{})
 	ctx := context.Background()
-	mustBucket(t, e, "ver", false)
-	if _, err := e.s3.PutBucketVersioning(ctx, &s3.PutBucketVersioningInput{Bucket: aws.String("ver"),
-		VersioningConfiguration: &types.VersioningConfiguration{Status: types.BucketVersioningStatusEnabled}}); err != nil {
-		t.Fatal(err)
-	}
+	e.Versioned(t, "ver")
 	v1 := put(t, e, &s3.PutObjectInput{Bucket: aws.String("ver"), Key: aws.String("k")}, "one")
 	del, err := e.s3.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String("ver"), Key: aws.String("k")})
 	if err != nil {
@@ -329,11 +325,7 @@ func TestListObjectsV2(t *testing.T) {
 func TestListObjectVersionsPaging(t *testing.T) {
 	e := start(t, emulator.Options{})
 	ctx := context.Background()
-	mustBucket(t, e, "ver", false)
-	if _, err := e.s3.PutBucketVersioning(ctx, &s3.PutBucketVersioningInput{Bucket: aws.String("ver"),
-		VersioningConfiguration: &types.VersioningConfiguration{Status: types.BucketVersioningStatusEnabled}}); err != nil {
-		t.Fatal(err)
-	}
+	e.Versioned(t, "ver")
 	total := 0
 	for i := range 5 {
 		for range i + 1 {
@@ -443,11 +435,7 @@ func TestNotificationDelivery(t *testing.T) {
 	e := start(t, emulator.Options{EventBridgeRules: []emulator.EventBridgeRule{{Bucket: "ebb", Queue: "eb-queue"}}})
 	ctx := context.Background()
 	mustBucket(t, e, "classic", false)
-	mustBucket(t, e, "ebb", false)
-	if _, err := e.s3.PutBucketVersioning(ctx, &s3.PutBucketVersioningInput{Bucket: aws.String("ebb"),
-		VersioningConfiguration: &types.VersioningConfiguration{Status: types.BucketVersioningStatusEnabled}}); err != nil {
-		t.Fatal(err)
-	}
+	e.Versioned(t, "ebb")
 	classicQ := mustQueue(t, e, "classic-queue", nil)
 	ebQ := mustQueue(t, e, "eb-queue", nil)
 
