@@ -3,6 +3,8 @@ package encrypt_test
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -181,7 +183,16 @@ func TestMixedBucketEndToEnd(t *testing.T) {
 	if _, err := p.S3.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String("data"), Key: aws.String("gone.txt")}); err != nil {
 		t.Fatal(err)
 	}
+	customer := bytes.Repeat([]byte{5}, 32)
+	customerMD5 := md5.Sum(customer)
+	put("data", "ssec.bin", func(in *s3.PutObjectInput) {
+		in.SSECustomerAlgorithm, in.SSECustomerKey = aws.String("AES256"), aws.String(base64.StdEncoding.EncodeToString(customer))
+		in.SSECustomerKeyMD5 = aws.String(base64.StdEncoding.EncodeToString(customerMD5[:]))
+	})
 	put("locked", "held.txt", func(in *s3.PutObjectInput) { in.ObjectLockLegalHoldStatus = types.ObjectLockLegalHoldStatusOn })
+	put("locked", "retained.txt", func(in *s3.PutObjectInput) {
+		in.ObjectLockMode, in.ObjectLockRetainUntilDate = types.ObjectLockModeGovernance, aws.Time(time.Now().Add(time.Hour))
+	})
 	put("locked", "free.txt", nil)
 
 	p.sendTask(t,
@@ -192,8 +203,10 @@ func TestMixedBucketEndToEnd(t *testing.T) {
 		messages.Object{Bucket: "data", Key: "legacy.txt"},
 		messages.Object{Bucket: "data", Key: "dsse.bin"},
 		messages.Object{Bucket: "data", Key: "gone.txt"},
+		messages.Object{Bucket: "data", Key: "ssec.bin"},
 	)
 	p.sendTask(t, messages.Object{Bucket: "locked", Key: "held.txt"}, messages.Object{Bucket: "locked", Key: "free.txt"},
+		messages.Object{Bucket: "locked", Key: "retained.txt"},
 		messages.Object{Bucket: "elsewhere", Key: "x"})
 	p.sendTask(t, messages.Object{Bucket: "data", Key: "compliant.txt"}) // a duplicate
 	p.send(t, `{"this is": "not a task"}`)
@@ -219,13 +232,15 @@ func TestMixedBucketEndToEnd(t *testing.T) {
 			t.Errorf("%s/%s@%s ends %s %s bucketKey=%v, want SSE-KMS under the target with a bucket key", w.bucket, w.key, w.version, st.Encryption, st.KMSKeyARN, st.BucketKey)
 		}
 	}
-	for key, enc := range map[string]string{"legacy.txt": "NOT-SSE", "dsse.bin": "DSSE-KMS"} {
+	for key, enc := range map[string]string{"legacy.txt": "NOT-SSE", "dsse.bin": "DSSE-KMS", "ssec.bin": "SSE-C"} {
 		if st := p.encryption("data", key, ""); st.Encryption != enc {
 			t.Errorf("%s ends %s, want %s untouched", key, st.Encryption, enc)
 		}
 	}
-	if st := p.encryption("locked", "held.txt", ""); st.Encryption != "SSE-S3" {
-		t.Errorf("held object ends %s, want SSE-S3 untouched", st.Encryption)
+	for _, key := range []string{"held.txt", "retained.txt"} {
+		if st := p.encryption("locked", key, ""); st.Encryption != "SSE-S3" {
+			t.Errorf("locked %s ends %s, want SSE-S3 untouched", key, st.Encryption)
+		}
 	}
 	dead := p.drainDLQ(t)
 	if len(dead) != 1 || dead[0].attrs[encrypt.AttrOutcome] != "rejected" || dead[0].body != `{"this is": "not a task"}` || dead[0].attrs[encrypt.AttrReason] == "" {
