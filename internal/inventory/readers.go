@@ -1,0 +1,337 @@
+package inventory
+
+import (
+	"compress/gzip"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/parquet-go/parquet-go"
+	"github.com/scritchley/orc"
+)
+
+// Open reads a verified data file of the given format. columns are the
+// manifest's (Manifest.Columns).
+func Open(format string, f *os.File, columns []string) (r Reader, err error) {
+	info, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	present := map[string]bool{}
+	for _, c := range columns {
+		present[c] = true
+	}
+	flags := Row{
+		HasIsLatest: present["IsLatest"], HasEncryption: present["EncryptionStatus"], HasBucketKey: present["BucketKeyStatus"],
+		HasLock: present["ObjectLockMode"] || present["ObjectLockLegalHoldStatus"],
+	}
+	switch format {
+	case FormatCSV:
+		return newCSVReader(f, columns, flags)
+	case FormatParquet:
+		return newParquetReader(f, info.Size(), flags)
+	case FormatORC:
+		return newORCReader(f, info.Size(), flags)
+	}
+	return nil, fmt.Errorf("inventory format %q is not CSV, Parquet or ORC", format)
+}
+
+// withFlags copies the Has* flags of a template into a row.
+func withFlags(r Row, flags Row) Row {
+	r.HasIsLatest, r.HasEncryption, r.HasBucketKey, r.HasLock = flags.HasIsLatest, flags.HasEncryption, flags.HasBucketKey, flags.HasLock
+	if !flags.HasIsLatest {
+		r.IsLatest = true // an inventory of current versions only has no IsLatest column
+	}
+	return r
+}
+
+type csvReader struct {
+	gz     *gzip.Reader
+	csv    *csv.Reader
+	index  map[string]int
+	flags  Row
+	rowNum int64
+}
+
+func newCSVReader(f io.Reader, columns []string, flags Row) (*csvReader, error) {
+	gz, err := gzip.NewReader(f)
+	if err != nil {
+		return nil, fmt.Errorf("CSV inventory is not gzip: %w", err)
+	}
+	c := csv.NewReader(gz)
+	c.FieldsPerRecord = len(columns)
+	c.ReuseRecord = true
+	index := map[string]int{}
+	for i, name := range columns {
+		index[name] = i
+	}
+	return &csvReader{gz: gz, csv: c, index: index, flags: flags}, nil
+}
+
+func (r *csvReader) Next() (Row, error) {
+	rec, err := r.csv.Read()
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return Row{}, io.EOF
+		}
+		return Row{}, fmt.Errorf("CSV inventory row %d: %w", r.rowNum+1, err)
+	}
+	r.rowNum++
+	get := func(name string) string {
+		if i, ok := r.index[name]; ok {
+			return rec[i]
+		}
+		return ""
+	}
+	key, err := url.QueryUnescape(get("Key"))
+	if err != nil {
+		return Row{}, fmt.Errorf("CSV inventory row %d: key %q is not URL-encoded: %w", r.rowNum, get("Key"), err)
+	}
+	row := Row{
+		Bucket: get("Bucket"), Key: key, VersionID: get("VersionId"),
+		IsLatest: get("IsLatest") == "true", IsDeleteMarker: get("IsDeleteMarker") == "true",
+		EncryptionStatus: get("EncryptionStatus"), BucketKeyStatus: get("BucketKeyStatus"),
+		LockMode: get("ObjectLockMode"), LegalHold: get("ObjectLockLegalHoldStatus"), StorageClass: get("StorageClass"), ETag: get("ETag"),
+	}
+	if s := get("LastModifiedDate"); s != "" {
+		if row.LastModified, err = time.Parse(time.RFC3339, s); err != nil {
+			return Row{}, fmt.Errorf("CSV inventory row %d: last modified date %q: %w", r.rowNum, s, err)
+		}
+	}
+	if s := get("Size"); s != "" {
+		if row.Size, err = strconv.ParseInt(s, 10, 64); err != nil {
+			return Row{}, fmt.Errorf("CSV inventory row %d: size %q: %w", r.rowNum, s, err)
+		}
+	}
+	if s := get("ObjectLockRetainUntilDate"); s != "" {
+		if row.RetainUntil, err = time.Parse(time.RFC3339, s); err != nil {
+			return Row{}, fmt.Errorf("CSV inventory row %d: retain-until date %q: %w", r.rowNum, s, err)
+		}
+	}
+	if row.Bucket == "" || row.Key == "" {
+		return Row{}, fmt.Errorf("CSV inventory row %d: bucket or key is empty", r.rowNum)
+	}
+	return withFlags(row, r.flags), nil
+}
+
+func (r *csvReader) Skip(n int64) error { return skipByReading(r, n) }
+func (r *csvReader) Close() error      { return r.gz.Close() }
+
+// parquetRow is S3 Inventory's Parquet schema (the fields s3rekey reads).
+type parquetRow struct {
+	Bucket           string  `parquet:"bucket"`
+	Key              string  `parquet:"key"`
+	VersionID        *string `parquet:"version_id,optional"`
+	IsLatest         *bool   `parquet:"is_latest,optional"`
+	IsDeleteMarker   *bool   `parquet:"is_delete_marker,optional"`
+	Size             *int64  `parquet:"size,optional"`
+	LastModified     *int64  `parquet:"last_modified_date,optional,timestamp(millisecond)"`
+	ETag             *string `parquet:"e_tag,optional"`
+	StorageClass     *string `parquet:"storage_class,optional"`
+	EncryptionStatus *string `parquet:"encryption_status,optional"`
+	RetainUntil      *int64  `parquet:"object_lock_retain_until_date,optional,timestamp(millisecond)"`
+	LockMode         *string `parquet:"object_lock_mode,optional"`
+	LegalHold        *string `parquet:"object_lock_legal_hold_status,optional"`
+	BucketKeyStatus  *string `parquet:"bucket_key_status,optional"`
+}
+
+type parquetReader struct {
+	r     *parquet.GenericReader[parquetRow]
+	buf   []parquetRow
+	pos   int
+	flags Row
+	done  bool
+}
+
+func newParquetReader(ra io.ReaderAt, size int64, flags Row) (pr *parquetReader, err error) {
+	file, err := parquet.OpenFile(ra, size)
+	if err != nil {
+		return nil, fmt.Errorf("Parquet inventory: %w", err)
+	}
+	// The library panics on files whose schema it cannot convert; an
+	// inventory file is outside input, so that is an error here.
+	defer func() {
+		if p := recover(); p != nil {
+			pr, err = nil, fmt.Errorf("Parquet inventory: unreadable schema: %v", p)
+		}
+	}()
+	return &parquetReader{r: parquet.NewGenericReader[parquetRow](file), flags: flags}, nil
+}
+
+func (r *parquetReader) Next() (row Row, err error) {
+	if r.pos == len(r.buf) {
+		if r.done {
+			return Row{}, io.EOF
+		}
+		if r.buf == nil {
+			r.buf = make([]parquetRow, 1024)
+		}
+		n, readErr := r.readBatch()
+		r.buf, r.pos = r.buf[:n], 0
+		if readErr != nil {
+			if !errors.Is(readErr, io.EOF) {
+				return Row{}, fmt.Errorf("Parquet inventory: %w", readErr)
+			}
+			r.done = true
+		}
+		if n == 0 {
+			return Row{}, io.EOF
+		}
+	}
+	p := &r.buf[r.pos]
+	r.pos++
+	row = Row{Bucket: p.Bucket, Key: p.Key, VersionID: deref(p.VersionID), IsLatest: derefBool(p.IsLatest),
+		IsDeleteMarker: derefBool(p.IsDeleteMarker), EncryptionStatus: deref(p.EncryptionStatus), BucketKeyStatus: deref(p.BucketKeyStatus),
+		LockMode: deref(p.LockMode), LegalHold: deref(p.LegalHold), StorageClass: deref(p.StorageClass), ETag: deref(p.ETag)}
+	if p.LastModified != nil {
+		row.LastModified = time.UnixMilli(*p.LastModified).UTC()
+	}
+	if p.Size != nil {
+		row.Size = *p.Size
+	}
+	if p.RetainUntil != nil {
+		row.RetainUntil = time.UnixMilli(*p.RetainUntil).UTC()
+	}
+	if row.Bucket == "" || row.Key == "" {
+		return Row{}, errors.New("Parquet inventory: a row has no bucket or key")
+	}
+	return withFlags(row, r.flags), nil
+}
+
+// readBatch refills the buffer, turning a library panic on corrupt pages
+// into an error.
+func (r *parquetReader) readBatch() (n int, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			n, err = 0, fmt.Errorf("corrupt data: %v", p)
+		}
+	}()
+	return r.r.Read(r.buf[:cap(r.buf)])
+}
+
+func (r *parquetReader) Skip(n int64) error {
+	if err := r.r.SeekToRow(n); err != nil {
+		return fmt.Errorf("Parquet inventory: seek to row %d: %w", n, err)
+	}
+	r.buf, r.pos = r.buf[:0], 0
+	return nil
+}
+
+func (r *parquetReader) Close() error { return r.r.Close() }
+
+// orcFields are the ORC columns s3rekey reads, in the order of the cursor.
+var orcFields = []string{"bucket", "key", "version_id", "is_latest", "is_delete_marker", "size", "last_modified_date", "e_tag", "storage_class",
+	"encryption_status", "object_lock_retain_until_date", "object_lock_mode", "object_lock_legal_hold_status", "bucket_key_status"}
+
+type orcReader struct {
+	r       *orc.Reader
+	c       *orc.Cursor
+	fields  []string
+	inRows  bool
+	flags   Row
+	stripes bool
+}
+
+func newORCReader(ra io.ReaderAt, size int64, flags Row) (or *orcReader, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			or, err = nil, fmt.Errorf("ORC inventory: corrupt file: %v", p)
+		}
+	}()
+	r, err := orc.NewReader(io.NewSectionReader(ra, 0, size))
+	if err != nil {
+		return nil, fmt.Errorf("ORC inventory: %w", err)
+	}
+	have := map[string]bool{}
+	for _, name := range r.Schema().Columns() {
+		have[name] = true
+	}
+	if !have["bucket"] || !have["key"] {
+		return nil, errors.New("ORC inventory: the schema has no bucket and key columns")
+	}
+	var fields []string
+	for _, f := range orcFields {
+		if have[f] {
+			fields = append(fields, f)
+		}
+	}
+	return &orcReader{r: r, c: r.Select(fields...), fields: fields, flags: flags}, nil
+}
+
+func (r *orcReader) Next() (row Row, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			row, err = Row{}, fmt.Errorf("ORC inventory: corrupt data: %v", p)
+		}
+	}()
+	for !r.inRows || !r.c.Next() {
+		if err := r.c.Err(); err != nil {
+			return Row{}, fmt.Errorf("ORC inventory: %w", err)
+		}
+		if !r.c.Stripes() {
+			if err := r.c.Err(); err != nil && !errors.Is(err, io.EOF) {
+				return Row{}, fmt.Errorf("ORC inventory: %w", err)
+			}
+			return Row{}, io.EOF
+		}
+		r.inRows = true
+	}
+	for i, v := range r.c.Row() {
+		switch r.fields[i] {
+		case "bucket":
+			row.Bucket, _ = v.(string)
+		case "key":
+			row.Key, _ = v.(string)
+		case "version_id":
+			row.VersionID, _ = v.(string)
+		case "is_latest":
+			row.IsLatest, _ = v.(bool)
+		case "is_delete_marker":
+			row.IsDeleteMarker, _ = v.(bool)
+		case "size":
+			row.Size, _ = v.(int64)
+		case "last_modified_date":
+			if t, ok := v.(time.Time); ok {
+				row.LastModified = t.UTC()
+			}
+		case "e_tag":
+			row.ETag, _ = v.(string)
+		case "storage_class":
+			row.StorageClass, _ = v.(string)
+		case "encryption_status":
+			row.EncryptionStatus, _ = v.(string)
+		case "object_lock_retain_until_date":
+			if t, ok := v.(time.Time); ok {
+				row.RetainUntil = t.UTC()
+			}
+		case "object_lock_mode":
+			row.LockMode, _ = v.(string)
+		case "object_lock_legal_hold_status":
+			row.LegalHold, _ = v.(string)
+		case "bucket_key_status":
+			row.BucketKeyStatus, _ = v.(string)
+		}
+	}
+	if row.Bucket == "" || row.Key == "" {
+		return Row{}, errors.New("ORC inventory: a row has no bucket or key")
+	}
+	return withFlags(row, r.flags), nil
+}
+
+func (r *orcReader) Skip(n int64) error { return skipByReading(r, n) }
+func (r *orcReader) Close() error      { return r.r.Close() }
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return strings.Clone(*s)
+}
+
+func derefBool(b *bool) bool { return b != nil && *b }
