@@ -262,6 +262,8 @@ const adminPrefix = "/_emulator/"
 //	GET  /_emulator/health   200 "ok"
 //	GET  /_emulator/counts   request counts as JSON
 //	POST /_emulator/counts/reset
+//	POST /_emulator/inventory?source=B&destination=D&format=CSV[&prefix=P][&current=true]
+//	     publishes an S3 Inventory report now; answers {"manifest":"s3://D/…/manifest.json"}
 func (e *Emulator) serveAdmin(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.Method == http.MethodGet && r.URL.Path == adminPrefix+"health":
@@ -272,6 +274,17 @@ func (e *Emulator) serveAdmin(w http.ResponseWriter, r *http.Request) {
 	case r.Method == http.MethodPost && r.URL.Path == adminPrefix+"counts/reset":
 		e.ResetCounts()
 		w.WriteHeader(http.StatusNoContent)
+	case r.Method == http.MethodPost && r.URL.Path == adminPrefix+"inventory":
+		q := r.URL.Query()
+		opts := InventoryOptions{SourceBucket: q.Get("source"), DestinationBucket: q.Get("destination"), Prefix: q.Get("prefix"),
+			Format: q.Get("format"), CurrentOnly: q.Get("current") == "true"}
+		key, err := e.PublishInventory(opts)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]string{"manifest": "s3://" + opts.DestinationBucket + "/" + key})
 	default:
 		http.Error(w, "unknown admin request", http.StatusNotFound)
 	}

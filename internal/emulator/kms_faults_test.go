@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/s3rekey/s3rekey/internal/emulator"
@@ -252,5 +253,36 @@ func TestConcurrentUse(t *testing.T) {
 		if st, _ := e.emu.Inspect("busy", aws.ToString(o.Key), ""); st.KMSKeyARN != keyARN {
 			t.Errorf("%s not updated: %s", aws.ToString(o.Key), st.Encryption)
 		}
+	}
+}
+
+func TestPublishInventory(t *testing.T) {
+	e := start(t, emulator.Options{EventBridgeRules: []emulator.EventBridgeRule{{Bucket: "inv", KeySuffix: "manifest.checksum", Queue: "control"}}})
+	ctx := context.Background()
+	e.Versioned(t, "src")
+	mustBucket(t, e, "inv", false)
+	q := mustQueue(t, e, "control", nil)
+	if _, err := e.s3.PutBucketNotificationConfiguration(ctx, &s3.PutBucketNotificationConfigurationInput{Bucket: aws.String("inv"),
+		NotificationConfiguration: &s3types.NotificationConfiguration{EventBridgeConfiguration: &s3types.EventBridgeConfiguration{}}}); err != nil {
+		t.Fatal(err)
+	}
+	put(t, e, &s3.PutObjectInput{Bucket: aws.String("src"), Key: aws.String("a")}, "1")
+	put(t, e, &s3.PutObjectInput{Bucket: aws.String("src"), Key: aws.String("a")}, "2")
+	resp, err := http.Post(e.emu.URL()+"/_emulator/inventory?source=src&destination=inv&format=CSV", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct{ Manifest string }
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || !strings.HasSuffix(out.Manifest, "/manifest.json") {
+		t.Fatalf("admin inventory: %+v %v", out, err)
+	}
+	// Exactly one event: manifest.checksum, the last file written.
+	bodies := receiveAll(t, e, q.url, 1)
+	if !strings.Contains(bodies[0], "manifest.checksum") {
+		t.Errorf("event %s", bodies[0])
+	}
+	if extra := receiveAll(t, e, q.url, 0); len(extra) != 0 {
+		t.Errorf("more events than the checksum's: %v", extra)
 	}
 }
