@@ -101,4 +101,3 @@ func BenchmarkHandler(b *testing.B) {
 		})
 	}
 }
-

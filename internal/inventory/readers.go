@@ -62,7 +62,7 @@ type csvReader struct {
 func newCSVReader(f io.Reader, columns []string, flags Row) (*csvReader, error) {
 	gz, err := gzip.NewReader(f)
 	if err != nil {
-		return nil, fmt.Errorf("CSV inventory is not gzip: %w", err)
+		return nil, fmt.Errorf("csv inventory is not gzip: %w", err)
 	}
 	c := csv.NewReader(gz)
 	c.FieldsPerRecord = len(columns)
@@ -80,7 +80,7 @@ func (r *csvReader) Next() (Row, error) {
 		if errors.Is(err, io.EOF) {
 			return Row{}, io.EOF
 		}
-		return Row{}, fmt.Errorf("CSV inventory row %d: %w", r.rowNum+1, err)
+		return Row{}, fmt.Errorf("csv inventory row %d: %w", r.rowNum+1, err)
 	}
 	r.rowNum++
 	get := func(name string) string {
@@ -91,7 +91,7 @@ func (r *csvReader) Next() (Row, error) {
 	}
 	key, err := url.QueryUnescape(get("Key"))
 	if err != nil {
-		return Row{}, fmt.Errorf("CSV inventory row %d: key %q is not URL-encoded: %w", r.rowNum, get("Key"), err)
+		return Row{}, fmt.Errorf("csv inventory row %d: key %q is not URL-encoded: %w", r.rowNum, get("Key"), err)
 	}
 	row := Row{
 		Bucket: get("Bucket"), Key: key, VersionID: get("VersionId"),
@@ -101,27 +101,27 @@ func (r *csvReader) Next() (Row, error) {
 	}
 	if s := get("LastModifiedDate"); s != "" {
 		if row.LastModified, err = time.Parse(time.RFC3339, s); err != nil {
-			return Row{}, fmt.Errorf("CSV inventory row %d: last modified date %q: %w", r.rowNum, s, err)
+			return Row{}, fmt.Errorf("csv inventory row %d: last modified date %q: %w", r.rowNum, s, err)
 		}
 	}
 	if s := get("Size"); s != "" {
 		if row.Size, err = strconv.ParseInt(s, 10, 64); err != nil {
-			return Row{}, fmt.Errorf("CSV inventory row %d: size %q: %w", r.rowNum, s, err)
+			return Row{}, fmt.Errorf("csv inventory row %d: size %q: %w", r.rowNum, s, err)
 		}
 	}
 	if s := get("ObjectLockRetainUntilDate"); s != "" {
 		if row.RetainUntil, err = time.Parse(time.RFC3339, s); err != nil {
-			return Row{}, fmt.Errorf("CSV inventory row %d: retain-until date %q: %w", r.rowNum, s, err)
+			return Row{}, fmt.Errorf("csv inventory row %d: retain-until date %q: %w", r.rowNum, s, err)
 		}
 	}
 	if row.Bucket == "" || row.Key == "" {
-		return Row{}, fmt.Errorf("CSV inventory row %d: bucket or key is empty", r.rowNum)
+		return Row{}, fmt.Errorf("csv inventory row %d: bucket or key is empty", r.rowNum)
 	}
 	return withFlags(row, r.flags), nil
 }
 
 func (r *csvReader) Skip(n int64) error { return skipByReading(r, n) }
-func (r *csvReader) Close() error      { return r.gz.Close() }
+func (r *csvReader) Close() error       { return r.gz.Close() }
 
 // parquetRow is S3 Inventory's Parquet schema (the fields s3rekey reads).
 type parquetRow struct {
@@ -152,13 +152,13 @@ type parquetReader struct {
 func newParquetReader(ra io.ReaderAt, size int64, flags Row) (pr *parquetReader, err error) {
 	file, err := parquet.OpenFile(ra, size)
 	if err != nil {
-		return nil, fmt.Errorf("Parquet inventory: %w", err)
+		return nil, fmt.Errorf("parquet inventory: %w", err)
 	}
 	// The library panics on files whose schema it cannot convert; an
 	// inventory file is outside input, so that is an error here.
 	defer func() {
 		if p := recover(); p != nil {
-			pr, err = nil, fmt.Errorf("Parquet inventory: unreadable schema: %v", p)
+			pr, err = nil, fmt.Errorf("parquet inventory: unreadable schema: %v", p)
 		}
 	}()
 	return &parquetReader{r: parquet.NewGenericReader[parquetRow](file), flags: flags}, nil
@@ -176,7 +176,7 @@ func (r *parquetReader) Next() (row Row, err error) {
 		r.buf, r.pos = r.buf[:n], 0
 		if readErr != nil {
 			if !errors.Is(readErr, io.EOF) {
-				return Row{}, fmt.Errorf("Parquet inventory: %w", readErr)
+				return Row{}, fmt.Errorf("parquet inventory: %w", readErr)
 			}
 			r.done = true
 		}
@@ -199,7 +199,7 @@ func (r *parquetReader) Next() (row Row, err error) {
 		row.RetainUntil = time.UnixMilli(*p.RetainUntil).UTC()
 	}
 	if row.Bucket == "" || row.Key == "" {
-		return Row{}, errors.New("Parquet inventory: a row has no bucket or key")
+		return Row{}, errors.New("parquet inventory: a row has no bucket or key")
 	}
 	return withFlags(row, r.flags), nil
 }
@@ -217,7 +217,7 @@ func (r *parquetReader) readBatch() (n int, err error) {
 
 func (r *parquetReader) Skip(n int64) error {
 	if err := r.r.SeekToRow(n); err != nil {
-		return fmt.Errorf("Parquet inventory: seek to row %d: %w", n, err)
+		return fmt.Errorf("parquet inventory: seek to row %d: %w", n, err)
 	}
 	r.buf, r.pos = r.buf[:0], 0
 	return nil
@@ -230,30 +230,29 @@ var orcFields = []string{"bucket", "key", "version_id", "is_latest", "is_delete_
 	"encryption_status", "object_lock_retain_until_date", "object_lock_mode", "object_lock_legal_hold_status", "bucket_key_status"}
 
 type orcReader struct {
-	r       *orc.Reader
-	c       *orc.Cursor
-	fields  []string
-	inRows  bool
-	flags   Row
-	stripes bool
+	r      *orc.Reader
+	c      *orc.Cursor
+	fields []string
+	inRows bool
+	flags  Row
 }
 
 func newORCReader(ra io.ReaderAt, size int64, flags Row) (or *orcReader, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			or, err = nil, fmt.Errorf("ORC inventory: corrupt file: %v", p)
+			or, err = nil, fmt.Errorf("orc inventory: corrupt file: %v", p)
 		}
 	}()
 	r, err := orc.NewReader(io.NewSectionReader(ra, 0, size))
 	if err != nil {
-		return nil, fmt.Errorf("ORC inventory: %w", err)
+		return nil, fmt.Errorf("orc inventory: %w", err)
 	}
 	have := map[string]bool{}
 	for _, name := range r.Schema().Columns() {
 		have[name] = true
 	}
 	if !have["bucket"] || !have["key"] {
-		return nil, errors.New("ORC inventory: the schema has no bucket and key columns")
+		return nil, errors.New("orc inventory: the schema has no bucket and key columns")
 	}
 	var fields []string
 	for _, f := range orcFields {
@@ -267,16 +266,16 @@ func newORCReader(ra io.ReaderAt, size int64, flags Row) (or *orcReader, err err
 func (r *orcReader) Next() (row Row, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			row, err = Row{}, fmt.Errorf("ORC inventory: corrupt data: %v", p)
+			row, err = Row{}, fmt.Errorf("orc inventory: corrupt data: %v", p)
 		}
 	}()
 	for !r.inRows || !r.c.Next() {
 		if err := r.c.Err(); err != nil {
-			return Row{}, fmt.Errorf("ORC inventory: %w", err)
+			return Row{}, fmt.Errorf("orc inventory: %w", err)
 		}
 		if !r.c.Stripes() {
 			if err := r.c.Err(); err != nil && !errors.Is(err, io.EOF) {
-				return Row{}, fmt.Errorf("ORC inventory: %w", err)
+				return Row{}, fmt.Errorf("orc inventory: %w", err)
 			}
 			return Row{}, io.EOF
 		}
@@ -319,13 +318,13 @@ func (r *orcReader) Next() (row Row, err error) {
 		}
 	}
 	if row.Bucket == "" || row.Key == "" {
-		return Row{}, errors.New("ORC inventory: a row has no bucket or key")
+		return Row{}, errors.New("orc inventory: a row has no bucket or key")
 	}
 	return withFlags(row, r.flags), nil
 }
 
 func (r *orcReader) Skip(n int64) error { return skipByReading(r, n) }
-func (r *orcReader) Close() error      { return r.r.Close() }
+func (r *orcReader) Close() error       { return r.r.Close() }
 
 func deref(s *string) string {
 	if s == nil {

@@ -14,7 +14,9 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/s3rekey/s3rekey/internal/awsconf"
 	"github.com/s3rekey/s3rekey/internal/inventory"
 	"github.com/s3rekey/s3rekey/internal/messages"
 	"github.com/s3rekey/s3rekey/internal/policy"
@@ -485,4 +487,26 @@ func nonEmpty(s string) *string {
 		return nil
 	}
 	return &s
+}
+
+// Environment variables of the planner function.
+const (
+	EnvWorkQueueURL    = "S3REKEY_WORK_QUEUE_URL"
+	EnvControlQueueURL = "S3REKEY_CONTROL_QUEUE_URL"
+	EnvControlDLQURL   = "S3REKEY_CONTROL_DLQ_URL"
+)
+
+// ConfigFromEnv reads the planner function's configuration.
+func ConfigFromEnv() (Config, error) {
+	c := Config{WorkQueueURL: os.Getenv(EnvWorkQueueURL), ControlQueueURL: os.Getenv(EnvControlQueueURL), ControlDLQURL: os.Getenv(EnvControlDLQURL)}
+	if c.WorkQueueURL == "" || c.ControlQueueURL == "" || c.ControlDLQURL == "" {
+		return c, errors.New(EnvWorkQueueURL + ", " + EnvControlQueueURL + " and " + EnvControlDLQURL + " are required")
+	}
+	return c.withDefaults(), nil
+}
+
+// New wires a planner to AWS.
+func New(awsCfg aws.Config, pol *policy.Policy, cfg Config, logger *slog.Logger) *Planner {
+	s3c := s3.NewFromConfig(awsCfg, awsconf.S3Options(awsCfg))
+	return &Planner{Get: s3c, List: s3c, Sender: &queue.Sender{API: sqs.NewFromConfig(awsCfg)}, Policy: pol, Config: cfg.withDefaults(), Logger: logger}
 }

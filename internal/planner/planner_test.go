@@ -111,7 +111,9 @@ func (v *env) seed(t *testing.T) []expectation {
 	customer := bytes.Repeat([]byte{3}, 32)
 	sum := md5.Sum(customer)
 	var ex []expectation
-	add := func(key, version string, current bool, want string) { ex = append(ex, expectation{key, version, current, want}) }
+	add := func(key, version string, current bool, want string) {
+		ex = append(ex, expectation{key, version, current, want})
+	}
 
 	add("spaces and+plus/a b+c.txt", put("spaces and+plus/a b+c.txt", nil), true, "target")
 	add("ünïcödé/日本.txt", put("ünïcödé/日本.txt", kms(v.old, false)), true, "target")
