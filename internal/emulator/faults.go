@@ -287,4 +287,9 @@ func (e *Emulator) ResetCounts() {
 	e.counter.mu.Lock()
 	clear(e.counter.counts)
 	e.counter.mu.Unlock()
+	e.sqs.billed.Store(0)
 }
+
+// BilledSQSRequests is the number of SQS requests as SQS bills them (one
+// per started 64 KiB of payload), for the cost model.
+func (e *Emulator) BilledSQSRequests() int64 { return e.sqs.billed.Load() }

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 )
@@ -96,6 +97,10 @@ type moveTask struct {
 type sqsService struct {
 	account, region string
 	queueURL        func(name string) string
+
+	// billed counts requests as SQS bills them: one per started 64 KiB of
+	// payload (message bodies and attributes sent or received).
+	billed atomic.Int64
 
 	mu     sync.Mutex
 	queues map[string]*sqsQueue
@@ -216,7 +221,8 @@ func (s *sqsService) setAttributes(q *sqsQueue, in map[string]string) *apiError 
 	return nil
 }
 
-func (s *sqsService) dispatch(r *http.Request, op string, body []byte) (any, *apiError) {
+func (s *sqsService) dispatch(r *http.Request, op string, body []byte) (out any, apiErr *apiError) {
+	defer func() { s.billed.Add(billedChunks(op, body, out)) }()
 	switch op {
 	case "CreateQueue":
 		return s.createQueue(body)
@@ -1130,4 +1136,27 @@ func (s *sqsService) queueExists(arn string) bool {
 	defer s.mu.Unlock()
 	_, ok := s.queueByARN(arn)
 	return ok
+}
+
+// sqsChunk is the payload size SQS bills as one request.
+const sqsChunk = 64 << 10
+
+// billedChunks is how many requests SQS bills for one call: the payload
+// sent (SendMessage, SendMessageBatch) or received (ReceiveMessage) in
+// started 64 KiB chunks, and one for every other call.
+func billedChunks(op string, body []byte, out any) int64 {
+	payload := 0
+	switch op {
+	case "SendMessage", "SendMessageBatch":
+		payload = len(body)
+	case "ReceiveMessage":
+		if m, ok := out.(map[string]any); ok {
+			if msgs, ok := m["Messages"].([]receivedMessage); ok {
+				for _, rm := range msgs {
+					payload += len(rm.Body) + attributesSize(rm.MessageAttributes)
+				}
+			}
+		}
+	}
+	return int64(max(1, (payload+sqsChunk-1)/sqsChunk))
 }

@@ -258,3 +258,26 @@ func TestSQSBatchesAndAttributes(t *testing.T) {
 		t.Errorf("re-create with other attributes: %v", err)
 	}
 }
+
+func TestBilledSQSRequestsCountChunks(t *testing.T) {
+	e := start(t, emulator.Options{})
+	ctx := context.Background()
+	q := mustQueue(t, e, "billing", nil)
+	e.emu.ResetCounts()
+	big := strings.Repeat("x", 100<<10) // two 64 KiB chunks
+	if _, err := e.sqs.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(q.url), MessageBody: aws.String(big)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.sqs.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(q.url), MessageBody: aws.String("small")}); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.emu.BilledSQSRequests(); got != 3 {
+		t.Errorf("billed %d after a 100 KiB and a small send, want 3", got)
+	}
+	if _, err := e.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(q.url), MaxNumberOfMessages: 10}); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.emu.BilledSQSRequests(); got != 5 {
+		t.Errorf("billed %d after receiving both, want 5", got)
+	}
+}

@@ -53,6 +53,9 @@ type Handler struct {
 	Metrics io.Writer
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// OnBatch, when set, receives every batch's summary (the CLI's run
+	// and demo add them up).
+	OnBatch func(Summary)
 }
 
 // outgoing is a message to send on behalf of one incoming message.
@@ -134,6 +137,9 @@ func (h *Handler) HandleWithSummary(ctx context.Context, ev events.SQSEvent) (ev
 	log.Info("batch done", "messages", sum.Messages, "objects", sum.Objects, "outcomes", sum.Outcomes,
 		"requeued", sum.Requeued, "deadLettered", sum.DeadLetter, "batchItemFailures", sum.Failures,
 		"duplicates", sum.Duplicates, "heads", sum.Heads, "updates", sum.Updates)
+	if h.OnBatch != nil {
+		h.OnBatch(sum)
+	}
 	return resp, sum
 }
 

@@ -60,6 +60,9 @@ type Runner struct {
 	Sources []Source
 	Logger  *slog.Logger
 	Stats   Stats
+	// Busy, when set, keeps RunUntilIdle from stopping while it reports
+	// true (for example while a producer is still uploading).
+	Busy func() bool
 
 	inflight atomic.Int64
 }
@@ -134,7 +137,7 @@ func (r *Runner) RunUntilIdle(ctx context.Context, settle time.Duration) error {
 			<-done
 			return err
 		}
-		if !empty || r.inflight.Load() > 0 {
+		if !empty || r.inflight.Load() > 0 || (r.Busy != nil && r.Busy()) {
 			idleSince = time.Time{}
 			continue
 		}

@@ -75,6 +75,9 @@ type Planner struct {
 	// Now is the clock for deadlines and Object Lock dates; nil means
 	// time.Now.
 	Now func() time.Time
+	// OnStats, when set, receives the counts of every file task or listing
+	// when it ends or checkpoints (the CLI's run and demo add them up).
+	OnStats func(Stats)
 }
 
 // Stats are the counts of one task, logged when it ends.
@@ -291,6 +294,9 @@ func (p *Planner) logFile(msg, key string, offset int64, b *batcher, stats *Stat
 	stats.Enqueued, stats.Messages = b.objects, b.messages
 	p.logger().Info(msg, "key", key, "offset", offset, "rows", stats.Rows, "enqueued", stats.Enqueued,
 		"messages", stats.Messages, "skipped", stats.Skipped)
+	if p.OnStats != nil {
+		p.OnStats(*stats)
+	}
 }
 
 // checkpoint sends what is pending, then the continuation. Only after both

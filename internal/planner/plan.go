@@ -1,0 +1,194 @@
+package planner
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/s3rekey/s3rekey/internal/cost"
+	"github.com/s3rekey/s3rekey/internal/inventory"
+	"github.com/s3rekey/s3rekey/internal/messages"
+	"github.com/s3rekey/s3rekey/internal/policy"
+	"github.com/s3rekey/s3rekey/internal/rekey"
+)
+
+// LambdaSecondsPerObject is the planning figure for function time per
+// object (encrypt and planner together, at DefaultLambdaMemoryMB); the
+// benchmarks measure it (see BENCHMARKS.md).
+const LambdaSecondsPerObject = 0.0005
+
+// StateCount counts objects and bytes.
+type StateCount struct {
+	Objects int64 `json:"objects"`
+	Bytes   int64 `json:"bytes"`
+}
+
+// PlanReport is what a backfill of one inventory would do, read without
+// changing anything.
+type PlanReport struct {
+	Manifest     string `json:"manifest"`
+	SourceBucket string `json:"sourceBucket"`
+	Format       string `json:"format"`
+	Files        int    `json:"files"`
+	Rows         int64  `json:"rows"`
+	// ByState counts rows by "encryption / bucket key / lock".
+	ByState map[string]StateCount `json:"byState"`
+	// WouldUpdate are rows certain to need UpdateObjectEncryption (SSE-S3,
+	// or SSE-KMS with the other bucket-key setting).
+	WouldUpdate int64 `json:"wouldUpdate"`
+	// NeedsCheck are SSE-KMS rows with the target's bucket-key setting:
+	// compliant or not depends on the key ARN, which inventories do not
+	// carry, so the consumer HEADs them.
+	NeedsCheck int64            `json:"needsCheck"`
+	Skipped    map[string]int64 `json:"skipped"`
+	Messages   int64            `json:"messages"` // object tasks the planner would send
+	Usage      cost.Usage       `json:"usage"`
+	Cost       cost.Breakdown   `json:"cost"`
+}
+
+// Plan reads an inventory and reports, per the policy, what a backfill
+// would update and skip and what it would cost. It only reads the
+// inventory's own files.
+func Plan(ctx context.Context, api inventory.GetObjectAPI, manifestURL string, pol *policy.Policy, now time.Time, tempDir string) (*PlanReport, error) {
+	m, bucket, err := ReadManifest(ctx, api, manifestURL)
+	if err != nil {
+		return nil, err
+	}
+	target, ok := pol.Lookup(m.SourceBucket)
+	if !ok {
+		return nil, fmt.Errorf("the inventory is of bucket %s, which the policy does not manage", m.SourceBucket)
+	}
+	cols, err := m.Columns()
+	if err != nil {
+		return nil, err
+	}
+	rep := &PlanReport{Manifest: manifestURL, SourceBucket: m.SourceBucket, Format: m.FileFormat, Files: len(m.Files),
+		ByState: map[string]StateCount{}, Skipped: map[string]int64{}}
+	filter := inventory.Filter{Bucket: target, Now: now}
+	packer := messagePacker{limit: Config{}.withDefaults().MessageBytes}
+	for _, f := range m.Files {
+		if err := planFile(ctx, api, bucket, f, m.FileFormat, cols, tempDir, filter, target, rep, &packer); err != nil {
+			return nil, err
+		}
+	}
+	packer.close()
+	rep.Messages = packer.messages
+	enqueued := rep.WouldUpdate + rep.NeedsCheck
+	rep.Usage = cost.Usage{
+		Objects: rep.Rows,
+		UOE:     enqueued, // at most: some NeedsCheck rows may already be compliant
+		S3Get:   rep.NeedsCheck + int64(len(m.Files)) + 2,
+		// Each object task is sent, received and deleted once; each file
+		// task likewise on the control queue.
+		SQS:           3*packer.chunks + 3*int64(len(m.Files)),
+		LambdaSeconds: float64(enqueued) * LambdaSecondsPerObject,
+		LambdaInvokes: packer.messages/10 + int64(len(m.Files)) + 1,
+	}
+	if !target.BucketKeyEnabled {
+		rep.Usage.KMS = enqueued // S3 calls KMS per object without a bucket key
+	}
+	rep.Cost = cost.Price(rep.Usage)
+	return rep, nil
+}
+
+func planFile(ctx context.Context, api inventory.GetObjectAPI, bucket string, f inventory.ManifestFile, format string, cols []string,
+	tempDir string, filter inventory.Filter, target policy.Bucket, rep *PlanReport, packer *messagePacker) error {
+	file, err := inventory.Fetch(ctx, api, bucket, f.Key, f.MD5Checksum, tempDir)
+	if err != nil {
+		return err
+	}
+	defer func() { file.Close(); os.Remove(file.Name()) }()
+	r, err := inventory.Open(format, file, cols)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	for {
+		row, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", f.Key, err)
+		}
+		rep.Rows++
+		rep.ByState[stateLabel(row, filter.Now)] = addCount(rep.ByState[stateLabel(row, filter.Now)], row.Size)
+		obj, skip := filter.Apply(row)
+		if skip != "" {
+			rep.Skipped[skip]++
+			continue
+		}
+		packer.add(obj)
+		if row.HasEncryption && row.EncryptionStatus == rekey.EncKMS && (!row.HasBucketKey || (row.BucketKeyStatus == "ENABLED") == target.BucketKeyEnabled) {
+			rep.NeedsCheck++
+		} else if !row.HasEncryption {
+			rep.NeedsCheck++
+		} else {
+			rep.WouldUpdate++
+		}
+	}
+}
+
+func addCount(c StateCount, size int64) StateCount {
+	c.Objects++
+	c.Bytes += size
+	return c
+}
+
+// stateLabel names a row's state: encryption / bucket key / lock.
+func stateLabel(r inventory.Row, now time.Time) string {
+	if r.IsDeleteMarker {
+		return "delete marker"
+	}
+	enc := r.EncryptionStatus
+	if !r.HasEncryption || enc == "" {
+		enc = "unknown encryption"
+	}
+	bk := "bucket key " + r.BucketKeyStatus
+	if !r.HasBucketKey || r.BucketKeyStatus == "" {
+		bk = "bucket key unknown"
+	}
+	lock := "unlocked"
+	switch {
+	case !r.HasLock:
+		lock = "lock unknown"
+	case r.LegalHold == "ON":
+		lock = "legal hold"
+	case r.LockMode != "" && r.RetainUntil.After(now):
+		lock = r.LockMode + " retention"
+	}
+	return enc + " / " + bk + " / " + lock
+}
+
+// messagePacker counts the object tasks and billed SQS chunks the planner's
+// batcher would produce.
+type messagePacker struct {
+	limit, size      int
+	n                int
+	messages, chunks int64
+}
+
+func (p *messagePacker) add(obj messages.Object) {
+	enc, _ := json.Marshal(obj)
+	if p.n > 0 && p.size+len(enc)+1 > p.limit {
+		p.close()
+	}
+	if p.n == 0 {
+		p.size = taskOverhead
+	}
+	p.n++
+	p.size += len(enc) + 1
+}
+
+func (p *messagePacker) close() {
+	if p.n == 0 {
+		return
+	}
+	p.messages++
+	p.chunks += cost.SQSChunks(p.size)
+	p.n, p.size = 0, 0
+}
