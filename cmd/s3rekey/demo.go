@@ -1,231 +1,139 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"crypto/md5"
-	"encoding/base64"
-	"errors"
 	"fmt"
 	"io"
-	"sort"
+	"strings"
 	"text/tabwriter"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/kms"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/s3/types"
-	"github.com/aws/smithy-go"
-
-	"github.com/s3rekey/s3rekey/internal/emulator"
+	"github.com/s3rekey/s3rekey/internal/cost"
+	"github.com/s3rekey/s3rekey/internal/demo"
 )
 
 const demoUsage = `Usage: s3rekey demo [flags]
 
-Starts the emulator in-process, uploads a mix of objects (SSE-S3, SSE-KMS
-under an old key, legacy unencrypted, SSE-C, under Object Lock), brings every
-one that can be brought onto a new KMS key with UpdateObjectEncryption, and
-verifies from the stored bytes that no object body was rewritten. No AWS
-account is needed. Exit code 1 means verification failed.
+Runs the whole s3rekey pipeline on the embedded emulator; no AWS account,
+no setup. It creates KMS keys, a versioned bucket, an Object Lock bucket and
+an inventory bucket, seeds a mix of every encryption state (SSE-S3, SSE-KMS
+under an old key and under the target key with and without a bucket key,
+legacy unencrypted, SSE-C, DSSE-KMS, retention, legal hold, noncurrent
+versions, delete markers, keys with spaces, '+' and unicode), publishes a real
+S3 Inventory report, and runs the real planner and encrypt functions through
+the local run loop while new objects are uploaded. Then it verifies every
+object version (HEAD, plus the stored bytes: nothing may be rewritten) and
+prices the run per million objects beside S3 Batch Operations.
 
-This version calls UpdateObjectEncryption directly; the queue-driven
-pipeline (planner + encrypt functions) replaces that loop as it lands.
+Exit code 1 means verification failed.
 
 Examples:
   s3rekey demo
-  s3rekey demo --objects 2000
+  s3rekey demo --objects 20000 --format parquet
 `
-
-// demoObject is one seeded object and the outcome the demo expects of it.
-type demoObject struct {
-	key    string
-	kind   string // how it was written
-	expect string // "updated" or the InvalidRequest/AccessDenied code expected
-}
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("demo", demoUsage, stderr)
-	objects := fs.Int("objects", 200, "number of SSE-S3 objects to seed besides the special cases")
+	objects := fs.Int("objects", 3000, "objects to seed")
+	format := fs.String("format", "csv", "inventory `format`: csv, parquet or orc")
+	uploads := fs.Int("uploads", 0, "new uploads during the run (default objects/20)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *objects < 1 || *objects > 1_000_000 {
-		return usageError{fmt.Errorf("--objects must be from 1 to 1000000, not %d", *objects)}
+	if *objects < 1 || *objects > 2_000_000 {
+		return usageError{fmt.Errorf("--objects must be from 1 to 2000000, not %d", *objects)}
 	}
-	emu, err := emulator.Start(ctx, emulator.Options{})
+	f, err := inventoryFormat(*format)
+	if err != nil {
+		return usageError{err}
+	}
+	if *uploads < 0 {
+		return usageError{fmt.Errorf("--uploads must not be negative")}
+	}
+	res, err := demo.Run(ctx, demo.Options{Objects: *objects, Format: f, Uploads: *uploads, Progress: stdout, Bar: isTerminal(stdout)})
 	if err != nil {
 		return err
 	}
-	defer emu.Close()
-	cfg := emu.AWSConfig()
-	s3c := s3.NewFromConfig(cfg, emulator.PathStyle)
-	kmsc := kms.NewFromConfig(cfg)
-	fmt.Fprintf(stdout, "emulator at %s\n", emu.URL())
-
-	oldKey, err := kmsc.CreateKey(ctx, &kms.CreateKeyInput{Description: aws.String("old key")})
-	if err != nil {
-		return fmt.Errorf("create old key: %w", err)
-	}
-	target, err := kmsc.CreateKey(ctx, &kms.CreateKeyInput{Description: aws.String("target key")})
-	if err != nil {
-		return fmt.Errorf("create target key: %w", err)
-	}
-	targetARN := aws.ToString(target.KeyMetadata.Arn)
-	const bucket = "demo-data"
-	if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket), ObjectLockEnabledForBucket: aws.Bool(true)}); err != nil {
-		return fmt.Errorf("create bucket: %w", err)
-	}
-
-	seeded, err := seedDemo(ctx, s3c, bucket, aws.ToString(oldKey.KeyMetadata.Arn), *objects)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "seeded %d objects in s3://%s\n", len(seeded), bucket)
-
-	before := map[string]emulator.ObjectState{}
-	for _, o := range seeded {
-		st, _ := emu.Inspect(bucket, o.key, "")
-		before[o.key] = st
-	}
-	outcomes := map[string]int{}
-	var failures []string
-	for i, o := range seeded {
-		_, err := s3c.UpdateObjectEncryption(ctx, &s3.UpdateObjectEncryptionInput{
-			Bucket: aws.String(bucket), Key: aws.String(o.key), ExpectedBucketOwner: aws.String(emu.Account()),
-			ObjectEncryption: &types.ObjectEncryptionMemberSSEKMS{Value: types.SSEKMSEncryption{
-				KMSKeyArn: aws.String(targetARN), BucketKeyEnabled: aws.Bool(true)}},
-		})
-		got := "updated"
-		var ae smithy.APIError
-		if errors.As(err, &ae) {
-			got = ae.ErrorCode()
-		} else if err != nil {
-			return fmt.Errorf("UpdateObjectEncryption %s: %w", o.key, err)
-		}
-		outcomes[o.kind+" → "+got]++
-		if got != o.expect {
-			failures = append(failures, fmt.Sprintf("%s (%s): got %s, want %s", o.key, o.kind, got, o.expect))
-		}
-		if (i+1)%max(1, len(seeded)/10) == 0 {
-			fmt.Fprintf(stdout, "  %d/%d objects\n", i+1, len(seeded))
-		}
-	}
-	failures = append(failures, verifyDemo(emu, bucket, targetARN, seeded, before)...)
-
-	fmt.Fprintln(stdout, "\nOutcomes")
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	for _, k := range sortedKeys(outcomes) {
-		fmt.Fprintf(tw, "  %s\t%d\n", k, outcomes[k])
-	}
-	_ = tw.Flush()
-	fmt.Fprintln(stdout, "\nRequests by service and operation")
-	for _, c := range emu.Counts() {
-		if c.Bucket == "" || c.Service == "s3" {
-			continue
-		}
-		fmt.Fprintf(tw, "  %s %s (by S3 for s3://%s)\t%d\n", c.Service, c.Operation, c.Bucket, c.N)
-	}
-	totals := map[string]int64{}
-	for _, c := range emu.Counts() {
-		if c.Service == "s3" || c.Bucket == "" {
-			totals[c.Service+" "+c.Operation] += c.N
-		}
-	}
-	for _, k := range sortedKeys(totals) {
-		fmt.Fprintf(tw, "  %s\t%d\n", k, totals[k])
-	}
-	_ = tw.Flush()
-	if len(failures) > 0 {
-		for _, f := range failures {
+	printDemo(stdout, res)
+	if len(res.Failures) > 0 {
+		for i, f := range res.Failures {
+			if i == 20 {
+				fmt.Fprintf(stderr, "… and %d more\n", len(res.Failures)-20)
+				break
+			}
 			fmt.Fprintln(stderr, "FAIL", f)
 		}
-		return fmt.Errorf("verification failed for %d objects", len(failures))
+		return fmt.Errorf("verification failed for %d objects", len(res.Failures))
 	}
-	fmt.Fprintf(stdout, "\nverification passed: %d objects; every updated object is SSE-KMS under the target key with the same stored bytes, ETag and Last-Modified; GetObject calls: %d\n",
-		len(seeded), emu.CountOf("s3", "GetObject", ""))
 	return nil
 }
 
-func seedDemo(ctx context.Context, s3c *s3.Client, bucket, oldKeyARN string, n int) ([]demoObject, error) {
-	customerKey := bytes.Repeat([]byte{7}, 32)
-	special := []struct {
-		obj  demoObject
-		edit func(*s3.PutObjectInput)
-		opts []func(*s3.Options)
-	}{
-		{demoObject{"legacy/unencrypted.txt", "NOT-SSE", "InvalidRequest"}, nil, []func(*s3.Options){emulator.LegacyUnencrypted}},
-		{demoObject{"old-key/report.csv", "SSE-KMS (old key)", "updated"}, func(in *s3.PutObjectInput) {
-			in.ServerSideEncryption, in.SSEKMSKeyId = types.ServerSideEncryptionAwsKms, aws.String(oldKeyARN)
-		}, nil},
-		{demoObject{"customer key/secret.bin", "SSE-C", "InvalidRequest"}, func(in *s3.PutObjectInput) {
-			in.SSECustomerAlgorithm, in.SSECustomerKey = aws.String("AES256"), aws.String(b64(customerKey))
-			in.SSECustomerKeyMD5 = aws.String(md5b64(customerKey))
-		}, nil},
-		{demoObject{"dual/layer.bin", "DSSE-KMS", "InvalidRequest"}, func(in *s3.PutObjectInput) {
-			in.ServerSideEncryption, in.SSEKMSKeyId = types.ServerSideEncryptionAwsKmsDsse, aws.String(oldKeyARN)
-		}, nil},
-		{demoObject{"held/contract.pdf", "legal hold", "AccessDenied"}, func(in *s3.PutObjectInput) {
-			in.ObjectLockLegalHoldStatus = types.ObjectLockLegalHoldStatusOn
-		}, nil},
+// inventoryFormat maps a flag value to the manifest's spelling.
+func inventoryFormat(s string) (string, error) {
+	switch strings.ToLower(s) {
+	case "csv":
+		return "CSV", nil
+	case "parquet":
+		return "Parquet", nil
+	case "orc":
+		return "ORC", nil
 	}
-	var out []demoObject
-	for _, sp := range special {
-		in := &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(sp.obj.key), Body: bytes.NewReader([]byte("demo " + sp.obj.key))}
-		if sp.edit != nil {
-			sp.edit(in)
-		}
-		if _, err := s3c.PutObject(ctx, in, sp.opts...); err != nil {
-			return nil, fmt.Errorf("seed %s: %w", sp.obj.key, err)
-		}
-		out = append(out, sp.obj)
-	}
-	for i := range n {
-		key := fmt.Sprintf("data/part %04d+é.json", i)
-		in := &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: bytes.NewReader([]byte(fmt.Sprintf(`{"n":%d}`, i)))}
-		if _, err := s3c.PutObject(ctx, in); err != nil {
-			return nil, fmt.Errorf("seed %s: %w", key, err)
-		}
-		out = append(out, demoObject{key, "SSE-S3", "updated"})
-	}
-	return out, nil
+	return "", fmt.Errorf("--format %q: want csv, parquet or orc", s)
 }
 
-// verifyDemo checks the store itself: updated objects are under the target
-// key with their bytes untouched; the others did not change at all.
-func verifyDemo(emu *emulator.Emulator, bucket, targetARN string, seeded []demoObject, before map[string]emulator.ObjectState) []string {
-	var failures []string
-	for _, o := range seeded {
-		was, now := before[o.key], mustInspect(emu, bucket, o.key)
-		if !bytes.Equal(was.Ciphertext, now.Ciphertext) || was.ETag != now.ETag || !was.LastModified.Equal(now.LastModified) || was.VersionID != now.VersionID {
-			failures = append(failures, o.key+": stored bytes, ETag, Last-Modified or version changed")
-		}
-		if o.expect == "updated" && (now.Encryption != "SSE-KMS" || now.KMSKeyARN != targetARN || !now.BucketKey) {
-			failures = append(failures, fmt.Sprintf("%s: is %s %s bucketKey=%v, want SSE-KMS under the target key", o.key, now.Encryption, now.KMSKeyARN, now.BucketKey))
-		}
-		if o.expect != "updated" && (now.Encryption != was.Encryption || now.KMSKeyARN != was.KMSKeyARN) {
-			failures = append(failures, o.key+": encryption changed although the update was refused")
-		}
+func printDemo(w io.Writer, res *demo.Result) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "\nOutcomes (%d objects: %d versions seeded and %d uploaded during the run)\n", res.Expected, res.Versions, res.Uploads)
+	for _, k := range res.Outcomes.SortedOutcomes() {
+		fmt.Fprintf(tw, "  %s\t%d\n", k, res.Outcomes.Outcomes[k])
 	}
-	return failures
-}
+	fmt.Fprintf(tw, "  accounted for\t%d of %d\n", res.Outcomes.Total(), res.Expected)
 
-func mustInspect(emu *emulator.Emulator, bucket, key string) emulator.ObjectState {
-	st, _ := emu.Inspect(bucket, key, "")
-	return st
-}
-
-func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
-
-func md5b64(b []byte) string {
-	sum := md5.Sum(b)
-	return b64(sum[:])
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
+	fmt.Fprintf(tw, "\nVerification (HeadObject of every version; stored bytes compared)\n")
+	for _, k := range sortedKeys(res.Verified) {
+		fmt.Fprintf(tw, "  %s\t%d\n", k, res.Verified[k])
 	}
-	sort.Strings(keys)
-	return keys
+	if len(res.Failures) == 0 {
+		fmt.Fprintf(tw, "  result\tpassed: every object is in the state the policy demands or skipped with its reason; no object was rewritten\n")
+	} else {
+		fmt.Fprintf(tw, "  result\tFAILED for %d objects\n", len(res.Failures))
+	}
+
+	fmt.Fprintf(tw, "\nRequests made by the pipeline\n")
+	for _, c := range res.Counts {
+		if c.Service == "s3" && c.Operation == "PutObject" {
+			continue // the demo's own uploads
+		}
+		who := ""
+		if c.Service == "kms" {
+			who = " (by S3, s3://" + c.Bucket + ")"
+		} else if c.Bucket != "" {
+			who = " s3://" + c.Bucket
+		}
+		fmt.Fprintf(tw, "  %s %s%s\t%d\n", c.Service, c.Operation, who, c.N)
+	}
+	fmt.Fprintf(tw, "  sqs billed requests (64 KiB chunks, idle checks excluded)\t%d\n", res.Usage.SQS)
+	fmt.Fprintf(tw, "  function time measured here\t%.2f s in %d invocations\n", res.Usage.LambdaSeconds, res.Usage.LambdaInvokes)
+	_ = tw.Flush()
+	printCost(w, res.Cost, res.Usage.Objects, res.Usage.BatchOpsJobs, "this run")
+	fmt.Fprintf(w, "\ndone in %s\n", res.Elapsed.Round(100_000_000))
+}
+
+// printCost prints a priced usage per million objects beside S3 Batch
+// Operations.
+func printCost(w io.Writer, b cost.Breakdown, objects, jobs int64, what string) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	pm := func(v float64) string { return fmt.Sprintf("$%.4f", cost.PerMillion(v, objects)) }
+	fmt.Fprintf(w, "\nCost per million objects (%s, %d objects; us-east-1 list prices; function time at %d MB)\n", what, objects, cost.DefaultLambdaMemoryMB)
+	fmt.Fprintf(tw, "  UpdateObjectEncryption requests (every tool pays)\t%s\t\n", pm(b.UOE))
+	fmt.Fprintf(tw, "  KMS calls S3 makes (every tool pays; bucket keys cut them)\t%s\t\n", pm(b.KMS))
+	fmt.Fprintf(tw, "  s3rekey overhead: S3 reads and lists\t%s\t\n", pm(b.S3Requests))
+	fmt.Fprintf(tw, "  s3rekey overhead: SQS\t%s\t\n", pm(b.SQS))
+	fmt.Fprintf(tw, "  s3rekey overhead: Lambda\t%s\t\n", pm(b.Lambda))
+	fmt.Fprintf(tw, "  s3rekey overhead, total\t%s\t\n", pm(b.Overhead))
+	fmt.Fprintf(tw, "  S3 Batch Operations fee, per object\t$%.4f\t\n", cost.BatchOpsPerObject*1e6)
+	_ = tw.Flush()
+	fmt.Fprintf(w, "  S3 Batch Operations also charges $%.2f per job, once: %d jobs here ($%.2f).\n", cost.BatchOpsPerJob, jobs, float64(jobs)*cost.BatchOpsPerJob)
+	if b.Overhead > 0 {
+		fmt.Fprintf(w, "  s3rekey's overhead is %.1f%% of Batch Operations' per-object fee.\n", 100*cost.PerMillion(b.Overhead, objects)/(cost.BatchOpsPerObject*1e6))
+	}
 }

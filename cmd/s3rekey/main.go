@@ -28,7 +28,7 @@ type command struct {
 
 var commands = map[string]command{
 	"emulator": {"serve the local S3 + SQS + KMS emulator on a loopback address", runEmulator},
-	"demo":     {"show UpdateObjectEncryption end to end on the embedded emulator", runDemo},
+	"demo":     {"run the whole pipeline on the embedded emulator and verify it", runDemo},
 }
 
 // usageError marks an error in the command line (exit code 2).
@@ -118,3 +118,12 @@ type repeated []string
 
 func (r *repeated) String() string     { return fmt.Sprint(*r) }
 func (r *repeated) Set(v string) error { *r = append(*r, v); return nil }
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

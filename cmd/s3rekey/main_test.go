@@ -79,12 +79,13 @@ func TestEmulatorCommandServesTheSDK(t *testing.T) {
 
 func TestDemoVerifies(t *testing.T) {
 	var stdout, stderr syncBuffer
-	code := run(context.Background(), []string{"demo", "--objects", "30"}, &stdout, &stderr)
+	code := run(context.Background(), []string{"demo", "--objects", "200", "--format", "parquet"}, &stdout, &stderr)
 	if code != exitOK {
 		t.Fatalf("demo exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
 	}
 	out := stdout.String()
-	for _, want := range []string{"verification passed: 35 objects", "SSE-S3 → updated", "NOT-SSE → InvalidRequest", "legal hold → AccessDenied", "GetObject calls: 0"} {
+	for _, want := range []string{"passed: every object is in the state the policy demands", "updated", "compliant", "skipped: not-encrypted", "skipped: sse-c", "skipped: dsse-kms",
+		"skipped: object-lock", "skipped: excluded-prefix", "gone", "S3 Batch Operations fee, per object", "accounted for"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
 		}
@@ -106,6 +107,7 @@ func TestCommandLineErrors(t *testing.T) {
 		{"bad fault", []string{"emulator", "--fault", "s3:X=Teapot:1"}, exitUsage, "is not one of"},
 		{"non-loopback address", []string{"emulator", "--addr", "0.0.0.0:4566"}, exitUsage, "not a loopback address"},
 		{"demo size out of range", []string{"demo", "--objects", "0"}, exitUsage, "--objects must be"},
+		{"demo format", []string{"demo", "--format", "json"}, exitUsage, "want csv, parquet or orc"},
 		{"stray argument", []string{"demo", "extra"}, exitUsage, `unexpected argument "extra"`},
 	}
 	for _, tc := range cases {

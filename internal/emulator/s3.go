@@ -374,6 +374,8 @@ func (b *bucket) lookupObject(key, versionID string) (*objectVersion, *apiError)
 // stored bytes and the protection of their data key, for tests that must
 // prove what UpdateObjectEncryption kept and changed.
 type ObjectState struct {
+	Key          string
+	IsLatest     bool
 	VersionID    string
 	DeleteMarker bool
 	Encryption   string // NOT-SSE, SSE-S3, SSE-KMS, DSSE-KMS, SSE-C
@@ -405,15 +407,40 @@ func (e *Emulator) Inspect(bucketName, key, versionID string) (ObjectState, bool
 	if apiErr != nil {
 		return ObjectState{}, false
 	}
+	return stateOf(v, b.current(key) == v), true
+}
+
+// Versions returns every version of a bucket, delete markers included, in
+// key order and newest first, read directly from the store.
+func (e *Emulator) Versions(bucketName string) []ObjectState {
+	s := e.s3
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, ok := s.buckets[bucketName]
+	if !ok {
+		return nil
+	}
+	var out []ObjectState
+	for _, key := range b.keys() {
+		vs := b.objects[key]
+		for i := len(vs) - 1; i >= 0; i-- {
+			out = append(out, stateOf(vs[i], i == len(vs)-1))
+		}
+	}
+	return out
+}
+
+func stateOf(v *objectVersion, latest bool) ObjectState {
 	meta := make(map[string]string, len(v.metadata))
 	for k, val := range v.metadata {
 		meta[k] = val
 	}
 	return ObjectState{
+		Key: v.key, IsLatest: latest,
 		VersionID: v.versionID, DeleteMarker: v.deleteMarker, Encryption: string(v.env.kind),
 		KMSKeyARN: v.env.kmsKeyARN, BucketKey: v.env.bucketKey,
 		Ciphertext: append([]byte(nil), v.ciphertext...), WrappedKey: append([]byte(nil), v.env.wrappedKey...),
 		ETag: v.etag, LastModified: v.lastModified, StorageClass: v.storageClass, Checksum: v.checksum,
 		Metadata: meta, LockMode: v.lockMode, RetainUntil: v.retainUntil, LegalHold: v.legalHold,
-	}, true
+	}
 }

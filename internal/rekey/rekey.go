@@ -136,10 +136,11 @@ func (r *Rekeyer) head(ctx context.Context, obj messages.Object, target policy.B
 		o := classify(err)
 		return State{}, &o
 	}
-	return stateFromHead(out), nil
+	return StateFromHead(out), nil
 }
 
-func stateFromHead(h *s3.HeadObjectOutput) State {
+// StateFromHead reads an object's state from a HeadObject answer.
+func StateFromHead(h *s3.HeadObjectOutput) State {
 	st := State{
 		KMSKeyARN: aws.ToString(h.SSEKMSKeyId), BucketKey: aws.ToBool(h.BucketKeyEnabled),
 		LockMode: string(h.ObjectLockMode), RetainUntil: aws.ToTime(h.ObjectLockRetainUntilDate),

@@ -1,0 +1,214 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/s3rekey/s3rekey/internal/encrypt"
+	"github.com/s3rekey/s3rekey/internal/inventory"
+	"github.com/s3rekey/s3rekey/internal/localrun"
+	"github.com/s3rekey/s3rekey/internal/planner"
+	"github.com/s3rekey/s3rekey/internal/policy"
+	"github.com/s3rekey/s3rekey/internal/rekey"
+)
+
+// Queues are the four queue URLs of a deployment.
+type Queues struct {
+	Work, WorkDLQ, Control, ControlDLQ string
+}
+
+// Options tune the local pipeline.
+type Options struct {
+	// Concurrency is the number of encrypt invocations at once (default 4).
+	Concurrency int
+	// ObjectsInFlight is the encrypt handler's objects in flight (default 256).
+	ObjectsInFlight int
+	Logger          *slog.Logger
+}
+
+// Pipeline is a runnable local deployment.
+type Pipeline struct {
+	Runner  *localrun.Runner
+	Planner *planner.Planner
+	Encrypt *encrypt.Handler
+	Tally   *Tally
+}
+
+// New wires planner and encrypt to the queues with aws clients from cfg.
+func New(cfg aws.Config, pol *policy.Policy, q Queues, opts Options) *Pipeline {
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = 4
+	}
+	t := &Tally{outcomes: map[string]int64{}}
+	p := &Pipeline{Tally: t}
+	p.Encrypt = encrypt.New(cfg, pol, encrypt.Config{WorkQueueURL: q.Work, DeadLetterQueueURL: q.WorkDLQ, Concurrency: opts.ObjectsInFlight}, opts.Logger, nil)
+	p.Encrypt.OnBatch = t.addBatch
+	p.Planner = planner.New(cfg, pol, planner.Config{WorkQueueURL: q.Work, ControlQueueURL: q.Control, ControlDLQURL: q.ControlDLQ}, opts.Logger)
+	p.Planner.OnStats = t.addPlan
+	p.Runner = &localrun.Runner{API: sqs.NewFromConfig(cfg), Region: cfg.Region, Logger: opts.Logger, Sources: []localrun.Source{
+		{QueueURL: q.Control, Handler: t.timed(p.Planner.Handle), BatchSize: 1, Concurrency: 2, InvocationTimeout: 15 * time.Minute},
+		{QueueURL: q.Work, Handler: t.timed(p.Encrypt.Handle), BatchSize: 10, Concurrency: opts.Concurrency, InvocationTimeout: 5 * time.Minute},
+	}}
+	return p
+}
+
+// Tally adds up outcomes across batches. It is safe for concurrent use.
+type Tally struct {
+	mu          sync.Mutex
+	outcomes    map[string]int64
+	objects     int64
+	heads       int64
+	updates     int64
+	rows        int64
+	enqueued    int64
+	handlerTime time.Duration
+	invocations int64
+}
+
+func (t *Tally) addBatch(s encrypt.Summary) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for k, v := range s.Outcomes {
+		t.outcomes[k] += int64(v)
+	}
+	t.objects += int64(s.Objects - s.Duplicates)
+	t.heads += int64(s.Heads)
+	t.updates += int64(s.Updates)
+}
+
+// addPlan counts what the planner filtered out: those rows end here, so
+// they are outcomes too (a delete marker is "gone").
+func (t *Tally) addPlan(s planner.Stats) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.rows += s.Rows
+	t.enqueued += s.Enqueued
+	for reason, n := range s.Skipped {
+		key := string(rekey.Skipped) + ": " + reason
+		if reason == inventory.SkipDeleteMarker {
+			key = string(rekey.Gone)
+		}
+		t.outcomes[key] += n
+	}
+}
+
+func (t *Tally) timed(h localrun.BatchHandler) localrun.BatchHandler {
+	return func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+		began := time.Now()
+		resp, err := h(ctx, ev)
+		t.mu.Lock()
+		t.handlerTime += time.Since(began)
+		t.invocations++
+		t.mu.Unlock()
+		return resp, err
+	}
+}
+
+// Snapshot is a copy of the tally.
+type Snapshot struct {
+	Outcomes      map[string]int64 `json:"outcomes"`
+	Objects       int64            `json:"objectsConsumed"`
+	Heads         int64            `json:"heads"`
+	Updates       int64            `json:"updates"`
+	InventoryRows int64            `json:"inventoryRows"`
+	Enqueued      int64            `json:"enqueued"`
+	HandlerTime   time.Duration    `json:"handlerTimeNs"`
+	Invocations   int64            `json:"invocations"`
+}
+
+// Snapshot returns the counts so far.
+func (t *Tally) Snapshot() Snapshot {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := Snapshot{Outcomes: map[string]int64{}, Objects: t.objects, Heads: t.heads, Updates: t.updates,
+		InventoryRows: t.rows, Enqueued: t.enqueued, HandlerTime: t.handlerTime, Invocations: t.invocations}
+	for k, v := range t.outcomes {
+		out.Outcomes[k] = v
+	}
+	return out
+}
+
+// Total is the number of terminal outcomes counted.
+func (s Snapshot) Total() int64 {
+	var n int64
+	for _, v := range s.Outcomes {
+		n += v
+	}
+	return n
+}
+
+// SortedOutcomes lists outcome names, successes first.
+func (s Snapshot) SortedOutcomes() []string {
+	rank := func(k string) int {
+		for i, p := range []string{"updated", "compliant", "would-update", "gone", "skipped", "retry", "failed", "rejected"} {
+			if strings.HasPrefix(k, p) {
+				return i
+			}
+		}
+		return 99
+	}
+	keys := make([]string, 0, len(s.Outcomes))
+	for k := range s.Outcomes {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if rank(keys[i]) != rank(keys[j]) {
+			return rank(keys[i]) < rank(keys[j])
+		}
+		return keys[i] < keys[j]
+	})
+	return keys
+}
+
+// ResolveQueue turns a queue name or URL into its URL, and finds its
+// dead-letter queue from its redrive policy ("" when it has none).
+func ResolveQueue(ctx context.Context, api QueueAPI, nameOrURL string) (url, dlqURL string, err error) {
+	url = nameOrURL
+	if !strings.Contains(nameOrURL, "://") {
+		out, err := api.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(nameOrURL)})
+		if err != nil {
+			return "", "", fmt.Errorf("queue %q: %w", nameOrURL, err)
+		}
+		url = aws.ToString(out.QueueUrl)
+	}
+	attrs, err := api.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url), AttributeNames: []types.QueueAttributeName{"RedrivePolicy"}})
+	if err != nil {
+		return "", "", fmt.Errorf("queue %s: %w", url, err)
+	}
+	raw := attrs.Attributes["RedrivePolicy"]
+	if raw == "" {
+		return url, "", nil
+	}
+	var rp struct {
+		DeadLetterTargetArn string `json:"deadLetterTargetArn"`
+	}
+	if err := json.Unmarshal([]byte(raw), &rp); err != nil || !strings.Contains(rp.DeadLetterTargetArn, ":") {
+		return "", "", errors.New("queue " + url + ": unreadable redrive policy " + raw)
+	}
+	name := rp.DeadLetterTargetArn[strings.LastIndex(rp.DeadLetterTargetArn, ":")+1:]
+	out, err := api.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(name)})
+	if err != nil {
+		return "", "", fmt.Errorf("dead-letter queue %q of %s: %w", name, url, err)
+	}
+	return url, aws.ToString(out.QueueUrl), nil
+}
+
+// QueueAPI is what ResolveQueue asks SQS.
+type QueueAPI interface {
+	GetQueueUrl(ctx context.Context, in *sqs.GetQueueUrlInput, optFns ...func(*sqs.Options)) (*sqs.GetQueueUrlOutput, error)
+	GetQueueAttributes(ctx context.Context, in *sqs.GetQueueAttributesInput, optFns ...func(*sqs.Options)) (*sqs.GetQueueAttributesOutput, error)
+}
+
+var _ QueueAPI = (*sqs.Client)(nil)
