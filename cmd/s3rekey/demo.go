@@ -132,7 +132,7 @@ func printCost(w io.Writer, b cost.Breakdown, objects, jobs int64, what string) 
 	fmt.Fprintf(tw, "  s3rekey overhead, total\t%s\t\n", pm(b.Overhead))
 	fmt.Fprintf(tw, "  S3 Batch Operations fee, per object\t$%.4f\t\n", cost.BatchOpsPerObject*1e6)
 	_ = tw.Flush()
-	fmt.Fprintf(w, "  S3 Batch Operations also charges $%.2f per job, once: %d jobs here ($%.2f).\n", cost.BatchOpsPerJob, jobs, float64(jobs)*cost.BatchOpsPerJob)
+	fmt.Fprintf(w, "  S3 Batch Operations also charges $%.2f per job (one per bucket), once: $%.2f here.\n", cost.BatchOpsPerJob, float64(jobs)*cost.BatchOpsPerJob)
 	if b.Overhead > 0 {
 		fmt.Fprintf(w, "  s3rekey's overhead is %.1f%% of Batch Operations' per-object fee.\n", 100*cost.PerMillion(b.Overhead, objects)/(cost.BatchOpsPerObject*1e6))
 	}

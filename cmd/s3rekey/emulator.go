@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 
+	"github.com/s3rekey/s3rekey/internal/demo"
 	"github.com/s3rekey/s3rekey/internal/emulator"
 )
 
@@ -15,8 +17,17 @@ Serves s3rekey's local AWS (S3 path-style, SQS, KMS) on one loopback
 endpoint until interrupted, and prints the environment lines that point the
 AWS CLI or any AWS SDK at it. Any credentials are accepted.
 
+With --seed N it also creates what the demo uses, for trying the other
+commands by hand: KMS keys, buckets demo-data (versioned), demo-locked
+(Object Lock) and demo-inventory, the queues s3rekey-work and
+s3rekey-control with their dead-letter queues, N objects in every
+encryption state, EventBridge delivery, and a published inventory of each
+data bucket (whose manifest.checksum events are already waiting on the
+control queue); the policy is written to --policy-out.
+
 Examples:
   s3rekey emulator --addr 127.0.0.1:4566
+  s3rekey emulator --seed 1000 --policy-out policy.json
   s3rekey emulator --eventbridge-rule 'photos=work-queue' \
       --eventbridge-rule 'inventory:manifest.checksum=control-queue'
   s3rekey emulator --fault 's3:UpdateObjectEncryption=SlowDown:0.05' --latency 's3:*=20ms'
@@ -28,6 +39,9 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	account := fs.String("account", emulator.DefaultAccount, "AWS `account` id that owns every resource")
 	region := fs.String("region", emulator.DefaultRegion, "AWS `region` served")
 	verbose := fs.Bool("verbose", false, "log every request to stderr")
+	seed := fs.Int("seed", 0, "create the demo's keys, buckets and queues and seed `N` objects")
+	format := fs.String("format", "csv", "with --seed: inventory format, csv, parquet or orc")
+	policyOut := fs.String("policy-out", "s3rekey-demo-policy.json", "with --seed: where to write the policy `FILE`")
 	var rules, faults, latencies repeated
 	fs.Var(&rules, "eventbridge-rule", "`BUCKET[:KEY_SUFFIX]=QUEUE_NAME`: deliver \"Object Created\" events of a bucket with EventBridge enabled to a queue (repeatable)")
 	fs.Var(&faults, "fault", "`SERVICE:OPERATION=CODE:RATE`: fail a share of requests, e.g. s3:UpdateObjectEncryption=SlowDown:0.05 (repeatable)")
@@ -45,6 +59,13 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	if *verbose {
 		opts.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	if *seed < 0 || *seed > 2_000_000 {
+		return usageError{fmt.Errorf("--seed must be from 0 to 2000000")}
+	}
+	invFormat, err := inventoryFormat(*format)
+	if err != nil {
+		return usageError{err}
 	}
 	emu, err := emulator.New(opts)
 	if err != nil {
@@ -71,6 +92,20 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	defer emu.Close()
 	fmt.Fprintf(stdout, "s3rekey emulator serving S3, SQS and KMS at %s (account %s, region %s)\n\n", emu.URL(), emu.Account(), emu.Region())
+	if *seed > 0 {
+		prep, err := demo.Prepare(ctx, emu, demo.Options{Objects: *seed, Format: invFormat, Progress: stdout})
+		if err != nil {
+			return fmt.Errorf("seed: %w", err)
+		}
+		if err := os.WriteFile(*policyOut, prep.PolicyJSON, 0o644); err != nil {
+			return fmt.Errorf("write the policy: %w", err)
+		}
+		fmt.Fprintf(stdout, "\npolicy written to %s; queues %s and %s; inventories:\n", *policyOut, demo.WorkQueue, demo.ControlQueue)
+		for _, m := range prep.Manifests {
+			fmt.Fprintln(stdout, "  "+m)
+		}
+		fmt.Fprintln(stdout)
+	}
 	fmt.Fprintln(stdout, "Point the AWS CLI or an SDK at it with:")
 	for _, line := range emu.EnvLines() {
 		fmt.Fprintln(stdout, "  export "+line)

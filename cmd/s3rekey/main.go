@@ -1,5 +1,5 @@
 // Command s3rekey is the operator CLI of s3rekey: the local AWS emulator,
-// the demo, and (in later versions) the backfill and queue commands.
+// the demo, the local pipeline, backfills, plans, and queue operations.
 package main
 
 import (
@@ -29,6 +29,11 @@ type command struct {
 var commands = map[string]command{
 	"emulator": {"serve the local S3 + SQS + KMS emulator on a loopback address", runEmulator},
 	"demo":     {"run the whole pipeline on the embedded emulator and verify it", runDemo},
+	"run":      {"run the planner and encrypt functions here, against any endpoint", runRun},
+	"plan":     {"read an inventory and estimate a backfill, changing nothing", runPlan},
+	"backfill": {"start a backfill from an inventory or a listing", runBackfill},
+	"status":   {"show queue and dead-letter queue depths", runStatus},
+	"redrive":  {"move dead-lettered messages back to their queue", runRedrive},
 }
 
 // usageError marks an error in the command line (exit code 2).

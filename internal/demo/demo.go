@@ -36,6 +36,8 @@ const (
 	DataBucket      = "demo-data"
 	LockedBucket    = "demo-locked"
 	InventoryBucket = "demo-inventory"
+	WorkQueue       = "s3rekey-work"
+	ControlQueue    = "s3rekey-control"
 )
 
 // Options configure a demo run.
@@ -64,16 +66,17 @@ type Result struct {
 }
 
 type demo struct {
-	opts      Options
-	emu       *emulator.Emulator
-	s3        *s3.Client
-	oldKey    string
-	target    string
-	policy    *policy.Policy
-	queues    pipeline.Queues
-	before    map[string]fingerprint // bucket/key@version → stored object
-	customer  []byte
-	progressW io.Writer
+	opts       Options
+	emu        *emulator.Emulator
+	s3         *s3.Client
+	oldKey     string
+	target     string
+	policy     *policy.Policy
+	policyJSON []byte
+	queues     pipeline.Queues
+	before     map[string]fingerprint // bucket/key@version → stored object
+	customer   []byte
+	progressW  io.Writer
 }
 
 // fingerprint is what must not change when an object is rekeyed.
@@ -83,52 +86,83 @@ type fingerprint struct {
 	Ciphertext      [32]byte
 }
 
-// Run runs the demo to completion.
+// Prepared is a seeded world on an emulator: what the demo starts from,
+// and what "s3rekey emulator --seed" leaves for a person to try commands on.
+type Prepared struct {
+	Policy     *policy.Policy
+	PolicyJSON []byte
+	Queues     pipeline.Queues
+	Manifests  []string // s3:// URLs of the published inventories
+	Seeded     int
+	Versions   int
+	Rows       int64 // inventory rows
+	d          *demo
+}
+
+// Prepare creates keys, buckets and queues on emu, seeds the mix, turns on
+// EventBridge delivery (rules to the work and control queues) and
+// publishes an inventory of each data bucket.
+func Prepare(ctx context.Context, emu *emulator.Emulator, opts Options) (*Prepared, error) {
+	opts = opts.withDefaults()
+	for _, r := range []emulator.EventBridgeRule{
+		{Bucket: DataBucket, Queue: WorkQueue}, {Bucket: LockedBucket, Queue: WorkQueue},
+		{Bucket: InventoryBucket, KeySuffix: "manifest.checksum", Queue: ControlQueue},
+	} {
+		emu.AddEventBridgeRule(r)
+	}
+	d := &demo{opts: opts, emu: emu, s3: s3.NewFromConfig(emu.AWSConfig(), emulator.PathStyle), customer: bytes.Repeat([]byte{42}, 32),
+		before: map[string]fingerprint{}, progressW: opts.Progress}
+	if err := d.setup(ctx); err != nil {
+		return nil, err
+	}
+	p := &Prepared{d: d, Policy: d.policy, PolicyJSON: d.policyJSON, Queues: d.queues}
+	var err error
+	if p.Seeded, p.Versions, err = d.seed(ctx); err != nil {
+		return nil, err
+	}
+	d.say("seeded %d objects (%d versions) in s3://%s and s3://%s", p.Seeded, p.Versions, DataBucket, LockedBucket)
+	d.snapshot()
+	if p.Rows, p.Manifests, err = d.publishInventories(ctx); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func (o Options) withDefaults() Options {
+	if o.Objects <= 0 {
+		o.Objects = 3000
+	}
+	if o.Format == "" {
+		o.Format = "CSV"
+	}
+	if o.Uploads <= 0 {
+		o.Uploads = max(o.Objects/20, 1)
+	}
+	if o.Progress == nil {
+		o.Progress = io.Discard
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o
+}
+
+// Run runs the demo to completion on its own emulator.
 func Run(ctx context.Context, opts Options) (*Result, error) {
-	if opts.Objects <= 0 {
-		opts.Objects = 3000
-	}
-	if opts.Format == "" {
-		opts.Format = "CSV"
-	}
-	if opts.Uploads <= 0 {
-		opts.Uploads = max(opts.Objects/20, 1)
-	}
-	if opts.Progress == nil {
-		opts.Progress = io.Discard
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
+	opts = opts.withDefaults()
 	began := time.Now()
-	emu, err := emulator.Start(ctx, emulator.Options{EventBridgeRules: []emulator.EventBridgeRule{
-		{Bucket: DataBucket, Queue: "s3rekey-work"}, {Bucket: LockedBucket, Queue: "s3rekey-work"},
-		{Bucket: InventoryBucket, KeySuffix: "manifest.checksum", Queue: "s3rekey-control"},
-	}})
+	emu, err := emulator.Start(ctx, emulator.Options{})
 	if err != nil {
 		return nil, err
 	}
 	defer emu.Close()
-	d := &demo{opts: opts, emu: emu, s3: s3.NewFromConfig(emu.AWSConfig(), emulator.PathStyle), customer: bytes.Repeat([]byte{42}, 32),
-		before: map[string]fingerprint{}, progressW: opts.Progress}
-	d.say("emulator at %s", emu.URL())
-	if err := d.setup(ctx); err != nil {
-		return nil, err
-	}
-	res := &Result{}
-	if res.Seeded, res.Versions, err = d.seed(ctx); err != nil {
-		return nil, err
-	}
-	d.say("seeded %d objects (%d versions) in s3://%s and s3://%s", res.Seeded, res.Versions, DataBucket, LockedBucket)
-	if err := d.snapshot(); err != nil {
-		return nil, err
-	}
-	rows, err := d.publishInventories(ctx)
+	fmt.Fprintf(opts.Progress, "emulator at %s\n", emu.URL())
+	prep, err := Prepare(ctx, emu, opts)
 	if err != nil {
 		return nil, err
 	}
-	res.Uploads = opts.Uploads
-	res.Expected = rows + int64(opts.Uploads)
+	d := prep.d
+	res := &Result{Seeded: prep.Seeded, Versions: prep.Versions, Uploads: opts.Uploads, Expected: prep.Rows + int64(opts.Uploads)}
 
 	emu.ResetCounts()
 	p := pipeline.New(emu.AWSConfig(), d.policy, d.queues, pipeline.Options{Logger: opts.Logger})
@@ -195,16 +229,22 @@ func (d *demo) setup(ctx context.Context) error {
 	var errs [4]error
 	d.queues.WorkDLQ, errs[0] = mk("s3rekey-work-dlq", map[string]string{"MessageRetentionPeriod": "1209600"})
 	d.queues.ControlDLQ, errs[1] = mk("s3rekey-control-dlq", map[string]string{"MessageRetentionPeriod": "1209600"})
-	d.queues.Work, errs[2] = mk("s3rekey-work", map[string]string{"VisibilityTimeout": "60", "RedrivePolicy": redrive("s3rekey-work-dlq")})
-	d.queues.Control, errs[3] = mk("s3rekey-control", map[string]string{"VisibilityTimeout": "120", "RedrivePolicy": redrive("s3rekey-control-dlq")})
+	d.queues.Work, errs[2] = mk(WorkQueue, map[string]string{"VisibilityTimeout": "60", "RedrivePolicy": redrive("s3rekey-work-dlq")})
+	d.queues.Control, errs[3] = mk(ControlQueue, map[string]string{"VisibilityTimeout": "120", "RedrivePolicy": redrive("s3rekey-control-dlq")})
 	for _, err := range errs {
 		if err != nil {
 			return err
 		}
 	}
-	d.policy, err = policy.Parse([]byte(fmt.Sprintf(`{"buckets":{
-		%q:{"kmsKeyArn":%q,"bucketKeyEnabled":true,"versions":"all","excludePrefixes":["scratch/"]},
-		%q:{"kmsKeyArn":%q,"bucketKeyEnabled":true}}}`, DataBucket, d.target, LockedBucket, d.target)))
+	d.policyJSON = []byte(fmt.Sprintf(`{
+  "dryRun": false,
+  "buckets": {
+    %q: {"kmsKeyArn": %q, "bucketKeyEnabled": true, "versions": "all", "excludePrefixes": ["scratch/"]},
+    %q: {"kmsKeyArn": %q, "bucketKeyEnabled": true}
+  }
+}
+`, DataBucket, d.target, LockedBucket, d.target))
+	d.policy, err = policy.Parse(d.policyJSON)
 	return err
 }
 
@@ -300,7 +340,7 @@ func (d *demo) seedOne(ctx context.Context, i int) (int, error) {
 }
 
 // snapshot records what must not change of every stored version.
-func (d *demo) snapshot() error {
+func (d *demo) snapshot() {
 	for _, bucket := range []string{DataBucket, LockedBucket} {
 		for _, v := range d.emu.Versions(bucket) {
 			if v.DeleteMarker {
@@ -309,7 +349,6 @@ func (d *demo) snapshot() error {
 			d.before[bucket+"/"+v.Key+"@"+v.VersionID] = fingerprintOf(v)
 		}
 	}
-	return nil
 }
 
 func fingerprintOf(v emulator.ObjectState) fingerprint {
@@ -317,21 +356,24 @@ func fingerprintOf(v emulator.ObjectState) fingerprint {
 }
 
 // publishInventories turns on EventBridge delivery and publishes an
-// inventory of each data bucket; it returns the rows they hold.
-func (d *demo) publishInventories(ctx context.Context) (int64, error) {
+// inventory of each data bucket; it returns the rows they hold and the
+// manifests' URLs.
+func (d *demo) publishInventories(ctx context.Context) (int64, []string, error) {
 	for _, b := range []string{DataBucket, LockedBucket, InventoryBucket} {
 		if _, err := d.s3.PutBucketNotificationConfiguration(ctx, &s3.PutBucketNotificationConfigurationInput{Bucket: aws.String(b),
 			NotificationConfiguration: &types.NotificationConfiguration{EventBridgeConfiguration: &types.EventBridgeConfiguration{}}}); err != nil {
-			return 0, err
+			return 0, nil, err
 		}
 	}
 	var rows int64
+	var manifests []string
 	for _, b := range []string{DataBucket, LockedBucket} {
 		key, err := d.emu.PublishInventory(emulator.InventoryOptions{SourceBucket: b, DestinationBucket: InventoryBucket, Prefix: "inventory",
 			Format: d.opts.Format, CurrentOnly: b == LockedBucket, RowsPerFile: 1000})
 		if err != nil {
-			return 0, err
+			return 0, nil, err
 		}
+		manifests = append(manifests, "s3://"+InventoryBucket+"/"+key)
 		n := int64(0)
 		for _, v := range d.emu.Versions(b) {
 			if b == DataBucket || v.IsLatest && !v.DeleteMarker {
@@ -341,7 +383,7 @@ func (d *demo) publishInventories(ctx context.Context) (int64, error) {
 		rows += n
 		d.say("published a %s inventory of s3://%s (%d rows): s3://%s/%s", d.opts.Format, b, n, InventoryBucket, key)
 	}
-	return rows, nil
+	return rows, manifests, nil
 }
 
 // runPipeline runs planner and encrypt until the queues are idle, while a
