@@ -134,17 +134,30 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 func runPipeline(ctx context.Context, p *pipeline.Pipeline, untilIdle bool, settle time.Duration, asJSON bool, stdout, stderr io.Writer) error {
 	stop := make(chan struct{})
 	done := make(chan struct{})
+	tty := isTerminal(stderr)
 	go func() {
 		defer close(done)
-		tick := time.NewTicker(2 * time.Second)
+		every := 5 * time.Second
+		if tty {
+			every = 250 * time.Millisecond
+		}
+		tick := time.NewTicker(every)
 		defer tick.Stop()
 		for {
 			select {
 			case <-stop:
+				if tty {
+					fmt.Fprintln(stderr)
+				}
 				return
 			case <-tick.C:
 				s := p.Tally.Snapshot()
-				fmt.Fprintf(stderr, "  %d objects done (%d updated), %d invocations\n", s.Total(), s.Outcomes["updated"], s.Invocations)
+				line := fmt.Sprintf("  %d objects done (%d updated), %d invocations", s.Total(), s.Outcomes["updated"], s.Invocations)
+				if tty {
+					fmt.Fprint(stderr, "\r"+line)
+				} else {
+					fmt.Fprintln(stderr, line)
+				}
 			}
 		}
 	}()
