@@ -1,0 +1,434 @@
+package main
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awseventstargets"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdaeventsources"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/customresources"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+)
+
+// S3RekeyStackProps configure the stack.
+type S3RekeyStackProps struct {
+	awscdk.StackProps
+	Config *Config
+	// EncryptCode and PlannerCode are directories holding each function's
+	// bootstrap binary (make build writes build/<fn>/bootstrap).
+	EncryptCode, PlannerCode string
+}
+
+// S3RekeyStack is the whole pipeline: queues, functions, event sources,
+// EventBridge rules, inventory and encryption settings, alarms and a
+// dashboard.
+type S3RekeyStack struct {
+	awscdk.Stack
+	WorkQueue, WorkDLQ, ControlQueue, ControlDLQ awssqs.Queue
+	Encrypt, Planner                             awslambda.Function
+}
+
+// NewS3RekeyStack builds the stack.
+func NewS3RekeyStack(scope constructs.Construct, id string, props *S3RekeyStackProps) *S3RekeyStack {
+	stack := awscdk.NewStack(scope, &id, &props.StackProps)
+	s := &S3RekeyStack{Stack: stack}
+	cfg := props.Config
+
+	s.buildQueues(cfg)
+	keys := s.targetKeys(cfg)
+	pol := cfg.Policy(func(bucket string) string { return *keys[bucket].KeyArn() }, *awscdk.Aws_ACCOUNT_ID())
+	s.Encrypt = s.function("Encrypt", props.EncryptCode, cfg.Encrypt, cfg.LogRetentionDays, map[string]*string{
+		"S3REKEY_POLICY":         jsii.String(string(pol)),
+		"S3REKEY_WORK_QUEUE_URL": s.WorkQueue.QueueUrl(),
+		"S3REKEY_WORK_DLQ_URL":   s.WorkDLQ.QueueUrl(),
+		"S3REKEY_MAX_ATTEMPTS":   jsii.String(strconv.Itoa(cfg.Encrypt.MaxAttempts)),
+		"S3REKEY_CONCURRENCY":    jsii.String(strconv.Itoa(cfg.Encrypt.ObjectsInFlight)),
+	})
+	s.Planner = s.function("Planner", props.PlannerCode, cfg.Planner, cfg.LogRetentionDays, map[string]*string{
+		"S3REKEY_POLICY":            jsii.String(string(pol)),
+		"S3REKEY_WORK_QUEUE_URL":    s.WorkQueue.QueueUrl(),
+		"S3REKEY_CONTROL_QUEUE_URL": s.ControlQueue.QueueUrl(),
+		"S3REKEY_CONTROL_DLQ_URL":   s.ControlDLQ.QueueUrl(),
+	})
+	s.eventSource(s.Encrypt, s.WorkQueue, cfg.Encrypt)
+	s.eventSource(s.Planner, s.ControlQueue, cfg.Planner)
+
+	inventory := s.inventoryBucket(cfg)
+	s.grantEncrypt(cfg, keys)
+	s.grantPlanner(cfg, inventory)
+	s.bucketSetup(cfg, keys, inventory)
+	s.monitoring(cfg)
+
+	out := func(name string, v *string) {
+		awscdk.NewCfnOutput(stack, jsii.String(name), &awscdk.CfnOutputProps{Value: v})
+	}
+	out("WorkQueueUrl", s.WorkQueue.QueueUrl())
+	out("WorkDeadLetterQueueUrl", s.WorkDLQ.QueueUrl())
+	out("ControlQueueUrl", s.ControlQueue.QueueUrl())
+	out("ControlDeadLetterQueueUrl", s.ControlDLQ.QueueUrl())
+	out("EncryptFunctionName", s.Encrypt.FunctionName())
+	out("PlannerFunctionName", s.Planner.FunctionName())
+	out("InventoryBucketName", inventory.BucketName())
+	return s
+}
+
+// buildQueues makes the work and control queues with their DLQs: SSE on,
+// TLS only, redrive after 5 receives, DLQs keeping messages 14 days, and
+// visibility at least six times the consumer's timeout plus its window, as
+// Lambda advises for SQS sources.
+func (s *S3RekeyStack) buildQueues(cfg *Config) {
+	queue := func(id string, props *awssqs.QueueProps) awssqs.Queue {
+		props.Encryption = awssqs.QueueEncryption_SQS_MANAGED
+		props.EnforceSSL = jsii.Bool(true)
+		return awssqs.NewQueue(s.Stack, jsii.String(id), props)
+	}
+	dlq := func(id string) awssqs.Queue {
+		return queue(id, &awssqs.QueueProps{RetentionPeriod: awscdk.Duration_Days(jsii.Number(14))})
+	}
+	visibility := func(f FunctionConfig) awscdk.Duration {
+		return awscdk.Duration_Seconds(jsii.Number(float64(6*f.TimeoutSeconds + f.BatchingWindowSeconds)))
+	}
+	s.WorkDLQ = dlq("WorkDeadLetterQueue")
+	s.ControlDLQ = dlq("ControlDeadLetterQueue")
+	s.WorkQueue = queue("WorkQueue", &awssqs.QueueProps{VisibilityTimeout: visibility(cfg.Encrypt), RetentionPeriod: awscdk.Duration_Days(jsii.Number(14)),
+		DeadLetterQueue: &awssqs.DeadLetterQueue{Queue: s.WorkDLQ, MaxReceiveCount: jsii.Number(5)}})
+	s.ControlQueue = queue("ControlQueue", &awssqs.QueueProps{VisibilityTimeout: visibility(cfg.Planner), RetentionPeriod: awscdk.Duration_Days(jsii.Number(14)),
+		DeadLetterQueue: &awssqs.DeadLetterQueue{Queue: s.ControlDLQ, MaxReceiveCount: jsii.Number(5)}})
+}
+
+// targetKeys creates the keys configured as "create" (one per bucket,
+// rotation on) and returns every bucket's target key.
+func (s *S3RekeyStack) targetKeys(cfg *Config) map[string]awskms.IKey {
+	keys := map[string]awskms.IKey{}
+	imported := map[string]awskms.IKey{}
+	for i, name := range cfg.bucketNames() {
+		b := cfg.Buckets[name]
+		if b.KMSKeyArn == CreateKey {
+			keys[name] = awskms.NewKey(s.Stack, jsii.String(fmt.Sprintf("TargetKey%d", i)), &awskms.KeyProps{
+				Description:       jsii.String("s3rekey target key for s3://" + name),
+				EnableKeyRotation: jsii.Bool(true),
+				RemovalPolicy:     awscdk.RemovalPolicy_RETAIN,
+			})
+			continue
+		}
+		if k, ok := imported[b.KMSKeyArn]; ok {
+			keys[name] = k
+			continue
+		}
+		k := awskms.Key_FromKeyArn(s.Stack, jsii.String(fmt.Sprintf("ImportedKey%d", len(imported))), jsii.String(b.KMSKeyArn))
+		imported[b.KMSKeyArn], keys[name] = k, k
+	}
+	return keys
+}
+
+func (s *S3RekeyStack) function(id, code string, f FunctionConfig, retentionDays int, env map[string]*string) awslambda.Function {
+	logs := awslogs.NewLogGroup(s.Stack, jsii.String(id+"Logs"), &awslogs.LogGroupProps{
+		Retention:     retention(retentionDays),
+		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
+	})
+	return awslambda.NewFunction(s.Stack, jsii.String(id), &awslambda.FunctionProps{
+		Runtime:              awslambda.Runtime_PROVIDED_AL2023(),
+		Architecture:         awslambda.Architecture_ARM_64(),
+		Handler:              jsii.String("bootstrap"),
+		Code:                 awslambda.Code_FromAsset(jsii.String(code), nil),
+		MemorySize:           jsii.Number(float64(f.MemoryMB)),
+		Timeout:              awscdk.Duration_Seconds(jsii.Number(float64(f.TimeoutSeconds))),
+		EphemeralStorageSize: awscdk.Size_Mebibytes(jsii.Number(float64(f.EphemeralMB))),
+		Environment:          &env,
+		LoggingFormat:        awslambda.LoggingFormat_JSON,
+		LogGroup:             logs,
+		Description:          jsii.String("s3rekey " + id),
+	})
+}
+
+// retention maps days to the nearest CloudWatch Logs retention not below.
+func retention(days int) awslogs.RetentionDays {
+	steps := []struct {
+		days int
+		r    awslogs.RetentionDays
+	}{{1, awslogs.RetentionDays_ONE_DAY}, {3, awslogs.RetentionDays_THREE_DAYS}, {5, awslogs.RetentionDays_FIVE_DAYS},
+		{7, awslogs.RetentionDays_ONE_WEEK}, {14, awslogs.RetentionDays_TWO_WEEKS}, {30, awslogs.RetentionDays_ONE_MONTH},
+		{60, awslogs.RetentionDays_TWO_MONTHS}, {90, awslogs.RetentionDays_THREE_MONTHS}, {180, awslogs.RetentionDays_SIX_MONTHS},
+		{365, awslogs.RetentionDays_ONE_YEAR}}
+	for _, st := range steps {
+		if days <= st.days {
+			return st.r
+		}
+	}
+	return awslogs.RetentionDays_TEN_YEARS
+}
+
+func (s *S3RekeyStack) eventSource(fn awslambda.Function, q awssqs.Queue, f FunctionConfig) {
+	props := &awslambdaeventsources.SqsEventSourceProps{
+		BatchSize:               jsii.Number(float64(f.BatchSize)),
+		ReportBatchItemFailures: jsii.Bool(true),
+		MaxConcurrency:          jsii.Number(float64(f.MaxConcurrency)),
+	}
+	if f.BatchingWindowSeconds > 0 {
+		props.MaxBatchingWindow = awscdk.Duration_Seconds(jsii.Number(float64(f.BatchingWindowSeconds)))
+	}
+	fn.AddEventSource(awslambdaeventsources.NewSqsEventSource(q, props))
+}
+
+// inventoryBucket is the inventory destination: the configured bucket, or
+// one the stack creates (private, TLS only, reports expire after 30 days)
+// with the policy that lets S3 Inventory deliver from the managed buckets.
+func (s *S3RekeyStack) inventoryBucket(cfg *Config) awss3.IBucket {
+	if cfg.InventoryBucket != "" {
+		b := awss3.Bucket_FromBucketName(s.Stack, jsii.String("InventoryBucket"), jsii.String(cfg.InventoryBucket))
+		b.EnableEventBridgeNotification()
+		return b
+	}
+	b := awss3.NewBucket(s.Stack, jsii.String("InventoryBucket"), &awss3.BucketProps{
+		Encryption:         awss3.BucketEncryption_S3_MANAGED,
+		BlockPublicAccess:  awss3.BlockPublicAccess_BLOCK_ALL(),
+		EnforceSSL:         jsii.Bool(true),
+		EventBridgeEnabled: jsii.Bool(true),
+		ObjectOwnership:    awss3.ObjectOwnership_BUCKET_OWNER_ENFORCED,
+		LifecycleRules:     &[]*awss3.LifecycleRule{{Expiration: awscdk.Duration_Days(jsii.Number(30))}},
+		RemovalPolicy:      awscdk.RemovalPolicy_RETAIN,
+	})
+	var sources []*string
+	for _, name := range cfg.bucketNames() {
+		if cfg.Buckets[name].Inventory != nil {
+			sources = append(sources, jsii.String("arn:"+*awscdk.Aws_PARTITION()+":s3:::"+name))
+		}
+	}
+	if len(sources) > 0 {
+		b.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:        jsii.String("S3InventoryDelivery"),
+			Principals: &[]awsiam.IPrincipal{awsiam.NewServicePrincipal(jsii.String("s3.amazonaws.com"), nil)},
+			Actions:    jsii.Strings("s3:PutObject"),
+			Resources:  jsii.Strings(*b.ArnForObjects(jsii.String("*"))),
+			Conditions: &map[string]any{
+				"StringEquals": map[string]any{"aws:SourceAccount": awscdk.Aws_ACCOUNT_ID()},
+				"ArnLike":      map[string]any{"aws:SourceArn": sources},
+			},
+		}))
+	}
+	return b
+}
+
+func bucketARN(name string) string { return "arn:" + *awscdk.Aws_PARTITION() + ":s3:::" + name }
+
+// distinctKeyARNs lists each target key ARN once.
+func distinctKeyARNs(keys map[string]awskms.IKey) []*string {
+	seen := map[string]bool{}
+	var out []*string
+	names := make([]string, 0, len(keys))
+	for n := range keys {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		arn := keys[n].KeyArn()
+		if !seen[*arn] {
+			seen[*arn] = true
+			out = append(out, arn)
+		}
+	}
+	return out
+}
+
+// grantEncrypt gives encrypt exactly what UpdateObjectEncryption needs on
+// the managed buckets' objects and the target keys, and sending to the work
+// queue and its DLQ. HeadObject is authorised by s3:GetObject(Version);
+// the function never reads object data.
+func (s *S3RekeyStack) grantEncrypt(cfg *Config, keys map[string]awskms.IKey) {
+	var objects []*string
+	for _, name := range cfg.bucketNames() {
+		objects = append(objects, jsii.String(bucketARN(name)+"/*"))
+	}
+	s.Encrypt.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:       jsii.String("UpdateObjectEncryption"),
+		Actions:   jsii.Strings("s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:UpdateObjectEncryption"),
+		Resources: &objects,
+	}))
+	s.Encrypt.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:       jsii.String("TargetKeys"),
+		Actions:   jsii.Strings("kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:ReEncrypt*"),
+		Resources: toPtrSlice(distinctKeyARNs(keys)),
+	}))
+	if len(cfg.SourceKeyArns) > 0 {
+		s.Encrypt.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:       jsii.String("SourceKeys"),
+			Actions:   jsii.Strings("kms:Decrypt", "kms:ReEncrypt*"),
+			Resources: jsii.Strings(cfg.SourceKeyArns...),
+		}))
+	}
+	s.WorkQueue.GrantSendMessages(s.Encrypt)
+	s.WorkDLQ.GrantSendMessages(s.Encrypt)
+}
+
+func toPtrSlice(v []*string) *[]*string { return &v }
+
+// grantPlanner gives the planner reads of inventory files, listings of the
+// managed buckets, and sending to the queues.
+func (s *S3RekeyStack) grantPlanner(cfg *Config, inventory awss3.IBucket) {
+	s.Planner.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:       jsii.String("ReadInventoryReports"),
+		Actions:   jsii.Strings("s3:GetObject"),
+		Resources: jsii.Strings(*inventory.ArnForObjects(jsii.String("*"))),
+	}))
+	var buckets []*string
+	for _, name := range cfg.bucketNames() {
+		buckets = append(buckets, jsii.String(bucketARN(name)))
+	}
+	s.Planner.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:       jsii.String("ListManagedBuckets"),
+		Actions:   jsii.Strings("s3:ListBucket", "s3:ListBucketVersions"),
+		Resources: &buckets,
+	}))
+	s.WorkQueue.GrantSendMessages(s.Planner)
+	s.ControlQueue.GrantSendMessages(s.Planner)
+	s.ControlDLQ.GrantSendMessages(s.Planner)
+}
+
+// bucketSetup turns on what each managed bucket asks for: EventBridge
+// delivery with a rule to the work queue, the bucket default encryption,
+// and an S3 Inventory report; and routes manifest.checksum arrivals in the
+// inventory bucket to the control queue.
+func (s *S3RekeyStack) bucketSetup(cfg *Config, keys map[string]awskms.IKey, inventory awss3.IBucket) {
+	for i, name := range cfg.bucketNames() {
+		b := cfg.Buckets[name]
+		bucket := awss3.Bucket_FromBucketName(s.Stack, jsii.String(fmt.Sprintf("Managed%d", i)), jsii.String(name))
+		if b.EnableEventBridge == nil || *b.EnableEventBridge {
+			bucket.EnableEventBridgeNotification()
+			awsevents.NewRule(s.Stack, jsii.String(fmt.Sprintf("ObjectCreated%d", i)), &awsevents.RuleProps{
+				Description: jsii.String("s3rekey: new objects in s3://" + name),
+				EventPattern: &awsevents.EventPattern{
+					Source:     jsii.Strings("aws.s3"),
+					DetailType: jsii.Strings("Object Created"),
+					Detail:     &map[string]any{"bucket": map[string]any{"name": []string{name}}},
+				},
+				Targets: &[]awsevents.IRuleTarget{awseventstargets.NewSqsQueue(s.WorkQueue, nil)},
+			})
+		}
+		if b.SetDefaultEncryption {
+			s.sdkCall(fmt.Sprintf("DefaultEncryption%d", i), s3Call("putBucketEncryption", map[string]any{
+				"Bucket": name,
+				"ServerSideEncryptionConfiguration": map[string]any{"Rules": []any{map[string]any{
+					"ApplyServerSideEncryptionByDefault": map[string]any{"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": keys[name].KeyArn()},
+					"BucketKeyEnabled":                   b.BucketKeyEnabled,
+				}}},
+			}), nil, "s3:PutEncryptionConfiguration", bucketARN(name))
+		}
+		if b.Inventory != nil {
+			format, frequency, versions := b.Inventory.Format, b.Inventory.Frequency, "Current"
+			if format == "" {
+				format = "Parquet"
+			}
+			if frequency == "" {
+				frequency = "Daily"
+			}
+			if b.Versions == "all" {
+				versions = "All"
+			}
+			id := "s3rekey"
+			s.sdkCall(fmt.Sprintf("Inventory%d", i), s3Call("putBucketInventoryConfiguration", map[string]any{
+				"Bucket": name, "Id": id,
+				"InventoryConfiguration": map[string]any{
+					"Id": id, "IsEnabled": true, "IncludedObjectVersions": versions,
+					"Schedule": map[string]any{"Frequency": frequency},
+					"Destination": map[string]any{"S3BucketDestination": map[string]any{
+						"Bucket": inventory.BucketArn(), "Format": format, "Prefix": "s3rekey", "AccountId": awscdk.Aws_ACCOUNT_ID()}},
+					"OptionalFields": []string{"Size", "LastModifiedDate", "ETag", "StorageClass", "EncryptionStatus", "BucketKeyStatus",
+						"ObjectLockRetainUntilDate", "ObjectLockMode", "ObjectLockLegalHoldStatus"},
+				},
+			}), s3Call("deleteBucketInventoryConfiguration", map[string]any{"Bucket": name, "Id": id}), "s3:PutInventoryConfiguration", bucketARN(name))
+		}
+	}
+	awsevents.NewRule(s.Stack, jsii.String("InventoryManifest"), &awsevents.RuleProps{
+		Description: jsii.String("s3rekey: a finished S3 Inventory report starts a backfill"),
+		EventPattern: &awsevents.EventPattern{
+			Source:     jsii.Strings("aws.s3"),
+			DetailType: jsii.Strings("Object Created"),
+			Detail: &map[string]any{
+				"bucket": map[string]any{"name": []*string{inventory.BucketName()}},
+				"object": map[string]any{"key": []any{map[string]string{"suffix": "manifest.checksum"}}},
+			},
+		},
+		Targets: &[]awsevents.IRuleTarget{awseventstargets.NewSqsQueue(s.ControlQueue, nil)},
+	})
+}
+
+func s3Call(action string, params map[string]any) *customresources.AwsSdkCall {
+	return &customresources.AwsSdkCall{Service: jsii.String("S3"), Action: jsii.String(action), Parameters: params}
+}
+
+// sdkCall applies an S3 setting through an AwsCustomResource whose role may
+// do exactly one action on one bucket; undo, when set, runs on stack
+// deletion (covered by the same IAM action).
+func (s *S3RekeyStack) sdkCall(id string, call, undo *customresources.AwsSdkCall, iamAction, resource string) {
+	call.PhysicalResourceId = customresources.PhysicalResourceId_Of(jsii.String(id))
+	customresources.NewAwsCustomResource(s.Stack, jsii.String(id), &customresources.AwsCustomResourceProps{
+		OnCreate: call, OnUpdate: call, OnDelete: undo,
+		Policy: customresources.AwsCustomResourcePolicy_FromStatements(&[]awsiam.PolicyStatement{
+			awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{Actions: jsii.Strings(iamAction), Resources: jsii.Strings(resource)}),
+		}),
+		InstallLatestAwsSdk: jsii.Bool(false),
+	})
+}
+
+// outcomes are the statuses the encrypt function counts (EMF metric
+// "Objects", dimension "Outcome").
+var outcomes = []string{"updated", "compliant", "gone", "skipped", "would-update", "retry", "failed", "rejected"}
+
+// monitoring adds alarms (a DLQ holds messages; a queue's oldest message
+// is too old) and a dashboard of outcomes and queue depths.
+func (s *S3RekeyStack) monitoring(cfg *Config) {
+	for _, q := range []struct {
+		id string
+		q  awssqs.Queue
+	}{{"WorkDeadLetters", s.WorkDLQ}, {"ControlDeadLetters", s.ControlDLQ}} {
+		awscloudwatch.NewAlarm(s.Stack, jsii.String(q.id+"Alarm"), &awscloudwatch.AlarmProps{
+			AlarmDescription:   jsii.String("s3rekey: messages in a dead-letter queue need a person (s3rekey status, s3rekey redrive)"),
+			Metric:             q.q.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{Period: awscdk.Duration_Minutes(jsii.Number(5)), Statistic: jsii.String("Maximum")}),
+			Threshold:          jsii.Number(1),
+			EvaluationPeriods:  jsii.Number(1),
+			ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+			TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
+		})
+	}
+	for _, q := range []struct {
+		id string
+		q  awssqs.Queue
+	}{{"WorkBacklog", s.WorkQueue}, {"ControlBacklog", s.ControlQueue}} {
+		awscloudwatch.NewAlarm(s.Stack, jsii.String(q.id+"Alarm"), &awscloudwatch.AlarmProps{
+			AlarmDescription:   jsii.String("s3rekey: the oldest message waits too long (consumer stopped or throttled)"),
+			Metric:             q.q.MetricApproximateAgeOfOldestMessage(&awscloudwatch.MetricOptions{Period: awscdk.Duration_Minutes(jsii.Number(5)), Statistic: jsii.String("Maximum")}),
+			Threshold:          jsii.Number(float64(cfg.AlarmOldestMessageSeconds)),
+			EvaluationPeriods:  jsii.Number(3),
+			ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+			TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
+		})
+	}
+	var outcomeMetrics []awscloudwatch.IMetric
+	for _, o := range outcomes {
+		outcomeMetrics = append(outcomeMetrics, awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
+			Namespace: jsii.String("s3rekey"), MetricName: jsii.String("Objects"), DimensionsMap: &map[string]*string{"Outcome": jsii.String(o)},
+			Statistic: jsii.String("Sum"), Period: awscdk.Duration_Minutes(jsii.Number(5)), Label: jsii.String(o),
+		}))
+	}
+	depth := func(q awssqs.Queue, label string) awscloudwatch.IMetric {
+		return q.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{Label: jsii.String(label), Statistic: jsii.String("Maximum")})
+	}
+	awscloudwatch.NewDashboard(s.Stack, jsii.String("Dashboard"), &awscloudwatch.DashboardProps{
+		Widgets: &[]*[]awscloudwatch.IWidget{{
+			awscloudwatch.NewGraphWidget(&awscloudwatch.GraphWidgetProps{Title: jsii.String("Objects by outcome"), Left: &outcomeMetrics, Width: jsii.Number(12)}),
+			awscloudwatch.NewGraphWidget(&awscloudwatch.GraphWidgetProps{Title: jsii.String("Queue depth"), Width: jsii.Number(12), Left: &[]awscloudwatch.IMetric{
+				depth(s.WorkQueue, "work"), depth(s.ControlQueue, "control"), depth(s.WorkDLQ, "work DLQ"), depth(s.ControlDLQ, "control DLQ")}}),
+		}},
+	})
+}

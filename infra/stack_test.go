@@ -1,0 +1,455 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/s3rekey/s3rekey/internal/policy"
+)
+
+func TestMain(m *testing.M) {
+	os.Setenv("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+	code := m.Run()
+	jsii.Close()
+	os.Exit(code)
+}
+
+// exampleConfig is the configuration shipped in cdk.json: the test proves
+// the documented example is what the code reads.
+func exampleConfig(t *testing.T) *Config {
+	t.Helper()
+	data, err := os.ReadFile("../cdk.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Context map[string]any `json:"context"`
+	}
+	if err := json.Unmarshal(data, &doc); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := ParseConfig(doc.Context[ContextKey])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// synth builds the stack with stand-in Lambda code and returns its
+// template as JSON and as an assertions.Template.
+func synth(t *testing.T, cfg *Config) (map[string]any, assertions.Template) {
+	t.Helper()
+	code := t.TempDir()
+	for _, fn := range []string{"encrypt", "planner"} {
+		if err := os.MkdirAll(filepath.Join(code, fn), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(code, fn, "bootstrap"), []byte("stand-in for "+fn), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	app := awscdk.NewApp(nil)
+	stack := NewS3RekeyStack(app, "Test", &S3RekeyStackProps{Config: cfg,
+		EncryptCode: filepath.Join(code, "encrypt"), PlannerCode: filepath.Join(code, "planner")})
+	tmpl := assertions.Template_FromStack(stack.Stack, nil)
+	raw, err := json.Marshal(tmpl.ToJSON())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out map[string]any
+	if err := json.Unmarshal(raw, &out); err != nil {
+		t.Fatal(err)
+	}
+	return out, tmpl
+}
+
+func resourcesOf(tmpl map[string]any, typ string) map[string]map[string]any {
+	out := map[string]map[string]any{}
+	for id, r := range tmpl["Resources"].(map[string]any) {
+		res := r.(map[string]any)
+		if res["Type"] == typ {
+			props, _ := res["Properties"].(map[string]any)
+			out[id] = props
+		}
+	}
+	return out
+}
+
+func asList(v any) []any {
+	if l, ok := v.([]any); ok {
+		return l
+	}
+	return []any{v}
+}
+
+func js(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// TestS3RekeyStack checks every resource the deploy issue asks for, then
+// the security invariants over the whole template.
+func TestS3RekeyStack(t *testing.T) {
+	cfg := exampleConfig(t)
+	tmpl, at := synth(t, cfg)
+	r := func(typ string) map[string]map[string]any { return resourcesOf(tmpl, typ) }
+
+	t.Run("queues", func(t *testing.T) {
+		queues := r("AWS::SQS::Queue")
+		if len(queues) != 4 {
+			t.Fatalf("%d queues, want work, control and their DLQs", len(queues))
+		}
+		var dlqs, redriven int
+		visibilities := map[float64]bool{}
+		for id, q := range queues {
+			if q["SqsManagedSseEnabled"] != true {
+				t.Errorf("queue %s is not encrypted", id)
+			}
+			if q["QueueName"] != nil {
+				t.Errorf("queue %s has a hard-coded name", id)
+			}
+			if rp, ok := q["RedrivePolicy"].(map[string]any); ok {
+				redriven++
+				if rp["maxReceiveCount"].(float64) < 5 {
+					t.Errorf("queue %s redrives after %v receives", id, rp["maxReceiveCount"])
+				}
+				visibilities[q["VisibilityTimeout"].(float64)] = true
+			} else if q["MessageRetentionPeriod"] == 1209600.0 {
+				dlqs++
+			}
+		}
+		if dlqs != 2 || redriven != 2 {
+			t.Errorf("%d DLQs with 14-day retention and %d queues with a redrive policy, want 2 and 2", dlqs, redriven)
+		}
+		// 6 × the function timeout + the batching window.
+		if !visibilities[6*300+1] || !visibilities[6*900] {
+			t.Errorf("visibility timeouts %v, want 1801 (encrypt) and 5400 (planner)", visibilities)
+		}
+	})
+
+	t.Run("functions", func(t *testing.T) {
+		fns := map[string]map[string]any{}
+		for id, f := range r("AWS::Lambda::Function") {
+			if f["Handler"] == "bootstrap" {
+				fns[id] = f
+			}
+		}
+		if len(fns) != 2 {
+			t.Fatalf("%d s3rekey functions, want encrypt and planner", len(fns))
+		}
+		for id, f := range fns {
+			if f["Runtime"] != "provided.al2023" || js(f["Architectures"]) != `["arm64"]` || js(f["LoggingConfig"]) == "" ||
+				!strings.Contains(js(f["LoggingConfig"]), `"LogFormat":"JSON"`) || f["FunctionName"] != nil {
+				t.Errorf("function %s: runtime %v, arch %v, logging %v, name %v", id, f["Runtime"], f["Architectures"], f["LoggingConfig"], f["FunctionName"])
+			}
+			env := js(f["Environment"])
+			for _, v := range []string{"S3REKEY_POLICY", "S3REKEY_WORK_QUEUE_URL"} {
+				if !strings.Contains(env, v) {
+					t.Errorf("function %s lacks %s", id, v)
+				}
+			}
+		}
+		at.HasResourceProperties(jsii.String("AWS::Lambda::Function"), map[string]any{
+			"Handler": "bootstrap", "MemorySize": 1769, "Timeout": 300,
+			"Environment": map[string]any{"Variables": assertions.Match_ObjectLike(&map[string]any{"S3REKEY_MAX_ATTEMPTS": "8", "S3REKEY_CONCURRENCY": "256"})},
+		})
+		at.HasResourceProperties(jsii.String("AWS::Lambda::Function"), map[string]any{"Handler": "bootstrap", "Timeout": 900, "EphemeralStorage": map[string]any{"Size": 10240}})
+		for id, lg := range r("AWS::Logs::LogGroup") {
+			if lg["RetentionInDays"] != 30.0 {
+				t.Errorf("log group %s retention %v", id, lg["RetentionInDays"])
+			}
+		}
+	})
+
+	t.Run("the policy the functions read", func(t *testing.T) {
+		for _, f := range r("AWS::Lambda::Function") {
+			if f["Handler"] != "bootstrap" {
+				continue
+			}
+			vars := f["Environment"].(map[string]any)["Variables"].(map[string]any)
+			doc := js(vars["S3REKEY_POLICY"])
+			// The created key's ARN and the account are deploy-time values.
+			if !strings.Contains(doc, "Fn::Join") || !strings.Contains(doc, "TargetKey") || !strings.Contains(doc, "AWS::AccountId") ||
+				!strings.Contains(doc, `arn:aws:kms:us-east-1:111122223333:key/1234abcd`) {
+				t.Errorf("S3REKEY_POLICY %s", doc)
+			}
+		}
+		// Rendered with concrete values, it is a policy the functions accept.
+		rendered := cfg.Policy(func(string) string { return "arn:aws:kms:us-east-1:222233334444:key/new" }, "222233334444")
+		p, err := policy.Parse(rendered)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b, _ := p.Lookup("example-archive"); b.KMSKeyARN != "arn:aws:kms:us-east-1:222233334444:key/new" || b.Versions != "all" {
+			t.Errorf("rendered policy %+v", b)
+		}
+	})
+
+	t.Run("event sources", func(t *testing.T) {
+		esms := r("AWS::Lambda::EventSourceMapping")
+		if len(esms) != 2 {
+			t.Fatalf("%d event source mappings", len(esms))
+		}
+		for id, m := range esms {
+			if js(m["FunctionResponseTypes"]) != `["ReportBatchItemFailures"]` || m["ScalingConfig"] == nil || m["BatchSize"] == nil {
+				t.Errorf("mapping %s: %v", id, js(m))
+			}
+		}
+		at.HasResourceProperties(jsii.String("AWS::Lambda::EventSourceMapping"), map[string]any{
+			"BatchSize": 10, "MaximumBatchingWindowInSeconds": 1, "ScalingConfig": map[string]any{"MaximumConcurrency": 50}})
+		at.HasResourceProperties(jsii.String("AWS::Lambda::EventSourceMapping"), map[string]any{
+			"BatchSize": 1, "ScalingConfig": map[string]any{"MaximumConcurrency": 5}})
+	})
+
+	t.Run("EventBridge", func(t *testing.T) {
+		rules := r("AWS::Events::Rule")
+		var uploads, manifests int
+		for id, rule := range rules {
+			pattern := js(rule["EventPattern"])
+			target := js(rule["Targets"])
+			switch {
+			case strings.Contains(pattern, "manifest.checksum"):
+				manifests++
+				if !strings.Contains(target, "ControlQueue") || !strings.Contains(pattern, `"suffix":"manifest.checksum"`) {
+					t.Errorf("inventory rule %s: %s → %s", id, pattern, target)
+				}
+			case strings.Contains(pattern, `"Object Created"`):
+				uploads++
+				if !strings.Contains(target, "WorkQueue") {
+					t.Errorf("upload rule %s targets %s", id, target)
+				}
+			}
+		}
+		if uploads != 2 || manifests != 1 {
+			t.Errorf("%d upload rules and %d inventory rules, want 2 and 1", uploads, manifests)
+		}
+		notifications := r("Custom::S3BucketNotifications")
+		if len(notifications) != 3 {
+			t.Errorf("%d bucket notification resources, want the 2 managed buckets and the inventory bucket", len(notifications))
+		}
+		for id, n := range notifications {
+			if !strings.Contains(js(n["NotificationConfiguration"]), "EventBridgeConfiguration") {
+				t.Errorf("%s: %s", id, js(n))
+			}
+		}
+		// EventBridge may send to the queues, and only from the rules.
+		for id, qp := range r("AWS::SQS::QueuePolicy") {
+			doc := js(qp["PolicyDocument"])
+			if strings.Contains(doc, "events.amazonaws.com") && !strings.Contains(doc, "aws:SourceArn") {
+				t.Errorf("queue policy %s lets EventBridge send without a source condition", id)
+			}
+		}
+	})
+
+	t.Run("bucket settings", func(t *testing.T) {
+		var encryption, inventory int
+		for id, cr := range r("Custom::AWS") {
+			create := js(cr["Create"])
+			switch {
+			case strings.Contains(create, "putBucketEncryption"):
+				encryption++
+				if !strings.Contains(create, `aws:kms`) || !strings.Contains(create, "example-customer-uploads") || !strings.Contains(create, `BucketKeyEnabled`) {
+					t.Errorf("%s: %s", id, create)
+				}
+			case strings.Contains(create, "putBucketInventoryConfiguration"):
+				inventory++
+				for _, field := range []string{"EncryptionStatus", "BucketKeyStatus", "ObjectLockMode", "ObjectLockRetainUntilDate", "ObjectLockLegalHoldStatus"} {
+					if !strings.Contains(create, field) {
+						t.Errorf("%s inventory lacks %s", id, field)
+					}
+				}
+				if !strings.Contains(js(cr["Delete"]), "deleteBucketInventoryConfiguration") {
+					t.Errorf("%s does not remove its inventory configuration on delete", id)
+				}
+			}
+		}
+		if encryption != 1 || inventory != 2 {
+			t.Errorf("%d default-encryption and %d inventory custom resources, want 1 and 2", encryption, inventory)
+		}
+		policies := js(r("AWS::IAM::Policy"))
+		for _, want := range []string{"s3:PutEncryptionConfiguration", "s3:PutInventoryConfiguration"} {
+			if !strings.Contains(policies, want) {
+				t.Errorf("no policy grants %s", want)
+			}
+		}
+		bp := js(r("AWS::S3::BucketPolicy"))
+		if !strings.Contains(bp, "s3.amazonaws.com") || !strings.Contains(bp, "aws:SourceAccount") || !strings.Contains(bp, "aws:SourceArn") {
+			t.Errorf("inventory bucket policy %s", bp)
+		}
+		keys := r("AWS::KMS::Key")
+		if len(keys) != 1 {
+			t.Errorf("%d created keys, want the one configured as create", len(keys))
+		}
+		for _, k := range keys {
+			if k["EnableKeyRotation"] != true {
+				t.Error("created key without rotation")
+			}
+		}
+	})
+
+	t.Run("least privilege", func(t *testing.T) {
+		roles := r("AWS::IAM::Role")
+		policies := r("AWS::IAM::Policy")
+		statementsOf := func(prefix string) string {
+			for id, p := range policies {
+				for _, role := range asList(p["Roles"]) {
+					if strings.Contains(js(role), prefix) {
+						return js(p["PolicyDocument"])
+					}
+				}
+				_ = id
+			}
+			return ""
+		}
+		enc := statementsOf("EncryptServiceRole")
+		for _, want := range []string{"s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:UpdateObjectEncryption", ":s3:::example-archive/*",
+			"kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:ReEncrypt*", "0987dcba", "WorkDeadLetterQueue", "sqs:SendMessage"} {
+			if !strings.Contains(enc, want) {
+				t.Errorf("encrypt's policy lacks %s: %s", want, enc)
+			}
+		}
+		for _, unwanted := range []string{"s3:ListBucket", "ControlQueue", "s3:DeleteObject", "s3:PutObjectAcl"} {
+			if strings.Contains(enc, unwanted) {
+				t.Errorf("encrypt's policy has %s", unwanted)
+			}
+		}
+		plan := statementsOf("PlannerServiceRole")
+		for _, want := range []string{"s3:ListBucket", "s3:ListBucketVersions", "InventoryBucket", "ControlDeadLetterQueue", "WorkQueue"} {
+			if !strings.Contains(plan, want) {
+				t.Errorf("planner's policy lacks %s: %s", want, plan)
+			}
+		}
+		for _, unwanted := range []string{"s3:UpdateObjectEncryption", "kms:", "s3:PutObject"} {
+			if strings.Contains(plan, unwanted) {
+				t.Errorf("planner's policy has %s", unwanted)
+			}
+		}
+		if len(roles) < 2 {
+			t.Errorf("%d roles", len(roles))
+		}
+	})
+
+	t.Run("alarms, dashboard and outputs", func(t *testing.T) {
+		alarms := r("AWS::CloudWatch::Alarm")
+		var dlq, age int
+		for _, a := range alarms {
+			switch a["MetricName"] {
+			case "ApproximateNumberOfMessagesVisible":
+				dlq++
+			case "ApproximateAgeOfOldestMessage":
+				age++
+			}
+		}
+		if dlq != 2 || age != 2 {
+			t.Errorf("%d DLQ alarms and %d age alarms, want 2 and 2", dlq, age)
+		}
+		dash := js(r("AWS::CloudWatch::Dashboard"))
+		if !strings.Contains(dash, `\"s3rekey\",\"Objects\",\"Outcome\",\"updated\"`) {
+			t.Errorf("dashboard lacks the outcome metrics: %.400s", dash)
+		}
+		outputs := js(tmpl["Outputs"])
+		for _, o := range []string{"WorkQueueUrl", "WorkDeadLetterQueueUrl", "ControlQueueUrl", "ControlDeadLetterQueueUrl", "EncryptFunctionName", "PlannerFunctionName", "InventoryBucketName"} {
+			if !strings.Contains(outputs, o) {
+				t.Errorf("output %s missing", o)
+			}
+		}
+	})
+
+	t.Run("security invariants", func(t *testing.T) {
+		checkPolicyInvariants(t, tmpl)
+		for id, q := range r("AWS::SQS::Queue") {
+			if q["SqsManagedSseEnabled"] != true && q["KmsMasterKeyId"] == nil {
+				t.Errorf("queue %s is not encrypted", id)
+			}
+			tlsOnly := false
+			for _, qp := range r("AWS::SQS::QueuePolicy") {
+				if strings.Contains(js(qp["Queues"]), id) && strings.Contains(js(qp["PolicyDocument"]), `"aws:SecureTransport":"false"`) {
+					tlsOnly = true
+				}
+			}
+			if !tlsOnly {
+				t.Errorf("queue %s has no TLS-only policy", id)
+			}
+		}
+	})
+}
+
+// checkPolicyInvariants: no Allow statement anywhere grants "*" or a
+// whole service ("svc:*"), and none applies to resource "*". Deny
+// statements may (the TLS-only policies deny every action).
+func checkPolicyInvariants(t *testing.T, tmpl map[string]any) {
+	t.Helper()
+	for id, r := range tmpl["Resources"].(map[string]any) {
+		res := r.(map[string]any)
+		props, _ := res["Properties"].(map[string]any)
+		var docs []any
+		switch res["Type"] {
+		case "AWS::IAM::Policy", "AWS::SQS::QueuePolicy", "AWS::S3::BucketPolicy", "AWS::IAM::ManagedPolicy":
+			docs = append(docs, props["PolicyDocument"])
+		case "AWS::IAM::Role":
+			for _, p := range asList(props["Policies"]) {
+				if pm, ok := p.(map[string]any); ok {
+					docs = append(docs, pm["PolicyDocument"])
+				}
+			}
+		}
+		for _, d := range docs {
+			doc, ok := d.(map[string]any)
+			if !ok {
+				continue
+			}
+			for _, s := range asList(doc["Statement"]) {
+				st := s.(map[string]any)
+				if st["Effect"] != "Allow" {
+					continue
+				}
+				for _, a := range asList(st["Action"]) {
+					if as, ok := a.(string); ok && (as == "*" || strings.HasSuffix(as, ":*")) {
+						t.Errorf("%s allows action %s", id, as)
+					}
+				}
+				for _, rs := range asList(st["Resource"]) {
+					if rs == "*" {
+						t.Errorf("%s allows %v on resource *", id, st["Action"])
+					}
+				}
+			}
+		}
+	}
+}
+
+func TestConfigErrorsNameTheField(t *testing.T) {
+	key := "arn:aws:kms:us-east-1:111122223333:key/k"
+	cases := map[string]struct{ json, want string }{
+		"missing":             {"", "is missing"},
+		"no buckets":          {`{"buckets":{}}`, "buckets"},
+		"alias as key":        {`{"buckets":{"b1b":{"kmsKeyArn":"alias/x"}}}`, "buckets.b1b.kmsKeyArn"},
+		"unknown field":       {`{"buckets":{"b1b":{"kmsKeyArn":"` + key + `","inventry":{}}}}`, "unknown field"},
+		"inventory format":    {`{"buckets":{"b1b":{"kmsKeyArn":"` + key + `","inventory":{"format":"JSON"}}}}`, "buckets.b1b.inventory.format"},
+		"inventory frequency": {`{"buckets":{"b1b":{"kmsKeyArn":"` + key + `","inventory":{"frequency":"Hourly"}}}}`, "inventory.frequency"},
+		"owner with create":   {`{"buckets":{"b1b":{"kmsKeyArn":"create","expectedOwner":"111122223333"}}}`, "buckets.b1b.expectedOwner"},
+		"directory bucket":    {`{"buckets":{"fast--use1-az4--x-s3":{"kmsKeyArn":"` + key + `"}}}`, "directory buckets"},
+		"memory":              {`{"buckets":{"b1b":{"kmsKeyArn":"` + key + `"}},"encrypt":{"memoryMB":64}}`, "encrypt.memoryMB"},
+		"concurrency":         {`{"buckets":{"b1b":{"kmsKeyArn":"` + key + `"}},"planner":{"maxConcurrency":1}}`, "planner.maxConcurrency"},
+		"source key":          {`{"buckets":{"b1b":{"kmsKeyArn":"` + key + `"}},"sourceKeyArns":["alias/old"]}`, "sourceKeyArns[0]"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			var raw any
+			if tc.json != "" {
+				raw = tc.json
+			}
+			_, err := ParseConfig(raw)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want one naming %q", err, tc.want)
+			}
+		})
+	}
+}
