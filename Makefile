@@ -8,7 +8,13 @@ BENCHTIME   ?= 1x
 CDK         ?= npx --no-install cdk
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION = 1
 
-.PHONY: all build test lint demo bench synth deploy clean
+FUZZTIME    ?= 30s
+# Every fuzz target, as package:Target.
+FUZZ_TARGETS := internal/emulator:FuzzS3Request internal/emulator:FuzzJSONRequest internal/emulator:FuzzParseFlags \
+	internal/messages:FuzzDecode internal/policy:FuzzParse internal/planner:FuzzDecodeJobs \
+	internal/inventory:FuzzParseManifest internal/inventory:FuzzCSVRows
+
+.PHONY: all build test test-faults fuzz lint demo bench synth deploy clean
 
 all: build test
 
@@ -28,6 +34,18 @@ build:
 test: lint
 	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v '/infra$$')
 	$(GO) test -count=1 ./infra/
+
+## test-faults: the fault matrix at full size (100,000 objects; make test runs it at 1,200)
+test-faults:
+	S3REKEY_FAULT_OBJECTS=$${S3REKEY_FAULT_OBJECTS:-100000} $(GO) test -count=1 -timeout 60m -run '^TestFaultMatrix$$' -v ./internal/demo/
+
+## fuzz: every fuzz target for FUZZTIME each (their seed corpora run in make test)
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz $$name ($$pkg) for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) ./$$pkg || exit 1; \
+	done
 
 ## lint: gofmt, go vet and staticcheck must all be clean
 lint:

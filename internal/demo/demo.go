@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -175,9 +176,13 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	res.Cost = cost.Price(res.Usage)
 
 	d.say("verifying every object version with HeadObject and the stored bytes")
-	res.Verified, res.Failures, err = d.verify(ctx)
+	v, err := d.verify(ctx)
 	if err != nil {
 		return nil, err
+	}
+	res.Verified, res.Failures = v.states, v.rewritten
+	for _, id := range sortedIDs(v.notUpdated) {
+		res.Failures = append(res.Failures, id+" "+v.notUpdated[id])
 	}
 	if got := res.Outcomes.Total(); got != res.Expected {
 		res.Failures = append(res.Failures, fmt.Sprintf("accounting: %d terminal outcomes for %d objects", got, res.Expected))
@@ -479,49 +484,64 @@ func (d *demo) usage(res *Result) cost.Usage {
 	return u
 }
 
+// verification is what verify found.
+type verification struct {
+	states     map[string]int64  // final state label → versions
+	notUpdated map[string]string // bucket/key@version → state, for versions that should have been updated
+	rewritten  []string          // versions whose stored bytes, ETag, date or id changed
+}
+
 // verify HEADs every version through the SDK and checks it is in the
 // state the policy demands, or skipped with a reason the decision table
 // gives, and that no stored byte, ETag, date or version changed.
-func (d *demo) verify(ctx context.Context) (map[string]int64, []string, error) {
-	states := map[string]int64{}
-	var failures []string
+func (d *demo) verify(ctx context.Context) (verification, error) {
+	v := verification{states: map[string]int64{}, notUpdated: map[string]string{}}
 	for _, bucket := range []string{DataBucket, LockedBucket} {
 		target, _ := d.policy.Lookup(bucket)
-		for _, v := range d.emu.Versions(bucket) {
-			if v.DeleteMarker {
-				states["delete marker (gone)"]++
+		for _, obj := range d.emu.Versions(bucket) {
+			if obj.DeleteMarker {
+				v.states["delete marker (gone)"]++
 				continue
 			}
-			id := bucket + "/" + v.Key + "@" + v.VersionID
-			if was, ok := d.before[id]; ok && was != fingerprintOf(v) {
-				failures = append(failures, id+": stored bytes, ETag, Last-Modified or version changed")
+			id := bucket + "/" + obj.Key + "@" + obj.VersionID
+			if was, ok := d.before[id]; ok && was != fingerprintOf(obj) {
+				v.rewritten = append(v.rewritten, id+": stored bytes, ETag, Last-Modified or version changed")
 			}
-			if !target.InScope(v.Key) {
-				states["skipped: excluded-prefix"]++
+			if !target.InScope(obj.Key) {
+				v.states["skipped: excluded-prefix"]++
 				continue
 			}
-			if !v.IsLatest && target.Versions != policy.VersionsAll {
-				states["noncurrent, out of scope"]++
+			if !obj.IsLatest && target.Versions != policy.VersionsAll {
+				v.states["noncurrent, out of scope"]++
 				continue
 			}
-			st, err := d.head(ctx, bucket, v.Key, v.VersionID)
+			st, err := d.head(ctx, bucket, obj.Key, obj.VersionID)
 			if err != nil {
-				return nil, nil, err
+				return v, err
 			}
 			dec := rekey.Decide(st, target, false, time.Now())
 			if dec.Update {
-				failures = append(failures, fmt.Sprintf("%s is %s %s bucketKey=%v: it should have been updated", id, st.Encryption, st.KMSKeyARN, st.BucketKey))
-				states["NOT UPDATED"]++
+				v.notUpdated[id] = fmt.Sprintf("is %s %s bucketKey=%v: it should have been updated", st.Encryption, st.KMSKeyARN, st.BucketKey)
+				v.states["NOT UPDATED"]++
 				continue
 			}
 			label := dec.Outcome.String()
 			if dec.Outcome.Status == rekey.Compliant {
 				label = "SSE-KMS under the target key with a bucket key"
 			}
-			states[label]++
+			v.states[label]++
 		}
 	}
-	return states, failures, nil
+	return v, nil
+}
+
+func sortedIDs(m map[string]string) []string {
+	ids := make([]string, 0, len(m))
+	for id := range m {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
 }
 
 func (d *demo) head(ctx context.Context, bucket, key, version string) (rekey.State, error) {

@@ -133,6 +133,7 @@ func New(opts Options) (*Emulator, error) {
 	}
 	e.kms = newKMSService(opts.Account, opts.Region)
 	e.sqs = newSQSService(opts.Account, opts.Region, e.queueURL)
+	e.sqs.draw = e.faults.draw
 	e.s3 = newS3Service(opts.Account, opts.Region, e.kms, e.sqs, e.eventBridgeRules, e.counter)
 	return e, nil
 }

@@ -132,7 +132,8 @@ func lookupOrder(service, op string) [3]opKey {
 	return [3]opKey{{service, op}, {service, "*"}, {"*", "*"}}
 }
 
-// inject draws against every fault of the most specific matching entry.
+// inject draws against every matching fault (service+operation,
+// service+*, *+*), in that order; the first that fires answers.
 func (fi *faultInjector) inject(service, op string) *apiError {
 	fi.mu.Lock()
 	defer fi.mu.Unlock()
@@ -140,11 +141,7 @@ func (fi *faultInjector) inject(service, op string) *apiError {
 		return nil
 	}
 	for _, k := range lookupOrder(service, op) {
-		fs, ok := fi.faults[k]
-		if !ok {
-			continue
-		}
-		for _, f := range fs {
+		for _, f := range fi.faults[k] {
 			if f.Rate > 0 && fi.rng.Float64() < f.Rate {
 				return &apiError{
 					Status:  faultStatus[f.Code],
@@ -153,9 +150,18 @@ func (fi *faultInjector) inject(service, op string) *apiError {
 				}
 			}
 		}
-		return nil
 	}
 	return nil
+}
+
+// draw reports true with probability rate, from the seeded source.
+func (fi *faultInjector) draw(rate float64) bool {
+	if rate <= 0 {
+		return false
+	}
+	fi.mu.Lock()
+	defer fi.mu.Unlock()
+	return fi.rng.Float64() < rate
 }
 
 func (fi *faultInjector) latency(service, op string) time.Duration {
@@ -196,11 +202,22 @@ func (e *Emulator) SetFault(f Fault) error {
 	return nil
 }
 
-// ClearFaults removes every fault.
+// ClearFaults removes every fault, duplicate delivery included.
 func (e *Emulator) ClearFaults() {
 	e.faults.mu.Lock()
-	defer e.faults.mu.Unlock()
 	clear(e.faults.faults)
+	e.faults.mu.Unlock()
+	e.SetDuplicateDelivery(0)
+}
+
+// SetDuplicateDelivery makes SQS deliver a share of messages a second
+// time: the first successful delete of such a message is lost, and the
+// message is received again (with a new receipt handle and a higher receive
+// count), as at-least-once delivery allows.
+func (e *Emulator) SetDuplicateDelivery(rate float64) {
+	e.sqs.mu.Lock()
+	defer e.sqs.mu.Unlock()
+	e.sqs.duplicateRate = rate
 }
 
 // SetLatency sets the delay of one target; zero removes it.

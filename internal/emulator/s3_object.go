@@ -451,17 +451,18 @@ func (s *s3Service) readObject(w http.ResponseWriter, r *http.Request, bucketNam
 		s.mu.RUnlock()
 		return apiErr
 	}
-	v, apiErr := readableVersion(b, key, r.URL.Query().Get("versionId"))
+	found, apiErr := readableVersion(b, key, r.URL.Query().Get("versionId"))
 	if apiErr != nil {
 		s.mu.RUnlock()
 		return apiErr
 	}
-	writeObjectHeaders(w, r, b, v)
+	writeObjectHeaders(w, r, b, found)
+	v := *found // UpdateObjectEncryption may change the envelope once the lock is released
 	s.mu.RUnlock()
 
 	var plain []byte
 	if withBody || v.env.kind == sseC {
-		if plain, apiErr = s.openObject(v, req); apiErr != nil {
+		if plain, apiErr = s.openObject(&v, req); apiErr != nil {
 			clearHeaders(w)
 			return apiErr
 		}

@@ -26,6 +26,11 @@ const (
 	msgUOEUnknownKey = "The Amazon Web Services KMS key in the request does not exist or is not accessible to the bucket owner."
 )
 
+// UOEOnCompliant counts UpdateObjectEncryption calls on objects already
+// under the requested key and bucket-key setting (a pseudo-operation in
+// Counts; S3 bills them as ordinary requests).
+const UOEOnCompliant = "UpdateObjectEncryption(already-compliant)"
+
 // KeyARNPattern is the pattern the API reference gives for KMSKeyArn.
 var KeyARNPattern = regexp.MustCompile(`^arn:aws[-a-z0-9]*:kms:[-a-z0-9]*:[0-9]{12}:key/.+$`)
 
@@ -143,6 +148,10 @@ func (s *s3Service) updateObjectEncryption(w http.ResponseWriter, r *http.Reques
 	dataKey, apiErr := s.unwrapDataKey(v.env)
 	if apiErr != nil {
 		return apiErr
+	}
+	if v.env.kind == sseKMS && v.env.kmsKeyARN == target.arn && v.env.bucketKey == bucketKey {
+		// Already exactly this: allowed, but a wasted PUT-class request.
+		s.counter.add("s3", UOEOnCompliant, bucketName)
 	}
 	if v.env.kind == sseKMS && !v.env.bucketKey {
 		s.counter.add("kms", "Decrypt", bucketName)

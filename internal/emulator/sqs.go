@@ -66,6 +66,7 @@ type sqsMessage struct {
 	receipt                     string // the latest receipt handle; "" before the first receive
 	deadLetterSource            string // ARN of the queue it was moved from
 	deleted                     bool
+	duplicated                  bool // its delete was lost once already (duplicate fault)
 }
 
 type redrivePolicy struct {
@@ -82,10 +83,11 @@ type sqsQueue struct {
 
 	visibility, retention, delay, maxSize, wait int
 
-	byID    map[string]*sqsMessage
-	order   []*sqsMessage // arrival order; deleted entries compacted lazily
-	removed int           // deleted entries still in order
-	notify  chan struct{} // closed and replaced when a message arrives
+	byID      map[string]*sqsMessage
+	order     []*sqsMessage // arrival order; deleted entries compacted lazily
+	duplicate func() bool   // the duplicate-delivery fault; nil when off
+	removed   int           // deleted entries still in order
+	notify    chan struct{} // closed and replaced when a message arrives
 }
 
 type moveTask struct {
@@ -102,11 +104,13 @@ type sqsService struct {
 	// payload (message bodies and attributes sent or received).
 	billed atomic.Int64
 
-	mu     sync.Mutex
-	queues map[string]*sqsQueue
-	tasks  []moveTask
-	closed chan struct{}
-	once   sync.Once
+	mu            sync.Mutex
+	queues        map[string]*sqsQueue
+	duplicateRate float64
+	draw          func(rate float64) bool
+	tasks         []moveTask
+	closed        chan struct{}
+	once          sync.Once
 }
 
 func newSQSService(account, region string, queueURL func(string) string) *sqsService {
@@ -362,6 +366,7 @@ func (s *sqsService) createQueue(body []byte) (any, *apiError) {
 	if err := s.setAttributes(q, in.Attributes); err != nil {
 		return nil, err
 	}
+	q.duplicate = func() bool { return s.draw != nil && s.draw(s.duplicateRate) }
 	s.queues[q.name] = q
 	return map[string]string{"QueueUrl": s.queueURL(q.name)}, nil
 }
@@ -913,6 +918,12 @@ func (q *sqsQueue) deleteMessage(handle string) *apiError {
 		return errorf(http.StatusBadRequest, "ReceiptHandleIsInvalid", "The input receipt handle \""+handle+"\" is not a valid receipt handle.")
 	}
 	if m, found := q.byID[id]; found && m.receipt == handle {
+		if !m.duplicated && q.duplicate != nil && q.duplicate() {
+			// The duplicate fault: this delete is lost once, as can happen
+			// in SQS, and the message is delivered again.
+			m.duplicated, m.visibleAt = true, time.Now()
+			return nil
+		}
 		q.remove(m)
 		q.compact()
 	}

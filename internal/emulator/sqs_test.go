@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
@@ -279,5 +280,40 @@ func TestBilledSQSRequestsCountChunks(t *testing.T) {
 	}
 	if got := e.emu.BilledSQSRequests(); got != 5 {
 		t.Errorf("billed %d after receiving both, want 5", got)
+	}
+}
+
+func TestDuplicateDeliveryAndNoOpUpdateCounter(t *testing.T) {
+	e := start(t, emulator.Options{})
+	ctx := context.Background()
+	q := mustQueue(t, e, "dup", map[string]string{"VisibilityTimeout": "30"})
+	e.emu.SetDuplicateDelivery(1)
+	if _, err := e.sqs.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(q.url), MessageBody: aws.String("once")}); err != nil {
+		t.Fatal(err)
+	}
+	receiveAndDelete := func() string {
+		out, err := e.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(q.url), MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{"All"}})
+		if err != nil || len(out.Messages) == 0 {
+			return ""
+		}
+		if _, err := e.sqs.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(q.url), ReceiptHandle: out.Messages[0].ReceiptHandle}); err != nil {
+			t.Fatal(err)
+		}
+		return out.Messages[0].Attributes["ApproximateReceiveCount"]
+	}
+	if first, second, third := receiveAndDelete(), receiveAndDelete(), receiveAndDelete(); first != "1" || second != "2" || third != "" {
+		t.Errorf("receive counts %q, %q, %q; want 1, then the duplicate 2, then nothing", first, second, third)
+	}
+
+	mustBucket(t, e, "noop", false)
+	key := mustKey(t, e)
+	put(t, e, &s3.PutObjectInput{Bucket: aws.String("noop"), Key: aws.String("k")}, "x")
+	for range 2 {
+		if _, err := e.s3.UpdateObjectEncryption(ctx, uoeInput("noop", "k", key)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := e.emu.CountOf("s3", emulator.UOEOnCompliant, "noop"); n != 1 {
+		t.Errorf("%d updates counted on an already compliant object, want 1 (the second)", n)
 	}
 }

@@ -25,6 +25,7 @@ const (
 	EnvDeadLetterQueueURL = "S3REKEY_WORK_DLQ_URL"
 	EnvMaxAttempts        = "S3REKEY_MAX_ATTEMPTS"
 	EnvConcurrency        = "S3REKEY_CONCURRENCY"
+	EnvHeadBeforeUpdate   = "S3REKEY_HEAD_BEFORE_UPDATE"
 )
 
 // Config tunes the handler; zero fields take the defaults.
@@ -43,6 +44,8 @@ type Config struct {
 	// RetryBaseDelay is the first retry's delay, doubled per attempt and
 	// capped at 900s (default 2s).
 	RetryBaseDelay time.Duration
+	// HeadBeforeUpdate: see rekey.Rekeyer.HeadBeforeUpdate.
+	HeadBeforeUpdate bool
 }
 
 func (c Config) withDefaults() Config {
@@ -78,6 +81,13 @@ func ConfigFromEnv() (Config, error) {
 		}
 		*dst = n
 	}
+	switch v := os.Getenv(EnvHeadBeforeUpdate); v {
+	case "", "false":
+	case "true":
+		c.HeadBeforeUpdate = true
+	default:
+		return c, fmt.Errorf("%s=%q: want true or false", EnvHeadBeforeUpdate, v)
+	}
 	return c.withDefaults(), nil
 }
 
@@ -86,7 +96,7 @@ func ConfigFromEnv() (Config, error) {
 func New(awsCfg aws.Config, pol *policy.Policy, cfg Config, logger *slog.Logger, metrics io.Writer) *Handler {
 	s3c := s3.NewFromConfig(awsCfg, awsconf.S3Options(awsCfg))
 	return &Handler{
-		Rekeyer: &rekey.Rekeyer{Head: s3c, Update: s3c, Policy: pol},
+		Rekeyer: &rekey.Rekeyer{Head: s3c, Update: s3c, Policy: pol, HeadBeforeUpdate: cfg.HeadBeforeUpdate},
 		Sender:  &queue.Sender{API: sqs.NewFromConfig(awsCfg)},
 		Config:  cfg.withDefaults(),
 		Logger:  logger,

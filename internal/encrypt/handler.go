@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"strconv"
 	"sync"
 	"time"
 
@@ -56,6 +57,8 @@ type Handler struct {
 	// OnBatch, when set, receives every batch's summary (the CLI's run
 	// and demo add them up).
 	OnBatch func(Summary)
+
+	inflight keyLocks
 }
 
 // outgoing is a message to send on behalf of one incoming message.
@@ -115,6 +118,15 @@ func (h *Handler) HandleWithSummary(ctx context.Context, ev events.SQSEvent) (ev
 			out = append(out, outgoing{i, cfg.DeadLetterQueueURL, queue.Message{Body: rec.Body, Attributes: map[string]string{
 				AttrOutcome: string(rekey.Rejected), AttrReason: truncate(rej.Reason, 256), AttrSource: rec.MessageId}}})
 			continue
+		}
+		if received, _ := strconv.Atoi(rec.Attributes["ApproximateReceiveCount"]); task.Attempt > 0 || task.Redelivered || received > 1 {
+			// A retry or a redelivery (of this message, or of the planner job
+			// that made it) may follow an update that already happened: read
+			// the object rather than trust the inventory, so that no update
+			// is sent to an object already compliant.
+			for j := range task.Objects {
+				task.Objects[j].Facts = nil
+			}
 		}
 		n := len(task.Objects)
 		work[i] = messageWork{task: task, outcomes: make([]rekey.Outcome, n), started: make([]bool, n), duplicate: make([]bool, n)}
@@ -184,7 +196,9 @@ loop:
 			wg.Add(1)
 			go func() {
 				defer func() { <-sem; wg.Done() }()
+				unlock := h.inflight.lock(obj.Bucket + "\x00" + obj.Key + "\x00" + obj.VersionID)
 				res := h.Rekeyer.Rekey(objCtx, obj)
+				unlock()
 				work[i].outcomes[j] = res.Outcome
 				mu.Lock()
 				sum.Heads += res.Heads

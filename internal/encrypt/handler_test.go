@@ -540,3 +540,61 @@ func TestConfigFromEnv(t *testing.T) {
 		t.Error("missing work queue URL accepted")
 	}
 }
+
+func TestRedeliveriesReadTheObjectInsteadOfTrustingFacts(t *testing.T) {
+	var withFacts, withoutFacts atomic.Int32
+	h := &encrypt.Handler{
+		Rekeyer: fakeRekeyer{func(_ context.Context, obj messages.Object) rekey.Result {
+			if obj.Facts != nil {
+				withFacts.Add(1)
+			} else {
+				withoutFacts.Add(1)
+			}
+			return rekey.Result{Outcome: rekey.Outcome{Status: rekey.Compliant}}
+		}},
+		Sender: &fakeSender{},
+		Config: encrypt.Config{WorkQueueURL: "work", DeadLetterQueueURL: "dlq"},
+	}
+	facts := &messages.Facts{Encryption: "SSE-S3"}
+	fresh := mustEncode(t, messages.Object{Bucket: "bkt", Key: "a", Facts: facts})
+	retried, _ := messages.Task{Source: messages.SourceInventory, Attempt: 1, Objects: []messages.Object{{Bucket: "bkt", Key: "b", Facts: facts}}}.Encode()
+	if _, err := h.Handle(context.Background(), events.SQSEvent{Records: []events.SQSMessage{
+		{MessageId: "fresh", Body: fresh, Attributes: map[string]string{"ApproximateReceiveCount": "1"}},
+		{MessageId: "redelivered", Body: mustEncode(t, messages.Object{Bucket: "bkt", Key: "c", Facts: facts}), Attributes: map[string]string{"ApproximateReceiveCount": "2"}},
+		{MessageId: "retry", Body: retried},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	if withFacts.Load() != 1 || withoutFacts.Load() != 2 {
+		t.Errorf("%d objects kept their facts, %d lost them; want only the fresh first delivery to keep them", withFacts.Load(), withoutFacts.Load())
+	}
+}
+
+func TestConcurrentBatchesSerialiseOneObject(t *testing.T) {
+	var inside, overlap atomic.Int32
+	h := &encrypt.Handler{
+		Rekeyer: fakeRekeyer{func(context.Context, messages.Object) rekey.Result {
+			if inside.Add(1) > 1 {
+				overlap.Add(1)
+			}
+			time.Sleep(20 * time.Millisecond)
+			inside.Add(-1)
+			return rekey.Result{Outcome: rekey.Outcome{Status: rekey.Compliant}}
+		}},
+		Sender: &fakeSender{},
+		Config: encrypt.Config{WorkQueueURL: "work", DeadLetterQueueURL: "dlq"},
+	}
+	body := mustEncode(t, messages.Object{Bucket: "bkt", Key: "same"})
+	var wg sync.WaitGroup
+	for i := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, _ = h.Handle(context.Background(), events.SQSEvent{Records: []events.SQSMessage{{MessageId: fmt.Sprint(i), Body: body}}})
+		}()
+	}
+	wg.Wait()
+	if overlap.Load() != 0 {
+		t.Errorf("the same object was rekeyed by %d batches at once", overlap.Load()+1)
+	}
+}

@@ -43,11 +43,15 @@ type Object struct {
 
 // Task is s3rekey's own work-queue message: one or more objects.
 type Task struct {
-	Version int      `json:"v"`
-	Source  string   `json:"src"`
-	JobID   string   `json:"job,omitempty"`
-	Attempt int      `json:"attempt,omitempty"`
-	Objects []Object `json:"objects"`
+	Version int    `json:"v"`
+	Source  string `json:"src"`
+	JobID   string `json:"job,omitempty"`
+	Attempt int    `json:"attempt,omitempty"`
+	// Redelivered marks work that may have been done already (it comes
+	// from a redelivered planner job): the consumer reads each object
+	// rather than trust the facts.
+	Redelivered bool     `json:"redelivered,omitempty"`
+	Objects     []Object `json:"objects"`
 }
 
 // Encode renders a task as the JSON body of a queue message.

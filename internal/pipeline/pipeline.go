@@ -35,7 +35,9 @@ type Options struct {
 	Concurrency int
 	// ObjectsInFlight is the encrypt handler's objects in flight (default 256).
 	ObjectsInFlight int
-	Logger          *slog.Logger
+	// HeadBeforeUpdate: see rekey.Rekeyer.HeadBeforeUpdate.
+	HeadBeforeUpdate bool
+	Logger           *slog.Logger
 }
 
 // Pipeline is a runnable local deployment.
@@ -53,7 +55,8 @@ func New(cfg aws.Config, pol *policy.Policy, q Queues, opts Options) *Pipeline {
 	}
 	t := &Tally{outcomes: map[string]int64{}}
 	p := &Pipeline{Tally: t}
-	p.Encrypt = encrypt.New(cfg, pol, encrypt.Config{WorkQueueURL: q.Work, DeadLetterQueueURL: q.WorkDLQ, Concurrency: opts.ObjectsInFlight}, opts.Logger, nil)
+	p.Encrypt = encrypt.New(cfg, pol, encrypt.Config{WorkQueueURL: q.Work, DeadLetterQueueURL: q.WorkDLQ, Concurrency: opts.ObjectsInFlight,
+		HeadBeforeUpdate: opts.HeadBeforeUpdate}, opts.Logger, nil)
 	p.Encrypt.OnBatch = t.addBatch
 	p.Planner = planner.New(cfg, pol, planner.Config{WorkQueueURL: q.Work, ControlQueueURL: q.Control, ControlDLQURL: q.ControlDLQ}, opts.Logger)
 	p.Planner.OnStats = t.addPlan

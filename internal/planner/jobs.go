@@ -40,6 +40,9 @@ type Job struct {
 	Token           string `json:"token,omitempty"`
 	KeyMarker       string `json:"keyMarker,omitempty"`
 	VersionIDMarker string `json:"versionIdMarker,omitempty"`
+	// Redelivered marks a job (or work derived from one) that SQS delivered
+	// more than once: what it enqueues may have been done already.
+	Redelivered bool `json:"redelivered,omitempty"`
 }
 
 // FileTask is one inventory data file and how far it has been read.

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -124,7 +125,9 @@ func (p *Planner) handleMessage(ctx context.Context, cfg Config, rec events.SQSM
 		p.logger().Warn("control message rejected", "messageId", rec.MessageId, "reason", rej.Reason)
 		return p.deadLetter(ctx, cfg, rec, rej.Reason)
 	}
+	received, _ := strconv.Atoi(rec.Attributes["ApproximateReceiveCount"])
 	for _, job := range jobs {
+		job.Redelivered = job.Redelivered || received > 1
 		if err := p.Run(ctx, job); err != nil {
 			var rej *messages.RejectedError
 			if errors.As(err, &rej) {
@@ -204,8 +207,8 @@ func (p *Planner) runInventory(ctx context.Context, job Job) error {
 	}
 	var msgs []queue.Message
 	for _, f := range m.Files {
-		body, err := Job{Type: TypeFile, JobID: job.Manifest, File: &FileTask{Bucket: bucket, Key: f.Key, MD5: f.MD5Checksum,
-			Size: f.Size, Format: m.FileFormat, Columns: cols, SourceBucket: m.SourceBucket}}.Encode()
+		body, err := Job{Type: TypeFile, JobID: job.Manifest, Redelivered: job.Redelivered, File: &FileTask{Bucket: bucket, Key: f.Key,
+			MD5: f.MD5Checksum, Size: f.Size, Format: m.FileFormat, Columns: cols, SourceBucket: m.SourceBucket}}.Encode()
 		if err != nil {
 			return err
 		}
@@ -250,7 +253,7 @@ func (p *Planner) runFile(ctx context.Context, job Job) error {
 		}
 	}
 	filter := inventory.Filter{Bucket: target, Now: p.now()}
-	b := p.newBatcher(cfg, job.JobID)
+	b := p.newBatcher(cfg, job)
 	stats := Stats{Skipped: map[string]int64{}}
 	offset := ft.Offset
 	for {
@@ -259,7 +262,7 @@ func (p *Planner) runFile(ctx context.Context, job Job) error {
 		if stats.Rows > 0 && stats.Rows%256 == 0 && p.nearDeadline(ctx, cfg.DeadlineMargin) {
 			next := *ft
 			next.Offset = offset
-			return p.checkpoint(ctx, cfg, b, &stats, Job{Type: TypeFile, JobID: job.JobID, File: &next}, "file", ft.Key)
+			return p.checkpoint(ctx, cfg, b, &stats, Job{Type: TypeFile, JobID: job.JobID, Redelivered: job.Redelivered, File: &next}, "file", ft.Key)
 		}
 		row, err := r.Next()
 		if errors.Is(err, io.EOF) {
@@ -331,7 +334,7 @@ func (p *Planner) runListing(ctx context.Context, job Job) error {
 	if job.Versions && target.Versions != policy.VersionsAll {
 		return &messages.RejectedError{Reason: "listing versions of " + job.Bucket + ", whose policy says versions: current"}
 	}
-	b := p.newBatcher(cfg, job.JobID)
+	b := p.newBatcher(cfg, job)
 	stats := Stats{Skipped: map[string]int64{}}
 	for page := 0; ; page++ {
 		if page > 0 && p.nearDeadline(ctx, cfg.DeadlineMargin) {
@@ -409,21 +412,22 @@ func (p *Planner) listVersionsPage(ctx context.Context, job *Job, target policy.
 // batcher packs objects into object tasks of at most MessageBytes and sends
 // them ten messages at a time.
 type batcher struct {
-	p        *Planner
-	cfg      Config
-	jobID    string
-	cur      []messages.Object
-	curBytes int
-	ready    []queue.Message
-	objects  int64
-	messages int64
+	p           *Planner
+	cfg         Config
+	jobID       string
+	redelivered bool
+	cur         []messages.Object
+	curBytes    int
+	ready       []queue.Message
+	objects     int64
+	messages    int64
 }
 
 // taskOverhead is the encoded size of a task without its objects.
 const taskOverhead = 128
 
-func (p *Planner) newBatcher(cfg Config, jobID string) *batcher {
-	return &batcher{p: p, cfg: cfg, jobID: jobID, curBytes: taskOverhead + len(jobID)}
+func (p *Planner) newBatcher(cfg Config, job Job) *batcher {
+	return &batcher{p: p, cfg: cfg, jobID: job.JobID, redelivered: job.Redelivered, curBytes: taskOverhead + len(job.JobID)}
 }
 
 func (b *batcher) add(ctx context.Context, obj messages.Object) error {
@@ -447,7 +451,7 @@ func (b *batcher) seal(ctx context.Context) error {
 	if len(b.cur) == 0 {
 		return nil
 	}
-	body, err := messages.Task{Source: messages.SourceInventory, JobID: b.jobID, Objects: b.cur}.Encode()
+	body, err := messages.Task{Source: messages.SourceInventory, JobID: b.jobID, Redelivered: b.redelivered, Objects: b.cur}.Encode()
 	if err != nil {
 		return err
 	}

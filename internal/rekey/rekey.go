@@ -39,6 +39,11 @@ type Rekeyer struct {
 	Policy *policy.Policy
 	// Now is the clock for Object Lock dates; nil means time.Now.
 	Now func() time.Time
+	// HeadBeforeUpdate makes every update follow a HEAD, even where the
+	// inventory proves SSE-S3. It costs a HEAD per such object ($0.40 per
+	// million) and buys the guarantee that no update reaches an object
+	// already compliant, however SQS duplicates deliveries.
+	HeadBeforeUpdate bool
 }
 
 // Result is the outcome of one object with what it cost.
@@ -76,7 +81,8 @@ func (r *Rekeyer) Rekey(ctx context.Context, obj messages.Object) Result {
 		return Result{Outcome: Outcome{Status: Skipped, Reason: ReasonExcludedPrefix}}
 	}
 	var res Result
-	if st, locked, known := stateFromFacts(obj.Facts); known {
+	st, locked, known := stateFromFacts(obj.Facts)
+	if known {
 		d := Decide(st, target, r.Policy.DryRun, r.now())
 		if locked && (d.Update || d.Outcome.Status == WouldUpdate) {
 			res.Outcome = Outcome{Status: Skipped, Reason: ReasonObjectLock, Detail: "Object Lock in force per inventory"}
@@ -86,7 +92,8 @@ func (r *Rekeyer) Rekey(ctx context.Context, obj messages.Object) Result {
 			res.Outcome = d.Outcome
 			return res
 		}
-	} else {
+	}
+	if !known || r.HeadBeforeUpdate {
 		st, out := r.head(ctx, obj, target, &res)
 		if out != nil {
 			res.Outcome = *out
