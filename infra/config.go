@@ -66,6 +66,9 @@ type FunctionConfig struct {
 	ObjectsInFlight int `json:"objectsInFlight,omitempty"` // encrypt only
 	MaxAttempts     int `json:"maxAttempts,omitempty"`     // encrypt only
 	EphemeralMB     int `json:"ephemeralStorageMB,omitempty"`
+	// HeadBeforeUpdate (encrypt only): read every object before updating
+	// it, even where the inventory proves SSE-S3 (see BENCHMARKS.md).
+	HeadBeforeUpdate bool `json:"headBeforeUpdate,omitempty"`
 }
 
 // Defaults. 1769 MB gives encrypt one full vCPU: its work is CPU-bound in
@@ -167,7 +170,7 @@ func withDefaults(f, d FunctionConfig) FunctionConfig {
 	return FunctionConfig{MemoryMB: pick(f.MemoryMB, d.MemoryMB), TimeoutSeconds: pick(f.TimeoutSeconds, d.TimeoutSeconds),
 		BatchSize: pick(f.BatchSize, d.BatchSize), BatchingWindowSeconds: pick(f.BatchingWindowSeconds, d.BatchingWindowSeconds),
 		MaxConcurrency: pick(f.MaxConcurrency, d.MaxConcurrency), ObjectsInFlight: pick(f.ObjectsInFlight, d.ObjectsInFlight),
-		MaxAttempts: pick(f.MaxAttempts, d.MaxAttempts), EphemeralMB: pick(f.EphemeralMB, d.EphemeralMB)}
+		MaxAttempts: pick(f.MaxAttempts, d.MaxAttempts), EphemeralMB: pick(f.EphemeralMB, d.EphemeralMB), HeadBeforeUpdate: f.HeadBeforeUpdate}
 }
 
 func (f FunctionConfig) validate(name string) error {

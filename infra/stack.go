@@ -49,11 +49,12 @@ func NewS3RekeyStack(scope constructs.Construct, id string, props *S3RekeyStackP
 	keys := s.targetKeys(cfg)
 	pol := cfg.Policy(func(bucket string) string { return *keys[bucket].KeyArn() }, *awscdk.Aws_ACCOUNT_ID())
 	s.Encrypt = s.function("Encrypt", props.EncryptCode, cfg.Encrypt, cfg.LogRetentionDays, map[string]*string{
-		"S3REKEY_POLICY":         jsii.String(string(pol)),
-		"S3REKEY_WORK_QUEUE_URL": s.WorkQueue.QueueUrl(),
-		"S3REKEY_WORK_DLQ_URL":   s.WorkDLQ.QueueUrl(),
-		"S3REKEY_MAX_ATTEMPTS":   jsii.String(strconv.Itoa(cfg.Encrypt.MaxAttempts)),
-		"S3REKEY_CONCURRENCY":    jsii.String(strconv.Itoa(cfg.Encrypt.ObjectsInFlight)),
+		"S3REKEY_POLICY":             jsii.String(string(pol)),
+		"S3REKEY_WORK_QUEUE_URL":     s.WorkQueue.QueueUrl(),
+		"S3REKEY_WORK_DLQ_URL":       s.WorkDLQ.QueueUrl(),
+		"S3REKEY_MAX_ATTEMPTS":       jsii.String(strconv.Itoa(cfg.Encrypt.MaxAttempts)),
+		"S3REKEY_CONCURRENCY":        jsii.String(strconv.Itoa(cfg.Encrypt.ObjectsInFlight)),
+		"S3REKEY_HEAD_BEFORE_UPDATE": jsii.String(strconv.FormatBool(cfg.Encrypt.HeadBeforeUpdate)),
 	})
 	s.Planner = s.function("Planner", props.PlannerCode, cfg.Planner, cfg.LogRetentionDays, map[string]*string{
 		"S3REKEY_POLICY":            jsii.String(string(pol)),

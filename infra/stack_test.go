@@ -158,7 +158,7 @@ func TestS3RekeyStack(t *testing.T) {
 		}
 		at.HasResourceProperties(jsii.String("AWS::Lambda::Function"), map[string]any{
 			"Handler": "bootstrap", "MemorySize": 1769, "Timeout": 300,
-			"Environment": map[string]any{"Variables": assertions.Match_ObjectLike(&map[string]any{"S3REKEY_MAX_ATTEMPTS": "8", "S3REKEY_CONCURRENCY": "256"})},
+			"Environment": map[string]any{"Variables": assertions.Match_ObjectLike(&map[string]any{"S3REKEY_MAX_ATTEMPTS": "8", "S3REKEY_CONCURRENCY": "256", "S3REKEY_HEAD_BEFORE_UPDATE": "false"})},
 		})
 		at.HasResourceProperties(jsii.String("AWS::Lambda::Function"), map[string]any{"Handler": "bootstrap", "Timeout": 900, "EphemeralStorage": map[string]any{"Size": 10240}})
 		for id, lg := range r("AWS::Logs::LogGroup") {

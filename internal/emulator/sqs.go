@@ -1139,6 +1139,8 @@ func (s *sqsService) deliver(queueARN, body string) bool {
 		return false
 	}
 	q.enqueue(m)
+	// S3 and EventBridge send with SendMessage, billed to the queue owner.
+	s.billed.Add(int64(max(1, (len(body)+sqsChunk-1)/sqsChunk)))
 	return true
 }
 

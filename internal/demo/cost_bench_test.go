@@ -1,0 +1,125 @@
+package demo
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/s3rekey/s3rekey/internal/cost"
+	"github.com/s3rekey/s3rekey/internal/emulator"
+	"github.com/s3rekey/s3rekey/internal/pipeline"
+)
+
+// BenchmarkCostPerMillion measures what s3rekey adds to the
+// UpdateObjectEncryption requests every tool pays, per million objects,
+// from the requests the emulator counted and the handlers' measured time:
+//
+//   - backfill: 20,000 SSE-S3 objects backfilled from a CSV inventory (the
+//     inventory proves SSE-S3, so no HEAD is needed);
+//   - event: 5,000 uploads enforced through EventBridge (one SQS message and
+//     one HEAD each).
+//
+// Function time is measured here with the emulator sharing the two cores,
+// and priced at 1,769 MB (one vCPU).
+func BenchmarkCostPerMillion(b *testing.B) {
+	b.Run("backfill", func(b *testing.B) { costRun(b, 20000, false) })
+	b.Run("event", func(b *testing.B) { costRun(b, 5000, true) })
+}
+
+func costRun(b *testing.B, n int, events bool) {
+	for range b.N {
+		ctx := context.Background()
+		emu, err := emulator.Start(ctx, emulator.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		d := &demo{opts: Options{Objects: n, Progress: bytes.NewBuffer(nil)}.withDefaults(), emu: emu,
+			s3: s3.NewFromConfig(emu.AWSConfig(), emulator.PathStyle), before: map[string]fingerprint{}}
+		d.progressW = d.opts.Progress
+		for _, r := range []emulator.EventBridgeRule{{Bucket: DataBucket, Queue: WorkQueue}, {Bucket: InventoryBucket, KeySuffix: "manifest.checksum", Queue: ControlQueue}} {
+			emu.AddEventBridgeRule(r)
+		}
+		if err := d.setup(ctx); err != nil {
+			b.Fatal(err)
+		}
+		eb := func(bucket string) {
+			if _, err := d.s3.PutBucketNotificationConfiguration(ctx, &s3.PutBucketNotificationConfigurationInput{Bucket: aws.String(bucket),
+				NotificationConfiguration: &types.NotificationConfiguration{EventBridgeConfiguration: &types.EventBridgeConfiguration{}}}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		eb(InventoryBucket)
+		if events {
+			eb(DataBucket)
+		}
+		put := func(i int) {
+			if _, err := d.s3.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(DataBucket), Key: aws.String(fmt.Sprintf("data/%07d.json", i)),
+				Body: bytes.NewReader([]byte("{}"))}); err != nil {
+				b.Error(err)
+			}
+		}
+		p := pipeline.New(emu.AWSConfig(), d.policy, d.queues, pipeline.Options{Concurrency: 4})
+		b.StartTimer()
+		began := time.Now()
+		if events {
+			emu.ResetCounts()
+			parallel(n, 8, put)
+		} else {
+			parallel(n, 16, put)
+			emu.ResetCounts()
+			if _, err := emu.PublishInventory(emulator.InventoryOptions{SourceBucket: DataBucket, DestinationBucket: InventoryBucket, Format: "CSV", CurrentOnly: true}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := p.Runner.RunUntilIdle(ctx, 300*time.Millisecond); err != nil {
+			b.Fatal(err)
+		}
+		wall := time.Since(began)
+		b.StopTimer()
+		res := &Result{Expected: int64(n), Outcomes: p.Tally.Snapshot(), Counts: emu.Counts()}
+		if res.Outcomes.Outcomes["updated"] != int64(n) {
+			b.Fatalf("outcomes %v", res.Outcomes.Outcomes)
+		}
+		u := d.usage(res)
+		u.LambdaMemoryMB, u.BatchOpsJobs = 1769, 1
+		c := cost.Price(u)
+		pm := func(v float64) float64 { return cost.PerMillion(v, int64(n)) }
+		b.ReportMetric(pm(c.Overhead), "$overhead/M")
+		b.ReportMetric(pm(c.S3Requests), "$s3-reads/M")
+		b.ReportMetric(pm(c.SQS), "$sqs/M")
+		b.ReportMetric(pm(c.Lambda), "$lambda/M")
+		b.ReportMetric(float64(u.S3Get)/float64(n), "s3-get-head/object")
+		b.ReportMetric(float64(u.SQS)/float64(n), "sqs-billed/object")
+		b.ReportMetric(u.LambdaSeconds/float64(n)*1e6, "handler-µs/object")
+		b.ReportMetric(float64(n)/wall.Seconds(), "objects/s")
+		b.ReportMetric(0, "ns/op")
+		_ = emu.Close()
+	}
+}
+
+// parallel runs f(0..n-1) on workers goroutines.
+func parallel(n, workers int, f func(int)) {
+	jobs := make(chan int)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				f(i)
+			}
+		}()
+	}
+	for i := range n {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+}
