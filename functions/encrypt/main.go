@@ -4,33 +4,22 @@
 package main
 
 import (
-	"context"
+	"log/slog"
 	"os"
 
-	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/aws/aws-sdk-go-v2/aws"
 
-	"github.com/s3rekey/s3rekey/internal/awsconf"
 	"github.com/s3rekey/s3rekey/internal/encrypt"
+	"github.com/s3rekey/s3rekey/internal/lambdamain"
 	"github.com/s3rekey/s3rekey/internal/policy"
 )
 
 func main() {
-	logger := lambdacontext.NewLogger()
-	pol, err := policy.FromEnv()
-	if err != nil {
-		logger.Error("cold start: invalid policy", "error", err)
-		os.Exit(1)
-	}
-	cfg, err := encrypt.ConfigFromEnv()
-	if err != nil {
-		logger.Error("cold start: invalid configuration", "error", err)
-		os.Exit(1)
-	}
-	awsCfg, err := awsconf.Load(context.Background(), "")
-	if err != nil {
-		logger.Error("cold start: AWS configuration", "error", err)
-		os.Exit(1)
-	}
-	lambda.Start(encrypt.New(awsCfg, pol, cfg, logger, os.Stdout).Handle)
+	lambdamain.Start(func(awsCfg aws.Config, pol *policy.Policy, logger *slog.Logger) (any, error) {
+		cfg, err := encrypt.ConfigFromEnv()
+		if err != nil {
+			return nil, err
+		}
+		return encrypt.New(awsCfg, pol, cfg, logger, os.Stdout).Handle, nil
+	})
 }

@@ -4,33 +4,21 @@
 package main
 
 import (
-	"context"
-	"os"
+	"log/slog"
 
-	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/aws/aws-sdk-go-v2/aws"
 
-	"github.com/s3rekey/s3rekey/internal/awsconf"
+	"github.com/s3rekey/s3rekey/internal/lambdamain"
 	"github.com/s3rekey/s3rekey/internal/planner"
 	"github.com/s3rekey/s3rekey/internal/policy"
 )
 
 func main() {
-	logger := lambdacontext.NewLogger()
-	pol, err := policy.FromEnv()
-	if err != nil {
-		logger.Error("cold start: invalid policy", "error", err)
-		os.Exit(1)
-	}
-	cfg, err := planner.ConfigFromEnv()
-	if err != nil {
-		logger.Error("cold start: invalid configuration", "error", err)
-		os.Exit(1)
-	}
-	awsCfg, err := awsconf.Load(context.Background(), "")
-	if err != nil {
-		logger.Error("cold start: AWS configuration", "error", err)
-		os.Exit(1)
-	}
-	lambda.Start(planner.New(awsCfg, pol, cfg, logger).Handle)
+	lambdamain.Start(func(awsCfg aws.Config, pol *policy.Policy, logger *slog.Logger) (any, error) {
+		cfg, err := planner.ConfigFromEnv()
+		if err != nil {
+			return nil, err
+		}
+		return planner.New(awsCfg, pol, cfg, logger).Handle, nil
+	})
 }

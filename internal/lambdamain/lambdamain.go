@@ -1,0 +1,43 @@
+// Package lambdamain is the cold start every s3rekey function shares: JSON
+// logs through lambdacontext, the policy from the environment, the AWS
+// configuration, then lambda.Start with the handler the function builds.
+// A configuration error ends the cold start with a log line naming it.
+package lambdamain
+
+import (
+	"context"
+	"log/slog"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/s3rekey/s3rekey/internal/awsconf"
+	"github.com/s3rekey/s3rekey/internal/policy"
+)
+
+// Build makes a function's handler from the shared configuration.
+type Build func(awsCfg aws.Config, pol *policy.Policy, logger *slog.Logger) (handler any, err error)
+
+// Start runs the cold start and serves the handler; it does not return.
+func Start(build Build) {
+	logger := lambdacontext.NewLogger()
+	fail := func(what string, err error) {
+		logger.Error("cold start: "+what, "error", err)
+		os.Exit(1)
+	}
+	pol, err := policy.FromEnv()
+	if err != nil {
+		fail("invalid policy", err)
+	}
+	awsCfg, err := awsconf.Load(context.Background(), "")
+	if err != nil {
+		fail("AWS configuration", err)
+	}
+	handler, err := build(awsCfg, pol, logger)
+	if err != nil {
+		fail("invalid configuration", err)
+	}
+	lambda.Start(handler)
+}
