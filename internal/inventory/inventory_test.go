@@ -252,3 +252,18 @@ func md5hex(b []byte) string {
 	sum := md5.Sum(b)
 	return hex.EncodeToString(sum[:])
 }
+
+func TestParseISOTimeAgreesWithTimeParse(t *testing.T) {
+	for _, s := range []string{"2026-11-23T06:40:00.000Z", "2000-02-29T23:59:59.999Z", "1999-12-31T00:00:00.001Z", "2026-01-02T03:04:05Z", "2026-01-02T03:04:05+02:00"} {
+		want, err := time.Parse(time.RFC3339, s)
+		got, err2 := parseISOTime(s)
+		if err != nil || err2 != nil || !got.Equal(want) {
+			t.Errorf("%s: got %v %v, want %v %v", s, got, err2, want, err)
+		}
+	}
+	for _, bad := range []string{"2026-02-30T00:00:00.000Z", "2026-13-01T00:00:00.000Z", "2026-01-01T24:00:00.000Z", "2026-0a-01T00:00:00.000Z"} {
+		if got, err := parseISOTime(bad); err == nil {
+			t.Errorf("%s parsed as %v", bad, got)
+		}
+	}
+}

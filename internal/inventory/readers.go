@@ -51,10 +51,35 @@ func withFlags(r Row, flags Row) Row {
 	return r
 }
 
+// csvField are the CSV columns s3rekey reads, resolved to record indexes
+// once per file.
+type csvField int
+
+const (
+	fBucket csvField = iota
+	fKey
+	fVersionID
+	fIsLatest
+	fIsDeleteMarker
+	fSize
+	fLastModified
+	fETag
+	fStorageClass
+	fEncryption
+	fRetainUntil
+	fLockMode
+	fLegalHold
+	fBucketKey
+	fieldCount
+)
+
+var csvFieldNames = [fieldCount]string{"Bucket", "Key", "VersionId", "IsLatest", "IsDeleteMarker", "Size", "LastModifiedDate", "ETag",
+	"StorageClass", "EncryptionStatus", "ObjectLockRetainUntilDate", "ObjectLockMode", "ObjectLockLegalHoldStatus", "BucketKeyStatus"}
+
 type csvReader struct {
 	gz     *gzip.Reader
 	csv    *csv.Reader
-	index  map[string]int
+	index  [fieldCount]int // record index of each field, -1 when absent
 	flags  Row
 	rowNum int64
 }
@@ -67,11 +92,18 @@ func newCSVReader(f io.Reader, columns []string, flags Row) (*csvReader, error) 
 	c := csv.NewReader(gz)
 	c.FieldsPerRecord = len(columns)
 	c.ReuseRecord = true
-	index := map[string]int{}
-	for i, name := range columns {
-		index[name] = i
+	r := &csvReader{gz: gz, csv: c, flags: flags}
+	for i := range r.index {
+		r.index[i] = -1
 	}
-	return &csvReader{gz: gz, csv: c, index: index, flags: flags}, nil
+	for i, name := range columns {
+		for f, want := range csvFieldNames {
+			if name == want {
+				r.index[f] = i
+			}
+		}
+	}
+	return r, nil
 }
 
 func (r *csvReader) Next() (Row, error) {
@@ -83,34 +115,34 @@ func (r *csvReader) Next() (Row, error) {
 		return Row{}, fmt.Errorf("csv inventory row %d: %w", r.rowNum+1, err)
 	}
 	r.rowNum++
-	get := func(name string) string {
-		if i, ok := r.index[name]; ok {
+	get := func(f csvField) string {
+		if i := r.index[f]; i >= 0 {
 			return rec[i]
 		}
 		return ""
 	}
-	key, err := url.QueryUnescape(get("Key"))
+	key, err := unescapeKey(get(fKey))
 	if err != nil {
-		return Row{}, fmt.Errorf("csv inventory row %d: key %q is not URL-encoded: %w", r.rowNum, get("Key"), err)
+		return Row{}, fmt.Errorf("csv inventory row %d: key %q is not URL-encoded: %w", r.rowNum, get(fKey), err)
 	}
 	row := Row{
-		Bucket: get("Bucket"), Key: key, VersionID: get("VersionId"),
-		IsLatest: get("IsLatest") == "true", IsDeleteMarker: get("IsDeleteMarker") == "true",
-		EncryptionStatus: get("EncryptionStatus"), BucketKeyStatus: get("BucketKeyStatus"),
-		LockMode: get("ObjectLockMode"), LegalHold: get("ObjectLockLegalHoldStatus"), StorageClass: get("StorageClass"), ETag: get("ETag"),
+		Bucket: get(fBucket), Key: key, VersionID: get(fVersionID),
+		IsLatest: get(fIsLatest) == "true", IsDeleteMarker: get(fIsDeleteMarker) == "true",
+		EncryptionStatus: get(fEncryption), BucketKeyStatus: get(fBucketKey),
+		LockMode: get(fLockMode), LegalHold: get(fLegalHold), StorageClass: get(fStorageClass), ETag: get(fETag),
 	}
-	if s := get("LastModifiedDate"); s != "" {
-		if row.LastModified, err = time.Parse(time.RFC3339, s); err != nil {
+	if s := get(fLastModified); s != "" {
+		if row.LastModified, err = parseISOTime(s); err != nil {
 			return Row{}, fmt.Errorf("csv inventory row %d: last modified date %q: %w", r.rowNum, s, err)
 		}
 	}
-	if s := get("Size"); s != "" {
+	if s := get(fSize); s != "" {
 		if row.Size, err = strconv.ParseInt(s, 10, 64); err != nil {
 			return Row{}, fmt.Errorf("csv inventory row %d: size %q: %w", r.rowNum, s, err)
 		}
 	}
-	if s := get("ObjectLockRetainUntilDate"); s != "" {
-		if row.RetainUntil, err = time.Parse(time.RFC3339, s); err != nil {
+	if s := get(fRetainUntil); s != "" {
+		if row.RetainUntil, err = parseISOTime(s); err != nil {
 			return Row{}, fmt.Errorf("csv inventory row %d: retain-until date %q: %w", r.rowNum, s, err)
 		}
 	}
@@ -118,6 +150,46 @@ func (r *csvReader) Next() (Row, error) {
 		return Row{}, fmt.Errorf("csv inventory row %d: bucket or key is empty", r.rowNum)
 	}
 	return withFlags(row, r.flags), nil
+}
+
+// unescapeKey form-decodes a key, without work for the common key that
+// holds nothing to decode.
+func unescapeKey(s string) (string, error) {
+	if !strings.ContainsAny(s, "%+") {
+		return s, nil
+	}
+	return url.QueryUnescape(s)
+}
+
+// parseISOTime reads S3 Inventory's 2006-01-02T15:04:05.000Z quickly, and
+// any other RFC 3339 time the slow way.
+func parseISOTime(s string) (time.Time, error) {
+	if len(s) == 24 && s[4] == '-' && s[7] == '-' && s[10] == 'T' && s[13] == ':' && s[16] == ':' && s[19] == '.' && s[23] == 'Z' {
+		n := func(i, j int) (int, bool) {
+			v := 0
+			for _, c := range s[i:j] {
+				if c < '0' || c > '9' {
+					return 0, false
+				}
+				v = v*10 + int(c-'0')
+			}
+			return v, true
+		}
+		y, ok1 := n(0, 4)
+		mo, ok2 := n(5, 7)
+		d, ok3 := n(8, 10)
+		h, ok4 := n(11, 13)
+		mi, ok5 := n(14, 16)
+		sec, ok6 := n(17, 19)
+		ms, ok7 := n(20, 23)
+		if ok1 && ok2 && ok3 && ok4 && ok5 && ok6 && ok7 && mo >= 1 && mo <= 12 && h < 24 && mi < 60 && sec < 60 {
+			t := time.Date(y, time.Month(mo), d, h, mi, sec, ms*1e6, time.UTC)
+			if t.Day() == d { // time.Date rolls an impossible day over; such a date is refused below
+				return t, nil
+			}
+		}
+	}
+	return time.Parse(time.RFC3339, s)
 }
 
 func (r *csvReader) Skip(n int64) error { return skipByReading(r, n) }
