@@ -196,21 +196,23 @@ func (r *csvReader) Skip(n int64) error { return skipByReading(r, n) }
 func (r *csvReader) Close() error       { return r.gz.Close() }
 
 // parquetRow is S3 Inventory's Parquet schema (the fields s3rekey reads).
+// Optional fields are plain values: a null reads as the zero value, which
+// s3rekey treats as absent, and saves an allocation per field per row.
 type parquetRow struct {
-	Bucket           string  `parquet:"bucket"`
-	Key              string  `parquet:"key"`
-	VersionID        *string `parquet:"version_id,optional"`
-	IsLatest         *bool   `parquet:"is_latest,optional"`
-	IsDeleteMarker   *bool   `parquet:"is_delete_marker,optional"`
-	Size             *int64  `parquet:"size,optional"`
-	LastModified     *int64  `parquet:"last_modified_date,optional,timestamp(millisecond)"`
-	ETag             *string `parquet:"e_tag,optional"`
-	StorageClass     *string `parquet:"storage_class,optional"`
-	EncryptionStatus *string `parquet:"encryption_status,optional"`
-	RetainUntil      *int64  `parquet:"object_lock_retain_until_date,optional,timestamp(millisecond)"`
-	LockMode         *string `parquet:"object_lock_mode,optional"`
-	LegalHold        *string `parquet:"object_lock_legal_hold_status,optional"`
-	BucketKeyStatus  *string `parquet:"bucket_key_status,optional"`
+	Bucket           string `parquet:"bucket"`
+	Key              string `parquet:"key"`
+	VersionID        string `parquet:"version_id,optional"`
+	IsLatest         bool   `parquet:"is_latest,optional"`
+	IsDeleteMarker   bool   `parquet:"is_delete_marker,optional"`
+	Size             int64  `parquet:"size,optional"`
+	LastModified     int64  `parquet:"last_modified_date,optional,timestamp(millisecond)"`
+	ETag             string `parquet:"e_tag,optional"`
+	StorageClass     string `parquet:"storage_class,optional"`
+	EncryptionStatus string `parquet:"encryption_status,optional"`
+	RetainUntil      int64  `parquet:"object_lock_retain_until_date,optional,timestamp(millisecond)"`
+	LockMode         string `parquet:"object_lock_mode,optional"`
+	LegalHold        string `parquet:"object_lock_legal_hold_status,optional"`
+	BucketKeyStatus  string `parquet:"bucket_key_status,optional"`
 }
 
 type parquetReader struct {
@@ -258,17 +260,14 @@ func (r *parquetReader) Next() (row Row, err error) {
 	}
 	p := &r.buf[r.pos]
 	r.pos++
-	row = Row{Bucket: p.Bucket, Key: p.Key, VersionID: deref(p.VersionID), IsLatest: derefBool(p.IsLatest),
-		IsDeleteMarker: derefBool(p.IsDeleteMarker), EncryptionStatus: deref(p.EncryptionStatus), BucketKeyStatus: deref(p.BucketKeyStatus),
-		LockMode: deref(p.LockMode), LegalHold: deref(p.LegalHold), StorageClass: deref(p.StorageClass), ETag: deref(p.ETag)}
-	if p.LastModified != nil {
-		row.LastModified = time.UnixMilli(*p.LastModified).UTC()
+	row = Row{Bucket: p.Bucket, Key: p.Key, VersionID: p.VersionID, IsLatest: p.IsLatest, IsDeleteMarker: p.IsDeleteMarker,
+		Size: p.Size, EncryptionStatus: p.EncryptionStatus, BucketKeyStatus: p.BucketKeyStatus, LockMode: p.LockMode,
+		LegalHold: p.LegalHold, StorageClass: p.StorageClass, ETag: p.ETag}
+	if p.LastModified != 0 {
+		row.LastModified = time.UnixMilli(p.LastModified).UTC()
 	}
-	if p.Size != nil {
-		row.Size = *p.Size
-	}
-	if p.RetainUntil != nil {
-		row.RetainUntil = time.UnixMilli(*p.RetainUntil).UTC()
+	if p.RetainUntil != 0 {
+		row.RetainUntil = time.UnixMilli(p.RetainUntil).UTC()
 	}
 	if row.Bucket == "" || row.Key == "" {
 		return Row{}, errors.New("parquet inventory: a row has no bucket or key")
@@ -397,12 +396,3 @@ func (r *orcReader) Next() (row Row, err error) {
 
 func (r *orcReader) Skip(n int64) error { return skipByReading(r, n) }
 func (r *orcReader) Close() error       { return r.r.Close() }
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return strings.Clone(*s)
-}
-
-func derefBool(b *bool) bool { return b != nil && *b }

@@ -140,19 +140,11 @@ func writeCSV(rows []Row) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-func optString(s string) *string {
-	if s == "" {
-		return nil
-	}
-	return &s
-}
-
-func optMillis(t time.Time) *int64 {
+func millisOrZero(t time.Time) int64 {
 	if t.IsZero() {
-		return nil
+		return 0
 	}
-	v := t.UnixMilli()
-	return &v
+	return t.UnixMilli()
 }
 
 func writeParquet(rows []Row) ([]byte, error) {
@@ -160,13 +152,11 @@ func writeParquet(rows []Row) ([]byte, error) {
 	w := parquet.NewGenericWriter[parquetRow](&buf)
 	out := make([]parquetRow, len(rows))
 	for i, r := range rows {
-		latest, marker, size := r.IsLatest, r.IsDeleteMarker, r.Size
-		out[i] = parquetRow{Bucket: r.Bucket, Key: r.Key, VersionID: optString(r.VersionID), IsLatest: &latest, IsDeleteMarker: &marker,
-			LastModified: optMillis(r.LastModified), ETag: optString(r.ETag), StorageClass: optString(r.StorageClass),
-			EncryptionStatus: optString(r.EncryptionStatus), RetainUntil: optMillis(r.RetainUntil), LockMode: optString(r.LockMode),
-			LegalHold: optString(r.LegalHold), BucketKeyStatus: optString(r.BucketKeyStatus)}
-		if !marker {
-			out[i].Size = &size
+		out[i] = parquetRow{Bucket: r.Bucket, Key: r.Key, VersionID: r.VersionID, IsLatest: r.IsLatest, IsDeleteMarker: r.IsDeleteMarker,
+			LastModified: millisOrZero(r.LastModified), ETag: r.ETag, StorageClass: r.StorageClass, EncryptionStatus: r.EncryptionStatus,
+			RetainUntil: millisOrZero(r.RetainUntil), LockMode: r.LockMode, LegalHold: r.LegalHold, BucketKeyStatus: r.BucketKeyStatus}
+		if !r.IsDeleteMarker {
+			out[i].Size = r.Size
 		}
 	}
 	if _, err := w.Write(out); err != nil {
