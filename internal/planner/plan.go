@@ -2,7 +2,6 @@ package planner
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,7 +10,6 @@ import (
 
 	"github.com/s3rekey/s3rekey/internal/cost"
 	"github.com/s3rekey/s3rekey/internal/inventory"
-	"github.com/s3rekey/s3rekey/internal/messages"
 	"github.com/s3rekey/s3rekey/internal/policy"
 	"github.com/s3rekey/s3rekey/internal/rekey"
 )
@@ -69,7 +67,7 @@ func Plan(ctx context.Context, api inventory.GetObjectAPI, manifestURL string, p
 	rep := &PlanReport{Manifest: manifestURL, SourceBucket: m.SourceBucket, Format: m.FileFormat, Files: len(m.Files),
 		ByState: map[string]StateCount{}, Skipped: map[string]int64{}}
 	filter := inventory.Filter{Bucket: target, Now: now}
-	packer := messagePacker{limit: Config{}.withDefaults().MessageBytes}
+	packer := messagePacker{limit: Config{}.withDefaults().MessageBytes, overhead: taskOverhead + len(manifestURL)}
 	for _, f := range m.Files {
 		if err := planFile(ctx, api, bucket, f, m.FileFormat, cols, tempDir, filter, target, rep, &packer); err != nil {
 			return nil, err
@@ -162,33 +160,4 @@ func stateLabel(r inventory.Row, now time.Time) string {
 		lock = r.LockMode + " retention"
 	}
 	return enc + " / " + bk + " / " + lock
-}
-
-// messagePacker counts the object tasks and billed SQS chunks the planner's
-// batcher would produce.
-type messagePacker struct {
-	limit, size      int
-	n                int
-	messages, chunks int64
-}
-
-func (p *messagePacker) add(obj messages.Object) {
-	enc, _ := json.Marshal(obj)
-	if p.n > 0 && p.size+len(enc)+1 > p.limit {
-		p.close()
-	}
-	if p.n == 0 {
-		p.size = taskOverhead
-	}
-	p.n++
-	p.size += len(enc) + 1
-}
-
-func (p *messagePacker) close() {
-	if p.n == 0 {
-		return
-	}
-	p.messages++
-	p.chunks += cost.SQSChunks(p.size)
-	p.n, p.size = 0, 0
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/s3rekey/s3rekey/internal/awsconf"
+	"github.com/s3rekey/s3rekey/internal/cost"
 	"github.com/s3rekey/s3rekey/internal/inventory"
 	"github.com/s3rekey/s3rekey/internal/messages"
 	"github.com/s3rekey/s3rekey/internal/policy"
@@ -409,15 +410,49 @@ func (p *Planner) listVersionsPage(ctx context.Context, job *Job, target policy.
 	return objs, aws.ToBool(out.IsTruncated), nil
 }
 
-// batcher packs objects into object tasks of at most MessageBytes and sends
-// them ten messages at a time.
+// messagePacker draws the boundaries of object tasks: at most limit bytes
+// each (overhead for the task's own fields, then every object's JSON and a
+// comma). The batcher sends by it; the plan counts by it.
+type messagePacker struct {
+	limit, overhead  int
+	size, n          int
+	messages, chunks int64 // messages closed, and their billed SQS chunks
+}
+
+// add accounts for obj and reports whether it closed the previous, full
+// message (obj then starts the next one).
+func (p *messagePacker) add(obj messages.Object) (closedPrevious bool) {
+	enc, _ := json.Marshal(obj)
+	if p.n > 0 && p.size+len(enc)+1 > p.limit {
+		p.close()
+		closedPrevious = true
+	}
+	if p.n == 0 {
+		p.size = p.overhead
+	}
+	p.n++
+	p.size += len(enc) + 1
+	return closedPrevious
+}
+
+func (p *messagePacker) close() {
+	if p.n == 0 {
+		return
+	}
+	p.messages++
+	p.chunks += cost.SQSChunks(p.size)
+	p.n, p.size = 0, 0
+}
+
+// batcher packs objects into object tasks (see messagePacker) and sends
+// them forty messages at a time.
 type batcher struct {
 	p           *Planner
 	cfg         Config
 	jobID       string
 	redelivered bool
+	pack        messagePacker
 	cur         []messages.Object
-	curBytes    int
 	ready       []queue.Message
 	objects     int64
 	messages    int64
@@ -427,26 +462,21 @@ type batcher struct {
 const taskOverhead = 128
 
 func (p *Planner) newBatcher(cfg Config, job Job) *batcher {
-	return &batcher{p: p, cfg: cfg, jobID: job.JobID, redelivered: job.Redelivered, curBytes: taskOverhead + len(job.JobID)}
+	return &batcher{p: p, cfg: cfg, jobID: job.JobID, redelivered: job.Redelivered,
+		pack: messagePacker{limit: cfg.MessageBytes, overhead: taskOverhead + len(job.JobID)}}
 }
 
 func (b *batcher) add(ctx context.Context, obj messages.Object) error {
-	enc, err := json.Marshal(obj)
-	if err != nil {
-		return err
-	}
-	n := len(enc) + 1
-	if len(b.cur) > 0 && b.curBytes+n > b.cfg.MessageBytes {
+	if b.pack.add(obj) {
 		if err := b.seal(ctx); err != nil {
 			return err
 		}
 	}
 	b.cur = append(b.cur, obj)
-	b.curBytes += n
 	return nil
 }
 
-// seal closes the current task; ten sealed tasks are sent at once.
+// seal closes the current task; forty sealed tasks are sent at once.
 func (b *batcher) seal(ctx context.Context) error {
 	if len(b.cur) == 0 {
 		return nil
@@ -457,7 +487,7 @@ func (b *batcher) seal(ctx context.Context) error {
 	}
 	b.ready = append(b.ready, queue.Message{Body: body})
 	b.objects += int64(len(b.cur))
-	b.cur, b.curBytes = nil, taskOverhead+len(b.jobID)
+	b.cur = nil
 	if len(b.ready) >= queue.MaxBatchEntries*4 {
 		return b.send(ctx)
 	}
@@ -477,6 +507,7 @@ func (b *batcher) send(ctx context.Context) error {
 }
 
 func (b *batcher) flush(ctx context.Context) error {
+	b.pack.close()
 	if err := b.seal(ctx); err != nil {
 		return err
 	}
