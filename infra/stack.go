@@ -203,7 +203,7 @@ func (s *S3RekeyStack) inventoryBucket(cfg *Config) awss3.IBucket {
 	var sources []*string
 	for _, name := range cfg.bucketNames() {
 		if cfg.Buckets[name].Inventory != nil {
-			sources = append(sources, jsii.String("arn:"+*awscdk.Aws_PARTITION()+":s3:::"+name))
+			sources = append(sources, jsii.String(bucketARN(name)))
 		}
 	}
 	if len(sources) > 0 {
@@ -389,32 +389,24 @@ var outcomes = []string{"updated", "compliant", "gone", "skipped", "would-update
 // monitoring adds alarms (a DLQ holds messages; a queue's oldest message
 // is too old) and a dashboard of outcomes and queue depths.
 func (s *S3RekeyStack) monitoring(cfg *Config) {
-	for _, q := range []struct {
-		id string
-		q  awssqs.Queue
-	}{{"WorkDeadLetters", s.WorkDLQ}, {"ControlDeadLetters", s.ControlDLQ}} {
-		awscloudwatch.NewAlarm(s.Stack, jsii.String(q.id+"Alarm"), &awscloudwatch.AlarmProps{
-			AlarmDescription:   jsii.String("s3rekey: messages in a dead-letter queue need a person (s3rekey status, s3rekey redrive)"),
-			Metric:             q.q.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{Period: awscdk.Duration_Minutes(jsii.Number(5)), Statistic: jsii.String("Maximum")}),
-			Threshold:          jsii.Number(1),
-			EvaluationPeriods:  jsii.Number(1),
+	every5min := &awscloudwatch.MetricOptions{Period: awscdk.Duration_Minutes(jsii.Number(5)), Statistic: jsii.String("Maximum")}
+	alarm := func(id, description string, metric awscloudwatch.Metric, threshold float64, periods int) {
+		awscloudwatch.NewAlarm(s.Stack, jsii.String(id+"Alarm"), &awscloudwatch.AlarmProps{
+			AlarmDescription:   jsii.String(description),
+			Metric:             metric,
+			Threshold:          jsii.Number(threshold),
+			EvaluationPeriods:  jsii.Number(float64(periods)),
 			ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
 			TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
 		})
 	}
-	for _, q := range []struct {
-		id string
-		q  awssqs.Queue
-	}{{"WorkBacklog", s.WorkQueue}, {"ControlBacklog", s.ControlQueue}} {
-		awscloudwatch.NewAlarm(s.Stack, jsii.String(q.id+"Alarm"), &awscloudwatch.AlarmProps{
-			AlarmDescription:   jsii.String("s3rekey: the oldest message waits too long (consumer stopped or throttled)"),
-			Metric:             q.q.MetricApproximateAgeOfOldestMessage(&awscloudwatch.MetricOptions{Period: awscdk.Duration_Minutes(jsii.Number(5)), Statistic: jsii.String("Maximum")}),
-			Threshold:          jsii.Number(float64(cfg.AlarmOldestMessageSeconds)),
-			EvaluationPeriods:  jsii.Number(3),
-			ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-			TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
-		})
-	}
+	const deadLetters = "s3rekey: messages in a dead-letter queue need a person (s3rekey status, s3rekey redrive)"
+	const backlog = "s3rekey: the oldest message waits too long (consumer stopped or throttled)"
+	alarm("WorkDeadLetters", deadLetters, s.WorkDLQ.MetricApproximateNumberOfMessagesVisible(every5min), 1, 1)
+	alarm("ControlDeadLetters", deadLetters, s.ControlDLQ.MetricApproximateNumberOfMessagesVisible(every5min), 1, 1)
+	oldest := float64(cfg.AlarmOldestMessageSeconds)
+	alarm("WorkBacklog", backlog, s.WorkQueue.MetricApproximateAgeOfOldestMessage(every5min), oldest, 3)
+	alarm("ControlBacklog", backlog, s.ControlQueue.MetricApproximateAgeOfOldestMessage(every5min), oldest, 3)
 	var outcomeMetrics []awscloudwatch.IMetric
 	for _, o := range outcomes {
 		outcomeMetrics = append(outcomeMetrics, awscloudwatch.NewMetric(&awscloudwatch.MetricProps{

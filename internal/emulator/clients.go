@@ -1,14 +1,12 @@
 package emulator
 
 import (
-	"net/http"
-	"time"
-
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/s3rekey/s3rekey/internal/awsconf"
 )
 
 // Dummy credentials: the emulator reads the SigV4 scope, not the secret.
@@ -21,16 +19,11 @@ const (
 // emulator, with dummy static credentials and a connection pool sized for
 // hundreds of concurrent requests to one host.
 func (e *Emulator) AWSConfig() aws.Config {
-	httpClient := awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
-		t.MaxIdleConns = 1024
-		t.MaxIdleConnsPerHost = 1024
-		t.IdleConnTimeout = 30 * time.Second
-	})
 	return aws.Config{
 		Region:       e.opts.Region,
 		Credentials:  credentials.NewStaticCredentialsProvider(AccessKeyID, SecretAccessKey, ""),
 		BaseEndpoint: aws.String(e.URL()),
-		HTTPClient:   httpClient,
+		HTTPClient:   awsconf.NewHTTPClient(),
 	}
 }
 

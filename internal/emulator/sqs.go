@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
+
+	"github.com/s3rekey/s3rekey/internal/cost"
 )
 
 // sqsErrorCodes are the X-Amzn-Query-Error values SQS sends beside its JSON
@@ -1140,7 +1142,7 @@ func (s *sqsService) deliver(queueARN, body string) bool {
 	}
 	q.enqueue(m)
 	// S3 and EventBridge send with SendMessage, billed to the queue owner.
-	s.billed.Add(int64(max(1, (len(body)+sqsChunk-1)/sqsChunk)))
+	s.billed.Add(cost.SQSChunks(len(body)))
 	return true
 }
 
@@ -1150,9 +1152,6 @@ func (s *sqsService) queueExists(arn string) bool {
 	_, ok := s.queueByARN(arn)
 	return ok
 }
-
-// sqsChunk is the payload size SQS bills as one request.
-const sqsChunk = 64 << 10
 
 // billedChunks is how many requests SQS bills for one call: the payload
 // sent (SendMessage, SendMessageBatch) or received (ReceiveMessage) in
@@ -1171,5 +1170,5 @@ func billedChunks(op string, body []byte, out any) int64 {
 			}
 		}
 	}
-	return int64(max(1, (payload+sqsChunk-1)/sqsChunk))
+	return cost.SQSChunks(payload)
 }

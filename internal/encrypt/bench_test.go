@@ -21,27 +21,30 @@ import (
 	"github.com/s3rekey/s3rekey/internal/rekey"
 )
 
-// inflightS3 counts S3 requests in flight around a client.
-type inflightS3 struct {
-	client   *s3.Client
-	now, max atomic.Int64
+// peak counts what is in flight and remembers the most at once.
+type peak struct{ now, max atomic.Int64 }
+
+// enter counts one more in flight; the returned func counts it out.
+func (p *peak) enter() func() {
+	n := p.now.Add(1)
+	for m := p.max.Load(); n > m && !p.max.CompareAndSwap(m, n); m = p.max.Load() {
+	}
+	return func() { p.now.Add(-1) }
 }
 
-func (c *inflightS3) enter() {
-	n := c.now.Add(1)
-	for m := c.max.Load(); n > m && !c.max.CompareAndSwap(m, n); m = c.max.Load() {
-	}
+// inflightS3 counts S3 requests in flight around a client.
+type inflightS3 struct {
+	client *s3.Client
+	peak
 }
 
 func (c *inflightS3) HeadObject(ctx context.Context, in *s3.HeadObjectInput, o ...func(*s3.Options)) (*s3.HeadObjectOutput, error) {
-	c.enter()
-	defer c.now.Add(-1)
+	defer c.enter()()
 	return c.client.HeadObject(ctx, in, o...)
 }
 
 func (c *inflightS3) UpdateObjectEncryption(ctx context.Context, in *s3.UpdateObjectEncryptionInput, o ...func(*s3.Options)) (*s3.UpdateObjectEncryptionOutput, error) {
-	c.enter()
-	defer c.now.Add(-1)
+	defer c.enter()()
 	return c.client.UpdateObjectEncryption(ctx, in, o...)
 }
 

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -32,15 +31,12 @@ const floorKey = "arn:aws:kms:us-east-1:111122223333:key/bench"
 // the least a server can, so that what the benchmarks measure is the
 // client.
 type trivialS3 struct {
-	latency  time.Duration
-	now, max atomic.Int64
+	latency time.Duration
+	peak
 }
 
 func (s *trivialS3) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	n := s.now.Add(1)
-	for m := s.max.Load(); n > m && !s.max.CompareAndSwap(m, n); m = s.max.Load() {
-	}
-	defer s.now.Add(-1)
+	defer s.enter()()
 	if s.latency > 0 {
 		time.Sleep(s.latency)
 	}

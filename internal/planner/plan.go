@@ -114,7 +114,8 @@ func planFile(ctx context.Context, api inventory.GetObjectAPI, bucket string, f 
 			return fmt.Errorf("%s: %w", f.Key, err)
 		}
 		rep.Rows++
-		rep.ByState[stateLabel(row, filter.Now)] = addCount(rep.ByState[stateLabel(row, filter.Now)], row.Size)
+		label := stateLabel(row, filter.Now)
+		rep.ByState[label] = addCount(rep.ByState[label], row.Size)
 		obj, skip := filter.Apply(row)
 		if skip != "" {
 			rep.Skipped[skip]++
