@@ -450,6 +450,7 @@ type batcher struct {
 	p           *Planner
 	cfg         Config
 	jobID       string
+	source      string // messages.SourceInventory or SourceListing
 	redelivered bool
 	pack        messagePacker
 	cur         []messages.Object
@@ -462,7 +463,11 @@ type batcher struct {
 const taskOverhead = 128
 
 func (p *Planner) newBatcher(cfg Config, job Job) *batcher {
-	return &batcher{p: p, cfg: cfg, jobID: job.JobID, redelivered: job.Redelivered,
+	source := messages.SourceInventory
+	if job.Type == TypeListing {
+		source = messages.SourceListing
+	}
+	return &batcher{p: p, cfg: cfg, jobID: job.JobID, source: source, redelivered: job.Redelivered,
 		pack: messagePacker{limit: cfg.MessageBytes, overhead: taskOverhead + len(job.JobID)}}
 }
 
@@ -481,7 +486,7 @@ func (b *batcher) seal(ctx context.Context) error {
 	if len(b.cur) == 0 {
 		return nil
 	}
-	body, err := messages.Task{Source: messages.SourceInventory, JobID: b.jobID, Redelivered: b.redelivered, Objects: b.cur}.Encode()
+	body, err := messages.Task{Source: b.source, JobID: b.jobID, Redelivered: b.redelivered, Objects: b.cur}.Encode()
 	if err != nil {
 		return err
 	}

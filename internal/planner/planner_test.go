@@ -276,8 +276,9 @@ func (c *steppingClock) Now() time.Time {
 	return c.now
 }
 
-// drainObjects reads every object task off the work queue.
-func drainObjects(t *testing.T, v *env) []string {
+// drainObjects reads every object task off the work queue; every task
+// must name source as its source.
+func drainObjects(t *testing.T, v *env, source string) []string {
 	t.Helper()
 	var keys []string
 	for {
@@ -292,6 +293,9 @@ func drainObjects(t *testing.T, v *env) []string {
 			task, err := messages.Decode(aws.ToString(m.Body))
 			if err != nil {
 				t.Fatal(err)
+			}
+			if task.Source != source {
+				t.Fatalf("object task from %q, want %q", task.Source, source)
 			}
 			for _, o := range task.Objects {
 				keys = append(keys, o.Key+"@"+o.VersionID)
@@ -355,7 +359,7 @@ func TestFileSplitAcrossDeadlinesLosesAndRepeatsNoRow(t *testing.T) {
 	job := planner.Job{Type: planner.TypeFile, JobID: "split", File: &planner.FileTask{Bucket: "inv", Key: m.Files[0].Key, MD5: m.Files[0].MD5Checksum,
 		Format: m.FileFormat, Columns: mustColumns(t, m), SourceBucket: "src"}}
 	invocations := runContinuations(t, v, clock, job, 6*time.Second)
-	got := drainObjects(t, v)
+	got := drainObjects(t, v, messages.SourceInventory)
 	sort.Strings(got)
 	sort.Strings(want)
 	if invocations < 3 {
@@ -381,7 +385,7 @@ func TestListingJobAcrossPagesAndDeadlines(t *testing.T) {
 	v.planner.Config.DeadlineMargin = time.Second
 	for _, versions := range []bool{false, true} {
 		invocations := runContinuations(t, v, clock, planner.Job{Type: planner.TypeListing, Bucket: "src", Versions: versions}, 3*time.Second)
-		got := drainObjects(t, v)
+		got := drainObjects(t, v, messages.SourceListing)
 		sort.Strings(got)
 		expect := want
 		if versions {
