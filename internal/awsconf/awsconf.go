@@ -1,8 +1,10 @@
 package awsconf
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"time"
 
@@ -22,7 +24,7 @@ const MaxAttempts = 4
 func Load(ctx context.Context, endpoint string) (aws.Config, error) {
 	opts := []func(*config.LoadOptions) error{
 		config.WithRetryer(NewRetryer),
-		config.WithHTTPClient(NewHTTPClient()),
+		config.WithHTTPClient(newPooledClient()),
 	}
 	if endpoint != "" {
 		opts = append(opts, config.WithBaseEndpoint(endpoint))
@@ -31,6 +33,9 @@ func Load(ctx context.Context, endpoint string) (aws.Config, error) {
 	if err != nil {
 		return aws.Config{}, fmt.Errorf("load AWS configuration: %w", err)
 	}
+	// Wrapped only now: loading applies a CA bundle (AWS_CA_BUNDLE) to the
+	// SDK's own client type, and refuses any other.
+	cfg.HTTPClient = inMemoryBodies{next: cfg.HTTPClient}
 	return cfg, nil
 }
 
@@ -47,13 +52,54 @@ func NewRetryer() aws.Retryer {
 
 // NewHTTPClient keeps enough idle connections per host for the handler's
 // concurrency, so that a busy invocation does not open a connection per
-// request.
-func NewHTTPClient() *awshttp.BuildableClient {
+// request, and hands the transport every request body from memory (see
+// inMemoryBodies).
+func NewHTTPClient() aws.HTTPClient {
+	return inMemoryBodies{next: newPooledClient()}
+}
+
+func newPooledClient() *awshttp.BuildableClient {
 	return awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
 		t.MaxIdleConns = 1024
 		t.MaxIdleConnsPerHost = 1024
 		t.IdleConnTimeout = 60 * time.Second
 	})
+}
+
+// maxInMemoryBody bounds the request bodies copied into memory: SQS's
+// largest request (a 256 KiB batch) and every S3, SQS and KMS control
+// request fit; larger or unknown-length bodies pass through unchanged.
+const maxInMemoryBody = 1 << 20
+
+// inMemoryBodies gives the transport each request body as a bytes.Reader.
+//
+// The SDK closes its request body as soon as Do returns. For a body it
+// does not know to be in memory, net/http writes the bytes straight to the
+// socket and only then reads the body once more to check that it ended;
+// when the response arrives in between (a fast server, a busy CPU) and the
+// SDK has closed the body, that last read fails and the transport closes
+// the connection under the response being read: "use of closed network
+// connection" after a 200. The request has taken effect by then, so the
+// SDK's retry repeats it (a second SendMessageBatch) or loses its result
+// (a ReceiveMessage's messages stay invisible). A body the transport
+// knows to be in memory is written whole before any response can arrive.
+type inMemoryBodies struct{ next aws.HTTPClient }
+
+func (c inMemoryBodies) Do(req *http.Request) (*http.Response, error) {
+	if req.Body == nil || req.Body == http.NoBody || req.ContentLength <= 0 || req.ContentLength > maxInMemoryBody {
+		return c.next.Do(req)
+	}
+	// One byte more than declared lets the transport report a body longer
+	// than its Content-Length, as it would have.
+	body, err := io.ReadAll(io.LimitReader(req.Body, req.ContentLength+1))
+	req.Body.Close()
+	if err != nil {
+		return nil, fmt.Errorf("read %s %s request body: %w", req.Method, req.URL.Path, err)
+	}
+	out := req.WithContext(req.Context())
+	out.Body = io.NopCloser(bytes.NewReader(body))
+	out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	return c.next.Do(out)
 }
 
 // S3Options returns the S3 client options for cfg: path-style addressing
