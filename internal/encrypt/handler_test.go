@@ -413,6 +413,44 @@ func TestDeadlineRequeuesUnstartedObjects(t *testing.T) {
 	}
 }
 
+func TestConcurrencyBoundsObjectsInFlight(t *testing.T) {
+	for _, tc := range []struct {
+		name                 string
+		concurrency, objects int
+	}{
+		{"more objects than workers", 4, 60},
+		{"fewer objects than workers", 16, 5},
+		{"one at a time", 1, 8},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var inFlight, peak atomic.Int32
+			h := &encrypt.Handler{
+				Rekeyer: fakeRekeyer{func(ctx context.Context, obj messages.Object) rekey.Result {
+					n := inFlight.Add(1)
+					for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+					}
+					time.Sleep(20 * time.Millisecond) // long enough for every worker to be busy
+					inFlight.Add(-1)
+					return rekey.Result{Outcome: rekey.Outcome{Status: rekey.Updated}}
+				}},
+				Sender: &fakeSender{},
+				Config: encrypt.Config{WorkQueueURL: "work", DeadLetterQueueURL: "dlq", Concurrency: tc.concurrency},
+			}
+			var objs []messages.Object
+			for i := range tc.objects {
+				objs = append(objs, messages.Object{Bucket: "bkt", Key: fmt.Sprintf("k%02d", i)})
+			}
+			_, sum := h.HandleWithSummary(context.Background(), events.SQSEvent{Records: []events.SQSMessage{{MessageId: "m", Body: mustEncode(t, objs...)}}})
+			if sum.Outcomes["updated"] != tc.objects {
+				t.Fatalf("outcomes %v, want %d updated", sum.Outcomes, tc.objects)
+			}
+			if want := int32(min(tc.concurrency, tc.objects)); peak.Load() != want {
+				t.Errorf("peak %d objects in flight, want %d", peak.Load(), want)
+			}
+		})
+	}
+}
+
 func TestSendFailureBecomesBatchItemFailure(t *testing.T) {
 	h := &encrypt.Handler{
 		Rekeyer: fakeRekeyer{func(ctx context.Context, obj messages.Object) rekey.Result {
