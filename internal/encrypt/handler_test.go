@@ -423,13 +423,21 @@ func TestConcurrencyBoundsObjectsInFlight(t *testing.T) {
 		{"one at a time", 1, 8},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var inFlight, peak atomic.Int32
+			want := int32(min(tc.concurrency, tc.objects))
+			var arrived, inFlight, peak atomic.Int32
 			h := &encrypt.Handler{
 				Rekeyer: fakeRekeyer{func(ctx context.Context, obj messages.Object) rekey.Result {
 					n := inFlight.Add(1)
 					for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
 					}
-					time.Sleep(20 * time.Millisecond) // long enough for every worker to be busy
+					// The first wave waits until the bound is reached (or
+					// gives up), so reaching it does not depend on timing.
+					if arrived.Add(1) <= want {
+						for start := time.Now(); inFlight.Load() < want && time.Since(start) < 5*time.Second; {
+							time.Sleep(time.Millisecond)
+						}
+					}
+					time.Sleep(time.Millisecond)
 					inFlight.Add(-1)
 					return rekey.Result{Outcome: rekey.Outcome{Status: rekey.Updated}}
 				}},
@@ -444,7 +452,7 @@ func TestConcurrencyBoundsObjectsInFlight(t *testing.T) {
 			if sum.Outcomes["updated"] != tc.objects {
 				t.Fatalf("outcomes %v, want %d updated", sum.Outcomes, tc.objects)
 			}
-			if want := int32(min(tc.concurrency, tc.objects)); peak.Load() != want {
+			if peak.Load() != want {
 				t.Errorf("peak %d objects in flight, want %d", peak.Load(), want)
 			}
 		})
