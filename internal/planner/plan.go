@@ -46,6 +46,10 @@ type PlanReport struct {
 	Messages   int64            `json:"messages"` // object tasks the planner would send
 	Usage      cost.Usage       `json:"usage"`
 	Cost       cost.Breakdown   `json:"cost"`
+
+	// kmsSources are enqueued SSE-KMS rows without a bucket key: S3 asks
+	// KMS to decrypt each one's data key when it is updated.
+	kmsSources int64
 }
 
 // Plan reads an inventory and reports, per the policy, what a backfill
@@ -86,8 +90,9 @@ func Plan(ctx context.Context, api inventory.GetObjectAPI, manifestURL string, p
 		LambdaSeconds: float64(enqueued) * LambdaSecondsPerObject,
 		LambdaInvokes: packer.messages/10 + int64(len(m.Files)) + 1,
 	}
+	rep.Usage.KMS = rep.kmsSources
 	if !target.BucketKeyEnabled {
-		rep.Usage.KMS = enqueued // S3 calls KMS per object without a bucket key
+		rep.Usage.KMS += enqueued // and encrypts each one's under the target, without a bucket key
 	}
 	rep.Cost = cost.Price(rep.Usage)
 	return rep, nil
@@ -122,6 +127,9 @@ func planFile(ctx context.Context, api inventory.GetObjectAPI, bucket string, f 
 			continue
 		}
 		packer.add(obj)
+		if row.HasEncryption && row.EncryptionStatus == rekey.EncKMS && row.BucketKeyStatus != "ENABLED" {
+			rep.kmsSources++
+		}
 		if row.HasEncryption && row.EncryptionStatus == rekey.EncKMS && (!row.HasBucketKey || (row.BucketKeyStatus == "ENABLED") == target.BucketKeyEnabled) {
 			rep.NeedsCheck++
 		} else if !row.HasEncryption {
