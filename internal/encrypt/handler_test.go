@@ -425,16 +425,22 @@ func TestConcurrencyBoundsObjectsInFlight(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			want := int32(min(tc.concurrency, tc.objects))
 			var arrived, inFlight, peak atomic.Int32
+			firstWaveIn := make(chan struct{})
 			h := &encrypt.Handler{
 				Rekeyer: fakeRekeyer{func(ctx context.Context, obj messages.Object) rekey.Result {
 					n := inFlight.Add(1)
 					for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
 					}
-					// The first wave waits until the bound is reached (or
-					// gives up), so reaching it does not depend on timing.
-					if arrived.Add(1) <= want {
-						for start := time.Now(); inFlight.Load() < want && time.Since(start) < 5*time.Second; {
-							time.Sleep(time.Millisecond)
+					// The first wave holds until all of it is in flight (or
+					// gives up), so reaching the bound does not depend on
+					// timing.
+					switch a := arrived.Add(1); {
+					case a == want:
+						close(firstWaveIn)
+					case a < want:
+						select {
+						case <-firstWaveIn:
+						case <-time.After(5 * time.Second):
 						}
 					}
 					time.Sleep(time.Millisecond)
