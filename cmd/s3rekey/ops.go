@@ -32,9 +32,14 @@ var stdin io.Reader = os.Stdin
 // awsFlags are the connection flags every AWS-facing command takes.
 type awsFlags struct{ endpoint, region string }
 
-func (a *awsFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&a.endpoint, "endpoint", "", "endpoint `URL` for every AWS service (the emulator: http://127.0.0.1:4566); AWS_ENDPOINT_URL works too")
-	fs.StringVar(&a.region, "region", "", "AWS `region` (default: from the environment or the AWS config)")
+// newAWSFlagSet is newFlagSet with the connection flags of every command
+// that talks to AWS.
+func newAWSFlagSet(name, usage string, stderr io.Writer) (*flag.FlagSet, *awsFlags) {
+	fs := newFlagSet(name, usage, stderr)
+	conn := &awsFlags{}
+	fs.StringVar(&conn.endpoint, "endpoint", "", "endpoint `URL` for every AWS service (the emulator: http://127.0.0.1:4566); AWS_ENDPOINT_URL works too")
+	fs.StringVar(&conn.region, "region", "", "AWS `region` (default: from the environment or the AWS config)")
+	return fs, conn
 }
 
 func (a *awsFlags) load(ctx context.Context) (aws.Config, error) {
@@ -98,9 +103,7 @@ Examples:
 `
 
 func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("run", runUsage, stderr)
-	var conn awsFlags
-	conn.register(fs)
+	fs, conn := newAWSFlagSet("run", runUsage, stderr)
 	policyPath := fs.String("policy", "", "policy `FILE` (JSON)")
 	work := fs.String("work-queue", "", "work queue `NAME|URL`")
 	control := fs.String("control-queue", "", "control queue `NAME|URL`")
@@ -205,9 +208,7 @@ Examples:
 `
 
 func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("plan", planUsage, stderr)
-	var conn awsFlags
-	conn.register(fs)
+	fs, conn := newAWSFlagSet("plan", planUsage, stderr)
 	manifest := fs.String("manifest", "", "`s3://` URL of the inventory's manifest.json")
 	policyPath := fs.String("policy", "", "policy `FILE` (JSON)")
 	asJSON := fs.Bool("json", false, "print JSON")
@@ -269,9 +270,7 @@ Examples:
 `
 
 func runBackfill(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("backfill", backfillUsage, stderr)
-	var conn awsFlags
-	conn.register(fs)
+	fs, conn := newAWSFlagSet("backfill", backfillUsage, stderr)
 	manifest := fs.String("manifest", "", "`s3://` URL of an inventory's manifest.json")
 	bucket := fs.String("bucket", "", "`BUCKET` to list (when it has no inventory)")
 	prefix := fs.String("prefix", "", "with --bucket: only keys under this `PREFIX`")
@@ -370,9 +369,7 @@ func queueDepth(ctx context.Context, api *sqs.Client, name, url string) (QueueDe
 }
 
 func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("status", statusUsage, stderr)
-	var conn awsFlags
-	conn.register(fs)
+	fs, conn := newAWSFlagSet("status", statusUsage, stderr)
 	work := fs.String("work-queue", "", "work queue `NAME|URL`")
 	control := fs.String("control-queue", "", "control queue `NAME|URL`")
 	asJSON := fs.Bool("json", false, "print JSON")
@@ -421,9 +418,7 @@ Examples:
 `
 
 func runRedrive(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("redrive", redriveUsage, stderr)
-	var conn awsFlags
-	conn.register(fs)
+	fs, conn := newAWSFlagSet("redrive", redriveUsage, stderr)
 	queueFlag := fs.String("queue", "", "the `NAME|URL` of the queue whose DLQ to move back")
 	yes := fs.Bool("yes", false, "do not ask for confirmation")
 	if err := parseFlags(fs, args); err != nil {
