@@ -345,14 +345,19 @@ func (p *Planner) runListing(ctx context.Context, job Job) error {
 		var more bool
 		var err error
 		if job.Versions {
-			objs, more, err = p.listVersionsPage(ctx, &job, target, &stats)
+			objs, more, err = p.listVersionsPage(ctx, &job, target.ExpectedOwner, &stats)
 		} else {
-			objs, more, err = p.listPage(ctx, &job, target, &stats)
+			objs, more, err = p.listPage(ctx, &job, target.ExpectedOwner)
 		}
 		if err != nil {
 			return fmt.Errorf("listing %s: %w", job.Bucket, err)
 		}
 		for _, o := range objs {
+			stats.Rows++
+			if !target.InScope(o.Key) {
+				stats.Skipped["excluded-prefix"]++
+				continue
+			}
 			if err := b.add(ctx, o); err != nil {
 				return fmt.Errorf("listing %s: %w", job.Bucket, err)
 			}
@@ -368,43 +373,34 @@ func (p *Planner) runListing(ctx context.Context, job Job) error {
 	return nil
 }
 
-func (p *Planner) listPage(ctx context.Context, job *Job, target policy.Bucket, stats *Stats) ([]messages.Object, bool, error) {
+// listPage reads one page of current objects and advances job past it.
+func (p *Planner) listPage(ctx context.Context, job *Job, owner string) ([]messages.Object, bool, error) {
 	out, err := p.List.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(job.Bucket), Prefix: nonEmpty(job.Prefix),
-		ContinuationToken: nonEmpty(job.Token), ExpectedBucketOwner: aws.String(target.ExpectedOwner)})
+		ContinuationToken: nonEmpty(job.Token), ExpectedBucketOwner: aws.String(owner)})
 	if err != nil {
 		return nil, false, err
 	}
-	var objs []messages.Object
-	for _, o := range out.Contents {
-		stats.Rows++
-		key := aws.ToString(o.Key)
-		if !target.InScope(key) {
-			stats.Skipped["excluded-prefix"]++
-			continue
-		}
-		objs = append(objs, messages.Object{Bucket: job.Bucket, Key: key})
+	objs := make([]messages.Object, len(out.Contents))
+	for i, o := range out.Contents {
+		objs[i] = messages.Object{Bucket: job.Bucket, Key: aws.ToString(o.Key)}
 	}
 	job.Token = aws.ToString(out.NextContinuationToken)
 	return objs, aws.ToBool(out.IsTruncated), nil
 }
 
-func (p *Planner) listVersionsPage(ctx context.Context, job *Job, target policy.Bucket, stats *Stats) ([]messages.Object, bool, error) {
+// listVersionsPage reads one page of versions and advances job past it;
+// delete markers are counted as skipped.
+func (p *Planner) listVersionsPage(ctx context.Context, job *Job, owner string, stats *Stats) ([]messages.Object, bool, error) {
 	out, err := p.List.ListObjectVersions(ctx, &s3.ListObjectVersionsInput{Bucket: aws.String(job.Bucket), Prefix: nonEmpty(job.Prefix),
-		KeyMarker: nonEmpty(job.KeyMarker), VersionIdMarker: nonEmpty(job.VersionIDMarker), ExpectedBucketOwner: aws.String(target.ExpectedOwner)})
+		KeyMarker: nonEmpty(job.KeyMarker), VersionIdMarker: nonEmpty(job.VersionIDMarker), ExpectedBucketOwner: aws.String(owner)})
 	if err != nil {
 		return nil, false, err
 	}
 	stats.Rows += int64(len(out.DeleteMarkers))
 	stats.Skipped["delete-marker"] += int64(len(out.DeleteMarkers))
-	var objs []messages.Object
-	for _, v := range out.Versions {
-		stats.Rows++
-		key := aws.ToString(v.Key)
-		if !target.InScope(key) {
-			stats.Skipped["excluded-prefix"]++
-			continue
-		}
-		objs = append(objs, messages.Object{Bucket: job.Bucket, Key: key, VersionID: aws.ToString(v.VersionId)})
+	objs := make([]messages.Object, len(out.Versions))
+	for i, v := range out.Versions {
+		objs[i] = messages.Object{Bucket: job.Bucket, Key: aws.ToString(v.Key), VersionID: aws.ToString(v.VersionId)}
 	}
 	job.KeyMarker, job.VersionIDMarker = aws.ToString(out.NextKeyMarker), aws.ToString(out.NextVersionIdMarker)
 	return objs, aws.ToBool(out.IsTruncated), nil
