@@ -50,10 +50,15 @@ func (s *trivialS3) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
-func trivialClient(b *testing.B, url string) *s3.Client {
-	return s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(url), UsePathStyle: true,
+// trivialClient starts a trivial server answering after latency, for the
+// rest of the benchmark, and returns it with an SDK client pointed at it.
+func trivialClient(b *testing.B, latency time.Duration) (*s3.Client, *trivialS3) {
+	srv := &trivialS3{latency: latency}
+	ts := httptest.NewServer(srv)
+	b.Cleanup(ts.Close)
+	return s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(ts.URL), UsePathStyle: true,
 		Credentials: credentials.NewStaticCredentialsProvider("AKIDBENCH", "secret", ""), HTTPClient: awsconf.NewHTTPClient(),
-		Retryer: aws.NopRetryer{}})
+		Retryer: aws.NopRetryer{}}), srv
 }
 
 // cpuTime is this process's user+system CPU time.
@@ -73,10 +78,7 @@ const floorObjects, floorInFlight = 2000, 256
 func BenchmarkFloor(b *testing.B) {
 	for _, latency := range latencies {
 		b.Run(fmt.Sprintf("latency=%s", latency), func(b *testing.B) {
-			srv := &trivialS3{latency: latency}
-			ts := httptest.NewServer(srv)
-			defer ts.Close()
-			client := trivialClient(b, ts.URL)
+			client, srv := trivialClient(b, latency)
 			keys := make(chan string)
 			cpu0 := cpuTime()
 			b.ResetTimer()
@@ -116,10 +118,7 @@ func BenchmarkFloor(b *testing.B) {
 func BenchmarkConsumer(b *testing.B) {
 	for _, latency := range latencies {
 		b.Run(fmt.Sprintf("latency=%s", latency), func(b *testing.B) {
-			srv := &trivialS3{latency: latency}
-			ts := httptest.NewServer(srv)
-			defer ts.Close()
-			client := trivialClient(b, ts.URL)
+			client, srv := trivialClient(b, latency)
 			pol, err := policy.Parse([]byte(`{"buckets":{"bench":{"kmsKeyArn":"` + floorKey + `","bucketKeyEnabled":true}}}`))
 			if err != nil {
 				b.Fatal(err)
