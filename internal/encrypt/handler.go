@@ -38,6 +38,10 @@ const (
 	AttrReason  = "s3rekey.reason"
 	AttrDetail  = "s3rekey.detail"
 	AttrSource  = "s3rekey.source-message-id"
+	// AttrAttempts is how many times the objects were tried before they
+	// were dead-lettered. The dead letter's own task starts at attempt 0,
+	// so that a redrive gives its objects a full set of attempts again.
+	AttrAttempts = "s3rekey.attempts"
 )
 
 // Handler is the encrypt function: it consumes a batch of work-queue
@@ -292,11 +296,18 @@ func (h *Handler) followUps(i int, messageID string, w *messageWork, cfg Config,
 		h.logger().Info("deadline near: unstarted objects requeued", "messageId", messageID, "objects", len(unstarted))
 	}
 	for o, objs := range deadByReason {
-		attrs := map[string]string{AttrOutcome: string(o.Status), AttrReason: o.Reason, AttrSource: messageID}
+		attrs := map[string]string{AttrOutcome: string(o.Status), AttrReason: o.Reason, AttrSource: messageID,
+			AttrAttempts: strconv.Itoa(w.task.Attempt + 1)}
 		if o.Detail != "" {
 			attrs[AttrDetail] = truncate(o.Detail, 256)
 		}
-		out = append(out, outgoing{i, cfg.DeadLetterQueueURL, queue.Message{Body: task(objs, w.task.Attempt), Attributes: attrs}})
+		// Attempt 0 and Redelivered: a redriven dead letter gets every
+		// attempt again, and re-reads its objects instead of trusting
+		// facts that are stale by then.
+		dead := w.task
+		dead.Objects, dead.Attempt, dead.Redelivered = objs, 0, true
+		body, _ := dead.Encode()
+		out = append(out, outgoing{i, cfg.DeadLetterQueueURL, queue.Message{Body: body, Attributes: attrs}})
 		sum.DeadLetter += len(objs)
 		h.logger().Warn("objects dead-lettered", "messageId", messageID, "objects", len(objs), "outcome", string(o.Status), "reason", o.Reason)
 	}

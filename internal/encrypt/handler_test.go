@@ -247,9 +247,10 @@ func TestMixedBucketEndToEnd(t *testing.T) {
 		t.Errorf("DLQ holds %+v, want only the poison message, rejected with a reason", dead)
 	}
 	// free.txt is named twice in one batch (task and notification), and
-	// compliant.txt twice: each is updated at most once.
-	if n := p.Emu.CountOf("s3", "UpdateObjectEncryption", ""); n != 5 {
-		t.Errorf("%d UpdateObjectEncryption calls, want 5 (one per object that needed it)", n)
+	// compliant.txt twice: each is updated at most once. ssec.bin costs one
+	// refused request: HEAD's bare 400 does not prove SSE-C, the refusal does.
+	if n := p.Emu.CountOf("s3", "UpdateObjectEncryption", ""); n != 6 {
+		t.Errorf("%d UpdateObjectEncryption calls, want 6 (one per object that needed it, one refused for SSE-C)", n)
 	}
 	if n := p.Emu.CountOf("s3", "GetObject", ""); n != 0 {
 		t.Errorf("%d GetObject calls; the consumer must never read object data", n)
@@ -273,14 +274,28 @@ func TestRetryThenDeadLetterAfterAttempts(t *testing.T) {
 	}
 	d := dead[0]
 	task, err := messages.Decode(d.body)
-	if err != nil || len(task.Objects) != 1 || task.Objects[0].Key != "slow.txt" || task.Attempt != 2 {
+	// The dead letter starts its attempts afresh, so that a redrive gives
+	// the object a full set again; the attempts it used are an attribute.
+	if err != nil || len(task.Objects) != 1 || task.Objects[0].Key != "slow.txt" || task.Attempt != 0 || !task.Redelivered {
 		t.Errorf("dead letter %s decodes to %+v, %v", d.body, task, err)
 	}
-	if d.attrs[encrypt.AttrOutcome] != "retry" || d.attrs[encrypt.AttrReason] != "attempts-exhausted" || d.attrs[encrypt.AttrDetail] != "SlowDown" {
+	if d.attrs[encrypt.AttrOutcome] != "retry" || d.attrs[encrypt.AttrReason] != "attempts-exhausted" || d.attrs[encrypt.AttrDetail] != "SlowDown" ||
+		d.attrs[encrypt.AttrAttempts] != "3" {
 		t.Errorf("dead letter attributes %v", d.attrs)
 	}
 	if n := p.Emu.CountOf("s3", "UpdateObjectEncryption", "data"); n != 3 {
 		t.Errorf("%d update attempts, want 3", n)
+	}
+
+	// A redrive (the body moved back to the work queue as is, as SQS's
+	// message move task does) is tried MaxAttempts times again, not once.
+	p.send(t, d.body)
+	p.runUntilIdle(t)
+	if n := p.Emu.CountOf("s3", "UpdateObjectEncryption", "data"); n != 6 {
+		t.Errorf("%d update attempts after a redrive, want 3 + 3", n)
+	}
+	if again := p.drainDLQ(t); len(again) != 1 || again[0].attrs[encrypt.AttrAttempts] != "3" {
+		t.Errorf("after the redrive the DLQ holds %+v, want the object once, after 3 attempts", again)
 	}
 }
 

@@ -14,6 +14,10 @@ const (
 	SkipNoncurrent   = "noncurrent-version"
 )
 
+// NullVersion is the version id S3 gives objects written while
+// versioning was never enabled or suspended.
+const NullVersion = "null"
+
 // Filter decides which inventory rows of one managed bucket become work.
 type Filter struct {
 	Bucket policy.Bucket
@@ -59,6 +63,13 @@ func (f Filter) Apply(r Row) (obj messages.Object, skip string) {
 	obj = messages.Object{Bucket: r.Bucket, Key: r.Key}
 	if f.Bucket.Versions == policy.VersionsAll {
 		obj.VersionID = r.VersionID
+		if obj.VersionID == "" && r.HasIsLatest {
+			// An all-versions report leaves the VersionId of the null
+			// version (written before versioning was enabled) empty
+			// (storage-inventory.md). Empty would address the current
+			// version instead; S3 names the null version "null".
+			obj.VersionID = NullVersion
+		}
 	}
 	if facts.Encryption != "" || facts.BucketKey != nil || facts.Locked != nil {
 		obj.Facts = facts

@@ -267,3 +267,82 @@ func TestParseISOTimeAgreesWithTimeParse(t *testing.T) {
 		}
 	}
 }
+
+// openCSV opens hand-written CSV inventory lines (gzip applied here), so
+// the reader is tested against S3's documented spelling rather than
+// against our own writer.
+func openCSV(t *testing.T, columns []string, lines string) []Row {
+	t.Helper()
+	var buf bytes.Buffer
+	gz := gzip.NewWriter(&buf)
+	gz.Write([]byte(lines))
+	gz.Close()
+	path := filepath.Join(t.TempDir(), "f.csv.gz")
+	if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, err := Open(FormatCSV, f, columns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return readAll(t, r)
+}
+
+// storage-inventory.md: legal hold "On"/"Off", retention modes
+// "Governance"/"Compliance", IsLatest "True"; real reports write
+// "true"/"false" and "COMPLIANCE". An all-versions report leaves the null
+// version's VersionId empty. Every spelling must decide the same.
+func TestInventorySpellingsAndNullVersion(t *testing.T) {
+	now := time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)
+	cols := []string{"Bucket", "Key", "VersionId", "IsLatest", "IsDeleteMarker", "EncryptionStatus", "ObjectLockRetainUntilDate",
+		"ObjectLockMode", "ObjectLockLegalHoldStatus", "BucketKeyStatus"}
+	rows := openCSV(t, cols, strings.Join([]string{
+		`"b","held.txt","v1","True","False","SSE-S3","","","On","Disabled"`,
+		`"b","held-upper.txt","v2","TRUE","FALSE","sse-s3","","","ON","DISABLED"`,
+		`"b","free.txt","v3","true","false","SSE-S3","","","Off","Enabled"`,
+		`"b","governed.txt","v4","true","false","SSE-S3","2027-01-01T00:00:00.000Z","Governance","Off","DISABLED"`,
+		`"b","governed-ms.txt","v5","true","false","SSE-S3","1798761600000","COMPLIANCE","OFF","DISABLED"`,
+		`"b","data.txt","","false","false","SSE-S3","","","","DISABLED"`,
+		`"b","marker.txt","v6","True","True","","","","",""`,
+	}, "\n")+"\n")
+	all := Filter{Bucket: policy.Bucket{Versions: policy.VersionsAll}, Now: now}
+	want := []struct {
+		skip, version string
+		bucketKey     bool
+	}{
+		{rekey.ReasonObjectLock, "", false},
+		{rekey.ReasonObjectLock, "", false},
+		{"", "v3", true},
+		{rekey.ReasonObjectLock, "", false},
+		{rekey.ReasonObjectLock, "", false},
+		{"", NullVersion, false},
+		{SkipDeleteMarker, "", false},
+	}
+	if len(rows) != len(want) {
+		t.Fatalf("%d rows, want %d", len(rows), len(want))
+	}
+	for i, r := range rows {
+		obj, skip := all.Apply(r)
+		if skip != want[i].skip {
+			t.Errorf("%s: skip %q, want %q", r.Key, skip, want[i].skip)
+			continue
+		}
+		if skip != "" {
+			continue
+		}
+		if obj.VersionID != want[i].version || obj.Facts == nil || obj.Facts.Encryption != "SSE-S3" || *obj.Facts.BucketKey != want[i].bucketKey {
+			t.Errorf("%s: %+v (facts %+v), want version %q, SSE-S3, bucket key %v", r.Key, obj, obj.Facts, want[i].version, want[i].bucketKey)
+		}
+	}
+	if !rows[0].IsLatest || rows[6].IsLatest != true || !rows[6].IsDeleteMarker {
+		t.Errorf("booleans in other cases misread: %+v / %+v", rows[0], rows[6])
+	}
+	if got := rows[4].RetainUntil; !got.Equal(time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)) {
+		t.Errorf("epoch-millisecond retain-until read as %v", got)
+	}
+}

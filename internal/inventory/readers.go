@@ -42,13 +42,45 @@ func Open(format string, f *os.File, columns []string) (r Reader, err error) {
 	return nil, fmt.Errorf("inventory format %q is not CSV, Parquet or ORC", format)
 }
 
-// withFlags copies the Has* flags of a template into a row.
+// withFlags copies the Has* flags of a template into a row, and brings
+// its enumerated values to one spelling. S3's own pages disagree on case
+// (storage-inventory.md lists legal hold "On"/"Off" and retention modes
+// "Governance"/"Compliance"; its examples and real reports write
+// "COMPLIANCE", "true"/"false"), so every value is read case-insensitively.
 func withFlags(r Row, flags Row) Row {
+	r.EncryptionStatus = upper(r.EncryptionStatus)
+	r.BucketKeyStatus = upper(r.BucketKeyStatus)
+	r.LockMode = upper(r.LockMode)
+	r.LegalHold = upper(r.LegalHold)
 	r.HasIsLatest, r.HasEncryption, r.HasBucketKey, r.HasLock = flags.HasIsLatest, flags.HasEncryption, flags.HasBucketKey, flags.HasLock
 	if !flags.HasIsLatest {
 		r.IsLatest = true // an inventory of current versions only has no IsLatest column
 	}
 	return r
+}
+
+// upper upper-cases ASCII without allocating for a value already so.
+func upper(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= 'a' && c <= 'z' {
+			return strings.ToUpper(s)
+		}
+	}
+	return s
+}
+
+// isTrue reads a CSV boolean in any case ("true", "True", "TRUE").
+func isTrue(s string) bool { return strings.EqualFold(s, "true") }
+
+// parseDate reads a CSV date as S3 writes it (ISO 8601), or as epoch
+// milliseconds, the type ORC and Parquet reports carry for retain-until
+// dates (storage-inventory-athena-query.md: object_lock_retain_until_date
+// bigint).
+func parseDate(s string) (time.Time, error) {
+	if ms, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return time.UnixMilli(ms).UTC(), nil
+	}
+	return parseISOTime(s)
 }
 
 // csvField are the CSV columns s3rekey reads, resolved to record indexes
@@ -127,7 +159,7 @@ func (r *csvReader) Next() (Row, error) {
 	}
 	row := Row{
 		Bucket: get(fBucket), Key: key, VersionID: get(fVersionID),
-		IsLatest: get(fIsLatest) == "true", IsDeleteMarker: get(fIsDeleteMarker) == "true",
+		IsLatest: isTrue(get(fIsLatest)), IsDeleteMarker: isTrue(get(fIsDeleteMarker)),
 		EncryptionStatus: get(fEncryption), BucketKeyStatus: get(fBucketKey),
 		LockMode: get(fLockMode), LegalHold: get(fLegalHold), StorageClass: get(fStorageClass), ETag: get(fETag),
 	}
@@ -142,7 +174,7 @@ func (r *csvReader) Next() (Row, error) {
 		}
 	}
 	if s := get(fRetainUntil); s != "" {
-		if row.RetainUntil, err = parseISOTime(s); err != nil {
+		if row.RetainUntil, err = parseDate(s); err != nil {
 			return Row{}, fmt.Errorf("csv inventory row %d: retain-until date %q: %w", r.rowNum, s, err)
 		}
 	}
@@ -377,8 +409,14 @@ func (r *orcReader) Next() (row Row, err error) {
 		case "encryption_status":
 			row.EncryptionStatus, _ = v.(string)
 		case "object_lock_retain_until_date":
-			if t, ok := v.(time.Time); ok {
+			// The manifest's example schema says timestamp; the Athena
+			// table S3 documents for the same files says bigint (epoch
+			// milliseconds). Read either.
+			switch t := v.(type) {
+			case time.Time:
 				row.RetainUntil = t.UTC()
+			case int64:
+				row.RetainUntil = time.UnixMilli(t).UTC()
 			}
 		case "object_lock_mode":
 			row.LockMode, _ = v.(string)

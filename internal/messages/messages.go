@@ -38,7 +38,12 @@ type Object struct {
 	Bucket    string `json:"b"`
 	Key       string `json:"k"`
 	VersionID string `json:"v,omitempty"`
-	Facts     *Facts `json:"f,omitempty"`
+	// RawKey is the key exactly as an EventBridge event spelled it, when
+	// form-decoding changed it: AWS documents classic notification keys as
+	// form-encoded but says nothing of EventBridge's, so the consumer
+	// tries the decoded key first and this one when that is not found.
+	RawKey string `json:"rk,omitempty"`
+	Facts  *Facts `json:"f,omitempty"`
 }
 
 // Task is s3rekey's own work-queue message: one or more objects.
@@ -164,15 +169,17 @@ func decodeEventBridge(body []byte) (Task, error) {
 	if err := json.Unmarshal(ev.Detail, &d); err != nil {
 		return Task{}, reject("EventBridge detail: %v", err)
 	}
-	key, err := url.QueryUnescape(d.Object.Key)
-	if err != nil {
-		return Task{}, reject("EventBridge object key %q is not form-encoded: %v", d.Object.Key, err)
-	}
-	if d.Bucket.Name == "" || key == "" {
+	if d.Bucket.Name == "" || d.Object.Key == "" {
 		return Task{}, reject("EventBridge event without bucket or key")
 	}
-	return Task{Version: TaskVersion, Source: SourceEvent, JobID: ev.ID,
-		Objects: []Object{{Bucket: d.Bucket.Name, Key: key, VersionID: d.Object.VersionID}}}, nil
+	obj := Object{Bucket: d.Bucket.Name, Key: d.Object.Key, VersionID: d.Object.VersionID}
+	// Undocumented encoding: read the key as form-encoded (as classic
+	// notifications are) and keep the raw spelling as the fallback. A key
+	// that is not valid form-encoding can only be raw.
+	if key, err := url.QueryUnescape(d.Object.Key); err == nil && key != d.Object.Key && key != "" {
+		obj.Key, obj.RawKey = key, d.Object.Key
+	}
+	return Task{Version: TaskVersion, Source: SourceEvent, JobID: ev.ID, Objects: []Object{obj}}, nil
 }
 
 func decodeS3Event(body []byte) (Task, error) {

@@ -3,6 +3,7 @@ package messages
 import (
 	"errors"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -25,7 +26,8 @@ func TestDecodeSamples(t *testing.T) {
 		want Task
 	}{
 		{"eventbridge-object-created.json", Task{Version: 1, Source: SourceEvent, JobID: "5b2e8f31-9c0a-4d7e-a1f6-2c9d3e4b5a61",
-			Objects: []Object{{Bucket: "customer-uploads", Key: "invoices/2026/Q4 reporté final.pdf", VersionID: "Zk8mQ2v.9xYcT3rLwP0aHn5sJdE7uB1o"}}}},
+			Objects: []Object{{Bucket: "customer-uploads", Key: "invoices/2026/Q4 reporté final.pdf", VersionID: "Zk8mQ2v.9xYcT3rLwP0aHn5sJdE7uB1o",
+				RawKey: "invoices/2026/Q4+report%C3%A9+final.pdf"}}}},
 		{"s3-notification-put.json", Task{Version: 1, Source: SourceEvent,
 			Objects: []Object{{Bucket: "customer-uploads", Key: "scans/page 1 of 3.tiff", VersionID: "3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrH"}}}},
 		{"s3-test-event.json", Task{Version: 1, Source: SourceEvent}},
@@ -59,7 +61,7 @@ func TestDecodeRejects(t *testing.T) {
 		"task unknown field":   `{"v":1,"src":"event","objects":[{"b":"bkt","k":"k"}],"extra":1}`,
 		"task missing key":     `{"v":1,"src":"event","objects":[{"b":"bkt"}]}`,
 		"other EventBridge":    `{"detail-type":"Object Deleted","source":"aws.s3","detail":{}}`,
-		"bad key encoding":     `{"detail-type":"Object Created","source":"aws.s3","detail":{"bucket":{"name":"bkt"},"object":{"key":"%zz"}}}`,
+		"EventBridge no key":   `{"detail-type":"Object Created","source":"aws.s3","detail":{"bucket":{"name":"bkt"},"object":{"key":""}}}`,
 		"record not from S3":   `{"Records":[{"eventSource":"aws:sqs","eventName":"ObjectCreated:Put"}]}`,
 	}
 	for name, body := range cases {
@@ -68,6 +70,36 @@ func TestDecodeRejects(t *testing.T) {
 			var rej *RejectedError
 			if !errors.As(err, &rej) || rej.Reason == "" {
 				t.Errorf("Decode(%s) = %v, want a RejectedError with a reason", body, err)
+			}
+		})
+	}
+}
+
+// EventBridge's S3 event reference (EventBridge.md, ev-events.md) does not
+// say whether detail.object.key is form-encoded, as classic notification
+// keys are (notification-content-structure.md). Every reading must name
+// the object: the decoded key first, the raw spelling as the fallback.
+func TestEventBridgeKeyReadings(t *testing.T) {
+	cases := []struct {
+		name, sent, key, raw string
+	}{
+		{"encoded plus", "a%2Bb.txt", "a+b.txt", "a%2Bb.txt"},
+		{"raw plus", "a+b.txt", "a b.txt", "a+b.txt"},
+		{"encoded space", "a+b.txt", "a b.txt", "a+b.txt"},
+		{"raw space", "a b.txt", "a b.txt", ""},
+		{"nothing to decode", "plain/key.txt", "plain/key.txt", ""},
+		{"not valid form-encoding: raw only", "100%.txt", "100%.txt", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			body := `{"detail-type":"Object Created","source":"aws.s3","id":"e","detail":{"bucket":{"name":"bkt"},"object":{"key":` +
+				strconv.Quote(tc.sent) + `}}}`
+			task, err := Decode(body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if o := task.Objects[0]; o.Key != tc.key || o.RawKey != tc.raw {
+				t.Errorf("key %q raw %q, want %q and %q", o.Key, o.RawKey, tc.key, tc.raw)
 			}
 		})
 	}

@@ -26,6 +26,10 @@ const (
 	ReasonExcludedPrefix  = "excluded-prefix"
 	ReasonAccessDenied    = "access-denied"
 	ReasonInvalidRequest  = "invalid-request"
+	ReasonNotImplemented  = "not-implemented"
+	// ReasonUnreadable: HeadObject answered a bare 400 in a dry run, where
+	// no update is sent to learn whether the object is SSE-C.
+	ReasonUnreadable = "unreadable"
 )
 
 // Outcome is the one terminal result of one object.

@@ -70,7 +70,24 @@ func (r *Rekeyer) now() time.Time {
 // when it refuses). SSE-KMS always needs a HEAD: inventories carry no key
 // ARN. A stale inventory can therefore skip an object that was rewritten
 // since; such a rewrite is an upload, which the event path enforces.
+//
+// An object named by an EventBridge event whose key may or may not have
+// been form-encoded (AWS does not document which) carries its raw key as
+// RawKey: when the decoded key is gone, the raw key is tried too.
 func (r *Rekeyer) Rekey(ctx context.Context, obj messages.Object) Result {
+	res := r.rekeyOnce(ctx, obj)
+	if res.Status != Gone || obj.RawKey == "" || obj.RawKey == obj.Key {
+		return res
+	}
+	alt := obj
+	alt.Key, alt.RawKey = obj.RawKey, ""
+	again := r.rekeyOnce(ctx, alt)
+	again.Heads += res.Heads
+	again.Updates += res.Updates
+	return again
+}
+
+func (r *Rekeyer) rekeyOnce(ctx context.Context, obj messages.Object) Result {
 	target, ok := r.Policy.Lookup(obj.Bucket)
 	switch {
 	case !ok:
@@ -97,6 +114,10 @@ func (r *Rekeyer) Rekey(ctx context.Context, obj messages.Object) Result {
 		st, out := r.head(ctx, obj, target, &res)
 		if out != nil {
 			res.Outcome = *out
+			return res
+		}
+		if st.Encryption == encUnreadable {
+			res.Outcome = r.updateUnreadable(ctx, obj, target, &res)
 			return res
 		}
 		d := Decide(st, target, r.Policy.DryRun, r.now())
@@ -136,14 +157,28 @@ func (r *Rekeyer) head(ctx context.Context, obj messages.Object, target policy.B
 	})
 	if err != nil {
 		if httpStatus(err) == 400 {
-			// S3 answers HEAD of an SSE-C object without its key with a bare
-			// 400; nothing else a well-formed HEAD can get is a 400.
-			return State{Encryption: EncC}, nil
+			// A HEAD answer has no body, so a 400 names no reason: an SSE-C
+			// object read without its key answers 400, and so do expired
+			// credentials, a wrong region and a malformed version id. The
+			// state stays unknown; UpdateObjectEncryption's own answer (or
+			// a retry) tells which.
+			return State{Encryption: encUnreadable}, nil
 		}
 		o := classify(err)
 		return State{}, &o
 	}
 	return StateFromHead(out), nil
+}
+
+// encUnreadable marks an object whose HEAD answered a bare 400.
+const encUnreadable = "unreadable"
+
+// isSSECRefusal reports UpdateObjectEncryption's refusal of an SSE-C (or
+// DSSE-KMS) source, the answer that proves what a HEAD's bare 400 cannot.
+// S3 API reference, UpdateObjectEncryption, Errors: "doesn't support source
+// objects with the encryption type DSSE-KMS or SSE-C".
+func isSSECRefusal(code, msg string) bool {
+	return code == "InvalidRequest" && strings.Contains(msg, "SSE-C")
 }
 
 // StateFromHead reads an object's state from a HeadObject answer.
@@ -175,12 +210,7 @@ func (r *Rekeyer) update(ctx context.Context, obj messages.Object, target policy
 		return Outcome{Status: WouldUpdate}
 	}
 	res.Updates++
-	_, err := r.Update.UpdateObjectEncryption(ctx, &s3.UpdateObjectEncryptionInput{
-		Bucket: aws.String(obj.Bucket), Key: aws.String(obj.Key), VersionId: nonEmpty(obj.VersionID),
-		ExpectedBucketOwner: aws.String(target.ExpectedOwner),
-		ObjectEncryption: &types.ObjectEncryptionMemberSSEKMS{Value: types.SSEKMSEncryption{
-			KMSKeyArn: aws.String(target.KMSKeyARN), BucketKeyEnabled: aws.Bool(target.BucketKeyEnabled)}},
-	})
+	err := r.sendUpdate(ctx, obj, target)
 	if err == nil {
 		return Outcome{Status: Updated}
 	}
@@ -199,11 +229,55 @@ func (r *Rekeyer) update(ctx context.Context, obj messages.Object, target policy
 	return classify(err)
 }
 
+// updateUnreadable tries the update of an object whose HEAD answered a bare
+// 400, and lets S3's answer say what the object is: an SSE-C source is
+// refused by name; any other 400 is about the request, never the object.
+func (r *Rekeyer) updateUnreadable(ctx context.Context, obj messages.Object, target policy.Bucket, res *Result) Outcome {
+	const detail = "HeadObject answered 400 without a reason (an SSE-C object, or a request fault such as expired credentials)"
+	if r.Policy.DryRun {
+		return Outcome{Status: Failed, Reason: ReasonUnreadable, Detail: detail + "; a dry run sends no update to tell which"}
+	}
+	res.Updates++
+	err := r.sendUpdate(ctx, obj, target)
+	if err == nil {
+		return Outcome{Status: Updated}
+	}
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		switch {
+		case isSSECRefusal(ae.ErrorCode(), ae.ErrorMessage()):
+			return Outcome{Status: Skipped, Reason: ReasonSSEC, Detail: "refused by S3: " + ae.ErrorMessage()}
+		case ae.ErrorCode() == "AccessDenied" && strings.Contains(ae.ErrorMessage(), "Object Lock"):
+			return Outcome{Status: Skipped, Reason: ReasonObjectLock, Detail: "refused by S3: " + ae.ErrorMessage()}
+		case ae.ErrorCode() == "InvalidRequest":
+			return Outcome{Status: Failed, Reason: ReasonInvalidRequest, Detail: detail + "; update refused: " + ae.ErrorMessage()}
+		}
+	}
+	return classify(err)
+}
+
+// sendUpdate makes one UpdateObjectEncryption request.
+func (r *Rekeyer) sendUpdate(ctx context.Context, obj messages.Object, target policy.Bucket) error {
+	_, err := r.Update.UpdateObjectEncryption(ctx, &s3.UpdateObjectEncryptionInput{
+		Bucket: aws.String(obj.Bucket), Key: aws.String(obj.Key), VersionId: nonEmpty(obj.VersionID),
+		ExpectedBucketOwner: aws.String(target.ExpectedOwner),
+		ObjectEncryption: &types.ObjectEncryptionMemberSSEKMS{Value: types.SSEKMSEncryption{
+			KMSKeyArn: aws.String(target.KMSKeyARN), BucketKeyEnabled: aws.Bool(target.BucketKeyEnabled)}},
+	})
+	return err
+}
+
 // reclassify re-reads an object whose update was refused as invalid.
 func (r *Rekeyer) reclassify(ctx context.Context, obj messages.Object, target policy.Bucket, res *Result, refusal string) Outcome {
 	st, out := r.head(ctx, obj, target, res)
 	if out != nil {
 		return *out
+	}
+	if st.Encryption == encUnreadable {
+		if isSSECRefusal("InvalidRequest", refusal) {
+			return Outcome{Status: Skipped, Reason: ReasonSSEC, Detail: "refused by S3: " + refusal}
+		}
+		return Outcome{Status: Failed, Reason: ReasonInvalidRequest, Detail: "update refused (" + refusal + ") and HeadObject answered 400"}
 	}
 	d := Decide(st, target, false, r.now())
 	if d.Update {
@@ -218,6 +292,13 @@ var retryableCodes = map[string]bool{
 	"SlowDown": true, "ServiceUnavailable": true, "InternalError": true, "RequestTimeout": true,
 	"Throttling": true, "ThrottlingException": true, "RequestLimitExceeded": true, "TooManyRequestsException": true,
 	"RequestTimeTooSkewed": true, "KMS.ThrottlingException": true, "KMS.KMSInternalException": true,
+	// 409: another request on the same object or bucket is in progress
+	// (S3 API reference, Error responses: OperationAborted,
+	// ConditionalRequestConflict); trying again later succeeds.
+	"OperationAborted": true, "ConditionalRequestConflict": true,
+	// Session credentials that expired mid-run are refreshed by the SDK's
+	// provider on a later attempt; the object is untouched meanwhile.
+	"ExpiredToken": true, "ExpiredTokenException": true, "TokenRefreshRequired": true, "RequestExpired": true,
 }
 
 // classify turns an S3 error into an outcome.
@@ -234,7 +315,10 @@ func classify(err error) Outcome {
 		case code == "AccessDenied" || code == "Forbidden" || code == "AllAccessDisabled":
 			return Outcome{Status: Failed, Reason: ReasonAccessDenied, Detail: ae.ErrorMessage()}
 		case code == "NotImplemented":
-			return Outcome{Status: Skipped, Reason: ReasonDirectoryBucket, Detail: ae.ErrorMessage()}
+			// Directory buckets are skipped by name before any request, so
+			// this is S3 refusing the operation itself (for example a region
+			// without UpdateObjectEncryption): a person must look.
+			return Outcome{Status: Failed, Reason: ReasonNotImplemented, Detail: ae.ErrorMessage()}
 		case retryableCodes[code] || httpStatus(err) >= 500:
 			return Outcome{Status: Retry, Reason: code, Detail: ae.ErrorMessage()}
 		case code == "NoSuchBucket":

@@ -125,7 +125,9 @@ func TestRekeyEveryState(t *testing.T) {
 		{"target key with bucket key", messages.Object{Bucket: "data", Key: "kms target+bk.txt"}, rekey.Outcome{Status: rekey.Compliant}, 1, 0},
 		{"target key without bucket key", messages.Object{Bucket: "data", Key: "kms target no bk.txt"}, rekey.Outcome{Status: rekey.Updated}, 1, 1},
 		{"not encrypted", messages.Object{Bucket: "data", Key: "plain.txt"}, rekey.Outcome{Status: rekey.Skipped, Reason: rekey.ReasonNotEncrypted}, 1, 0},
-		{"SSE-C", messages.Object{Bucket: "data", Key: "ssec.bin"}, rekey.Outcome{Status: rekey.Skipped, Reason: rekey.ReasonSSEC}, 1, 0},
+		// A HEAD's bare 400 proves nothing; UpdateObjectEncryption's refusal
+		// names SSE-C, at the price of one refused request.
+		{"SSE-C", messages.Object{Bucket: "data", Key: "ssec.bin"}, rekey.Outcome{Status: rekey.Skipped, Reason: rekey.ReasonSSEC, Detail: "refused by S3: " + ssecRefusal}, 1, 1},
 		{"DSSE-KMS", messages.Object{Bucket: "data", Key: "dsse.bin"}, rekey.Outcome{Status: rekey.Skipped, Reason: rekey.ReasonDSSEKMS}, 1, 0},
 		{"excluded prefix", messages.Object{Bucket: "data", Key: "logs/app.log"}, rekey.Outcome{Status: rekey.Skipped, Reason: rekey.ReasonExcludedPrefix}, 0, 0},
 		{"delete marker", messages.Object{Bucket: "data", Key: "deleted.txt"}, rekey.Outcome{Status: rekey.Gone}, 1, 0},
@@ -268,16 +270,65 @@ func TestRekeyRetriesInjectedSlowDown(t *testing.T) {
 
 // fakeS3 answers HEAD and UpdateObjectEncryption with canned errors.
 type fakeS3 struct {
-	head   func() (*s3.HeadObjectOutput, error)
-	update func() error
+	head    func() (*s3.HeadObjectOutput, error)
+	headKey func(key string) (*s3.HeadObjectOutput, error) // instead of head, where the key matters
+	update  func() error
 }
 
-func (f fakeS3) HeadObject(context.Context, *s3.HeadObjectInput, ...func(*s3.Options)) (*s3.HeadObjectOutput, error) {
+func (f fakeS3) HeadObject(_ context.Context, in *s3.HeadObjectInput, _ ...func(*s3.Options)) (*s3.HeadObjectOutput, error) {
+	if f.headKey != nil {
+		return f.headKey(aws.ToString(in.Key))
+	}
 	return f.head()
 }
 
 func (f fakeS3) UpdateObjectEncryption(context.Context, *s3.UpdateObjectEncryptionInput, ...func(*s3.Options)) (*s3.UpdateObjectEncryptionOutput, error) {
 	return &s3.UpdateObjectEncryptionOutput{}, f.update()
+}
+
+// A bare 400 from HEAD in a dry run is neither skipped nor guessed.
+func TestRekeyDryRunHead400IsNotSkipped(t *testing.T) {
+	p, err := policy.Parse([]byte(`{"dryRun":true,"buckets":{"bkt":{"kmsKeyArn":"arn:aws:kms:us-east-1:111122223333:key/k"}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake := fakeS3{head: head400, update: func() error { t.Error("dry run sent an update"); return nil }}
+	got := (&rekey.Rekeyer{Head: fake, Update: fake, Policy: p}).Rekey(context.Background(), messages.Object{Bucket: "bkt", Key: "k"})
+	if got.Status != rekey.Failed || got.Reason != rekey.ReasonUnreadable {
+		t.Errorf("got %+v, want failed: %s", got.Outcome, rekey.ReasonUnreadable)
+	}
+}
+
+// An EventBridge key is tried decoded, then raw: both spellings of "a+b"
+// reach the object.
+func TestRekeyTriesRawEventBridgeKey(t *testing.T) {
+	p, err := policy.Parse([]byte(`{"buckets":{"bkt":{"kmsKeyArn":"arn:aws:kms:us-east-1:111122223333:key/k"}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var heads []string
+	fake := fakeS3{headKey: func(key string) (*s3.HeadObjectOutput, error) {
+		heads = append(heads, key)
+		if key == "a+b.txt" {
+			return &s3.HeadObjectOutput{ServerSideEncryption: types.ServerSideEncryptionAes256}, nil
+		}
+		return nil, responseError(404, "NotFound", "")
+	}, update: func() error { return nil }}
+	r := &rekey.Rekeyer{Head: fake, Update: fake, Policy: p}
+	for _, obj := range []messages.Object{
+		{Bucket: "bkt", Key: "a+b.txt", RawKey: "a%2Bb.txt"}, // EventBridge encoded the key
+		{Bucket: "bkt", Key: "a b.txt", RawKey: "a+b.txt"},   // EventBridge sent it raw
+	} {
+		heads = nil
+		got := r.Rekey(context.Background(), obj)
+		if got.Status != rekey.Updated {
+			t.Errorf("%+v: got %+v after HEADs of %q, want updated", obj, got.Outcome, heads)
+		}
+	}
+	heads = nil
+	if got := r.Rekey(context.Background(), messages.Object{Bucket: "bkt", Key: "gone.txt", RawKey: "gone.txt"}); got.Status != rekey.Gone || len(heads) != 1 {
+		t.Errorf("an identical raw key: %+v after %d HEADs, want gone after 1", got.Outcome, len(heads))
+	}
 }
 
 func responseError(status int, code, msg string) error {
@@ -286,6 +337,11 @@ func responseError(status int, code, msg string) error {
 			Err: &smithy.GenericAPIError{Code: code, Message: msg}},
 	}
 }
+
+const ssecRefusal = "The UpdateObjectEncryption operation doesn't support source objects with the encryption type DSSE-KMS or SSE-C. " +
+	"Only source objects encrypted with SSE-S3 or SSE-KMS are supported."
+
+func head400() (*s3.HeadObjectOutput, error) { return nil, responseError(400, "BadRequest", "") }
 
 func TestClassifyErrors(t *testing.T) {
 	p, err := policy.Parse([]byte(`{"buckets":{"bkt":{"kmsKeyArn":"arn:aws:kms:us-east-1:111122223333:key/k"}}}`))
@@ -314,6 +370,30 @@ func TestClassifyErrors(t *testing.T) {
 		{"UOE NoSuchKey", fakeS3{head: sseS3, update: func() error { return responseError(404, "NoSuchKey", "gone") }}, rekey.Gone, ""},
 		{"UOE refused although updatable", fakeS3{head: sseS3, update: func() error { return responseError(400, "InvalidRequest", "odd") }}, rekey.Failed, rekey.ReasonInvalidRequest},
 		{"UOE throttled by KMS", fakeS3{head: sseS3, update: func() error { return responseError(400, "KMS.ThrottlingException", "slow") }}, rekey.Retry, "KMS.ThrottlingException"},
+		// A HEAD answer has no body: its 400 is an SSE-C object, or expired
+		// credentials, a wrong region, a malformed version id. Only
+		// UpdateObjectEncryption's refusal (S3 API reference,
+		// UpdateObjectEncryption, Errors) proves SSE-C.
+		{"HEAD 400, UOE refuses SSE-C", fakeS3{head: head400, update: func() error { return responseError(400, "InvalidRequest", ssecRefusal) }},
+			rekey.Skipped, rekey.ReasonSSEC},
+		{"HEAD 400, UOE expired token", fakeS3{head: head400, update: func() error {
+			return responseError(400, "ExpiredToken", "The provided token has expired.")
+		}}, rekey.Retry, "ExpiredToken"},
+		{"HEAD 400, UOE wrong region", fakeS3{head: head400, update: func() error {
+			return responseError(400, "AuthorizationHeaderMalformed", "the region 'us-east-1' is wrong; expecting 'eu-west-1'")
+		}}, rekey.Failed, rekey.ReasonInvalidRequest},
+		{"HEAD 400, UOE other refusal", fakeS3{head: head400, update: func() error { return responseError(400, "InvalidRequest", "odd") }},
+			rekey.Failed, rekey.ReasonInvalidRequest},
+		{"HEAD 400, update applies", fakeS3{head: head400, update: func() error { return nil }}, rekey.Updated, ""},
+		// 409s are conflicts with a request in progress (S3 API reference,
+		// Error responses): they pass.
+		{"UOE OperationAborted", fakeS3{head: sseS3, update: func() error { return responseError(409, "OperationAborted", "conflict") }}, rekey.Retry, "OperationAborted"},
+		{"UOE ConditionalRequestConflict", fakeS3{head: sseS3, update: func() error {
+			return responseError(409, "ConditionalRequestConflict", "conflict")
+		}}, rekey.Retry, "ConditionalRequestConflict"},
+		{"UOE NotImplemented on a general purpose bucket", fakeS3{head: sseS3, update: func() error {
+			return responseError(501, "NotImplemented", "not here")
+		}}, rekey.Failed, rekey.ReasonNotImplemented},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
