@@ -1,10 +1,13 @@
 package emulator
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/xml"
+	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -30,12 +33,56 @@ func readListParams(q url.Values) (listParams, *apiError) {
 	return p, nil
 }
 
-// encode applies encoding-type=url to a name in a listing answer.
+// encode applies encoding-type=url to a name in a listing answer. Without
+// it, S3 writes characters that XML 1.0 forbids (U+0001 and the like) as
+// character references, which XML 1.0 parsers (the SDKs' among them)
+// refuse: the reason ListObjectsV2 documents encoding-type. They are
+// marked here and written as references by writeListXML.
 func (p listParams) encode(s string) string {
-	if p.encoding != "url" {
+	if p.encoding == "url" {
+		return strings.ReplaceAll(url.QueryEscape(s), "+", "%20")
+	}
+	if strings.IndexFunc(s, xmlForbidden) < 0 {
 		return s
 	}
-	return strings.ReplaceAll(url.QueryEscape(s), "+", "%20")
+	var b strings.Builder
+	for _, c := range s {
+		if xmlForbidden(c) {
+			fmt.Fprintf(&b, "%c%X%c", refOpen, c, refClose)
+			continue
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+// Private-use runes bracket a forbidden character's code in a listing
+// until writeListXML turns it into a character reference.
+const (
+	refOpen  = '\uE000'
+	refClose = '\uE001'
+)
+
+var charRef = regexp.MustCompile("\uE000([0-9A-F]+)\uE001")
+
+// xmlForbidden reports a rune outside XML 1.0's Char production.
+func xmlForbidden(c rune) bool {
+	return !(c == 0x9 || c == 0xA || c == 0xD || (c >= 0x20 && c <= 0xD7FF) || (c >= 0xE000 && c <= 0xFFFD) || (c >= 0x10000 && c <= 0x10FFFF))
+}
+
+// writeListXML is writeXML for listings, writing marked characters as the
+// character references S3 sends.
+func writeListXML(w http.ResponseWriter, v any) {
+	var buf bytes.Buffer
+	buf.WriteString(xml.Header)
+	if err := xml.NewEncoder(&buf).Encode(v); err != nil {
+		writeXML(w, http.StatusInternalServerError, xmlError{Code: "InternalError", Message: err.Error()})
+		return
+	}
+	w.Header().Set("Content-Type", "application/xml")
+	w.Header().Set("x-amz-request-id", newID(8))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(charRef.ReplaceAll(buf.Bytes(), []byte("&#x$1;")))
 }
 
 // commonPrefix reports the rolled-up prefix of key under the delimiter.
@@ -143,7 +190,7 @@ func (s *s3Service) listObjectsV2(w http.ResponseWriter, r *http.Request, bucket
 	if out.IsTruncated {
 		out.NextContinuationToken = base64.RawURLEncoding.EncodeToString([]byte(last))
 	}
-	writeXML(w, http.StatusOK, out)
+	writeListXML(w, out)
 	return nil
 }
 
@@ -252,7 +299,7 @@ keysLoop:
 			lastKey, lastVersion = key, v.versionID
 		}
 	}
-	writeXML(w, http.StatusOK, out)
+	writeListXML(w, out)
 	return nil
 }
 

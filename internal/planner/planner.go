@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/s3rekey/s3rekey/internal/awsconf"
@@ -376,13 +378,17 @@ func (p *Planner) runListing(ctx context.Context, job Job) error {
 // listPage reads one page of current objects and advances job past it.
 func (p *Planner) listPage(ctx context.Context, job *Job, owner string) ([]messages.Object, bool, error) {
 	out, err := p.List.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(job.Bucket), Prefix: nonEmpty(job.Prefix),
-		ContinuationToken: nonEmpty(job.Token), ExpectedBucketOwner: aws.String(owner)})
+		ContinuationToken: nonEmpty(job.Token), ExpectedBucketOwner: aws.String(owner), EncodingType: types.EncodingTypeUrl})
 	if err != nil {
 		return nil, false, err
 	}
 	objs := make([]messages.Object, len(out.Contents))
 	for i, o := range out.Contents {
-		objs[i] = messages.Object{Bucket: job.Bucket, Key: aws.ToString(o.Key)}
+		key, err := listedKey(o.Key)
+		if err != nil {
+			return nil, false, err
+		}
+		objs[i] = messages.Object{Bucket: job.Bucket, Key: key}
 	}
 	job.Token = aws.ToString(out.NextContinuationToken)
 	return objs, aws.ToBool(out.IsTruncated), nil
@@ -392,7 +398,8 @@ func (p *Planner) listPage(ctx context.Context, job *Job, owner string) ([]messa
 // delete markers are counted as skipped.
 func (p *Planner) listVersionsPage(ctx context.Context, job *Job, owner string, stats *Stats) ([]messages.Object, bool, error) {
 	out, err := p.List.ListObjectVersions(ctx, &s3.ListObjectVersionsInput{Bucket: aws.String(job.Bucket), Prefix: nonEmpty(job.Prefix),
-		KeyMarker: nonEmpty(job.KeyMarker), VersionIdMarker: nonEmpty(job.VersionIDMarker), ExpectedBucketOwner: aws.String(owner)})
+		KeyMarker: nonEmpty(job.KeyMarker), VersionIdMarker: nonEmpty(job.VersionIDMarker), ExpectedBucketOwner: aws.String(owner),
+		EncodingType: types.EncodingTypeUrl})
 	if err != nil {
 		return nil, false, err
 	}
@@ -400,10 +407,33 @@ func (p *Planner) listVersionsPage(ctx context.Context, job *Job, owner string, 
 	stats.Skipped["delete-marker"] += int64(len(out.DeleteMarkers))
 	objs := make([]messages.Object, len(out.Versions))
 	for i, v := range out.Versions {
-		objs[i] = messages.Object{Bucket: job.Bucket, Key: aws.ToString(v.Key), VersionID: aws.ToString(v.VersionId)}
+		key, err := listedKey(v.Key)
+		if err != nil {
+			return nil, false, err
+		}
+		objs[i] = messages.Object{Bucket: job.Bucket, Key: key, VersionID: aws.ToString(v.VersionId)}
 	}
-	job.KeyMarker, job.VersionIDMarker = aws.ToString(out.NextKeyMarker), aws.ToString(out.NextVersionIdMarker)
+	marker, err := listedKey(out.NextKeyMarker)
+	if err != nil {
+		return nil, false, err
+	}
+	job.KeyMarker, job.VersionIDMarker = marker, aws.ToString(out.NextVersionIdMarker)
 	return objs, aws.ToBool(out.IsTruncated), nil
+}
+
+// listedKey decodes a key (or key marker) listed with encoding-type=url:
+// without it, a key holding a character XML 1.0 forbids makes its whole
+// page unreadable, and with it S3 URL-encodes every key in the answer.
+func listedKey(s *string) (string, error) {
+	raw := aws.ToString(s)
+	if !strings.ContainsAny(raw, "%+") {
+		return raw, nil
+	}
+	key, err := url.QueryUnescape(raw)
+	if err != nil {
+		return "", fmt.Errorf("listed key %q is not URL-encoded: %w", raw, err)
+	}
+	return key, nil
 }
 
 // messagePacker draws the boundaries of object tasks: at most limit bytes
