@@ -41,7 +41,7 @@ func costRun(b *testing.B, n int, events bool) {
 			b.Fatal(err)
 		}
 		d := &demo{opts: Options{Objects: n, Progress: bytes.NewBuffer(nil)}.withDefaults(), emu: emu,
-			s3: s3.NewFromConfig(emu.AWSConfig(), emulator.PathStyle), before: map[string]fingerprint{}}
+			s3: s3.NewFromConfig(clientConfig(emu.AWSConfig()), emulator.PathStyle), before: map[string]fingerprint{}}
 		d.progressW = d.opts.Progress
 		for _, r := range []emulator.EventBridgeRule{{Bucket: DataBucket, Queue: WorkQueue}, {Bucket: InventoryBucket, KeySuffix: "manifest.checksum", Queue: ControlQueue}} {
 			emu.AddEventBridgeRule(r)
@@ -65,7 +65,7 @@ func costRun(b *testing.B, n int, events bool) {
 				b.Error(err)
 			}
 		}
-		p := pipeline.New(emu.AWSConfig(), d.policy, d.queues, pipeline.Options{Concurrency: 4})
+		p := pipeline.New(clientConfig(emu.AWSConfig()), d.policy, d.queues, pipeline.Options{Concurrency: 4})
 		b.StartTimer()
 		began := time.Now()
 		if events {

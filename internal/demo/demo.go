@@ -25,6 +25,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/s3rekey/s3rekey/internal/awsconf"
 	"github.com/s3rekey/s3rekey/internal/cost"
 	"github.com/s3rekey/s3rekey/internal/emulator"
 	"github.com/s3rekey/s3rekey/internal/pipeline"
@@ -111,7 +112,7 @@ func Prepare(ctx context.Context, emu *emulator.Emulator, opts Options) (*Prepar
 	} {
 		emu.AddEventBridgeRule(r)
 	}
-	d := &demo{opts: opts, emu: emu, s3: s3.NewFromConfig(emu.AWSConfig(), emulator.PathStyle), customer: bytes.Repeat([]byte{42}, 32),
+	d := &demo{opts: opts, emu: emu, s3: s3.NewFromConfig(clientConfig(emu.AWSConfig()), emulator.PathStyle), customer: bytes.Repeat([]byte{42}, 32),
 		before: map[string]fingerprint{}, progressW: opts.Progress}
 	if err := d.setup(ctx); err != nil {
 		return nil, err
@@ -166,7 +167,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	res := &Result{Seeded: prep.Seeded, Versions: prep.Versions, Uploads: opts.Uploads, Expected: prep.Rows + int64(opts.Uploads)}
 
 	emu.ResetCounts()
-	p := pipeline.New(emu.AWSConfig(), d.policy, d.queues, pipeline.Options{Logger: opts.Logger})
+	p := pipeline.New(clientConfig(emu.AWSConfig()), d.policy, d.queues, pipeline.Options{Logger: opts.Logger})
 	if err := d.runPipeline(ctx, p, res.Expected); err != nil {
 		return nil, err
 	}
@@ -196,7 +197,7 @@ func (d *demo) say(format string, args ...any) {
 }
 
 func (d *demo) setup(ctx context.Context) error {
-	cfg := d.emu.AWSConfig()
+	cfg := clientConfig(d.emu.AWSConfig())
 	kmsc := kms.NewFromConfig(cfg)
 	old, err := kmsc.CreateKey(ctx, &kms.CreateKeyInput{Description: aws.String("the key objects were written under")})
 	if err != nil {
@@ -562,4 +563,12 @@ func (d *demo) head(ctx context.Context, bucket, key, version string) (rekey.Sta
 		return rekey.State{Encryption: rekey.EncC}, nil
 	}
 	return rekey.StateFromHead(out), nil
+}
+
+// clientConfig gives an emulator configuration the product's HTTP client:
+// pooled for hundreds of concurrent requests, and sending request bodies
+// from memory (see awsconf.NewHTTPClient).
+func clientConfig(cfg aws.Config) aws.Config {
+	cfg.HTTPClient = awsconf.NewHTTPClient()
+	return cfg
 }

@@ -62,14 +62,14 @@ func TestFaultMatrix(t *testing.T) {
 	// deployed attempt bound (the adaptive retryer deployments use also
 	// limits its own rate, which a constant injected 5% SlowDown would
 	// only slow down); the faults get past the retries anyway.
-	cfg := emu.AWSConfig()
+	cfg := clientConfig(emu.AWSConfig())
 	cfg.Retryer = func() aws.Retryer {
 		return retry.NewStandard(func(o *retry.StandardOptions) {
 			o.MaxAttempts = awsconf.MaxAttempts
 			o.MaxBackoff = 100 * time.Millisecond
 		})
 	}
-	patient := emu.AWSConfig()
+	patient := clientConfig(emu.AWSConfig())
 	patient.Retryer = func() aws.Retryer {
 		return retry.NewStandard(func(o *retry.StandardOptions) { o.MaxAttempts = 20; o.MaxBackoff = 50 * time.Millisecond })
 	}

@@ -6,7 +6,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
-	"github.com/s3rekey/s3rekey/internal/awsconf"
 )
 
 // Dummy credentials: the emulator reads the SigV4 scope, not the secret.
@@ -16,14 +15,18 @@ const (
 )
 
 // AWSConfig returns an SDK configuration that sends every client to the
-// emulator, with dummy static credentials and a connection pool sized for
-// hundreds of concurrent requests to one host.
-func (e *Emulator) AWSConfig() aws.Config {
+// emulator as AccessKeyID, an identity with no policy bound and so full
+// access. The HTTP client is the SDK's default; callers that make hundreds
+// of concurrent requests set their own.
+func (e *Emulator) AWSConfig() aws.Config { return e.AWSConfigAs(AccessKeyID) }
+
+// AWSConfigAs is AWSConfig signing as another access key, for example one
+// bound to a function's policy with BindPolicy.
+func (e *Emulator) AWSConfigAs(accessKeyID string) aws.Config {
 	return aws.Config{
 		Region:       e.opts.Region,
-		Credentials:  credentials.NewStaticCredentialsProvider(AccessKeyID, SecretAccessKey, ""),
+		Credentials:  credentials.NewStaticCredentialsProvider(accessKeyID, SecretAccessKey, ""),
 		BaseEndpoint: aws.String(e.URL()),
-		HTTPClient:   awsconf.NewHTTPClient(),
 	}
 }
 

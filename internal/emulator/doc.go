@@ -1,6 +1,9 @@
 // Package emulator is s3rekey's local AWS: S3, SQS and KMS on one loopback
 // HTTP endpoint, spoken to by the real aws-sdk-go-v2 clients with an endpoint
-// override.
+// override. Each service lives in its own package (s3, sqs, kms, iam)
+// around a small shared core; this package routes requests to them and
+// evaluates IAM for each. It models AWS from its documentation and
+// imports nothing of the product.
 //
 // No public emulator implements S3's UpdateObjectEncryption, so this one is
 // the project's only witness that the pipeline is right. It therefore models

@@ -2,17 +2,21 @@ package emulator
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/s3rekey/s3rekey/internal/emulator/core"
+	"github.com/s3rekey/s3rekey/internal/emulator/kms"
+	"github.com/s3rekey/s3rekey/internal/emulator/s3"
+	"github.com/s3rekey/s3rekey/internal/emulator/sqs"
 )
 
 // Defaults used when Options leaves a field empty.
@@ -49,11 +53,11 @@ type Emulator struct {
 	server   *http.Server
 	url      string
 
-	kms     *kmsService
-	sqs     *sqsService
-	s3      *s3Service
-	faults  *faultInjector
-	counter *requestCounter
+	kms     *kms.Service
+	sqs     *sqs.Service
+	s3      *s3.Service
+	faults  *core.Faults
+	counter *core.Counter
 
 	rulesMu sync.RWMutex
 	rules   []EventBridgeRule
@@ -127,14 +131,14 @@ func New(opts Options) (*Emulator, error) {
 	}
 	e := &Emulator{
 		opts:    opts,
-		faults:  newFaultInjector(opts.FaultSeed),
-		counter: newRequestCounter(),
+		faults:  core.NewFaults(opts.FaultSeed),
+		counter: core.NewCounter(),
 		rules:   append([]EventBridgeRule(nil), opts.EventBridgeRules...),
 	}
-	e.kms = newKMSService(opts.Account, opts.Region)
-	e.sqs = newSQSService(opts.Account, opts.Region, e.queueURL)
-	e.sqs.draw = e.faults.draw
-	e.s3 = newS3Service(opts.Account, opts.Region, e.kms, e.sqs, e.eventBridgeRules, e.counter)
+	e.kms = kms.New(opts.Account, opts.Region)
+	e.sqs = sqs.New(opts.Account, opts.Region, e.queueURL)
+	e.sqs.Draw = e.faults.Draw
+	e.s3 = s3.New(opts.Account, opts.Region, e.kms, e.sqs, e.eventBridgeRules, e.counter)
 	return e, nil
 }
 
@@ -172,7 +176,7 @@ func (e *Emulator) Region() string { return e.opts.Region }
 // Close stops serving. Pending long polls return early.
 func (e *Emulator) Close() error {
 	e.closeOnce.Do(func() {
-		e.sqs.close()
+		e.sqs.Close()
 		if e.server != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			defer cancel()
@@ -211,11 +215,11 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	target := r.Header.Get("X-Amz-Target")
 	switch {
 	case strings.HasPrefix(target, sqsTargetPrefix):
-		e.serveJSON(w, r, "sqs", strings.TrimPrefix(target, sqsTargetPrefix), e.sqs.dispatch, sqsErrorCodes)
+		e.serveJSON(w, r, "sqs", strings.TrimPrefix(target, sqsTargetPrefix), e.sqs.Dispatch, sqs.ErrorCodes)
 	case strings.HasPrefix(target, kmsTargetPrefix):
-		e.serveJSON(w, r, "kms", strings.TrimPrefix(target, kmsTargetPrefix), e.kms.dispatch, kmsErrorCodes)
+		e.serveJSON(w, r, "kms", strings.TrimPrefix(target, kmsTargetPrefix), e.kms.Dispatch, kms.ErrorCodes)
 	case target != "":
-		writeJSONError(w, http.StatusBadRequest, "UnknownOperationException", "unknown target "+target, nil)
+		core.WriteJSONError(w, http.StatusBadRequest, "UnknownOperationException", "unknown target "+target, nil)
 	default:
 		e.serveS3(w, r)
 	}
@@ -223,9 +227,9 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // before applies the per-operation latency and fault injection and counts
 // the request. It reports the injected fault, if any.
-func (e *Emulator) before(ctx context.Context, service, op, bucket string) (*apiError, error) {
-	e.counter.add(service, op, bucket)
-	if d := e.faults.latency(service, op); d > 0 {
+func (e *Emulator) before(ctx context.Context, service, op, bucket string) (*core.Error, error) {
+	e.counter.Add(service, op, bucket)
+	if d := e.faults.Latency(service, op); d > 0 {
 		t := time.NewTimer(d)
 		defer t.Stop()
 		select {
@@ -234,14 +238,7 @@ func (e *Emulator) before(ctx context.Context, service, op, bucket string) (*api
 			return nil, ctx.Err()
 		}
 	}
-	return e.faults.inject(service, op), nil
-}
-
-// newID returns n random bytes as lower-case hex.
-func newID(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
+	return e.faults.Inject(service, op), nil
 }
 
 func isAccountID(s string) bool {
@@ -254,6 +251,53 @@ func isAccountID(s string) bool {
 		}
 	}
 	return true
+}
+
+const (
+	sqsTargetPrefix = "AmazonSQS."
+	kmsTargetPrefix = "TrentService."
+)
+
+// serveJSON serves an AWS JSON 1.0/1.1 request: SigV4 check, fault
+// injection, counting, dispatch and the error shape the SDK reads.
+func (e *Emulator) serveJSON(w http.ResponseWriter, r *http.Request, service, op string, dispatch core.JSONHandler, queryCodes core.QueryErrorCodes) {
+	if r.Method != http.MethodPost {
+		core.WriteJSONError(w, http.StatusMethodNotAllowed, "InvalidAction", "JSON protocol requests use POST", queryCodes)
+		return
+	}
+	if _, ok := core.ParseSigV4(r); !ok {
+		core.WriteJSONError(w, http.StatusBadRequest, "MissingAuthenticationTokenException",
+			"Request is missing Authentication Token", queryCodes)
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, core.MaxJSONBody+1))
+	if err != nil {
+		core.WriteJSONError(w, http.StatusBadRequest, "InvalidRequest", "reading body: "+err.Error(), queryCodes)
+		return
+	}
+	if len(body) > core.MaxJSONBody {
+		core.WriteJSONError(w, http.StatusRequestEntityTooLarge, "RequestEntityTooLarge", "request body too large", queryCodes)
+		return
+	}
+	fault, err := e.before(r.Context(), service, op, "")
+	if err != nil {
+		return // client went away during injected latency
+	}
+	if fault != nil {
+		core.WriteJSONError(w, fault.Status, fault.Code, fault.Message, queryCodes)
+		return
+	}
+	out, apiErr := dispatch(r, op, body)
+	if apiErr != nil {
+		core.WriteJSONError(w, apiErr.Status, apiErr.Code, apiErr.Message, queryCodes)
+		return
+	}
+	w.Header().Set("Content-Type", r.Header.Get("Content-Type"))
+	w.Header().Set("X-Amzn-Requestid", core.NewID(16))
+	if out == nil {
+		out = struct{}{}
+	}
+	_ = json.NewEncoder(w).Encode(out)
 }
 
 const adminPrefix = "/_emulator/"

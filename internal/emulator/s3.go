@@ -2,309 +2,31 @@ package emulator
 
 import (
 	"net/http"
-	"net/url"
-	"regexp"
-	"sort"
-	"strings"
-	"sync"
-	"time"
+
+	"github.com/s3rekey/s3rekey/internal/emulator/core"
+	"github.com/s3rekey/s3rekey/internal/emulator/s3"
 )
-
-const (
-	versioningEnabled   = "Enabled"
-	versioningSuspended = "Suspended"
-	nullVersion         = "null"
-	maxObjectSize       = 64 << 20 // in-memory store: large enough for inventory files
-	maxConfigBody       = 1 << 20
-)
-
-type bucketEncryption struct {
-	algorithm string // AES256, aws:kms, aws:kms:dsse
-	kmsKeyID  string // as given; S3 does not validate it for general purpose buckets
-	bucketKey bool
-}
-
-type queueConfig struct {
-	ID, QueueARN   string
-	Events         []string
-	Prefix, Suffix string
-}
-
-type lockRule struct {
-	mode string
-	days int
-}
-
-type bucket struct {
-	name       string
-	created    time.Time
-	versioning string // "", Enabled, Suspended
-	objectLock bool
-	lockRule   *lockRule
-	encryption *bucketEncryption // nil: the default SSE-S3
-	queues     []queueConfig
-	eventBrdg  bool
-	directory  bool
-	sequencer  uint64
-
-	objects    map[string][]*objectVersion // newest last
-	sortedKeys []string
-	keysDirty  bool
-}
-
-type objectVersion struct {
-	key, versionID string
-	deleteMarker   bool
-	lastModified   time.Time
-	size           int64
-	etag           string
-	storageClass   string
-	contentType    string
-	headers        map[string]string // Content-Encoding, Cache-Control, …
-	metadata       map[string]string // x-amz-meta-*
-	checksumAlg    string
-	checksum       string
-	env            envelope
-	ciphertext     []byte
-	lockMode       string
-	retainUntil    time.Time
-	legalHold      bool
-}
-
-// current returns the newest version of a key, or nil.
-func (b *bucket) current(key string) *objectVersion {
-	vs := b.objects[key]
-	if len(vs) == 0 {
-		return nil
-	}
-	return vs[len(vs)-1]
-}
-
-func (b *bucket) version(key, id string) *objectVersion {
-	for _, v := range b.objects[key] {
-		if v.versionID == id {
-			return v
-		}
-	}
-	return nil
-}
-
-// keys returns every key in lexical order, sorted lazily after changes.
-func (b *bucket) keys() []string {
-	if b.keysDirty {
-		b.sortedKeys = b.sortedKeys[:0]
-		for k := range b.objects {
-			b.sortedKeys = append(b.sortedKeys, k)
-		}
-		sort.Strings(b.sortedKeys)
-		b.keysDirty = false
-	}
-	return b.sortedKeys
-}
-
-// addVersion stores a new version as the current one. In an unversioned or
-// suspended bucket it replaces the "null" version.
-func (b *bucket) addVersion(v *objectVersion) {
-	vs := b.objects[v.key]
-	if v.versionID == nullVersion {
-		kept := vs[:0]
-		for _, old := range vs {
-			if old.versionID != nullVersion {
-				kept = append(kept, old)
-			}
-		}
-		vs = kept
-	}
-	if len(vs) == 0 {
-		b.keysDirty = true
-	}
-	b.objects[v.key] = append(vs, v)
-}
-
-func (b *bucket) removeVersion(key, id string) {
-	vs := b.objects[key]
-	for i, v := range vs {
-		if v.versionID == id {
-			vs = append(vs[:i], vs[i+1:]...)
-			break
-		}
-	}
-	if len(vs) == 0 {
-		delete(b.objects, key)
-		b.keysDirty = true
-		return
-	}
-	b.objects[key] = vs
-}
-
-func (b *bucket) newVersionID() string {
-	if b.versioning == versioningEnabled {
-		return newVersionID()
-	}
-	return nullVersion
-}
-
-// newVersionID looks like S3's: 32 URL-safe characters.
-func newVersionID() string {
-	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._"
-	raw := newID(24)
-	out := make([]byte, 32)
-	for i := range out {
-		out[i] = alphabet[(int(raw[i])*7+int(raw[i+16]))%len(alphabet)]
-	}
-	return string(out)
-}
-
-type s3Service struct {
-	account, region string
-	kms             *kmsService
-	sqs             *sqsService
-	rules           func() []EventBridgeRule
-	counter         *requestCounter
-	masterKey       []byte
-
-	mu      sync.RWMutex
-	buckets map[string]*bucket
-}
-
-func newS3Service(account, region string, kms *kmsService, sqs *sqsService, rules func() []EventBridgeRule, counter *requestCounter) *s3Service {
-	return &s3Service{
-		account: account, region: region, kms: kms, sqs: sqs, rules: rules, counter: counter,
-		masterKey: newDataKey(), buckets: map[string]*bucket{},
-	}
-}
-
-// s3Handler serves one S3 operation; it writes its own success answer.
-type s3Handler func(w http.ResponseWriter, r *http.Request, bucket, key string) *apiError
-
-// route names the S3 operation of a request and returns its handler.
-func (s *s3Service) route(r *http.Request, bucketName, key string) (string, s3Handler) {
-	q := r.URL.Query()
-	q.Del("x-id") // the SDK names the operation here; routing does not need it
-	has := func(name string) bool { _, ok := q[name]; return ok }
-	if bucketName == "" {
-		if r.Method == http.MethodGet {
-			return "ListBuckets", s.listBuckets
-		}
-		return "", nil
-	}
-	if key == "" {
-		switch r.Method {
-		case http.MethodPut:
-			switch {
-			case has("versioning"):
-				return "PutBucketVersioning", s.putBucketVersioning
-			case has("encryption"):
-				return "PutBucketEncryption", s.putBucketEncryption
-			case has("notification"):
-				return "PutBucketNotificationConfiguration", s.putBucketNotification
-			case has("object-lock"):
-				return "PutObjectLockConfiguration", s.putObjectLockConfiguration
-			case len(q) == 0:
-				return "CreateBucket", s.createBucket
-			}
-		case http.MethodGet:
-			switch {
-			case has("versioning"):
-				return "GetBucketVersioning", s.getBucketVersioning
-			case has("encryption"):
-				return "GetBucketEncryption", s.getBucketEncryption
-			case has("notification"):
-				return "GetBucketNotificationConfiguration", s.getBucketNotification
-			case has("object-lock"):
-				return "GetObjectLockConfiguration", s.getObjectLockConfiguration
-			case has("location"):
-				return "GetBucketLocation", s.getBucketLocation
-			case has("session"):
-				return "CreateSession", s.createSession
-			case has("versions"):
-				return "ListObjectVersions", s.listObjectVersions
-			case q.Get("list-type") == "2":
-				return "ListObjectsV2", s.listObjectsV2
-			}
-		case http.MethodHead:
-			return "HeadBucket", s.headBucket
-		case http.MethodDelete:
-			if has("encryption") {
-				return "DeleteBucketEncryption", s.deleteBucketEncryption
-			}
-			if len(q) == 0 {
-				return "DeleteBucket", s.deleteBucket
-			}
-		}
-		return "", nil
-	}
-	switch r.Method {
-	case http.MethodPut:
-		switch {
-		case has("encryption"):
-			return "UpdateObjectEncryption", s.updateObjectEncryption
-		case has("retention"):
-			return "PutObjectRetention", s.putObjectRetention
-		case has("legal-hold"):
-			return "PutObjectLegalHold", s.putObjectLegalHold
-		case has("tagging"), has("acl"), has("uploadId"):
-			return "", nil
-		case r.Header.Get("X-Amz-Copy-Source") != "":
-			return "CopyObject", s.copyObject
-		default:
-			return "PutObject", s.putObject
-		}
-	case http.MethodGet:
-		switch {
-		case has("retention"):
-			return "GetObjectRetention", s.getObjectRetention
-		case has("legal-hold"):
-			return "GetObjectLegalHold", s.getObjectLegalHold
-		case has("tagging"), has("acl"), has("attributes"), has("uploadId"):
-			return "", nil
-		default:
-			return "GetObject", s.getObject
-		}
-	case http.MethodHead:
-		return "HeadObject", s.headObject
-	case http.MethodDelete:
-		if len(q) == 0 || has("versionId") {
-			return "DeleteObject", s.deleteObject
-		}
-	}
-	return "", nil
-}
-
-// splitPath reads bucket and key from a path-style request, keeping the key
-// exactly as sent (no path cleaning: "a//b" and "./x" are valid keys).
-func splitPath(r *http.Request) (bucketName, key string, err error) {
-	raw := strings.TrimPrefix(r.URL.EscapedPath(), "/")
-	b, k, _ := strings.Cut(raw, "/")
-	if bucketName, err = url.PathUnescape(b); err != nil {
-		return "", "", err
-	}
-	if key, err = url.PathUnescape(k); err != nil {
-		return "", "", err
-	}
-	return bucketName, key, nil
-}
 
 // serveS3 checks the signature and expected owner, applies faults and
 // counts, then runs the operation.
 func (e *Emulator) serveS3(w http.ResponseWriter, r *http.Request) {
-	bucketName, key, err := splitPath(r)
+	bucketName, key, err := s3.SplitPath(r)
 	if err != nil {
-		writeS3Error(w, r, errorf(http.StatusBadRequest, "InvalidURI", "Couldn't parse the specified URI."))
+		core.WriteS3Error(w, r, core.Errorf(http.StatusBadRequest, "InvalidURI", "Couldn't parse the specified URI."))
 		return
 	}
-	op, handler := e.s3.route(r, bucketName, key)
+	op, handler := e.s3.Route(r, bucketName, key)
 	if handler == nil {
-		writeS3Error(w, r, errorf(http.StatusNotImplemented, "NotImplemented",
+		core.WriteS3Error(w, r, core.Errorf(http.StatusNotImplemented, "NotImplemented",
 			"A header or query you provided implies functionality that the emulator does not implement."))
 		return
 	}
-	if _, ok := parseSigV4(r); !ok {
+	if _, ok := core.ParseSigV4(r); !ok {
 		if op == "UpdateObjectEncryption" {
-			writeS3Error(w, r, errorf(http.StatusBadRequest, "InvalidRequest", msgUOESigV4))
+			core.WriteS3Error(w, r, core.Errorf(http.StatusBadRequest, "InvalidRequest", s3.MsgUOESigV4))
 			return
 		}
-		writeS3Error(w, r, errorf(http.StatusForbidden, "AccessDenied", "Access Denied"))
+		core.WriteS3Error(w, r, core.Errorf(http.StatusForbidden, "AccessDenied", "Access Denied"))
 		return
 	}
 	fault, err := e.before(r.Context(), "s3", op, bucketName)
@@ -312,135 +34,15 @@ func (e *Emulator) serveS3(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if fault != nil {
-		writeS3Error(w, r, fault)
+		core.WriteS3Error(w, r, fault)
 		return
 	}
 	if owner := r.Header.Get("X-Amz-Expected-Bucket-Owner"); owner != "" && owner != e.opts.Account {
-		writeS3Error(w, r, errorf(http.StatusForbidden, "AccessDenied", "Access Denied"))
+		core.WriteS3Error(w, r, core.Errorf(http.StatusForbidden, "AccessDenied", "Access Denied"))
 		return
 	}
 	if apiErr := handler(w, r, bucketName, key); apiErr != nil {
-		writeS3Error(w, r, apiErr)
+		core.WriteS3Error(w, r, apiErr)
 	}
 	e.opts.Logger.Debug("s3", "op", op, "bucket", bucketName, "key", key)
-}
-
-func errNoSuchBucket() *apiError {
-	return errorf(http.StatusNotFound, "NoSuchBucket", "The specified bucket does not exist")
-}
-
-func errNoSuchKey() *apiError {
-	return errorf(http.StatusNotFound, "NoSuchKey", "The specified key does not exist.")
-}
-
-// bucketLocked returns a bucket; callers hold s.mu.
-func (s *s3Service) bucketLocked(name string) (*bucket, *apiError) {
-	b, ok := s.buckets[name]
-	if !ok {
-		return nil, errNoSuchBucket()
-	}
-	return b, nil
-}
-
-var (
-	bucketNamePattern    = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
-	directoryNamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*--[a-z0-9-]+--x-s3$`)
-)
-
-// isDirectoryBucketName reports an S3 Express One Zone directory bucket name.
-func isDirectoryBucketName(name string) bool { return strings.HasSuffix(name, "--x-s3") }
-
-// lookupObject finds the version a request names (the current one when
-// versionID is empty). A delete marker comes back as found; callers decide.
-func (b *bucket) lookupObject(key, versionID string) (*objectVersion, *apiError) {
-	if versionID == "" {
-		v := b.current(key)
-		if v == nil {
-			return nil, errNoSuchKey()
-		}
-		return v, nil
-	}
-	if versionID != nullVersion && len(versionID) < 8 {
-		return nil, errorf(http.StatusBadRequest, "InvalidArgument", "Invalid version id specified")
-	}
-	v := b.version(key, versionID)
-	if v == nil {
-		return nil, errorf(http.StatusNotFound, "NoSuchVersion", "The specified version does not exist.")
-	}
-	return v, nil
-}
-
-// ObjectState is what Inspect reports of one stored object version: the
-// stored bytes and the protection of their data key, for tests that must
-// prove what UpdateObjectEncryption kept and changed.
-type ObjectState struct {
-	Key          string
-	IsLatest     bool
-	VersionID    string
-	DeleteMarker bool
-	Encryption   string // NOT-SSE, SSE-S3, SSE-KMS, DSSE-KMS, SSE-C
-	KMSKeyARN    string
-	BucketKey    bool
-	Ciphertext   []byte // stored bytes (the plaintext for NOT-SSE)
-	WrappedKey   []byte
-	ETag         string
-	LastModified time.Time
-	StorageClass string
-	Checksum     string
-	Metadata     map[string]string
-	LockMode     string
-	RetainUntil  time.Time
-	LegalHold    bool
-}
-
-// Inspect returns a copy of a stored version (versionID "" = current),
-// reading the store directly, not through the API, and counting nothing.
-func (e *Emulator) Inspect(bucketName, key, versionID string) (ObjectState, bool) {
-	s := e.s3
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	b, ok := s.buckets[bucketName]
-	if !ok {
-		return ObjectState{}, false
-	}
-	v, apiErr := b.lookupObject(key, versionID)
-	if apiErr != nil {
-		return ObjectState{}, false
-	}
-	return stateOf(v, b.current(key) == v), true
-}
-
-// Versions returns every version of a bucket, delete markers included, in
-// key order and newest first, read directly from the store.
-func (e *Emulator) Versions(bucketName string) []ObjectState {
-	s := e.s3
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	b, ok := s.buckets[bucketName]
-	if !ok {
-		return nil
-	}
-	var out []ObjectState
-	for _, key := range b.keys() {
-		vs := b.objects[key]
-		for i := len(vs) - 1; i >= 0; i-- {
-			out = append(out, stateOf(vs[i], i == len(vs)-1))
-		}
-	}
-	return out
-}
-
-func stateOf(v *objectVersion, latest bool) ObjectState {
-	meta := make(map[string]string, len(v.metadata))
-	for k, val := range v.metadata {
-		meta[k] = val
-	}
-	return ObjectState{
-		Key: v.key, IsLatest: latest,
-		VersionID: v.versionID, DeleteMarker: v.deleteMarker, Encryption: string(v.env.kind),
-		KMSKeyARN: v.env.kmsKeyARN, BucketKey: v.env.bucketKey,
-		Ciphertext: append([]byte(nil), v.ciphertext...), WrappedKey: append([]byte(nil), v.env.wrappedKey...),
-		ETag: v.etag, LastModified: v.lastModified, StorageClass: v.storageClass, Checksum: v.checksum,
-		Metadata: meta, LockMode: v.lockMode, RetainUntil: v.retainUntil, LegalHold: v.legalHold,
-	}
 }

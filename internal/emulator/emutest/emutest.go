@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/s3rekey/s3rekey/internal/awsconf"
 	"github.com/s3rekey/s3rekey/internal/emulator"
 )
 
@@ -35,6 +36,7 @@ func Start(t testing.TB, opts emulator.Options) *Env {
 	}
 	t.Cleanup(func() { cancel(); _ = emu.Close() })
 	cfg := emu.AWSConfig()
+	cfg.HTTPClient = awsconf.NewHTTPClient()
 	cfg.Retryer = func() aws.Retryer { return aws.NopRetryer{} }
 	return &Env{Emu: emu, Cfg: cfg, S3: s3.NewFromConfig(cfg, emulator.PathStyle), SQS: sqs.NewFromConfig(cfg), KMS: kms.NewFromConfig(cfg)}
 }

@@ -1,6 +1,9 @@
-package emulator
+package s3
 
 import (
+	"github.com/s3rekey/s3rekey/internal/emulator/core"
+	"github.com/s3rekey/s3rekey/internal/emulator/kms"
+
 	"crypto/md5"
 	"encoding/base64"
 	"encoding/hex"
@@ -36,18 +39,18 @@ type sseRequest struct {
 
 // parseSSEHeaders reads the SSE headers of a request; prefix is
 // "X-Amz-Copy-Source-" for a copy source's SSE-C key.
-func parseSSEHeaders(h http.Header, prefix string) (sseRequest, *apiError) {
+func parseSSEHeaders(h http.Header, prefix string) (sseRequest, *core.Error) {
 	var req sseRequest
 	if alg := h.Get(prefix + "X-Amz-Server-Side-Encryption-Customer-Algorithm"); alg != "" || h.Get(prefix+"X-Amz-Server-Side-Encryption-Customer-Key") != "" {
 		if alg != "AES256" {
-			return req, errorf(http.StatusBadRequest, "InvalidEncryptionAlgorithmError", "The Encryption request you specified is not valid. Supported value: AES256.")
+			return req, core.Errorf(http.StatusBadRequest, "InvalidEncryptionAlgorithmError", "The Encryption request you specified is not valid. Supported value: AES256.")
 		}
 		key, err := base64.StdEncoding.DecodeString(h.Get(prefix + "X-Amz-Server-Side-Encryption-Customer-Key"))
 		if err != nil || len(key) != 32 {
-			return req, errorf(http.StatusBadRequest, "InvalidArgument", "The secret key was invalid for the specified algorithm.")
+			return req, core.Errorf(http.StatusBadRequest, "InvalidArgument", "The secret key was invalid for the specified algorithm.")
 		}
 		if md := h.Get(prefix + "X-Amz-Server-Side-Encryption-Customer-Key-Md5"); md != customerKeyMD5(key) {
-			return req, errorf(http.StatusBadRequest, "InvalidArgument", "The calculated MD5 hash of the key did not match the hash that was provided.")
+			return req, core.Errorf(http.StatusBadRequest, "InvalidArgument", "The calculated MD5 hash of the key did not match the hash that was provided.")
 		}
 		req.kind, req.customerKey = sseC, key
 	}
@@ -58,7 +61,7 @@ func parseSSEHeaders(h http.Header, prefix string) (sseRequest, *apiError) {
 	keyID := h.Get("X-Amz-Server-Side-Encryption-Aws-Kms-Key-Id")
 	bucketKey := h.Get("X-Amz-Server-Side-Encryption-Bucket-Key-Enabled")
 	if req.kind == sseC && sse != "" {
-		return req, errorf(http.StatusBadRequest, "InvalidArgument", "Server Side Encryption with Customer provided key is incompatible with the encryption method specified")
+		return req, core.Errorf(http.StatusBadRequest, "InvalidArgument", "Server Side Encryption with Customer provided key is incompatible with the encryption method specified")
 	}
 	switch sse {
 	case "":
@@ -69,17 +72,17 @@ func parseSSEHeaders(h http.Header, prefix string) (sseRequest, *apiError) {
 	case "aws:kms:dsse":
 		req.kind = sseDSSE
 	default:
-		return req, errorf(http.StatusBadRequest, "InvalidArgument", "The encryption method specified is not supported")
+		return req, core.Errorf(http.StatusBadRequest, "InvalidArgument", "The encryption method specified is not supported")
 	}
 	if keyID != "" && req.kind != sseKMS && req.kind != sseDSSE {
-		return req, errorf(http.StatusBadRequest, "InvalidArgument",
+		return req, core.Errorf(http.StatusBadRequest, "InvalidArgument",
 			"Server Side Encryption with AWS KMS managed key requires HTTP header x-amz-server-side-encryption : aws:kms")
 	}
 	req.kmsKeyID = keyID
 	if bucketKey != "" {
 		v, err := strconv.ParseBool(bucketKey)
 		if err != nil {
-			return req, errorf(http.StatusBadRequest, "InvalidArgument", "x-amz-server-side-encryption-bucket-key-enabled must be true or false")
+			return req, core.Errorf(http.StatusBadRequest, "InvalidArgument", "x-amz-server-side-encryption-bucket-key-enabled must be true or false")
 		}
 		req.bucketKey = &v
 	}
@@ -89,10 +92,10 @@ func parseSSEHeaders(h http.Header, prefix string) (sseRequest, *apiError) {
 // sealNew encrypts a new object body under what the request asks for, or the
 // bucket default. It returns the envelope, the stored bytes, and the KMS
 // operation S3 made on the caller's behalf ("" for none).
-func (s *s3Service) sealNew(b *bucket, req sseRequest, legacy bool, plaintext []byte) (envelope, []byte, string, *apiError) {
+func (s *Service) sealNew(b *bucket, req sseRequest, legacy bool, plaintext []byte) (envelope, []byte, string, *core.Error) {
 	if legacy {
 		if req.kind != "" {
-			return envelope{}, nil, "", errorf(http.StatusBadRequest, "InvalidArgument", LegacyUnencryptedHeader+" cannot be combined with encryption headers")
+			return envelope{}, nil, "", core.Errorf(http.StatusBadRequest, "InvalidArgument", LegacyUnencryptedHeader+" cannot be combined with encryption headers")
 		}
 		return envelope{kind: sseNone}, append([]byte(nil), plaintext...), "", nil
 	}
@@ -122,15 +125,15 @@ func (s *s3Service) sealNew(b *bucket, req sseRequest, legacy bool, plaintext []
 	var material []byte
 	kmsOp := ""
 	if kind == sseKMS || kind == sseDSSE {
-		var key *kmsKey
+		var key *kms.Key
 		if keyID == "" {
-			key = s.kms.awsManagedS3Key()
-		} else if k, ok := s.kms.resolve(keyID); ok {
+			key = s.kms.AWSManagedS3Key()
+		} else if k, ok := s.kms.Resolve(keyID); ok {
 			key = k
 		} else {
-			return envelope{}, nil, "", errorf(http.StatusBadRequest, "KMS.NotFoundException", "Invalid keyId "+keyID)
+			return envelope{}, nil, "", core.Errorf(http.StatusBadRequest, "KMS.NotFoundException", "Invalid keyId "+keyID)
 		}
-		env.kmsKeyARN, material = key.arn, key.material
+		env.kmsKeyARN, material = key.ARN, key.Material
 		env.bucketKey = bucketKey && kind == sseKMS
 		if !env.bucketKey {
 			kmsOp = "GenerateDataKey"
@@ -141,28 +144,28 @@ func (s *s3Service) sealNew(b *bucket, req sseRequest, legacy bool, plaintext []
 }
 
 // openObject decrypts a stored version, given the request's SSE-C headers.
-func (s *s3Service) openObject(v *objectVersion, req sseRequest) ([]byte, *apiError) {
+func (s *Service) openObject(v *objectVersion, req sseRequest) ([]byte, *core.Error) {
 	switch v.env.kind {
 	case sseNone:
 		if req.kind == sseC {
-			return nil, errorf(http.StatusBadRequest, "InvalidRequest", "The encryption parameters are not applicable to this object.")
+			return nil, core.Errorf(http.StatusBadRequest, "InvalidRequest", "The encryption parameters are not applicable to this object.")
 		}
 		return v.ciphertext, nil
 	case sseC:
 		if req.kind != sseC {
-			return nil, errorf(http.StatusBadRequest, "InvalidRequest", "The object was stored using a form of Server Side Encryption. The correct parameters must be provided to retrieve the object.")
+			return nil, core.Errorf(http.StatusBadRequest, "InvalidRequest", "The object was stored using a form of Server Side Encryption. The correct parameters must be provided to retrieve the object.")
 		}
 		if customerKeyMD5(req.customerKey) != v.env.customerKeyMD5 {
-			return nil, errorf(http.StatusForbidden, "AccessDenied", "Access Denied")
+			return nil, core.Errorf(http.StatusForbidden, "AccessDenied", "Access Denied")
 		}
 		plain, err := open(req.customerKey, v.ciphertext, nil)
 		if err != nil {
-			return nil, errorf(http.StatusForbidden, "AccessDenied", "Access Denied")
+			return nil, core.Errorf(http.StatusForbidden, "AccessDenied", "Access Denied")
 		}
 		return plain, nil
 	}
 	if req.kind == sseC {
-		return nil, errorf(http.StatusBadRequest, "InvalidRequest", "The encryption parameters are not applicable to this object.")
+		return nil, core.Errorf(http.StatusBadRequest, "InvalidRequest", "The encryption parameters are not applicable to this object.")
 	}
 	dataKey, apiErr := s.unwrapDataKey(v.env)
 	if apiErr != nil {
@@ -170,44 +173,44 @@ func (s *s3Service) openObject(v *objectVersion, req sseRequest) ([]byte, *apiEr
 	}
 	plain, err := open(dataKey, v.ciphertext, nil)
 	if err != nil {
-		return nil, errorf(http.StatusInternalServerError, "InternalError", "stored object does not decrypt: "+err.Error())
+		return nil, core.Errorf(http.StatusInternalServerError, "InternalError", "stored object does not decrypt: "+err.Error())
 	}
 	return plain, nil
 }
 
-func (s *s3Service) unwrapDataKey(env envelope) ([]byte, *apiError) {
+func (s *Service) unwrapDataKey(env envelope) ([]byte, *core.Error) {
 	var material []byte
 	if env.kind == sseKMS || env.kind == sseDSSE {
-		key, ok := s.kms.resolve(env.kmsKeyARN)
+		key, ok := s.kms.Resolve(env.kmsKeyARN)
 		if !ok {
-			return nil, errorf(http.StatusBadRequest, "KMS.NotFoundException", "Invalid keyId "+env.kmsKeyARN)
+			return nil, core.Errorf(http.StatusBadRequest, "KMS.NotFoundException", "Invalid keyId "+env.kmsKeyARN)
 		}
-		material = key.material
+		material = key.Material
 	}
 	dataKey, err := unwrap(env, s.masterKey, material)
 	if err != nil {
-		return nil, errorf(http.StatusInternalServerError, "InternalError", "data key does not unwrap: "+err.Error())
+		return nil, core.Errorf(http.StatusInternalServerError, "InternalError", "data key does not unwrap: "+err.Error())
 	}
 	return dataKey, nil
 }
 
 // lockHeaders reads the object lock headers of an upload.
-func lockHeaders(h http.Header) (mode string, until time.Time, hold bool, apiErr *apiError) {
+func lockHeaders(h http.Header) (mode string, until time.Time, hold bool, apiErr *core.Error) {
 	mode = h.Get("X-Amz-Object-Lock-Mode")
 	untilText := h.Get("X-Amz-Object-Lock-Retain-Until-Date")
 	if (mode == "") != (untilText == "") {
-		return "", time.Time{}, false, errorf(http.StatusBadRequest, "InvalidArgument", "x-amz-object-lock-retain-until-date and x-amz-object-lock-mode must both be supplied")
+		return "", time.Time{}, false, core.Errorf(http.StatusBadRequest, "InvalidArgument", "x-amz-object-lock-retain-until-date and x-amz-object-lock-mode must both be supplied")
 	}
 	if mode != "" {
 		if mode != "GOVERNANCE" && mode != "COMPLIANCE" {
-			return "", time.Time{}, false, errorf(http.StatusBadRequest, "InvalidArgument", "Unknown wormMode directive.")
+			return "", time.Time{}, false, core.Errorf(http.StatusBadRequest, "InvalidArgument", "Unknown wormMode directive.")
 		}
 		t, err := time.Parse(time.RFC3339, untilText)
 		if err != nil {
-			return "", time.Time{}, false, errorf(http.StatusBadRequest, "InvalidArgument", "The retain until date must be in ISO 8601 format")
+			return "", time.Time{}, false, core.Errorf(http.StatusBadRequest, "InvalidArgument", "The retain until date must be in ISO 8601 format")
 		}
 		if !t.After(time.Now()) {
-			return "", time.Time{}, false, errorf(http.StatusBadRequest, "InvalidArgument", "The retain until date must be in the future!")
+			return "", time.Time{}, false, core.Errorf(http.StatusBadRequest, "InvalidArgument", "The retain until date must be in the future!")
 		}
 		until = t
 	}
@@ -216,16 +219,16 @@ func lockHeaders(h http.Header) (mode string, until time.Time, hold bool, apiErr
 	case "ON":
 		hold = true
 	default:
-		return "", time.Time{}, false, errorf(http.StatusBadRequest, "InvalidArgument", "Legal Hold must be either of 'ON' or 'OFF'")
+		return "", time.Time{}, false, core.Errorf(http.StatusBadRequest, "InvalidArgument", "Legal Hold must be either of 'ON' or 'OFF'")
 	}
 	return mode, until, hold, nil
 }
 
 // newVersion builds a version from an upload's body and headers; callers
 // hold s.mu. It also returns the KMS call S3 made, for the counters.
-func (s *s3Service) newVersion(b *bucket, key string, r *http.Request, plaintext []byte) (*objectVersion, string, *apiError) {
+func (s *Service) newVersion(b *bucket, key string, r *http.Request, plaintext []byte) (*objectVersion, string, *core.Error) {
 	if len(key) > 1024 {
-		return nil, "", errorf(http.StatusBadRequest, "KeyTooLongError", "Your key is too long")
+		return nil, "", core.Errorf(http.StatusBadRequest, "KeyTooLongError", "Your key is too long")
 	}
 	req, apiErr := parseSSEHeaders(r.Header, "")
 	if apiErr != nil {
@@ -237,7 +240,7 @@ func (s *s3Service) newVersion(b *bucket, key string, r *http.Request, plaintext
 		return nil, "", apiErr
 	}
 	if (mode != "" || hold) && !b.objectLock {
-		return nil, "", errorf(http.StatusBadRequest, "InvalidRequest", "Bucket is missing Object Lock Configuration")
+		return nil, "", core.Errorf(http.StatusBadRequest, "InvalidRequest", "Bucket is missing Object Lock Configuration")
 	}
 	if mode == "" && b.lockRule != nil {
 		mode, until = b.lockRule.mode, time.Now().UTC().AddDate(0, 0, b.lockRule.days)
@@ -250,11 +253,11 @@ func (s *s3Service) newVersion(b *bucket, key string, r *http.Request, plaintext
 		}
 	}
 	if !slices.Contains(storageClasses, class) {
-		return nil, "", errorf(http.StatusBadRequest, "InvalidStorageClass", "The storage class you specified is not valid")
+		return nil, "", core.Errorf(http.StatusBadRequest, "InvalidStorageClass", "The storage class you specified is not valid")
 	}
 	sum := md5.Sum(plaintext)
 	if cmd5 := r.Header.Get("Content-Md5"); cmd5 != "" && cmd5 != base64.StdEncoding.EncodeToString(sum[:]) {
-		return nil, "", errorf(http.StatusBadRequest, "BadDigest", "The Content-MD5 you specified did not match what we received.")
+		return nil, "", core.Errorf(http.StatusBadRequest, "BadDigest", "The Content-MD5 you specified did not match what we received.")
 	}
 	alg, checksum, apiErr := requestChecksum(r.Header, plaintext)
 	if apiErr != nil {
@@ -284,14 +287,14 @@ func (s *s3Service) newVersion(b *bucket, key string, r *http.Request, plaintext
 
 // requestChecksum verifies a flexible checksum the client sent, or computes
 // CRC64NVME, which S3 adds to every upload without one.
-func requestChecksum(h http.Header, body []byte) (alg, value string, apiErr *apiError) {
+func requestChecksum(h http.Header, body []byte) (alg, value string, apiErr *core.Error) {
 	for name, compute := range checksumAlgorithms {
 		sent := h.Get("X-Amz-Checksum-" + name)
 		if sent == "" {
 			continue
 		}
 		if got := compute(body); got != sent {
-			return "", "", errorf(http.StatusBadRequest, "BadDigest",
+			return "", "", core.Errorf(http.StatusBadRequest, "BadDigest",
 				fmt.Sprintf("The %s you specified did not match the calculated checksum.", strings.ToUpper(name)))
 		}
 		return name, sent, nil
@@ -309,16 +312,16 @@ func userMetadata(h http.Header) map[string]string {
 	return meta
 }
 
-func readBody(r *http.Request) ([]byte, *apiError) {
+func readBody(r *http.Request) ([]byte, *core.Error) {
 	if r.ContentLength > maxObjectSize {
-		return nil, errorf(http.StatusBadRequest, "EntityTooLarge", "Your proposed upload exceeds the emulator's maximum object size")
+		return nil, core.Errorf(http.StatusBadRequest, "EntityTooLarge", "Your proposed upload exceeds the emulator's maximum object size")
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxObjectSize+1))
 	if err != nil {
-		return nil, errorf(http.StatusBadRequest, "IncompleteBody", "You did not provide the number of bytes specified by the Content-Length HTTP header")
+		return nil, core.Errorf(http.StatusBadRequest, "IncompleteBody", "You did not provide the number of bytes specified by the Content-Length HTTP header")
 	}
 	if len(body) > maxObjectSize {
-		return nil, errorf(http.StatusBadRequest, "EntityTooLarge", "Your proposed upload exceeds the emulator's maximum object size")
+		return nil, core.Errorf(http.StatusBadRequest, "EntityTooLarge", "Your proposed upload exceeds the emulator's maximum object size")
 	}
 	return body, nil
 }
@@ -347,7 +350,7 @@ func writeEncryptionHeaders(w http.ResponseWriter, env envelope) {
 	}
 }
 
-func (s *s3Service) putObject(w http.ResponseWriter, r *http.Request, bucketName, key string) *apiError {
+func (s *Service) putObject(w http.ResponseWriter, r *http.Request, bucketName, key string) *core.Error {
 	body, apiErr := readBody(r)
 	if apiErr != nil {
 		return apiErr
@@ -369,7 +372,7 @@ func (s *s3Service) putObject(w http.ResponseWriter, r *http.Request, bucketName
 	s.mu.Unlock()
 
 	if kmsOp != "" {
-		s.counter.add("kms", kmsOp, bucketName)
+		s.counter.Add("kms", kmsOp, bucketName)
 	}
 	w.Header().Set("ETag", v.etag)
 	w.Header().Set("x-amz-checksum-"+v.checksumAlg, v.checksum)
@@ -382,7 +385,7 @@ func (s *s3Service) putObject(w http.ResponseWriter, r *http.Request, bucketName
 
 // readableVersion finds the version a GET or HEAD names, answering delete
 // markers as S3 does.
-func readableVersion(b *bucket, key, versionID string) (*objectVersion, *apiError) {
+func readableVersion(b *bucket, key, versionID string) (*objectVersion, *core.Error) {
 	v, apiErr := b.lookupObject(key, versionID)
 	if apiErr != nil {
 		return nil, apiErr
@@ -390,7 +393,7 @@ func readableVersion(b *bucket, key, versionID string) (*objectVersion, *apiErro
 	if v.deleteMarker {
 		hdr := map[string]string{"x-amz-delete-marker": "true", "x-amz-version-id": v.versionID}
 		if versionID != "" {
-			return nil, &apiError{Status: http.StatusMethodNotAllowed, Code: "MethodNotAllowed",
+			return nil, &core.Error{Status: http.StatusMethodNotAllowed, Code: "MethodNotAllowed",
 				Message: "The specified method is not allowed against this resource.", Header: hdr}
 		}
 		e := errNoSuchKey()
@@ -430,17 +433,17 @@ func writeObjectHeaders(w http.ResponseWriter, r *http.Request, b *bucket, v *ob
 	}
 }
 
-func (s *s3Service) headObject(w http.ResponseWriter, r *http.Request, bucketName, key string) *apiError {
+func (s *Service) headObject(w http.ResponseWriter, r *http.Request, bucketName, key string) *core.Error {
 	return s.readObject(w, r, bucketName, key, false)
 }
 
-func (s *s3Service) getObject(w http.ResponseWriter, r *http.Request, bucketName, key string) *apiError {
+func (s *Service) getObject(w http.ResponseWriter, r *http.Request, bucketName, key string) *core.Error {
 	return s.readObject(w, r, bucketName, key, true)
 }
 
 // readObject serves GET and HEAD. A HEAD of an SSE-C object needs the
 // customer key too, as in S3 (400 otherwise).
-func (s *s3Service) readObject(w http.ResponseWriter, r *http.Request, bucketName, key string, withBody bool) *apiError {
+func (s *Service) readObject(w http.ResponseWriter, r *http.Request, bucketName, key string, withBody bool) *core.Error {
 	req, apiErr := parseSSEHeaders(r.Header, "")
 	if apiErr != nil {
 		return apiErr
@@ -476,7 +479,7 @@ func (s *s3Service) readObject(w http.ResponseWriter, r *http.Request, bucketNam
 		start, end, ok := parseRange(rng, int64(len(plain)))
 		if !ok {
 			clearHeaders(w)
-			return errorf(http.StatusRequestedRangeNotSatisfiable, "InvalidRange", "The requested range is not satisfiable")
+			return core.Errorf(http.StatusRequestedRangeNotSatisfiable, "InvalidRange", "The requested range is not satisfiable")
 		}
 		w.Header().Del("x-amz-checksum-" + v.checksumAlg)
 		w.Header().Del("x-amz-checksum-type")
@@ -545,7 +548,7 @@ func lockedAgainstDelete(v *objectVersion, bypassGovernance bool, now time.Time)
 	return v.lockMode == "COMPLIANCE" || !bypassGovernance
 }
 
-func (s *s3Service) deleteObject(w http.ResponseWriter, r *http.Request, bucketName, key string) *apiError {
+func (s *Service) deleteObject(w http.ResponseWriter, r *http.Request, bucketName, key string) *core.Error {
 	versionID := r.URL.Query().Get("versionId")
 	bypass := strings.EqualFold(r.Header.Get("X-Amz-Bypass-Governance-Retention"), "true")
 	s.mu.Lock()
@@ -567,7 +570,7 @@ func (s *s3Service) deleteObject(w http.ResponseWriter, r *http.Request, bucketN
 		}
 		if lockedAgainstDelete(v, bypass, time.Now()) {
 			s.mu.Unlock()
-			return errorf(http.StatusForbidden, "AccessDenied", "Access Denied because object protected by object lock.")
+			return core.Errorf(http.StatusForbidden, "AccessDenied", "Access Denied because object protected by object lock.")
 		}
 		b.removeVersion(key, versionID)
 		w.Header().Set("x-amz-version-id", versionID)
@@ -593,16 +596,16 @@ func (s *s3Service) deleteObject(w http.ResponseWriter, r *http.Request, bucketN
 	return nil
 }
 
-func (s *s3Service) copyObject(w http.ResponseWriter, r *http.Request, bucketName, key string) *apiError {
+func (s *Service) copyObject(w http.ResponseWriter, r *http.Request, bucketName, key string) *core.Error {
 	src := r.Header.Get("X-Amz-Copy-Source")
 	srcPath, srcQuery, _ := strings.Cut(src, "?")
 	srcPath, err := url.PathUnescape(strings.TrimPrefix(srcPath, "/"))
 	if err != nil {
-		return errorf(http.StatusBadRequest, "InvalidArgument", "Copy Source must mention the source bucket and key: sourcebucket/sourcekey")
+		return core.Errorf(http.StatusBadRequest, "InvalidArgument", "Copy Source must mention the source bucket and key: sourcebucket/sourcekey")
 	}
 	srcBucket, srcKey, ok := strings.Cut(srcPath, "/")
 	if !ok || srcKey == "" {
-		return errorf(http.StatusBadRequest, "InvalidArgument", "Copy Source must mention the source bucket and key: sourcebucket/sourcekey")
+		return core.Errorf(http.StatusBadRequest, "InvalidArgument", "Copy Source must mention the source bucket and key: sourcebucket/sourcekey")
 	}
 	q, _ := url.ParseQuery(srcQuery)
 	srcReq, apiErr := parseSSEHeaders(r.Header, "X-Amz-Copy-Source-")
@@ -614,12 +617,12 @@ func (s *s3Service) copyObject(w http.ResponseWriter, r *http.Request, bucketNam
 		directive = "COPY"
 	}
 	if directive != "COPY" && directive != "REPLACE" {
-		return errorf(http.StatusBadRequest, "InvalidArgument", "Unknown metadata directive.")
+		return core.Errorf(http.StatusBadRequest, "InvalidArgument", "Unknown metadata directive.")
 	}
 	if srcBucket == bucketName && srcKey == key && directive == "COPY" &&
 		r.Header.Get("X-Amz-Server-Side-Encryption") == "" && r.Header.Get("X-Amz-Storage-Class") == "" &&
 		r.Header.Get("X-Amz-Server-Side-Encryption-Customer-Algorithm") == "" {
-		return errorf(http.StatusBadRequest, "InvalidRequest", "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
+		return core.Errorf(http.StatusBadRequest, "InvalidRequest", "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
 	}
 
 	ev, apiErr := s.copyLocked(w, r, srcBucket, srcKey, q.Get("versionId"), bucketName, key, directive, srcReq)
@@ -632,7 +635,7 @@ func (s *s3Service) copyObject(w http.ResponseWriter, r *http.Request, bucketNam
 
 // copyLocked does the copy under the store lock and answers the request; the
 // caller delivers the event after the lock is released.
-func (s *s3Service) copyLocked(w http.ResponseWriter, r *http.Request, srcBucket, srcKey, srcVersion, bucketName, key, directive string, srcReq sseRequest) (*s3Event, *apiError) {
+func (s *Service) copyLocked(w http.ResponseWriter, r *http.Request, srcBucket, srcKey, srcVersion, bucketName, key, directive string, srcReq sseRequest) (*s3Event, *core.Error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	sb, apiErr := s.bucketLocked(srcBucket)
@@ -684,7 +687,7 @@ func (s *s3Service) copyLocked(w http.ResponseWriter, r *http.Request, srcBucket
 	db.addVersion(v)
 	ev := db.newEvent("ObjectCreated:Copy", "CopyObject", v)
 	if kmsOp != "" {
-		s.counter.add("kms", kmsOp, bucketName)
+		s.counter.Add("kms", kmsOp, bucketName)
 	}
 	writeVersionHeaders(w, db, v)
 	if db.versioning != "" && sb.versioning != "" {
@@ -696,7 +699,7 @@ func (s *s3Service) copyLocked(w http.ResponseWriter, r *http.Request, srcBucket
 		ETag         string   `xml:"ETag"`
 		LastModified string   `xml:"LastModified"`
 	}
-	writeXML(w, http.StatusOK, result{ETag: v.etag, LastModified: isoTime(v.lastModified)})
+	core.WriteXML(w, http.StatusOK, result{ETag: v.etag, LastModified: isoTime(v.lastModified)})
 	return ev, nil
 }
 
@@ -707,22 +710,22 @@ type retentionXML struct {
 	RetainUntilDate string   `xml:"RetainUntilDate,omitempty"`
 }
 
-func (s *s3Service) putObjectRetention(w http.ResponseWriter, r *http.Request, bucketName, key string) *apiError {
+func (s *Service) putObjectRetention(w http.ResponseWriter, r *http.Request, bucketName, key string) *core.Error {
 	var in retentionXML
-	if err := readXML(r, maxConfigBody, &in); err != nil {
+	if err := core.ReadXML(r, maxConfigBody, &in); err != nil {
 		return err
 	}
 	var until time.Time
 	if in.Mode != "" || in.RetainUntilDate != "" {
 		if in.Mode != "GOVERNANCE" && in.Mode != "COMPLIANCE" {
-			return errorf(http.StatusBadRequest, "MalformedXML", "The XML you provided was not well-formed or did not validate against our published schema")
+			return core.Errorf(http.StatusBadRequest, "MalformedXML", "The XML you provided was not well-formed or did not validate against our published schema")
 		}
 		t, err := time.Parse(time.RFC3339, in.RetainUntilDate)
 		if err != nil {
-			return errorf(http.StatusBadRequest, "MalformedXML", "The XML you provided was not well-formed or did not validate against our published schema")
+			return core.Errorf(http.StatusBadRequest, "MalformedXML", "The XML you provided was not well-formed or did not validate against our published schema")
 		}
 		if !t.After(time.Now()) {
-			return errorf(http.StatusBadRequest, "InvalidArgument", "The retain until date must be in the future!")
+			return core.Errorf(http.StatusBadRequest, "InvalidArgument", "The retain until date must be in the future!")
 		}
 		until = t
 	}
@@ -734,7 +737,7 @@ func (s *s3Service) putObjectRetention(w http.ResponseWriter, r *http.Request, b
 		return apiErr
 	}
 	if !b.objectLock {
-		return errorf(http.StatusBadRequest, "InvalidRequest", "Bucket is missing Object Lock Configuration")
+		return core.Errorf(http.StatusBadRequest, "InvalidRequest", "Bucket is missing Object Lock Configuration")
 	}
 	v, apiErr := readableVersion(b, key, r.URL.Query().Get("versionId"))
 	if apiErr != nil {
@@ -744,10 +747,10 @@ func (s *s3Service) putObjectRetention(w http.ResponseWriter, r *http.Request, b
 	if v.lockMode != "" && v.retainUntil.After(now) {
 		shortens := in.Mode == "" || until.Before(v.retainUntil)
 		if v.lockMode == "COMPLIANCE" && (shortens || in.Mode != "COMPLIANCE") {
-			return errorf(http.StatusForbidden, "AccessDenied", "Access Denied because object protected by object lock.")
+			return core.Errorf(http.StatusForbidden, "AccessDenied", "Access Denied because object protected by object lock.")
 		}
 		if v.lockMode == "GOVERNANCE" && (shortens || in.Mode != "GOVERNANCE") && !bypass {
-			return errorf(http.StatusForbidden, "AccessDenied", "Access Denied because object protected by object lock.")
+			return core.Errorf(http.StatusForbidden, "AccessDenied", "Access Denied because object protected by object lock.")
 		}
 	}
 	v.lockMode, v.retainUntil = in.Mode, until
@@ -755,7 +758,7 @@ func (s *s3Service) putObjectRetention(w http.ResponseWriter, r *http.Request, b
 	return nil
 }
 
-func (s *s3Service) getObjectRetention(w http.ResponseWriter, r *http.Request, bucketName, key string) *apiError {
+func (s *Service) getObjectRetention(w http.ResponseWriter, r *http.Request, bucketName, key string) *core.Error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	b, apiErr := s.bucketLocked(bucketName)
@@ -767,9 +770,9 @@ func (s *s3Service) getObjectRetention(w http.ResponseWriter, r *http.Request, b
 		return apiErr
 	}
 	if v.lockMode == "" {
-		return errorf(http.StatusNotFound, "NoSuchObjectLockConfiguration", "The specified object does not have a ObjectLock configuration")
+		return core.Errorf(http.StatusNotFound, "NoSuchObjectLockConfiguration", "The specified object does not have a ObjectLock configuration")
 	}
-	writeXML(w, http.StatusOK, retentionXML{Xmlns: s3Namespace, Mode: v.lockMode, RetainUntilDate: v.retainUntil.UTC().Format(time.RFC3339)})
+	core.WriteXML(w, http.StatusOK, retentionXML{Xmlns: s3Namespace, Mode: v.lockMode, RetainUntilDate: v.retainUntil.UTC().Format(time.RFC3339)})
 	return nil
 }
 
@@ -779,13 +782,13 @@ type legalHoldXML struct {
 	Status  string   `xml:"Status"`
 }
 
-func (s *s3Service) putObjectLegalHold(w http.ResponseWriter, r *http.Request, bucketName, key string) *apiError {
+func (s *Service) putObjectLegalHold(w http.ResponseWriter, r *http.Request, bucketName, key string) *core.Error {
 	var in legalHoldXML
-	if err := readXML(r, maxConfigBody, &in); err != nil {
+	if err := core.ReadXML(r, maxConfigBody, &in); err != nil {
 		return err
 	}
 	if in.Status != "ON" && in.Status != "OFF" {
-		return errorf(http.StatusBadRequest, "MalformedXML", "The XML you provided was not well-formed or did not validate against our published schema")
+		return core.Errorf(http.StatusBadRequest, "MalformedXML", "The XML you provided was not well-formed or did not validate against our published schema")
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -794,7 +797,7 @@ func (s *s3Service) putObjectLegalHold(w http.ResponseWriter, r *http.Request, b
 		return apiErr
 	}
 	if !b.objectLock {
-		return errorf(http.StatusBadRequest, "InvalidRequest", "Bucket is missing Object Lock Configuration")
+		return core.Errorf(http.StatusBadRequest, "InvalidRequest", "Bucket is missing Object Lock Configuration")
 	}
 	v, apiErr := readableVersion(b, key, r.URL.Query().Get("versionId"))
 	if apiErr != nil {
@@ -805,7 +808,7 @@ func (s *s3Service) putObjectLegalHold(w http.ResponseWriter, r *http.Request, b
 	return nil
 }
 
-func (s *s3Service) getObjectLegalHold(w http.ResponseWriter, r *http.Request, bucketName, key string) *apiError {
+func (s *Service) getObjectLegalHold(w http.ResponseWriter, r *http.Request, bucketName, key string) *core.Error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	b, apiErr := s.bucketLocked(bucketName)
@@ -813,12 +816,12 @@ func (s *s3Service) getObjectLegalHold(w http.ResponseWriter, r *http.Request, b
 		return apiErr
 	}
 	if !b.objectLock {
-		return errorf(http.StatusBadRequest, "InvalidRequest", "Bucket is missing Object Lock Configuration")
+		return core.Errorf(http.StatusBadRequest, "InvalidRequest", "Bucket is missing Object Lock Configuration")
 	}
 	v, apiErr := readableVersion(b, key, r.URL.Query().Get("versionId"))
 	if apiErr != nil {
 		return apiErr
 	}
-	writeXML(w, http.StatusOK, legalHoldXML{Xmlns: s3Namespace, Status: map[bool]string{true: "ON", false: "OFF"}[v.legalHold]})
+	core.WriteXML(w, http.StatusOK, legalHoldXML{Xmlns: s3Namespace, Status: map[bool]string{true: "ON", false: "OFF"}[v.legalHold]})
 	return nil
 }

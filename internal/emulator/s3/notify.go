@@ -1,6 +1,9 @@
-package emulator
+package s3
 
 import (
+	"github.com/s3rekey/s3rekey/internal/emulator/core"
+	"github.com/s3rekey/s3rekey/internal/emulator/sqs"
+
 	"encoding/json"
 	"encoding/xml"
 	"fmt"
@@ -30,7 +33,7 @@ func ParseEventBridgeRule(s string) (EventBridgeRule, error) {
 	if b == "" {
 		return EventBridgeRule{}, fmt.Errorf("eventbridge rule %q: bucket is empty", s)
 	}
-	if !queueNamePattern.MatchString(queue) {
+	if !sqs.QueueNamePattern.MatchString(queue) {
 		return EventBridgeRule{}, fmt.Errorf("eventbridge rule %q: %q is not a queue name", s, queue)
 	}
 	return EventBridgeRule{Bucket: b, KeySuffix: suffix, Queue: queue}, nil
@@ -59,13 +62,13 @@ var supportedEvents = []string{
 	"s3:ObjectRemoved:DeleteMarkerCreated",
 }
 
-func (s *s3Service) putBucketNotification(w http.ResponseWriter, r *http.Request, name, _ string) *apiError {
+func (s *Service) putBucketNotification(w http.ResponseWriter, r *http.Request, name, _ string) *core.Error {
 	var in notificationConfiguration
-	if err := readXML(r, maxConfigBody, &in); err != nil {
+	if err := core.ReadXML(r, maxConfigBody, &in); err != nil {
 		return err
 	}
 	if len(in.Topics) > 0 || len(in.Lambdas) > 0 {
-		return errorf(http.StatusNotImplemented, "NotImplemented", "the emulator delivers to SQS queues and EventBridge only")
+		return core.Errorf(http.StatusNotImplemented, "NotImplemented", "the emulator delivers to SQS queues and EventBridge only")
 	}
 	skipValidation := strings.EqualFold(r.Header.Get("X-Amz-Skip-Destination-Validation"), "true")
 	var configs []queueConfig
@@ -75,11 +78,11 @@ func (s *s3Service) putBucketNotification(w http.ResponseWriter, r *http.Request
 			c.ID = fmt.Sprintf("notification-%d", i+1)
 		}
 		if len(c.Events) == 0 {
-			return errorf(http.StatusBadRequest, "InvalidArgument", "A QueueConfiguration needs at least one Event")
+			return core.Errorf(http.StatusBadRequest, "InvalidArgument", "A QueueConfiguration needs at least one Event")
 		}
 		for _, ev := range c.Events {
 			if !slices.Contains(supportedEvents, ev) {
-				return errorf(http.StatusBadRequest, "InvalidArgument", "The event is not supported for notifications: "+ev)
+				return core.Errorf(http.StatusBadRequest, "InvalidArgument", "The event is not supported for notifications: "+ev)
 			}
 		}
 		for _, rule := range q.Rules {
@@ -89,11 +92,11 @@ func (s *s3Service) putBucketNotification(w http.ResponseWriter, r *http.Request
 			case "suffix":
 				c.Suffix = rule.Value
 			default:
-				return errorf(http.StatusBadRequest, "InvalidArgument", "filter rule name must be either prefix or suffix")
+				return core.Errorf(http.StatusBadRequest, "InvalidArgument", "filter rule name must be either prefix or suffix")
 			}
 		}
-		if !skipValidation && !s.sqs.queueExists(c.QueueARN) {
-			return errorf(http.StatusBadRequest, "InvalidArgument", "Unable to validate the following destination configurations")
+		if !skipValidation && !s.sqs.QueueExists(c.QueueARN) {
+			return core.Errorf(http.StatusBadRequest, "InvalidArgument", "Unable to validate the following destination configurations")
 		}
 		configs = append(configs, c)
 	}
@@ -109,15 +112,15 @@ func (s *s3Service) putBucketNotification(w http.ResponseWriter, r *http.Request
 	for _, c := range configs {
 		test, _ := json.Marshal(map[string]string{
 			"Service": "Amazon S3", "Event": "s3:TestEvent", "Time": isoTime(time.Now()),
-			"Bucket": name, "RequestId": newID(8), "HostId": newID(16),
+			"Bucket": name, "RequestId": core.NewID(8), "HostId": core.NewID(16),
 		})
-		s.sqs.deliver(c.QueueARN, string(test))
+		s.sqs.Deliver(c.QueueARN, string(test))
 	}
 	w.WriteHeader(http.StatusOK)
 	return nil
 }
 
-func (s *s3Service) getBucketNotification(w http.ResponseWriter, _ *http.Request, name, _ string) *apiError {
+func (s *Service) getBucketNotification(w http.ResponseWriter, _ *http.Request, name, _ string) *core.Error {
 	type rule struct {
 		Name  string `xml:"Name"`
 		Value string `xml:"Value"`
@@ -155,7 +158,7 @@ func (s *s3Service) getBucketNotification(w http.ResponseWriter, _ *http.Request
 		res.EventBridge = &struct{}{}
 	}
 	s.mu.RUnlock()
-	writeXML(w, http.StatusOK, res)
+	core.WriteXML(w, http.StatusOK, res)
 	return nil
 }
 
@@ -205,7 +208,7 @@ func eventMatches(pattern, name string) bool {
 // emit delivers an event to the matching queue configurations and, for
 // "Object Created" events of buckets with EventBridge enabled, to the queues
 // of the matching rules.
-func (s *s3Service) emit(ev *s3Event) {
+func (s *Service) emit(ev *s3Event) {
 	if ev == nil {
 		return
 	}
@@ -217,7 +220,7 @@ func (s *s3Service) emit(ev *s3Event) {
 		if !matched || !strings.HasPrefix(ev.key, c.Prefix) || !strings.HasSuffix(ev.key, c.Suffix) {
 			continue
 		}
-		s.sqs.deliver(c.QueueARN, s.notificationRecord(ev, c.ID))
+		s.sqs.Deliver(c.QueueARN, s.notificationRecord(ev, c.ID))
 	}
 	if !ev.eventBrdg || !strings.HasPrefix(ev.name, "ObjectCreated:") {
 		return
@@ -230,11 +233,11 @@ func (s *s3Service) emit(ev *s3Event) {
 		if envelope == "" {
 			envelope = s.eventBridgeEnvelope(ev)
 		}
-		s.sqs.deliver(s.sqs.queueARN(rule.Queue), envelope)
+		s.sqs.Deliver(s.sqs.QueueARN(rule.Queue), envelope)
 	}
 }
 
-func (s *s3Service) notificationRecord(ev *s3Event, configID string) string {
+func (s *Service) notificationRecord(ev *s3Event, configID string) string {
 	object := map[string]any{"key": eventKey(ev.key), "size": ev.size, "eTag": ev.etag, "sequencer": ev.sequencer}
 	if ev.versionID != "" {
 		object["versionId"] = ev.versionID
@@ -244,7 +247,7 @@ func (s *s3Service) notificationRecord(ev *s3Event, configID string) string {
 		"eventTime": isoTime(ev.occurredAt), "eventName": ev.name,
 		"userIdentity":      map[string]string{"principalId": "AWS:AIDAEMULATOR"},
 		"requestParameters": map[string]string{"sourceIPAddress": "127.0.0.1"},
-		"responseElements":  map[string]string{"x-amz-request-id": newID(8), "x-amz-id-2": newID(16)},
+		"responseElements":  map[string]string{"x-amz-request-id": core.NewID(8), "x-amz-id-2": core.NewID(16)},
 		"s3": map[string]any{
 			"s3SchemaVersion": "1.0", "configurationId": configID,
 			"bucket": map[string]any{"name": ev.bucket, "ownerIdentity": map[string]string{"principalId": "AEMULATOR"},
@@ -256,18 +259,18 @@ func (s *s3Service) notificationRecord(ev *s3Event, configID string) string {
 	return string(body)
 }
 
-func (s *s3Service) eventBridgeEnvelope(ev *s3Event) string {
+func (s *Service) eventBridgeEnvelope(ev *s3Event) string {
 	object := map[string]any{"key": eventKey(ev.key), "size": ev.size, "etag": ev.etag, "sequencer": ev.sequencer}
 	if ev.versionID != "" {
 		object["version-id"] = ev.versionID
 	}
 	body, _ := json.Marshal(map[string]any{
-		"version": "0", "id": newUUID(), "detail-type": "Object Created", "source": "aws.s3",
+		"version": "0", "id": core.NewUUID(), "detail-type": "Object Created", "source": "aws.s3",
 		"account": s.account, "time": ev.occurredAt.Format(time.RFC3339), "region": s.region,
 		"resources": []string{"arn:aws:s3:::" + ev.bucket},
 		"detail": map[string]any{
 			"version": "0", "bucket": map[string]string{"name": ev.bucket}, "object": object,
-			"request-id": newID(8), "requester": s.account, "source-ip-address": "127.0.0.1", "reason": ev.reason,
+			"request-id": core.NewID(8), "requester": s.account, "source-ip-address": "127.0.0.1", "reason": ev.reason,
 		},
 	})
 	return string(body)

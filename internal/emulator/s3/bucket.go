@@ -1,6 +1,8 @@
-package emulator
+package s3
 
 import (
+	"github.com/s3rekey/s3rekey/internal/emulator/core"
+
 	"encoding/xml"
 	"net/http"
 	"strings"
@@ -9,14 +11,14 @@ import (
 
 const s3Namespace = "http://s3.amazonaws.com/doc/2006-03-01/"
 
-func (s *s3Service) createBucket(w http.ResponseWriter, r *http.Request, name, _ string) *apiError {
+func (s *Service) createBucket(w http.ResponseWriter, r *http.Request, name, _ string) *core.Error {
 	directory := isDirectoryBucketName(name)
 	if directory && !directoryNamePattern.MatchString(name) || !directory && (!bucketNamePattern.MatchString(name) || strings.Contains(name, "..")) {
-		return errorf(http.StatusBadRequest, "InvalidBucketName", "The specified bucket is not valid.")
+		return core.Errorf(http.StatusBadRequest, "InvalidBucketName", "The specified bucket is not valid.")
 	}
 	lock := strings.EqualFold(r.Header.Get("X-Amz-Bucket-Object-Lock-Enabled"), "true")
 	if lock && directory {
-		return errorf(http.StatusBadRequest, "InvalidRequest", "Object Lock is not supported for directory buckets.")
+		return core.Errorf(http.StatusBadRequest, "InvalidRequest", "Object Lock is not supported for directory buckets.")
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -26,7 +28,7 @@ func (s *s3Service) createBucket(w http.ResponseWriter, r *http.Request, name, _
 			w.WriteHeader(http.StatusOK)
 			return nil
 		}
-		return errorf(http.StatusConflict, "BucketAlreadyOwnedByYou",
+		return core.Errorf(http.StatusConflict, "BucketAlreadyOwnedByYou",
 			"Your previous request to create the named bucket succeeded and you already own it.")
 	}
 	b := &bucket{name: name, created: time.Now().UTC(), objectLock: lock, directory: directory, objects: map[string][]*objectVersion{}}
@@ -39,7 +41,7 @@ func (s *s3Service) createBucket(w http.ResponseWriter, r *http.Request, name, _
 	return nil
 }
 
-func (s *s3Service) deleteBucket(w http.ResponseWriter, _ *http.Request, name, _ string) *apiError {
+func (s *Service) deleteBucket(w http.ResponseWriter, _ *http.Request, name, _ string) *core.Error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	b, err := s.bucketLocked(name)
@@ -47,25 +49,25 @@ func (s *s3Service) deleteBucket(w http.ResponseWriter, _ *http.Request, name, _
 		return err
 	}
 	if len(b.objects) > 0 {
-		return errorf(http.StatusConflict, "BucketNotEmpty", "The bucket you tried to delete is not empty")
+		return core.Errorf(http.StatusConflict, "BucketNotEmpty", "The bucket you tried to delete is not empty")
 	}
 	delete(s.buckets, name)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
 
-func (s *s3Service) headBucket(w http.ResponseWriter, _ *http.Request, name, _ string) *apiError {
+func (s *Service) headBucket(w http.ResponseWriter, _ *http.Request, name, _ string) *core.Error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if _, err := s.bucketLocked(name); err != nil {
-		return &apiError{Status: http.StatusNotFound, Code: "NotFound", Message: "Not Found"}
+		return &core.Error{Status: http.StatusNotFound, Code: "NotFound", Message: "Not Found"}
 	}
 	w.Header().Set("x-amz-bucket-region", s.region)
 	w.WriteHeader(http.StatusOK)
 	return nil
 }
 
-func (s *s3Service) listBuckets(w http.ResponseWriter, _ *http.Request, _, _ string) *apiError {
+func (s *Service) listBuckets(w http.ResponseWriter, _ *http.Request, _, _ string) *core.Error {
 	type entry struct {
 		Name         string `xml:"Name"`
 		CreationDate string `xml:"CreationDate"`
@@ -86,11 +88,11 @@ func (s *s3Service) listBuckets(w http.ResponseWriter, _ *http.Request, _, _ str
 	}
 	s.mu.RUnlock()
 	sortBy(out.Buckets, func(e entry) string { return e.Name })
-	writeXML(w, http.StatusOK, out)
+	core.WriteXML(w, http.StatusOK, out)
 	return nil
 }
 
-func (s *s3Service) getBucketLocation(w http.ResponseWriter, _ *http.Request, name, _ string) *apiError {
+func (s *Service) getBucketLocation(w http.ResponseWriter, _ *http.Request, name, _ string) *core.Error {
 	s.mu.RLock()
 	_, err := s.bucketLocked(name)
 	s.mu.RUnlock()
@@ -101,7 +103,7 @@ func (s *s3Service) getBucketLocation(w http.ResponseWriter, _ *http.Request, na
 	if loc == "us-east-1" {
 		loc = ""
 	}
-	writeXML(w, http.StatusOK, struct {
+	core.WriteXML(w, http.StatusOK, struct {
 		XMLName xml.Name `xml:"LocationConstraint"`
 		Xmlns   string   `xml:"xmlns,attr"`
 		Value   string   `xml:",chardata"`
@@ -116,13 +118,13 @@ type versioningConfiguration struct {
 	MfaDelete string   `xml:"MfaDelete,omitempty"`
 }
 
-func (s *s3Service) putBucketVersioning(w http.ResponseWriter, r *http.Request, name, _ string) *apiError {
+func (s *Service) putBucketVersioning(w http.ResponseWriter, r *http.Request, name, _ string) *core.Error {
 	var in versioningConfiguration
-	if err := readXML(r, maxConfigBody, &in); err != nil {
+	if err := core.ReadXML(r, maxConfigBody, &in); err != nil {
 		return err
 	}
 	if in.Status != versioningEnabled && in.Status != versioningSuspended {
-		return errorf(http.StatusBadRequest, "MalformedXML", "The XML you provided was not well-formed or did not validate against our published schema")
+		return core.Errorf(http.StatusBadRequest, "MalformedXML", "The XML you provided was not well-formed or did not validate against our published schema")
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -131,17 +133,17 @@ func (s *s3Service) putBucketVersioning(w http.ResponseWriter, r *http.Request, 
 		return err
 	}
 	if b.directory {
-		return errorf(http.StatusNotImplemented, "NotImplemented", "Versioning is not supported for directory buckets.")
+		return core.Errorf(http.StatusNotImplemented, "NotImplemented", "Versioning is not supported for directory buckets.")
 	}
 	if b.objectLock && in.Status == versioningSuspended {
-		return errorf(http.StatusConflict, "InvalidBucketState", "An Object Lock configuration is present on this bucket, so the versioning state cannot be changed.")
+		return core.Errorf(http.StatusConflict, "InvalidBucketState", "An Object Lock configuration is present on this bucket, so the versioning state cannot be changed.")
 	}
 	b.versioning = in.Status
 	w.WriteHeader(http.StatusOK)
 	return nil
 }
 
-func (s *s3Service) getBucketVersioning(w http.ResponseWriter, _ *http.Request, name, _ string) *apiError {
+func (s *Service) getBucketVersioning(w http.ResponseWriter, _ *http.Request, name, _ string) *core.Error {
 	s.mu.RLock()
 	b, err := s.bucketLocked(name)
 	var status string
@@ -152,7 +154,7 @@ func (s *s3Service) getBucketVersioning(w http.ResponseWriter, _ *http.Request, 
 	if err != nil {
 		return err
 	}
-	writeXML(w, http.StatusOK, versioningConfiguration{Xmlns: s3Namespace, Status: status})
+	core.WriteXML(w, http.StatusOK, versioningConfiguration{Xmlns: s3Namespace, Status: status})
 	return nil
 }
 
@@ -168,13 +170,13 @@ type encryptionConfiguration struct {
 	} `xml:"Rule"`
 }
 
-func (s *s3Service) putBucketEncryption(w http.ResponseWriter, r *http.Request, name, _ string) *apiError {
+func (s *Service) putBucketEncryption(w http.ResponseWriter, r *http.Request, name, _ string) *core.Error {
 	var in encryptionConfiguration
-	if err := readXML(r, maxConfigBody, &in); err != nil {
+	if err := core.ReadXML(r, maxConfigBody, &in); err != nil {
 		return err
 	}
 	if len(in.Rules) != 1 || in.Rules[0].Default == nil {
-		return errorf(http.StatusBadRequest, "MalformedXML", "The XML you provided was not well-formed or did not validate against our published schema")
+		return core.Errorf(http.StatusBadRequest, "MalformedXML", "The XML you provided was not well-formed or did not validate against our published schema")
 	}
 	rule := in.Rules[0]
 	enc := &bucketEncryption{algorithm: rule.Default.SSEAlgorithm, kmsKeyID: rule.Default.KMSMasterKeyID}
@@ -184,11 +186,11 @@ func (s *s3Service) putBucketEncryption(w http.ResponseWriter, r *http.Request, 
 	switch enc.algorithm {
 	case "AES256":
 		if enc.kmsKeyID != "" {
-			return errorf(http.StatusBadRequest, "InvalidArgument", "a KMSMasterKeyID is not applicable if the default sse algorithm is not aws:kms or aws:kms:dsse")
+			return core.Errorf(http.StatusBadRequest, "InvalidArgument", "a KMSMasterKeyID is not applicable if the default sse algorithm is not aws:kms or aws:kms:dsse")
 		}
 	case "aws:kms", "aws:kms:dsse":
 	default:
-		return errorf(http.StatusBadRequest, "MalformedXML", "The XML you provided was not well-formed or did not validate against our published schema")
+		return core.Errorf(http.StatusBadRequest, "MalformedXML", "The XML you provided was not well-formed or did not validate against our published schema")
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -200,16 +202,16 @@ func (s *s3Service) putBucketEncryption(w http.ResponseWriter, r *http.Request, 
 		// Directory buckets validate the key, take customer managed keys only,
 		// and keep one key for the bucket's lifetime (seeds 002, 004).
 		if enc.algorithm == "aws:kms:dsse" {
-			return errorf(http.StatusBadRequest, "InvalidArgument", "DSSE-KMS is not supported for directory buckets.")
+			return core.Errorf(http.StatusBadRequest, "InvalidArgument", "DSSE-KMS is not supported for directory buckets.")
 		}
 		if enc.algorithm == "aws:kms" {
-			key, ok := s.kms.resolve(enc.kmsKeyID)
-			if !ok || key.awsManaged || strings.Contains(enc.kmsKeyID, "alias/") {
-				return errorf(http.StatusBadRequest, "InvalidArgument", "Directory buckets need the id or ARN of an existing customer managed KMS key.")
+			key, ok := s.kms.Resolve(enc.kmsKeyID)
+			if !ok || key.AWSManaged || strings.Contains(enc.kmsKeyID, "alias/") {
+				return core.Errorf(http.StatusBadRequest, "InvalidArgument", "Directory buckets need the id or ARN of an existing customer managed KMS key.")
 			}
 			if b.encryption != nil && b.encryption.algorithm == "aws:kms" {
-				if old, _ := s.kms.resolve(b.encryption.kmsKeyID); old != nil && old.id != key.id {
-					return errorf(http.StatusBadRequest, "InvalidRequest", "The KMS key of a directory bucket cannot be changed.")
+				if old, _ := s.kms.Resolve(b.encryption.kmsKeyID); old != nil && old.ID != key.ID {
+					return core.Errorf(http.StatusBadRequest, "InvalidRequest", "The KMS key of a directory bucket cannot be changed.")
 				}
 			}
 			enc.bucketKey = true
@@ -220,7 +222,7 @@ func (s *s3Service) putBucketEncryption(w http.ResponseWriter, r *http.Request, 
 	return nil
 }
 
-func (s *s3Service) getBucketEncryption(w http.ResponseWriter, _ *http.Request, name, _ string) *apiError {
+func (s *Service) getBucketEncryption(w http.ResponseWriter, _ *http.Request, name, _ string) *core.Error {
 	s.mu.RLock()
 	b, err := s.bucketLocked(name)
 	enc := bucketEncryption{algorithm: "AES256"}
@@ -239,7 +241,7 @@ func (s *s3Service) getBucketEncryption(w http.ResponseWriter, _ *http.Request, 
 		Default          def  `xml:"ApplyServerSideEncryptionByDefault"`
 		BucketKeyEnabled bool `xml:"BucketKeyEnabled"`
 	}
-	writeXML(w, http.StatusOK, struct {
+	core.WriteXML(w, http.StatusOK, struct {
 		XMLName xml.Name `xml:"ServerSideEncryptionConfiguration"`
 		Xmlns   string   `xml:"xmlns,attr"`
 		Rule    rule     `xml:"Rule"`
@@ -247,7 +249,7 @@ func (s *s3Service) getBucketEncryption(w http.ResponseWriter, _ *http.Request, 
 	return nil
 }
 
-func (s *s3Service) deleteBucketEncryption(w http.ResponseWriter, _ *http.Request, name, _ string) *apiError {
+func (s *Service) deleteBucketEncryption(w http.ResponseWriter, _ *http.Request, name, _ string) *core.Error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	b, err := s.bucketLocked(name)
@@ -270,19 +272,19 @@ type objectLockConfiguration struct {
 	} `xml:"Rule,omitempty"`
 }
 
-func (s *s3Service) putObjectLockConfiguration(w http.ResponseWriter, r *http.Request, name, _ string) *apiError {
+func (s *Service) putObjectLockConfiguration(w http.ResponseWriter, r *http.Request, name, _ string) *core.Error {
 	var in objectLockConfiguration
-	if err := readXML(r, maxConfigBody, &in); err != nil {
+	if err := core.ReadXML(r, maxConfigBody, &in); err != nil {
 		return err
 	}
 	if in.ObjectLockEnabled != "Enabled" {
-		return errorf(http.StatusBadRequest, "MalformedXML", "ObjectLockEnabled must be Enabled")
+		return core.Errorf(http.StatusBadRequest, "MalformedXML", "ObjectLockEnabled must be Enabled")
 	}
 	var rule *lockRule
 	if in.Rule != nil {
 		days := in.Rule.Days + 365*in.Rule.Years
 		if (in.Rule.Mode != "GOVERNANCE" && in.Rule.Mode != "COMPLIANCE") || days <= 0 || (in.Rule.Days > 0 && in.Rule.Years > 0) {
-			return errorf(http.StatusBadRequest, "MalformedXML", "DefaultRetention needs a Mode of GOVERNANCE or COMPLIANCE and either Days or Years")
+			return core.Errorf(http.StatusBadRequest, "MalformedXML", "DefaultRetention needs a Mode of GOVERNANCE or COMPLIANCE and either Days or Years")
 		}
 		rule = &lockRule{mode: in.Rule.Mode, days: days}
 	}
@@ -293,14 +295,14 @@ func (s *s3Service) putObjectLockConfiguration(w http.ResponseWriter, r *http.Re
 		return err
 	}
 	if !b.objectLock && b.versioning != versioningEnabled {
-		return errorf(http.StatusConflict, "InvalidBucketState", "Versioning must be 'Enabled' on the bucket to apply a Object Lock configuration")
+		return core.Errorf(http.StatusConflict, "InvalidBucketState", "Versioning must be 'Enabled' on the bucket to apply a Object Lock configuration")
 	}
 	b.objectLock, b.lockRule = true, rule
 	w.WriteHeader(http.StatusOK)
 	return nil
 }
 
-func (s *s3Service) getObjectLockConfiguration(w http.ResponseWriter, _ *http.Request, name, _ string) *apiError {
+func (s *Service) getObjectLockConfiguration(w http.ResponseWriter, _ *http.Request, name, _ string) *core.Error {
 	s.mu.RLock()
 	b, err := s.bucketLocked(name)
 	var out objectLockConfiguration
@@ -320,9 +322,9 @@ func (s *s3Service) getObjectLockConfiguration(w http.ResponseWriter, _ *http.Re
 		return err
 	}
 	if !lock {
-		return errorf(http.StatusNotFound, "ObjectLockConfigurationNotFoundError", "Object Lock configuration does not exist for this bucket")
+		return core.Errorf(http.StatusNotFound, "ObjectLockConfigurationNotFoundError", "Object Lock configuration does not exist for this bucket")
 	}
-	writeXML(w, http.StatusOK, out)
+	core.WriteXML(w, http.StatusOK, out)
 	return nil
 }
 
@@ -331,9 +333,9 @@ func (s *s3Service) getObjectLockConfiguration(w http.ResponseWriter, _ *http.Re
 //
 // With an endpoint override the SDK asks for a session even before
 // CreateBucket, so any well-formed directory bucket name gets one.
-func (s *s3Service) createSession(w http.ResponseWriter, _ *http.Request, name, _ string) *apiError {
+func (s *Service) createSession(w http.ResponseWriter, _ *http.Request, name, _ string) *core.Error {
 	if !directoryNamePattern.MatchString(name) {
-		return errorf(http.StatusBadRequest, "InvalidRequest", "CreateSession is for directory buckets only.")
+		return core.Errorf(http.StatusBadRequest, "InvalidRequest", "CreateSession is for directory buckets only.")
 	}
 	type creds struct {
 		SessionToken    string `xml:"SessionToken"`
@@ -341,11 +343,11 @@ func (s *s3Service) createSession(w http.ResponseWriter, _ *http.Request, name, 
 		AccessKeyID     string `xml:"AccessKeyId"`
 		Expiration      string `xml:"Expiration"`
 	}
-	writeXML(w, http.StatusOK, struct {
+	core.WriteXML(w, http.StatusOK, struct {
 		XMLName     xml.Name `xml:"CreateSessionResult"`
 		Xmlns       string   `xml:"xmlns,attr"`
 		Credentials creds    `xml:"Credentials"`
-	}{Xmlns: s3Namespace, Credentials: creds{newID(16), newID(20), "ASIA" + strings.ToUpper(newID(8)), isoTime(time.Now().Add(5 * time.Minute))}})
+	}{Xmlns: s3Namespace, Credentials: creds{core.NewID(16), core.NewID(20), "ASIA" + strings.ToUpper(core.NewID(8)), isoTime(time.Now().Add(5 * time.Minute))}})
 	return nil
 }
 

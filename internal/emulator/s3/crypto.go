@@ -1,4 +1,4 @@
-package emulator
+package s3
 
 import (
 	"crypto/aes"

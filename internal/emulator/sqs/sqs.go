@@ -1,4 +1,7 @@
-package emulator
+// Package sqs emulates Amazon SQS queues (AWS JSON 1.0): standard queues
+// with visibility, delays, long polls, redrive to dead-letter queues and
+// message move tasks, billed per 64 KiB chunk as SQS bills.
+package sqs
 
 import (
 	"context"
@@ -18,12 +21,12 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/s3rekey/s3rekey/internal/cost"
+	"github.com/s3rekey/s3rekey/internal/emulator/core"
 )
 
-// sqsErrorCodes are the X-Amzn-Query-Error values SQS sends beside its JSON
+// ErrorCodes are the X-Amzn-Query-Error values SQS sends beside its JSON
 // error codes; the SDK reports them as the error code.
-var sqsErrorCodes = jsonErrorCodes{
+var ErrorCodes = core.QueryErrorCodes{
 	"QueueDoesNotExist":            "AWS.SimpleQueueService.NonExistentQueue;Sender",
 	"QueueNameExists":              "QueueAlreadyExists;Sender",
 	"ReceiptHandleIsInvalid":       "ReceiptHandleIsInvalid;Sender",
@@ -98,7 +101,7 @@ type moveTask struct {
 	Started                                   time.Time
 }
 
-type sqsService struct {
+type Service struct {
 	account, region string
 	queueURL        func(name string) string
 
@@ -109,36 +112,38 @@ type sqsService struct {
 	mu            sync.Mutex
 	queues        map[string]*sqsQueue
 	duplicateRate float64
-	draw          func(rate float64) bool
-	tasks         []moveTask
-	closed        chan struct{}
-	once          sync.Once
+	// Draw decides a duplicate delivery with the emulator's seeded faults.
+	Draw   func(rate float64) bool
+	tasks  []moveTask
+	closed chan struct{}
+	once   sync.Once
 }
 
-func newSQSService(account, region string, queueURL func(string) string) *sqsService {
-	return &sqsService{account: account, region: region, queueURL: queueURL,
+func New(account, region string, queueURL func(string) string) *Service {
+	return &Service{account: account, region: region, queueURL: queueURL,
 		queues: map[string]*sqsQueue{}, closed: make(chan struct{})}
 }
 
-func (s *sqsService) close() { s.once.Do(func() { close(s.closed) }) }
+func (s *Service) Close() { s.once.Do(func() { close(s.closed) }) }
 
-func (s *sqsService) queueARN(name string) string {
+func (s *Service) QueueARN(name string) string {
 	return "arn:aws:sqs:" + s.region + ":" + s.account + ":" + name
 }
 
-var queueNamePattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,80}$`)
+// QueueNamePattern is what SQS accepts as a standard queue name.
+var QueueNamePattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,80}$`)
 
-func errQueueMissing() *apiError {
-	return errorf(http.StatusBadRequest, "QueueDoesNotExist", "The specified queue does not exist.")
+func errQueueMissing() *core.Error {
+	return core.Errorf(http.StatusBadRequest, "QueueDoesNotExist", "The specified queue does not exist.")
 }
 
-func invalidParam(format string, args ...any) *apiError {
-	return errorf(http.StatusBadRequest, "InvalidParameterValue", fmt.Sprintf(format, args...))
+func invalidParam(format string, args ...any) *core.Error {
+	return core.Errorf(http.StatusBadRequest, "InvalidParameterValue", fmt.Sprintf(format, args...))
 }
 
 // queueByURL finds a queue from a QueueUrl; the host is not compared, so
 // localhost and 127.0.0.1 URLs both work. Callers hold s.mu.
-func (s *sqsService) queueByURL(raw string) (*sqsQueue, *apiError) {
+func (s *Service) queueByURL(raw string) (*sqsQueue, *core.Error) {
 	if raw == "" {
 		return nil, invalidParam("Value for parameter QueueUrl is invalid. Reason: Must specify a queue URL.")
 	}
@@ -158,7 +163,7 @@ func (s *sqsService) queueByURL(raw string) (*sqsQueue, *apiError) {
 }
 
 // queueByARN finds a queue of this account and region. Callers hold s.mu.
-func (s *sqsService) queueByARN(arn string) (*sqsQueue, bool) {
+func (s *Service) queueByARN(arn string) (*sqsQueue, bool) {
 	name, ok := strings.CutPrefix(arn, "arn:aws:sqs:"+s.region+":"+s.account+":")
 	if !ok {
 		return nil, false
@@ -168,17 +173,17 @@ func (s *sqsService) queueByARN(arn string) (*sqsQueue, bool) {
 }
 
 // setAttributes validates and applies settable queue attributes.
-func (s *sqsService) setAttributes(q *sqsQueue, in map[string]string) *apiError {
-	intAttr := func(name, v string, lo, hi int) (int, *apiError) {
+func (s *Service) setAttributes(q *sqsQueue, in map[string]string) *core.Error {
+	intAttr := func(name, v string, lo, hi int) (int, *core.Error) {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < lo || n > hi {
-			return 0, errorf(http.StatusBadRequest, "InvalidAttributeValue",
+			return 0, core.Errorf(http.StatusBadRequest, "InvalidAttributeValue",
 				fmt.Sprintf("Invalid value for the parameter %s. Reason: must be an integer from %d to %d.", name, lo, hi))
 		}
 		return n, nil
 	}
 	for name, v := range in {
-		var err *apiError
+		var err *core.Error
 		switch name {
 		case "VisibilityTimeout":
 			q.visibility, err = intAttr(name, v, 0, 43200)
@@ -200,23 +205,23 @@ func (s *sqsService) setAttributes(q *sqsQueue, in map[string]string) *apiError 
 				MaxReceiveCount     json.RawMessage `json:"maxReceiveCount"`
 			}
 			if jerr := json.Unmarshal([]byte(v), &raw); jerr != nil {
-				return errorf(http.StatusBadRequest, "InvalidAttributeValue", "Invalid value for the parameter RedrivePolicy. Reason: Redrive policy is not a valid JSON map.")
+				return core.Errorf(http.StatusBadRequest, "InvalidAttributeValue", "Invalid value for the parameter RedrivePolicy. Reason: Redrive policy is not a valid JSON map.")
 			}
 			count, cerr := strconv.Atoi(strings.Trim(string(raw.MaxReceiveCount), `"`))
 			if cerr != nil || count < 1 || count > 1000 {
-				return errorf(http.StatusBadRequest, "InvalidAttributeValue", "Invalid value for the parameter RedrivePolicy. Reason: maxReceiveCount must be from 1 to 1000.")
+				return core.Errorf(http.StatusBadRequest, "InvalidAttributeValue", "Invalid value for the parameter RedrivePolicy. Reason: maxReceiveCount must be from 1 to 1000.")
 			}
 			if _, ok := s.queueByARN(raw.DeadLetterTargetArn); !ok {
-				return errorf(http.StatusBadRequest, "InvalidAttributeValue",
+				return core.Errorf(http.StatusBadRequest, "InvalidAttributeValue",
 					"Value "+v+" for parameter RedrivePolicy is invalid. Reason: Dead letter target does not exist.")
 			}
 			q.redrive = &redrivePolicy{DeadLetterTargetArn: raw.DeadLetterTargetArn, MaxReceiveCount: count}
 			v = fmt.Sprintf(`{"deadLetterTargetArn":%q,"maxReceiveCount":%d}`, raw.DeadLetterTargetArn, count)
 		case "SqsManagedSseEnabled", "KmsMasterKeyId", "KmsDataKeyReusePeriodSeconds", "Policy", "RedriveAllowPolicy":
 		case "FifoQueue", "ContentBasedDeduplication", "DeduplicationScope", "FifoThroughputLimit":
-			return errorf(http.StatusBadRequest, "UnsupportedOperation", "the emulator serves standard queues only ("+name+")")
+			return core.Errorf(http.StatusBadRequest, "UnsupportedOperation", "the emulator serves standard queues only ("+name+")")
 		default:
-			return errorf(http.StatusBadRequest, "InvalidAttributeName", "Unknown Attribute "+name+".")
+			return core.Errorf(http.StatusBadRequest, "InvalidAttributeName", "Unknown Attribute "+name+".")
 		}
 		if err != nil {
 			return err
@@ -227,14 +232,14 @@ func (s *sqsService) setAttributes(q *sqsQueue, in map[string]string) *apiError 
 	return nil
 }
 
-func (s *sqsService) dispatch(r *http.Request, op string, body []byte) (out any, apiErr *apiError) {
+func (s *Service) Dispatch(r *http.Request, op string, body []byte) (out any, apiErr *core.Error) {
 	defer func() { s.billed.Add(billedChunks(op, body, out)) }()
 	switch op {
 	case "CreateQueue":
 		return s.createQueue(body)
 	case "GetQueueUrl":
 		var in struct{ QueueName string }
-		if err := decodeJSON(body, &in); err != nil {
+		if err := core.DecodeJSON(body, &in); err != nil {
 			return nil, err
 		}
 		s.mu.Lock()
@@ -247,7 +252,7 @@ func (s *sqsService) dispatch(r *http.Request, op string, body []byte) (out any,
 		return s.listQueues(body)
 	case "DeleteQueue":
 		var in struct{ QueueUrl string }
-		if err := decodeJSON(body, &in); err != nil {
+		if err := core.DecodeJSON(body, &in); err != nil {
 			return nil, err
 		}
 		s.mu.Lock()
@@ -265,7 +270,7 @@ func (s *sqsService) dispatch(r *http.Request, op string, body []byte) (out any,
 			QueueUrl   string
 			Attributes map[string]string
 		}
-		if err := decodeJSON(body, &in); err != nil {
+		if err := core.DecodeJSON(body, &in); err != nil {
 			return nil, err
 		}
 		s.mu.Lock()
@@ -283,7 +288,7 @@ func (s *sqsService) dispatch(r *http.Request, op string, body []byte) (out any,
 		return s.receiveMessage(r.Context(), body)
 	case "DeleteMessage":
 		var in struct{ QueueUrl, ReceiptHandle string }
-		if err := decodeJSON(body, &in); err != nil {
+		if err := core.DecodeJSON(body, &in); err != nil {
 			return nil, err
 		}
 		s.mu.Lock()
@@ -300,7 +305,7 @@ func (s *sqsService) dispatch(r *http.Request, op string, body []byte) (out any,
 			QueueUrl, ReceiptHandle string
 			VisibilityTimeout       int
 		}
-		if err := decodeJSON(body, &in); err != nil {
+		if err := core.DecodeJSON(body, &in); err != nil {
 			return nil, err
 		}
 		s.mu.Lock()
@@ -314,7 +319,7 @@ func (s *sqsService) dispatch(r *http.Request, op string, body []byte) (out any,
 		return s.changeVisibilityBatch(body)
 	case "PurgeQueue":
 		var in struct{ QueueUrl string }
-		if err := decodeJSON(body, &in); err != nil {
+		if err := core.DecodeJSON(body, &in); err != nil {
 			return nil, err
 		}
 		s.mu.Lock()
@@ -333,19 +338,19 @@ func (s *sqsService) dispatch(r *http.Request, op string, body []byte) (out any,
 	case "ListDeadLetterSourceQueues":
 		return s.listDeadLetterSourceQueues(body)
 	default:
-		return nil, errorf(http.StatusBadRequest, "UnsupportedOperation", "the emulator does not implement SQS "+op)
+		return nil, core.Errorf(http.StatusBadRequest, "UnsupportedOperation", "the emulator does not implement SQS "+op)
 	}
 }
 
-func (s *sqsService) createQueue(body []byte) (any, *apiError) {
+func (s *Service) createQueue(body []byte) (any, *core.Error) {
 	var in struct {
 		QueueName  string
 		Attributes map[string]string
 	}
-	if err := decodeJSON(body, &in); err != nil {
+	if err := core.DecodeJSON(body, &in); err != nil {
 		return nil, err
 	}
-	if !queueNamePattern.MatchString(in.QueueName) {
+	if !QueueNamePattern.MatchString(in.QueueName) {
 		return nil, invalidParam("Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length")
 	}
 	s.mu.Lock()
@@ -353,7 +358,7 @@ func (s *sqsService) createQueue(body []byte) (any, *apiError) {
 	if q, ok := s.queues[in.QueueName]; ok {
 		for k, v := range in.Attributes {
 			if q.attrs[k] != v && !(k == "RedrivePolicy" && q.redrive != nil) {
-				return nil, errorf(http.StatusBadRequest, "QueueNameExists",
+				return nil, core.Errorf(http.StatusBadRequest, "QueueNameExists",
 					"A queue already exists with the same name and a different value for attribute "+k)
 			}
 		}
@@ -361,25 +366,25 @@ func (s *sqsService) createQueue(body []byte) (any, *apiError) {
 	}
 	now := time.Now()
 	q := &sqsQueue{
-		name: in.QueueName, arn: s.queueARN(in.QueueName), created: now, modified: now,
+		name: in.QueueName, arn: s.QueueARN(in.QueueName), created: now, modified: now,
 		attrs: map[string]string{}, visibility: sqsDefaultVisibility, retention: sqsDefaultRetention,
 		maxSize: sqsDefaultMaxSize, byID: map[string]*sqsMessage{}, notify: make(chan struct{}),
 	}
 	if err := s.setAttributes(q, in.Attributes); err != nil {
 		return nil, err
 	}
-	q.duplicate = func() bool { return s.draw != nil && s.draw(s.duplicateRate) }
+	q.duplicate = func() bool { return s.Draw != nil && s.Draw(s.duplicateRate) }
 	s.queues[q.name] = q
 	return map[string]string{"QueueUrl": s.queueURL(q.name)}, nil
 }
 
-func (s *sqsService) listQueues(body []byte) (any, *apiError) {
+func (s *Service) listQueues(body []byte) (any, *core.Error) {
 	var in struct {
 		QueueNamePrefix string
 		MaxResults      int
 		NextToken       string
 	}
-	if err := decodeJSON(body, &in); err != nil {
+	if err := core.DecodeJSON(body, &in); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
@@ -440,12 +445,12 @@ func (q *sqsQueue) expired(m *sqsMessage, now time.Time) bool {
 	return now.Sub(m.sent) > time.Duration(q.retention)*time.Second
 }
 
-func (s *sqsService) getQueueAttributes(body []byte) (any, *apiError) {
+func (s *Service) getQueueAttributes(body []byte) (any, *core.Error) {
 	var in struct {
 		QueueUrl       string
 		AttributeNames []string
 	}
-	if err := decodeJSON(body, &in); err != nil {
+	if err := core.DecodeJSON(body, &in); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
@@ -486,7 +491,7 @@ func (s *sqsService) getQueueAttributes(body []byte) (any, *apiError) {
 		v, ok := all[name]
 		if !ok {
 			if !knownQueueAttribute(name) {
-				return nil, errorf(http.StatusBadRequest, "InvalidAttributeName", "Unknown Attribute "+name+".")
+				return nil, core.Errorf(http.StatusBadRequest, "InvalidAttributeName", "Unknown Attribute "+name+".")
 			}
 			continue
 		}
@@ -535,12 +540,12 @@ func attributesSize(attrs map[string]messageAttribute) int {
 }
 
 // newMessage validates one message against the queue. Callers hold s.mu.
-func (q *sqsQueue) newMessage(e sendEntry, now time.Time) (*sqsMessage, *apiError) {
+func (q *sqsQueue) newMessage(e sendEntry, now time.Time) (*sqsMessage, *core.Error) {
 	if e.MessageBody == "" {
 		return nil, invalidParam("The request must contain the parameter MessageBody.")
 	}
 	if !validMessageChars(e.MessageBody) {
-		return nil, errorf(http.StatusBadRequest, "InvalidMessageContents", "Invalid characters found.")
+		return nil, core.Errorf(http.StatusBadRequest, "InvalidMessageContents", "Invalid characters found.")
 	}
 	if size := len(e.MessageBody) + attributesSize(e.MessageAttributes); size > q.maxSize {
 		return nil, invalidParam("One or more parameters are invalid. Reason: Message must be shorter than %d bytes.", q.maxSize)
@@ -572,7 +577,7 @@ func (q *sqsQueue) newMessage(e sendEntry, now time.Time) (*sqsMessage, *apiErro
 	}
 	sum := md5.Sum([]byte(e.MessageBody))
 	m := &sqsMessage{
-		id: newUUID(), body: e.MessageBody, md5Body: hex.EncodeToString(sum[:]),
+		id: core.NewUUID(), body: e.MessageBody, md5Body: hex.EncodeToString(sum[:]),
 		attrs: e.MessageAttributes, sent: now, visibleAt: now.Add(time.Duration(delay) * time.Second),
 	}
 	if len(m.attrs) > 0 {
@@ -643,12 +648,12 @@ func md5OfMessageAttributes(attrs map[string]messageAttribute) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-func (s *sqsService) sendMessage(body []byte) (any, *apiError) {
+func (s *Service) sendMessage(body []byte) (any, *core.Error) {
 	var in struct {
 		QueueUrl string
 		sendEntry
 	}
-	if err := decodeJSON(body, &in); err != nil {
+	if err := core.DecodeJSON(body, &in); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
@@ -672,20 +677,20 @@ func (s *sqsService) sendMessage(body []byte) (any, *apiError) {
 var batchIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,80}$`)
 
 // checkBatchIDs applies the rules every batch request shares.
-func checkBatchIDs(ids []string) *apiError {
+func checkBatchIDs(ids []string) *core.Error {
 	if len(ids) == 0 {
-		return errorf(http.StatusBadRequest, "EmptyBatchRequest", "There should be at least one SendMessageBatchRequestEntry in the request.")
+		return core.Errorf(http.StatusBadRequest, "EmptyBatchRequest", "There should be at least one SendMessageBatchRequestEntry in the request.")
 	}
 	if len(ids) > sqsMaxBatch {
-		return errorf(http.StatusBadRequest, "TooManyEntriesInBatchRequest", fmt.Sprintf("Maximum number of entries per request are %d. You have sent %d.", sqsMaxBatch, len(ids)))
+		return core.Errorf(http.StatusBadRequest, "TooManyEntriesInBatchRequest", fmt.Sprintf("Maximum number of entries per request are %d. You have sent %d.", sqsMaxBatch, len(ids)))
 	}
 	seen := map[string]bool{}
 	for _, id := range ids {
 		if !batchIDPattern.MatchString(id) {
-			return errorf(http.StatusBadRequest, "InvalidBatchEntryId", "A batch entry id can only contain alphanumeric characters, hyphens and underscores. It can be at most 80 letters long.")
+			return core.Errorf(http.StatusBadRequest, "InvalidBatchEntryId", "A batch entry id can only contain alphanumeric characters, hyphens and underscores. It can be at most 80 letters long.")
 		}
 		if seen[id] {
-			return errorf(http.StatusBadRequest, "BatchEntryIdsNotDistinct", "Id "+id+" repeated.")
+			return core.Errorf(http.StatusBadRequest, "BatchEntryIdsNotDistinct", "Id "+id+" repeated.")
 		}
 		seen[id] = true
 	}
@@ -699,12 +704,12 @@ type batchError struct {
 	Message     string
 }
 
-func (s *sqsService) sendMessageBatch(body []byte) (any, *apiError) {
+func (s *Service) sendMessageBatch(body []byte) (any, *core.Error) {
 	var in struct {
 		QueueUrl string
 		Entries  []sendEntry
 	}
-	if err := decodeJSON(body, &in); err != nil {
+	if err := core.DecodeJSON(body, &in); err != nil {
 		return nil, err
 	}
 	ids := make([]string, len(in.Entries))
@@ -723,7 +728,7 @@ func (s *sqsService) sendMessageBatch(body []byte) (any, *apiError) {
 		return nil, err
 	}
 	if total > q.maxSize {
-		return nil, errorf(http.StatusBadRequest, "BatchRequestTooLong", fmt.Sprintf("Batch requests cannot be longer than %d bytes. You have sent %d bytes.", q.maxSize, total))
+		return nil, core.Errorf(http.StatusBadRequest, "BatchRequestTooLong", fmt.Sprintf("Batch requests cannot be longer than %d bytes. You have sent %d bytes.", q.maxSize, total))
 	}
 	type result struct {
 		Id, MessageId, MD5OfMessageBody string
@@ -753,7 +758,7 @@ type receivedMessage struct {
 	MessageAttributes      map[string]messageAttribute `json:",omitempty"`
 }
 
-func (s *sqsService) receiveMessage(ctx context.Context, body []byte) (any, *apiError) {
+func (s *Service) receiveMessage(ctx context.Context, body []byte) (any, *core.Error) {
 	var in struct {
 		QueueUrl                    string
 		MaxNumberOfMessages         int
@@ -763,7 +768,7 @@ func (s *sqsService) receiveMessage(ctx context.Context, body []byte) (any, *api
 		MessageSystemAttributeNames []string
 		MessageAttributeNames       []string
 	}
-	if err := decodeJSON(body, &in); err != nil {
+	if err := core.DecodeJSON(body, &in); err != nil {
 		return nil, err
 	}
 	max := in.MaxNumberOfMessages
@@ -814,7 +819,7 @@ func (s *sqsService) receiveMessage(ctx context.Context, body []byte) (any, *api
 		case <-timer.C:
 		case <-ctx.Done():
 			timer.Stop()
-			return nil, errorf(http.StatusBadRequest, "RequestCanceled", "request canceled")
+			return nil, core.Errorf(http.StatusBadRequest, "RequestCanceled", "request canceled")
 		case <-s.closed:
 			timer.Stop()
 			return map[string]any{"Messages": []receivedMessage{}}, nil
@@ -831,7 +836,7 @@ func (s *sqsService) receiveMessage(ctx context.Context, body []byte) (any, *api
 // takeMessages receives up to max visible messages, moving any message that
 // already reached maxReceiveCount to the dead-letter queue first, as SQS
 // does. Callers hold s.mu.
-func (s *sqsService) takeMessages(q *sqsQueue, max, visibility int, now time.Time) []*sqsMessage {
+func (s *Service) takeMessages(q *sqsQueue, max, visibility int, now time.Time) []*sqsMessage {
 	var got []*sqsMessage
 	var dlq *sqsQueue
 	if q.redrive != nil {
@@ -858,7 +863,7 @@ func (s *sqsService) takeMessages(q *sqsQueue, max, visibility int, now time.Tim
 		if m.firstReceive.IsZero() {
 			m.firstReceive = now
 		}
-		m.receipt = m.id + "#" + newID(12)
+		m.receipt = m.id + "#" + core.NewID(12)
 		m.visibleAt = now.Add(time.Duration(visibility) * time.Second)
 		got = append(got, m)
 	}
@@ -914,10 +919,10 @@ func parseReceipt(handle string) (string, bool) {
 
 // deleteMessage deletes a message by its latest receipt handle. As in SQS, a
 // stale handle of a message received again since succeeds without deleting.
-func (q *sqsQueue) deleteMessage(handle string) *apiError {
+func (q *sqsQueue) deleteMessage(handle string) *core.Error {
 	id, ok := parseReceipt(handle)
 	if !ok {
-		return errorf(http.StatusBadRequest, "ReceiptHandleIsInvalid", "The input receipt handle \""+handle+"\" is not a valid receipt handle.")
+		return core.Errorf(http.StatusBadRequest, "ReceiptHandleIsInvalid", "The input receipt handle \""+handle+"\" is not a valid receipt handle.")
 	}
 	if m, found := q.byID[id]; found && m.receipt == handle {
 		if !m.duplicated && q.duplicate != nil && q.duplicate() {
@@ -932,28 +937,28 @@ func (q *sqsQueue) deleteMessage(handle string) *apiError {
 	return nil
 }
 
-func (q *sqsQueue) changeVisibility(handle string, timeout int, now time.Time) *apiError {
+func (q *sqsQueue) changeVisibility(handle string, timeout int, now time.Time) *core.Error {
 	if timeout < 0 || timeout > 43200 {
 		return invalidParam("Value %d for parameter VisibilityTimeout is invalid. Reason: Must be between 0 and 43200.", timeout)
 	}
 	id, ok := parseReceipt(handle)
 	if !ok {
-		return errorf(http.StatusBadRequest, "ReceiptHandleIsInvalid", "The input receipt handle \""+handle+"\" is not a valid receipt handle.")
+		return core.Errorf(http.StatusBadRequest, "ReceiptHandleIsInvalid", "The input receipt handle \""+handle+"\" is not a valid receipt handle.")
 	}
 	m, found := q.byID[id]
 	if !found || m.receipt != handle || !m.visibleAt.After(now) {
-		return errorf(http.StatusBadRequest, "MessageNotInflight", "Message does not exist or is not available for visibility timeout change.")
+		return core.Errorf(http.StatusBadRequest, "MessageNotInflight", "Message does not exist or is not available for visibility timeout change.")
 	}
 	m.visibleAt = now.Add(time.Duration(timeout) * time.Second)
 	return nil
 }
 
-func (s *sqsService) deleteMessageBatch(body []byte) (any, *apiError) {
+func (s *Service) deleteMessageBatch(body []byte) (any, *core.Error) {
 	var in struct {
 		QueueUrl string
 		Entries  []struct{ Id, ReceiptHandle string }
 	}
-	if err := decodeJSON(body, &in); err != nil {
+	if err := core.DecodeJSON(body, &in); err != nil {
 		return nil, err
 	}
 	ids := make([]string, len(in.Entries))
@@ -981,7 +986,7 @@ func (s *sqsService) deleteMessageBatch(body []byte) (any, *apiError) {
 	return map[string]any{"Successful": successful, "Failed": failed}, nil
 }
 
-func (s *sqsService) changeVisibilityBatch(body []byte) (any, *apiError) {
+func (s *Service) changeVisibilityBatch(body []byte) (any, *core.Error) {
 	var in struct {
 		QueueUrl string
 		Entries  []struct {
@@ -989,7 +994,7 @@ func (s *sqsService) changeVisibilityBatch(body []byte) (any, *apiError) {
 			VisibilityTimeout int
 		}
 	}
-	if err := decodeJSON(body, &in); err != nil {
+	if err := core.DecodeJSON(body, &in); err != nil {
 		return nil, err
 	}
 	ids := make([]string, len(in.Entries))
@@ -1021,16 +1026,16 @@ func (s *sqsService) changeVisibilityBatch(body []byte) (any, *apiError) {
 // startMessageMoveTask moves every message of a dead-letter queue back to
 // its source queues (or to DestinationArn). The move completes before the
 // call returns; ListMessageMoveTasks reports it.
-func (s *sqsService) startMessageMoveTask(body []byte) (any, *apiError) {
+func (s *Service) startMessageMoveTask(body []byte) (any, *core.Error) {
 	var in struct{ SourceArn, DestinationArn string }
-	if err := decodeJSON(body, &in); err != nil {
+	if err := core.DecodeJSON(body, &in); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	src, ok := s.queueByARN(in.SourceArn)
 	if !ok {
-		return nil, errorf(http.StatusBadRequest, "ResourceNotFoundException", "The resource that you specified for the SourceArn parameter doesn't exist.")
+		return nil, core.Errorf(http.StatusBadRequest, "ResourceNotFoundException", "The resource that you specified for the SourceArn parameter doesn't exist.")
 	}
 	if !s.isDeadLetterQueue(src.arn) {
 		return nil, invalidParam("Source queue must be configured as a Dead Letter Queue.")
@@ -1038,7 +1043,7 @@ func (s *sqsService) startMessageMoveTask(body []byte) (any, *apiError) {
 	var dest *sqsQueue
 	if in.DestinationArn != "" {
 		if dest, ok = s.queueByARN(in.DestinationArn); !ok {
-			return nil, errorf(http.StatusBadRequest, "ResourceNotFoundException", "The resource that you specified for the DestinationArn parameter doesn't exist.")
+			return nil, core.Errorf(http.StatusBadRequest, "ResourceNotFoundException", "The resource that you specified for the DestinationArn parameter doesn't exist.")
 		}
 	}
 	now := time.Now()
@@ -1056,17 +1061,17 @@ func (s *sqsService) startMessageMoveTask(body []byte) (any, *apiError) {
 		src.remove(m)
 		src.compact()
 		target.enqueue(&sqsMessage{
-			id: newUUID(), body: m.body, md5Body: m.md5Body, md5Attrs: m.md5Attrs, attrs: m.attrs,
+			id: core.NewUUID(), body: m.body, md5Body: m.md5Body, md5Attrs: m.md5Attrs, attrs: m.attrs,
 			sent: now, visibleAt: now,
 		})
 		moved++
 	}
-	task := moveTask{Handle: newID(16), Status: "COMPLETED", SourceArn: src.arn, DestinationArn: in.DestinationArn, Moved: moved, Started: now}
+	task := moveTask{Handle: core.NewID(16), Status: "COMPLETED", SourceArn: src.arn, DestinationArn: in.DestinationArn, Moved: moved, Started: now}
 	s.tasks = append(s.tasks, task)
 	return map[string]string{"TaskHandle": task.Handle}, nil
 }
 
-func (s *sqsService) isDeadLetterQueue(arn string) bool {
+func (s *Service) isDeadLetterQueue(arn string) bool {
 	for _, q := range s.queues {
 		if q.redrive != nil && q.redrive.DeadLetterTargetArn == arn {
 			return true
@@ -1075,12 +1080,12 @@ func (s *sqsService) isDeadLetterQueue(arn string) bool {
 	return false
 }
 
-func (s *sqsService) listMessageMoveTasks(body []byte) (any, *apiError) {
+func (s *Service) listMessageMoveTasks(body []byte) (any, *core.Error) {
 	var in struct {
 		SourceArn  string
 		MaxResults int
 	}
-	if err := decodeJSON(body, &in); err != nil {
+	if err := core.DecodeJSON(body, &in); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
@@ -1106,9 +1111,9 @@ func (s *sqsService) listMessageMoveTasks(body []byte) (any, *apiError) {
 	return map[string]any{"Results": out}, nil
 }
 
-func (s *sqsService) listDeadLetterSourceQueues(body []byte) (any, *apiError) {
+func (s *Service) listDeadLetterSourceQueues(body []byte) (any, *core.Error) {
 	var in struct{ QueueUrl string }
-	if err := decodeJSON(body, &in); err != nil {
+	if err := core.DecodeJSON(body, &in); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
@@ -1129,7 +1134,7 @@ func (s *sqsService) listDeadLetterSourceQueues(body []byte) (any, *apiError) {
 
 // deliver enqueues a message produced inside the emulator (an S3 event) on
 // a queue given by ARN. It reports false when the queue does not exist.
-func (s *sqsService) deliver(queueARN, body string) bool {
+func (s *Service) Deliver(queueARN, body string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	q, ok := s.queueByARN(queueARN)
@@ -1142,11 +1147,11 @@ func (s *sqsService) deliver(queueARN, body string) bool {
 	}
 	q.enqueue(m)
 	// S3 and EventBridge send with SendMessage, billed to the queue owner.
-	s.billed.Add(cost.SQSChunks(len(body)))
+	s.billed.Add(billedUnits(len(body)))
 	return true
 }
 
-func (s *sqsService) queueExists(arn string) bool {
+func (s *Service) QueueExists(arn string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	_, ok := s.queueByARN(arn)
@@ -1170,5 +1175,25 @@ func billedChunks(op string, body []byte, out any) int64 {
 			}
 		}
 	}
-	return cost.SQSChunks(payload)
+	return billedUnits(payload)
 }
+
+// billedUnits is SQS's billing of a payload: one request per started 64 KiB
+// chunk (SQS pricing: "each 64 KB chunk of a payload is billed as 1
+// request"), and at least one.
+func billedUnits(payload int) int64 {
+	return max(1, int64((payload+64*1024-1)/(64*1024)))
+}
+
+// SetDuplicateRate sets the share of messages delivered a second time.
+func (s *Service) SetDuplicateRate(rate float64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.duplicateRate = rate
+}
+
+// Billed is the number of requests as SQS bills them.
+func (s *Service) Billed() int64 { return s.billed.Load() }
+
+// ResetBilled sets the billed count back to zero.
+func (s *Service) ResetBilled() { s.billed.Store(0) }

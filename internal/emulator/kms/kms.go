@@ -1,6 +1,10 @@
-package emulator
+// Package kms emulates AWS KMS keys and aliases (AWS JSON 1.1): the
+// key material S3 wraps data keys with, and the calls the product makes.
+package kms
 
 import (
+	"github.com/s3rekey/s3rekey/internal/emulator/core"
+
 	"crypto/rand"
 	"net/http"
 	"sort"
@@ -10,48 +14,50 @@ import (
 	"time"
 )
 
-var kmsErrorCodes = jsonErrorCodes{}
+// ErrorCodes: KMS has no query-protocol error codes to announce.
+var ErrorCodes = core.QueryErrorCodes{}
 
-type kmsKey struct {
-	id          string
-	arn         string
+// Key is a symmetric KMS key.
+type Key struct {
+	ID          string
+	ARN         string
 	description string
 	created     time.Time
 	enabled     bool
-	awsManaged  bool
-	material    []byte
+	AWSManaged  bool
+	Material    []byte
 }
 
-type kmsAlias struct {
+type keyAlias struct {
 	name, targetKeyID string
 	created           time.Time
 }
 
-type kmsService struct {
+type Service struct {
 	account, region string
 
 	mu      sync.RWMutex
-	keys    map[string]*kmsKey // by key id
-	order   []string           // key ids in creation order
-	aliases map[string]*kmsAlias
+	keys    map[string]*Key // by key id
+	order   []string        // key ids in creation order
+	aliases map[string]*keyAlias
 }
 
-func newKMSService(account, region string) *kmsService {
-	return &kmsService{account: account, region: region, keys: map[string]*kmsKey{}, aliases: map[string]*kmsAlias{}}
+func New(account, region string) *Service {
+	return &Service{account: account, region: region, keys: map[string]*Key{}, aliases: map[string]*keyAlias{}}
 }
 
-func (k *kmsService) arnPrefix() string {
+func (k *Service) arnPrefix() string {
 	return "arn:aws:kms:" + k.region + ":" + k.account + ":"
 }
 
 // createKey makes a symmetric key with fresh material.
-func (k *kmsService) createKey(description string, awsManaged bool) *kmsKey {
-	id := newUUID()
+func (k *Service) createKey(description string, AWSManaged bool) *Key {
+	id := core.NewUUID()
 	material := make([]byte, 32)
 	_, _ = rand.Read(material)
-	key := &kmsKey{
-		id: id, arn: k.arnPrefix() + "key/" + id, description: description,
-		created: time.Now().UTC(), enabled: true, awsManaged: awsManaged, material: material,
+	key := &Key{
+		ID: id, ARN: k.arnPrefix() + "key/" + id, description: description,
+		created: time.Now().UTC(), enabled: true, AWSManaged: AWSManaged, Material: material,
 	}
 	k.keys[id] = key
 	k.order = append(k.order, id)
@@ -60,13 +66,13 @@ func (k *kmsService) createKey(description string, awsManaged bool) *kmsKey {
 
 // resolve finds a key by id, key ARN, alias name or alias ARN. A key ARN of
 // another account or region is not found, as in KMS.
-func (k *kmsService) resolve(ref string) (*kmsKey, bool) {
+func (k *Service) Resolve(ref string) (*Key, bool) {
 	k.mu.RLock()
 	defer k.mu.RUnlock()
 	return k.resolveLocked(ref)
 }
 
-func (k *kmsService) resolveLocked(ref string) (*kmsKey, bool) {
+func (k *Service) resolveLocked(ref string) (*Key, bool) {
 	name := ref
 	if rest, ok := strings.CutPrefix(ref, k.arnPrefix()); ok {
 		name = rest
@@ -90,7 +96,7 @@ func (k *kmsService) resolveLocked(ref string) (*kmsKey, bool) {
 }
 
 // awsManagedS3Key returns the aws/s3 key, made on first use as in AWS.
-func (k *kmsService) awsManagedS3Key() *kmsKey {
+func (k *Service) AWSManagedS3Key() *Key {
 	const alias = "alias/aws/s3"
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -98,7 +104,7 @@ func (k *kmsService) awsManagedS3Key() *kmsKey {
 		return k.keys[a.targetKeyID]
 	}
 	key := k.createKey("Default key that protects my S3 objects when no other key is defined", true)
-	k.aliases[alias] = &kmsAlias{name: alias, targetKeyID: key.id, created: key.created}
+	k.aliases[alias] = &keyAlias{name: alias, targetKeyID: key.ID, created: key.created}
 	return key
 }
 
@@ -119,16 +125,16 @@ type kmsKeyMetadata struct {
 	MultiRegion           bool     `json:"MultiRegion"`
 }
 
-func (k *kmsService) metadata(key *kmsKey) kmsKeyMetadata {
+func (k *Service) metadata(key *Key) kmsKeyMetadata {
 	manager, state := "CUSTOMER", "Enabled"
-	if key.awsManaged {
+	if key.AWSManaged {
 		manager = "AWS"
 	}
 	if !key.enabled {
 		state = "Disabled"
 	}
 	return kmsKeyMetadata{
-		AWSAccountID: k.account, KeyID: key.id, Arn: key.arn,
+		AWSAccountID: k.account, KeyID: key.ID, Arn: key.ARN,
 		CreationDate: float64(key.created.UnixMilli()) / 1000, Enabled: key.enabled,
 		Description: key.description, KeyUsage: "ENCRYPT_DECRYPT", KeyState: state,
 		Origin: "AWS_KMS", KeyManager: manager, KeySpec: "SYMMETRIC_DEFAULT",
@@ -136,11 +142,11 @@ func (k *kmsService) metadata(key *kmsKey) kmsKeyMetadata {
 	}
 }
 
-func kmsNotFound(ref string) *apiError {
-	return errorf(http.StatusBadRequest, "NotFoundException", "Invalid keyId '"+ref+"'")
+func kmsNotFound(ref string) *core.Error {
+	return core.Errorf(http.StatusBadRequest, "NotFoundException", "Invalid keyId '"+ref+"'")
 }
 
-func (k *kmsService) dispatch(_ *http.Request, op string, body []byte) (any, *apiError) {
+func (k *Service) Dispatch(_ *http.Request, op string, body []byte) (any, *core.Error) {
 	switch op {
 	case "CreateKey":
 		var in struct {
@@ -148,14 +154,14 @@ func (k *kmsService) dispatch(_ *http.Request, op string, body []byte) (any, *ap
 			KeyUsage    string
 			KeySpec     string
 		}
-		if err := decodeJSON(body, &in); err != nil {
+		if err := core.DecodeJSON(body, &in); err != nil {
 			return nil, err
 		}
 		if in.KeyUsage != "" && in.KeyUsage != "ENCRYPT_DECRYPT" {
-			return nil, errorf(http.StatusBadRequest, "UnsupportedOperationException", "the emulator makes ENCRYPT_DECRYPT keys only")
+			return nil, core.Errorf(http.StatusBadRequest, "UnsupportedOperationException", "the emulator makes ENCRYPT_DECRYPT keys only")
 		}
 		if in.KeySpec != "" && in.KeySpec != "SYMMETRIC_DEFAULT" {
-			return nil, errorf(http.StatusBadRequest, "UnsupportedOperationException", "the emulator makes SYMMETRIC_DEFAULT keys only")
+			return nil, core.Errorf(http.StatusBadRequest, "UnsupportedOperationException", "the emulator makes SYMMETRIC_DEFAULT keys only")
 		}
 		k.mu.Lock()
 		key := k.createKey(in.Description, false)
@@ -163,16 +169,16 @@ func (k *kmsService) dispatch(_ *http.Request, op string, body []byte) (any, *ap
 		return map[string]any{"KeyMetadata": k.metadata(key)}, nil
 	case "DescribeKey":
 		var in struct{ KeyId string }
-		if err := decodeJSON(body, &in); err != nil {
+		if err := core.DecodeJSON(body, &in); err != nil {
 			return nil, err
 		}
 		if in.KeyId == "" {
-			return nil, errorf(http.StatusBadRequest, "ValidationException", "1 validation error detected: Value null at 'keyId' failed to satisfy constraint: Member must not be null")
+			return nil, core.Errorf(http.StatusBadRequest, "ValidationException", "1 validation error detected: Value null at 'keyId' failed to satisfy constraint: Member must not be null")
 		}
-		key, ok := k.resolve(in.KeyId)
+		key, ok := k.Resolve(in.KeyId)
 		if !ok {
 			if strings.HasPrefix(in.KeyId, "alias/") || strings.Contains(in.KeyId, ":alias/") {
-				return nil, errorf(http.StatusBadRequest, "NotFoundException", "Alias "+in.KeyId+" is not found.")
+				return nil, core.Errorf(http.StatusBadRequest, "NotFoundException", "Alias "+in.KeyId+" is not found.")
 			}
 			return nil, kmsNotFound(in.KeyId)
 		}
@@ -184,47 +190,47 @@ func (k *kmsService) dispatch(_ *http.Request, op string, body []byte) (any, *ap
 	case "ListKeys":
 		return k.listKeys(body)
 	default:
-		return nil, errorf(http.StatusBadRequest, "UnknownOperationException", "the emulator does not implement KMS "+op)
+		return nil, core.Errorf(http.StatusBadRequest, "UnknownOperationException", "the emulator does not implement KMS "+op)
 	}
 }
 
-func (k *kmsService) createAlias(body []byte) (any, *apiError) {
+func (k *Service) createAlias(body []byte) (any, *core.Error) {
 	var in struct{ AliasName, TargetKeyId string }
-	if err := decodeJSON(body, &in); err != nil {
+	if err := core.DecodeJSON(body, &in); err != nil {
 		return nil, err
 	}
 	if !strings.HasPrefix(in.AliasName, "alias/") || len(in.AliasName) <= len("alias/") {
-		return nil, errorf(http.StatusBadRequest, "ValidationException", "Alias must start with the prefix \"alias/\"")
+		return nil, core.Errorf(http.StatusBadRequest, "ValidationException", "Alias must start with the prefix \"alias/\"")
 	}
 	if strings.HasPrefix(in.AliasName, "alias/aws/") {
-		return nil, errorf(http.StatusBadRequest, "NotAuthorizedException", "Cannot create alias with prefix 'alias/aws/'")
+		return nil, core.Errorf(http.StatusBadRequest, "NotAuthorizedException", "Cannot create alias with prefix 'alias/aws/'")
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if _, exists := k.aliases[in.AliasName]; exists {
-		return nil, errorf(http.StatusBadRequest, "AlreadyExistsException",
+		return nil, core.Errorf(http.StatusBadRequest, "AlreadyExistsException",
 			"An alias with the name "+k.arnPrefix()+in.AliasName+" already exists")
 	}
 	key, ok := k.resolveLocked(in.TargetKeyId)
 	if !ok || strings.HasPrefix(in.TargetKeyId, "alias/") {
 		return nil, kmsNotFound(in.TargetKeyId)
 	}
-	k.aliases[in.AliasName] = &kmsAlias{name: in.AliasName, targetKeyID: key.id, created: time.Now().UTC()}
+	k.aliases[in.AliasName] = &keyAlias{name: in.AliasName, targetKeyID: key.ID, created: time.Now().UTC()}
 	return struct{}{}, nil
 }
 
 // pageBounds reads Limit/Marker paging (marker = index of the next item).
-func pageBounds(limit int, marker string, n int) (start, end int, next string, err *apiError) {
+func pageBounds(limit int, marker string, n int) (start, end int, next string, err *core.Error) {
 	if limit == 0 {
 		limit = 100
 	}
 	if limit < 1 || limit > 1000 {
-		return 0, 0, "", errorf(http.StatusBadRequest, "ValidationException", "Limit must be from 1 to 1000")
+		return 0, 0, "", core.Errorf(http.StatusBadRequest, "ValidationException", "Limit must be from 1 to 1000")
 	}
 	if marker != "" {
 		v, convErr := strconv.Atoi(marker)
 		if convErr != nil || v < 0 || v > n {
-			return 0, 0, "", errorf(http.StatusBadRequest, "InvalidMarkerException", "invalid marker")
+			return 0, 0, "", core.Errorf(http.StatusBadRequest, "InvalidMarkerException", "invalid marker")
 		}
 		start = v
 	}
@@ -235,13 +241,13 @@ func pageBounds(limit int, marker string, n int) (start, end int, next string, e
 	return start, end, next, nil
 }
 
-func (k *kmsService) listAliases(body []byte) (any, *apiError) {
+func (k *Service) listAliases(body []byte) (any, *core.Error) {
 	var in struct {
 		KeyId  string
 		Limit  int
 		Marker string
 	}
-	if err := decodeJSON(body, &in); err != nil {
+	if err := core.DecodeJSON(body, &in); err != nil {
 		return nil, err
 	}
 	k.mu.RLock()
@@ -252,7 +258,7 @@ func (k *kmsService) listAliases(body []byte) (any, *apiError) {
 		if !ok {
 			return nil, kmsNotFound(in.KeyId)
 		}
-		filterID = key.id
+		filterID = key.ID
 	}
 	names := make([]string, 0, len(k.aliases))
 	for name, a := range k.aliases {
@@ -265,24 +271,24 @@ func (k *kmsService) listAliases(body []byte) (any, *apiError) {
 	if apiErr != nil {
 		return nil, apiErr
 	}
-	type alias struct {
+	type aliasEntry struct {
 		AliasName, AliasArn, TargetKeyId string
 		CreationDate                     float64
 	}
-	out := make([]alias, 0, end-start)
+	out := make([]aliasEntry, 0, end-start)
 	for _, name := range names[start:end] {
 		a := k.aliases[name]
-		out = append(out, alias{name, k.arnPrefix() + name, a.targetKeyID, float64(a.created.UnixMilli()) / 1000})
+		out = append(out, aliasEntry{name, k.arnPrefix() + name, a.targetKeyID, float64(a.created.UnixMilli()) / 1000})
 	}
 	return map[string]any{"Aliases": out, "Truncated": next != "", "NextMarker": next}, nil
 }
 
-func (k *kmsService) listKeys(body []byte) (any, *apiError) {
+func (k *Service) listKeys(body []byte) (any, *core.Error) {
 	var in struct {
 		Limit  int
 		Marker string
 	}
-	if err := decodeJSON(body, &in); err != nil {
+	if err := core.DecodeJSON(body, &in); err != nil {
 		return nil, err
 	}
 	k.mu.RLock()
@@ -294,24 +300,7 @@ func (k *kmsService) listKeys(body []byte) (any, *apiError) {
 	type entry struct{ KeyId, KeyArn string }
 	out := make([]entry, 0, end-start)
 	for _, id := range k.order[start:end] {
-		out = append(out, entry{id, k.keys[id].arn})
+		out = append(out, entry{id, k.keys[id].ARN})
 	}
 	return map[string]any{"Keys": out, "Truncated": next != "", "NextMarker": next}, nil
-}
-
-// newUUID returns a random version 4 UUID.
-func newUUID() string {
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	const hexdigits = "0123456789abcdef"
-	out := make([]byte, 0, 36)
-	for i, c := range b {
-		if i == 4 || i == 6 || i == 8 || i == 10 {
-			out = append(out, '-')
-		}
-		out = append(out, hexdigits[c>>4], hexdigits[c&0xf])
-	}
-	return string(out)
 }

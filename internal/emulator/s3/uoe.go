@@ -1,6 +1,8 @@
-package emulator
+package s3
 
 import (
+	"github.com/s3rekey/s3rekey/internal/emulator/core"
+
 	"encoding/xml"
 	"net/http"
 	"regexp"
@@ -14,7 +16,7 @@ const (
 	msgUOEUnencryptedSource = "The UpdateObjectEncryption operation doesn't supported unencrypted source objects. Only source objects encrypted with SSE-S3 or SSE-KMS are supported."
 	msgUOEUnsupportedSource = "The UpdateObjectEncryption operation doesn't support source objects with the encryption type DSSE-KMS or SSE-C. Only source objects encrypted with SSE-S3 or SSE-KMS are supported."
 	msgUOEUnsupportedTarget = "The UpdateObjectEncryption operation doesn't support updating the encryption type to DSSE-KMS or SSE-C. Modify the request to specify SSE-KMS for the updated encryption type, and then try again."
-	msgUOESigV4             = "Requests that modify an object encryption configuration require Amazon Web Services Signature Version 4. Modify the request to use Amazon Web Services Signature Version 4, and then try again."
+	MsgUOESigV4             = "Requests that modify an object encryption configuration require Amazon Web Services Signature Version 4. Modify the request to use Amazon Web Services Signature Version 4, and then try again."
 	msgUOEInvalidType       = "Requests that modify an object encryption configuration require a valid new encryption type. Valid values are SSEKMS. Modify the request to specify SSE-KMS for the updated encryption type, and then try again."
 	msgUOEMissingKeyARN     = "Requests that modify an object's encryption type to SSE-KMS require an Amazon Web Services KMS key Amazon Resource Name (ARN). Modify the request to specify a KMS key ARN, and then try again."
 	msgUOEInvalidKeyARN     = "Requests that modify an object's encryption type to SSE-KMS require a valid Amazon Web Services KMS key Amazon Resource Name (ARN). Confirm that you have a correctly formatted KMS key ARN in your request, and then try again."
@@ -48,13 +50,15 @@ type sseKMSXML struct {
 	BucketKeyEnabled *string `xml:"BucketKeyEnabled"`
 }
 
-func invalidUOE(msg string) *apiError { return errorf(http.StatusBadRequest, "InvalidRequest", msg) }
+func invalidUOE(msg string) *core.Error {
+	return core.Errorf(http.StatusBadRequest, "InvalidRequest", msg)
+}
 
 // uoeTarget validates the request body and returns the target key ARN and
 // bucket-key setting.
-func uoeTarget(r *http.Request) (keyARN string, bucketKey bool, apiErr *apiError) {
+func uoeTarget(r *http.Request) (keyARN string, bucketKey bool, apiErr *core.Error) {
 	var in objectEncryptionXML
-	if apiErr := readXML(r, maxConfigBody, &in); apiErr != nil {
+	if apiErr := core.ReadXML(r, maxConfigBody, &in); apiErr != nil {
 		if apiErr.Code == "MissingRequestBodyError" {
 			return "", false, invalidUOE(msgUOEInvalidType)
 		}
@@ -93,7 +97,7 @@ func uoeTarget(r *http.Request) (keyARN string, bucketKey bool, apiErr *apiError
 // missing key, a missing version or a delete marker (the reference lists
 // NoSuchKey as the only not-found error), and 501 NotImplemented for
 // directory buckets, as S3 Express answers operations it does not support.
-func (s *s3Service) updateObjectEncryption(w http.ResponseWriter, r *http.Request, bucketName, key string) *apiError {
+func (s *Service) updateObjectEncryption(w http.ResponseWriter, r *http.Request, bucketName, key string) *core.Error {
 	keyARN, bucketKey, apiErr := uoeTarget(r)
 	s.mu.Lock()
 	b, bucketErr := s.bucketLocked(bucketName)
@@ -103,18 +107,18 @@ func (s *s3Service) updateObjectEncryption(w http.ResponseWriter, r *http.Reques
 	}
 	if b.directory {
 		s.mu.Unlock()
-		return errorf(http.StatusNotImplemented, "NotImplemented", "UpdateObjectEncryption is not supported for directory buckets.")
+		return core.Errorf(http.StatusNotImplemented, "NotImplemented", "UpdateObjectEncryption is not supported for directory buckets.")
 	}
 	s.mu.Unlock()
 	if apiErr != nil {
 		return apiErr
 	}
 	if strings.SplitN(keyARN, ":", 6)[4] != s.account {
-		return errorf(http.StatusForbidden, "AccessDenied", msgUOEKeyOtherAccount)
+		return core.Errorf(http.StatusForbidden, "AccessDenied", msgUOEKeyOtherAccount)
 	}
-	target, ok := s.kms.resolve(keyARN)
+	target, ok := s.kms.Resolve(keyARN)
 	if !ok {
-		return errorf(http.StatusForbidden, "AccessDenied", msgUOEUnknownKey)
+		return core.Errorf(http.StatusForbidden, "AccessDenied", msgUOEUnknownKey)
 	}
 
 	s.mu.Lock()
@@ -137,7 +141,7 @@ func (s *s3Service) updateObjectEncryption(w http.ResponseWriter, r *http.Reques
 		return e
 	}
 	if v.legalHold || (v.lockMode != "" && v.retainUntil.After(time.Now())) {
-		return errorf(http.StatusForbidden, "AccessDenied", msgUOEObjectLock)
+		return core.Errorf(http.StatusForbidden, "AccessDenied", msgUOEObjectLock)
 	}
 	switch v.env.kind {
 	case sseNone:
@@ -149,19 +153,19 @@ func (s *s3Service) updateObjectEncryption(w http.ResponseWriter, r *http.Reques
 	if apiErr != nil {
 		return apiErr
 	}
-	if v.env.kind == sseKMS && v.env.kmsKeyARN == target.arn && v.env.bucketKey == bucketKey {
+	if v.env.kind == sseKMS && v.env.kmsKeyARN == target.ARN && v.env.bucketKey == bucketKey {
 		// Already exactly this: allowed, but a wasted PUT-class request.
-		s.counter.add("s3", UOEOnCompliant, bucketName)
+		s.counter.Add("s3", UOEOnCompliant, bucketName)
 	}
 	if v.env.kind == sseKMS && !v.env.bucketKey {
-		s.counter.add("kms", "Decrypt", bucketName)
+		s.counter.Add("kms", "Decrypt", bucketName)
 	}
 	if !bucketKey {
-		s.counter.add("kms", "Encrypt", bucketName)
+		s.counter.Add("kms", "Encrypt", bucketName)
 	}
 	v.env = envelope{
-		kind: sseKMS, kmsKeyARN: target.arn, bucketKey: bucketKey,
-		wrappedKey: wrap(sseKMS, dataKey, s.masterKey, target.material, target.arn),
+		kind: sseKMS, kmsKeyARN: target.ARN, bucketKey: bucketKey,
+		wrappedKey: wrap(sseKMS, dataKey, s.masterKey, target.Material, target.ARN),
 	}
 	writeVersionHeaders(w, b, v)
 	w.WriteHeader(http.StatusOK)

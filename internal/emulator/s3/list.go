@@ -1,6 +1,8 @@
-package emulator
+package s3
 
 import (
+	"github.com/s3rekey/s3rekey/internal/emulator/core"
+
 	"bytes"
 	"encoding/base64"
 	"encoding/xml"
@@ -18,17 +20,17 @@ type listParams struct {
 	maxKeys                     int
 }
 
-func readListParams(q url.Values) (listParams, *apiError) {
+func readListParams(q url.Values) (listParams, *core.Error) {
 	p := listParams{prefix: q.Get("prefix"), delimiter: q.Get("delimiter"), encoding: q.Get("encoding-type"), maxKeys: 1000}
 	if v := q.Get("max-keys"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
-			return p, errorf(http.StatusBadRequest, "InvalidArgument", "Provided max-keys not an integer or within integer range")
+			return p, core.Errorf(http.StatusBadRequest, "InvalidArgument", "Provided max-keys not an integer or within integer range")
 		}
 		p.maxKeys = min(n, 1000)
 	}
 	if p.encoding != "" && p.encoding != "url" {
-		return p, errorf(http.StatusBadRequest, "InvalidArgument", "Invalid Encoding Method specified in Request")
+		return p, core.Errorf(http.StatusBadRequest, "InvalidArgument", "Invalid Encoding Method specified in Request")
 	}
 	return p, nil
 }
@@ -76,11 +78,11 @@ func writeListXML(w http.ResponseWriter, v any) {
 	var buf bytes.Buffer
 	buf.WriteString(xml.Header)
 	if err := xml.NewEncoder(&buf).Encode(v); err != nil {
-		writeXML(w, http.StatusInternalServerError, xmlError{Code: "InternalError", Message: err.Error()})
+		core.WriteXML(w, http.StatusInternalServerError, core.XMLError{Code: "InternalError", Message: err.Error()})
 		return
 	}
 	w.Header().Set("Content-Type", "application/xml")
-	w.Header().Set("x-amz-request-id", newID(8))
+	w.Header().Set("x-amz-request-id", core.NewID(8))
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(charRef.ReplaceAll(buf.Bytes(), []byte("&#x$1;")))
 }
@@ -112,7 +114,7 @@ type prefixEntry struct {
 	Prefix string `xml:"Prefix"`
 }
 
-func (s *s3Service) listObjectsV2(w http.ResponseWriter, r *http.Request, bucketName, _ string) *apiError {
+func (s *Service) listObjectsV2(w http.ResponseWriter, r *http.Request, bucketName, _ string) *core.Error {
 	q := r.URL.Query()
 	p, apiErr := readListParams(q)
 	if apiErr != nil {
@@ -123,7 +125,7 @@ func (s *s3Service) listObjectsV2(w http.ResponseWriter, r *http.Request, bucket
 	if token != "" {
 		raw, err := base64.RawURLEncoding.DecodeString(token)
 		if err != nil {
-			return errorf(http.StatusBadRequest, "InvalidArgument", "The continuation token provided is incorrect")
+			return core.Errorf(http.StatusBadRequest, "InvalidArgument", "The continuation token provided is incorrect")
 		}
 		after = string(raw)
 	}
@@ -207,7 +209,7 @@ type versionEntry struct {
 	OwnerID      string `xml:"Owner>ID"`
 }
 
-func (s *s3Service) listObjectVersions(w http.ResponseWriter, r *http.Request, bucketName, _ string) *apiError {
+func (s *Service) listObjectVersions(w http.ResponseWriter, r *http.Request, bucketName, _ string) *core.Error {
 	q := r.URL.Query()
 	p, apiErr := readListParams(q)
 	if apiErr != nil {
@@ -215,7 +217,7 @@ func (s *s3Service) listObjectVersions(w http.ResponseWriter, r *http.Request, b
 	}
 	keyMarker, versionMarker := q.Get("key-marker"), q.Get("version-id-marker")
 	if versionMarker != "" && keyMarker == "" {
-		return errorf(http.StatusBadRequest, "InvalidArgument", "A version-id marker cannot be specified without a key marker.")
+		return core.Errorf(http.StatusBadRequest, "InvalidArgument", "A version-id marker cannot be specified without a key marker.")
 	}
 	type result struct {
 		XMLName             xml.Name       `xml:"ListVersionsResult"`

@@ -1,0 +1,288 @@
+// Package iam evaluates IAM identity policies the way AWS does for a
+// single account: a request is allowed when some statement allows it and
+// none denies it (IAM User Guide, "Policy evaluation logic"). It models
+// what the emulator needs: Allow and Deny, Action and Resource with the
+// wildcards * and ?, and the condition operators String*, Arn* and Bool
+// with their Not and IfExists forms.
+//
+// An access key with no policy bound is allowed everything, so that hand
+// tries and demos need no setup; binding a policy to a key makes every
+// request signed with it subject to that policy.
+package iam
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+)
+
+// Policy is a parsed identity policy.
+type Policy struct {
+	Statements []Statement
+}
+
+// Statement is one policy statement.
+type Statement struct {
+	Sid       string
+	Effect    string // Allow or Deny
+	Actions   []string
+	Resources []string
+	// Conditions: operator → condition key → values.
+	Conditions map[string]map[string][]string
+}
+
+// stringOrList is IAM's "a string or a list of strings".
+type stringOrList []string
+
+func (s *stringOrList) UnmarshalJSON(b []byte) error {
+	var one string
+	if err := json.Unmarshal(b, &one); err == nil {
+		*s = []string{one}
+		return nil
+	}
+	var many []string
+	if err := json.Unmarshal(b, &many); err != nil {
+		return errors.New("want a string or a list of strings")
+	}
+	*s = many
+	return nil
+}
+
+type statementJSON struct {
+	Sid       string                             `json:"Sid"`
+	Effect    string                             `json:"Effect"`
+	Action    stringOrList                       `json:"Action"`
+	Resource  stringOrList                       `json:"Resource"`
+	Condition map[string]map[string]stringOrList `json:"Condition"`
+}
+
+// ParsePolicy reads an IAM policy document.
+func ParsePolicy(doc []byte) (*Policy, error) {
+	var raw struct {
+		Version   string          `json:"Version"`
+		Statement json.RawMessage `json:"Statement"`
+	}
+	if err := json.Unmarshal(doc, &raw); err != nil {
+		return nil, fmt.Errorf("policy: %w", err)
+	}
+	var stmts []statementJSON
+	if err := json.Unmarshal(raw.Statement, &stmts); err != nil {
+		var one statementJSON
+		if err2 := json.Unmarshal(raw.Statement, &one); err2 != nil {
+			return nil, fmt.Errorf("policy: Statement: %w", err)
+		}
+		stmts = []statementJSON{one}
+	}
+	p := &Policy{}
+	for i, st := range stmts {
+		if st.Effect != "Allow" && st.Effect != "Deny" {
+			return nil, fmt.Errorf("policy: statement %d: Effect %q is not Allow or Deny", i, st.Effect)
+		}
+		if len(st.Action) == 0 || len(st.Resource) == 0 {
+			return nil, fmt.Errorf("policy: statement %d: Action and Resource are required", i)
+		}
+		conds := map[string]map[string][]string{}
+		for op, kv := range st.Condition {
+			if !knownOperator(op) {
+				return nil, fmt.Errorf("policy: statement %d: condition operator %q is not modelled", i, op)
+			}
+			conds[op] = map[string][]string{}
+			for k, v := range kv {
+				conds[op][strings.ToLower(k)] = v
+			}
+		}
+		p.Statements = append(p.Statements, Statement{Sid: st.Sid, Effect: st.Effect, Actions: st.Action, Resources: st.Resource, Conditions: conds})
+	}
+	return p, nil
+}
+
+// Request is one authorization question: may the caller do Action on
+// Resource, with these condition keys in the request context?
+type Request struct {
+	Action   string
+	Resource string
+	Context  map[string]string // condition key (any case) → value
+}
+
+// Decision is the result of evaluating a request.
+type Decision int
+
+// Decisions, as IAM names them.
+const (
+	ImplicitDeny Decision = iota
+	Allowed
+	ExplicitDeny
+)
+
+// Evaluate decides a request: an explicit deny wins, then an allow, and
+// nothing else allows.
+func (p *Policy) Evaluate(req Request) Decision {
+	ctx := make(map[string]string, len(req.Context))
+	for k, v := range req.Context {
+		ctx[strings.ToLower(k)] = v
+	}
+	d := ImplicitDeny
+	for _, st := range p.Statements {
+		if !st.matches(req, ctx) {
+			continue
+		}
+		if st.Effect == "Deny" {
+			return ExplicitDeny
+		}
+		d = Allowed
+	}
+	return d
+}
+
+func (st Statement) matches(req Request, ctx map[string]string) bool {
+	if !anyMatch(st.Actions, req.Action, true) || !anyMatch(st.Resources, req.Resource, false) {
+		return false
+	}
+	for op, kv := range st.Conditions {
+		for key, values := range kv {
+			if !conditionHolds(op, ctx, key, values) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func anyMatch(patterns []string, s string, foldCase bool) bool {
+	for _, p := range patterns {
+		if foldCase {
+			if glob(strings.ToLower(p), strings.ToLower(s)) {
+				return true
+			}
+		} else if glob(p, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// glob matches IAM's wildcards: * any run of characters, ? any one.
+func glob(pattern, s string) bool {
+	for len(pattern) > 0 {
+		switch pattern[0] {
+		case '*':
+			for i := len(s); i >= 0; i-- {
+				if glob(pattern[1:], s[i:]) {
+					return true
+				}
+			}
+			return false
+		case '?':
+			if s == "" {
+				return false
+			}
+			pattern, s = pattern[1:], s[1:]
+		default:
+			if s == "" || s[0] != pattern[0] {
+				return false
+			}
+			pattern, s = pattern[1:], s[1:]
+		}
+	}
+	return s == ""
+}
+
+var operators = map[string]func(value, want string) bool{
+	"StringEquals":           func(v, w string) bool { return v == w },
+	"StringEqualsIgnoreCase": strings.EqualFold,
+	"StringLike":             func(v, w string) bool { return glob(w, v) },
+	"ArnEquals":              func(v, w string) bool { return v == w },
+	"ArnLike":                func(v, w string) bool { return glob(w, v) },
+	"Bool":                   strings.EqualFold,
+}
+
+// operator splits IfExists and Not off an operator name.
+func operator(op string) (base string, negated, ifExists bool) {
+	base, ifExists = strings.CutSuffix(op, "IfExists")
+	if b, ok := strings.CutPrefix(base, "StringNot"); ok {
+		return "String" + b, true, ifExists
+	}
+	if b, ok := strings.CutPrefix(base, "ArnNot"); ok {
+		return "Arn" + b, true, ifExists
+	}
+	return base, false, ifExists
+}
+
+func knownOperator(op string) bool {
+	base, _, _ := operator(op)
+	_, ok := operators[base]
+	return ok
+}
+
+// conditionHolds applies one operator to one key: any of the values may
+// match. A key absent from the request fails a positive operator and
+// passes a negated one or an IfExists one (IAM User Guide, "Condition
+// operators").
+func conditionHolds(op string, ctx map[string]string, key string, values []string) bool {
+	base, negated, ifExists := operator(op)
+	v, present := ctx[key]
+	if !present {
+		return negated || ifExists
+	}
+	match := false
+	for _, w := range values {
+		if operators[base](v, w) {
+			match = true
+			break
+		}
+	}
+	return match != negated
+}
+
+// Store holds the policies bound to access keys and the keys whose
+// session has expired. It is safe for concurrent use.
+type Store struct {
+	mu       sync.RWMutex
+	policies map[string]*Policy
+	expired  map[string]bool
+}
+
+// NewStore returns a store with no bindings: every key may do everything.
+func NewStore() *Store {
+	return &Store{policies: map[string]*Policy{}, expired: map[string]bool{}}
+}
+
+// Bind makes p govern every request signed with accessKey; nil unbinds.
+func (s *Store) Bind(accessKey string, p *Policy) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p == nil {
+		delete(s.policies, accessKey)
+		return
+	}
+	s.policies[accessKey] = p
+}
+
+// Allowed decides a request made with accessKey.
+func (s *Store) Allowed(accessKey string, req Request) bool {
+	s.mu.RLock()
+	p, bound := s.policies[accessKey]
+	s.mu.RUnlock()
+	return !bound || p.Evaluate(req) == Allowed
+}
+
+// SetExpired marks the session of accessKey as expired (or valid again):
+// AWS then answers every request signed with it ExpiredToken.
+func (s *Store) SetExpired(accessKey string, expired bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if expired {
+		s.expired[accessKey] = true
+	} else {
+		delete(s.expired, accessKey)
+	}
+}
+
+// Expired reports whether accessKey's session has expired.
+func (s *Store) Expired(accessKey string) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.expired[accessKey]
+}
