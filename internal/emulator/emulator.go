@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/s3rekey/s3rekey/internal/emulator/core"
+	"github.com/s3rekey/s3rekey/internal/emulator/iam"
 	"github.com/s3rekey/s3rekey/internal/emulator/kms"
 	"github.com/s3rekey/s3rekey/internal/emulator/s3"
 	"github.com/s3rekey/s3rekey/internal/emulator/sqs"
@@ -42,6 +43,11 @@ type Options struct {
 	// FaultSeed seeds the random source of injected faults, so a test run can
 	// be repeated. Zero means a fixed default seed.
 	FaultSeed uint64
+	// Policies bind IAM identity policies (JSON documents) to access keys:
+	// requests signed with such a key are allowed only what its policy
+	// allows. Keys with no policy, AccessKeyID among them, may do
+	// everything.
+	Policies map[string][]byte
 	// Logger receives one debug line per request; nil discards them.
 	Logger *slog.Logger
 }
@@ -58,6 +64,7 @@ type Emulator struct {
 	s3      *s3.Service
 	faults  *core.Faults
 	counter *core.Counter
+	iam     *iam.Store
 
 	rulesMu sync.RWMutex
 	rules   []EventBridgeRule
@@ -133,12 +140,19 @@ func New(opts Options) (*Emulator, error) {
 		opts:    opts,
 		faults:  core.NewFaults(opts.FaultSeed),
 		counter: core.NewCounter(),
+		iam:     iam.NewStore(),
 		rules:   append([]EventBridgeRule(nil), opts.EventBridgeRules...),
 	}
 	e.kms = kms.New(opts.Account, opts.Region)
 	e.sqs = sqs.New(opts.Account, opts.Region, e.queueURL)
 	e.sqs.Draw = e.faults.Draw
 	e.s3 = s3.New(opts.Account, opts.Region, e.kms, e.sqs, e.eventBridgeRules, e.counter)
+	e.s3.Authorize = e.authorizeS3
+	for key, doc := range opts.Policies {
+		if err := e.BindPolicy(key, doc); err != nil {
+			return nil, err
+		}
+	}
 	return e, nil
 }
 
@@ -215,9 +229,9 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	target := r.Header.Get("X-Amz-Target")
 	switch {
 	case strings.HasPrefix(target, sqsTargetPrefix):
-		e.serveJSON(w, r, "sqs", strings.TrimPrefix(target, sqsTargetPrefix), e.sqs.Dispatch, sqs.ErrorCodes)
+		e.serveJSON(w, r, "sqs", strings.TrimPrefix(target, sqsTargetPrefix), e.sqs.Dispatch, e.sqs.Permission, sqs.ErrorCodes)
 	case strings.HasPrefix(target, kmsTargetPrefix):
-		e.serveJSON(w, r, "kms", strings.TrimPrefix(target, kmsTargetPrefix), e.kms.Dispatch, kms.ErrorCodes)
+		e.serveJSON(w, r, "kms", strings.TrimPrefix(target, kmsTargetPrefix), e.kms.Dispatch, e.kms.Permission, kms.ErrorCodes)
 	case target != "":
 		core.WriteJSONError(w, http.StatusBadRequest, "UnknownOperationException", "unknown target "+target, nil)
 	default:
@@ -260,14 +274,20 @@ const (
 
 // serveJSON serves an AWS JSON 1.0/1.1 request: SigV4 check, fault
 // injection, counting, dispatch and the error shape the SDK reads.
-func (e *Emulator) serveJSON(w http.ResponseWriter, r *http.Request, service, op string, dispatch core.JSONHandler, queryCodes core.QueryErrorCodes) {
+func (e *Emulator) serveJSON(w http.ResponseWriter, r *http.Request, service, op string, dispatch core.JSONHandler,
+	permission func(op string, body []byte) (action, resource string), queryCodes core.QueryErrorCodes) {
 	if r.Method != http.MethodPost {
 		core.WriteJSONError(w, http.StatusMethodNotAllowed, "InvalidAction", "JSON protocol requests use POST", queryCodes)
 		return
 	}
-	if _, ok := core.ParseSigV4(r); !ok {
+	scope, ok := core.ParseSigV4(r)
+	if !ok {
 		core.WriteJSONError(w, http.StatusBadRequest, "MissingAuthenticationTokenException",
 			"Request is missing Authentication Token", queryCodes)
+		return
+	}
+	if e.iam.Expired(scope.AccessKey) {
+		core.WriteJSONError(w, http.StatusBadRequest, "ExpiredTokenException", "The security token included in the request is expired", queryCodes)
 		return
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, core.MaxJSONBody+1))
@@ -285,6 +305,10 @@ func (e *Emulator) serveJSON(w http.ResponseWriter, r *http.Request, service, op
 	}
 	if fault != nil {
 		core.WriteJSONError(w, fault.Status, fault.Code, fault.Message, queryCodes)
+		return
+	}
+	if action, resource := permission(op, body); !e.iam.Allowed(scope.AccessKey, iam.Request{Action: action, Resource: resource}) {
+		core.WriteJSONError(w, http.StatusBadRequest, "AccessDeniedException", notAuthorized(scope.AccessKey, action, resource), queryCodes)
 		return
 	}
 	out, apiErr := dispatch(r, op, body)

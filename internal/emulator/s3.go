@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/s3rekey/s3rekey/internal/emulator/core"
+	"github.com/s3rekey/s3rekey/internal/emulator/iam"
 	"github.com/s3rekey/s3rekey/internal/emulator/s3"
 )
 
@@ -21,12 +22,19 @@ func (e *Emulator) serveS3(w http.ResponseWriter, r *http.Request) {
 			"A header or query you provided implies functionality that the emulator does not implement."))
 		return
 	}
-	if _, ok := core.ParseSigV4(r); !ok {
+	scope, ok := core.ParseSigV4(r)
+	if !ok {
 		if op == "UpdateObjectEncryption" {
 			core.WriteS3Error(w, r, core.Errorf(http.StatusBadRequest, "InvalidRequest", s3.MsgUOESigV4))
 			return
 		}
 		core.WriteS3Error(w, r, core.Errorf(http.StatusForbidden, "AccessDenied", "Access Denied"))
+		return
+	}
+	if e.iam.Expired(scope.AccessKey) {
+		// S3 answers a request signed with an expired session 400
+		// ExpiredToken; a HEAD answer carries the status alone.
+		core.WriteS3Error(w, r, core.Errorf(http.StatusBadRequest, "ExpiredToken", "The provided token has expired."))
 		return
 	}
 	fault, err := e.before(r.Context(), "s3", op, bucketName)
@@ -40,6 +48,12 @@ func (e *Emulator) serveS3(w http.ResponseWriter, r *http.Request) {
 	if owner := r.Header.Get("X-Amz-Expected-Bucket-Owner"); owner != "" && owner != e.opts.Account {
 		core.WriteS3Error(w, r, core.Errorf(http.StatusForbidden, "AccessDenied", "Access Denied"))
 		return
+	}
+	for _, p := range s3.Permissions(op, r, bucketName, key) {
+		if !e.iam.Allowed(scope.AccessKey, iam.Request{Action: p.Action, Resource: p.Resource}) {
+			core.WriteS3Error(w, r, core.Errorf(http.StatusForbidden, "AccessDenied", "Access Denied"))
+			return
+		}
 	}
 	if apiErr := handler(w, r, bucketName, key); apiErr != nil {
 		core.WriteS3Error(w, r, apiErr)

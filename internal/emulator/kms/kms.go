@@ -3,6 +3,8 @@
 package kms
 
 import (
+	"encoding/json"
+
 	"github.com/s3rekey/s3rekey/internal/emulator/core"
 
 	"crypto/rand"
@@ -303,4 +305,19 @@ func (k *Service) listKeys(body []byte) (any, *core.Error) {
 		out = append(out, entry{id, k.keys[id].ARN})
 	}
 	return map[string]any{"Keys": out, "Truncated": next != "", "NextMarker": next}, nil
+}
+
+// Permission is the IAM action and resource of a request: the key a KeyId
+// names (by id, ARN or alias), or every key of the account.
+func (k *Service) Permission(op string, body []byte) (action, resource string) {
+	var in struct{ KeyId, TargetKeyId string }
+	_ = json.Unmarshal(body, &in)
+	ref := in.KeyId
+	if ref == "" {
+		ref = in.TargetKeyId
+	}
+	if key, ok := k.Resolve(ref); ok {
+		return "kms:" + op, key.ARN
+	}
+	return "kms:" + op, k.arnPrefix() + "key/*"
 }

@@ -403,7 +403,11 @@ func readableVersion(b *bucket, key, versionID string) (*objectVersion, *core.Er
 	return v, nil
 }
 
-func writeObjectHeaders(w http.ResponseWriter, r *http.Request, b *bucket, v *objectVersion) {
+// writeObjectHeaders writes a HEAD or GET answer's headers. The Object
+// Lock headers appear only to callers allowed to read them (HeadObject:
+// "you must have the s3:GetObjectRetention permission" for the mode and
+// retain-until date, "s3:GetObjectLegalHold" for the legal hold).
+func writeObjectHeaders(w http.ResponseWriter, r *http.Request, b *bucket, v *objectVersion, showRetention, showLegalHold bool) {
 	h := w.Header()
 	h.Set("ETag", v.etag)
 	h.Set("Last-Modified", v.lastModified.Format(http.TimeFormat))
@@ -420,11 +424,11 @@ func writeObjectHeaders(w http.ResponseWriter, r *http.Request, b *bucket, v *ob
 	}
 	writeVersionHeaders(w, b, v)
 	writeEncryptionHeaders(w, v.env)
-	if v.lockMode != "" {
+	if v.lockMode != "" && showRetention {
 		h.Set("x-amz-object-lock-mode", v.lockMode)
 		h.Set("x-amz-object-lock-retain-until-date", v.retainUntil.UTC().Format(time.RFC3339))
 	}
-	if b.objectLock {
+	if b.objectLock && showLegalHold {
 		h.Set("x-amz-object-lock-legal-hold", map[bool]string{true: "ON", false: "OFF"}[v.legalHold])
 	}
 	if strings.EqualFold(r.Header.Get("X-Amz-Checksum-Mode"), "ENABLED") && v.checksum != "" {
@@ -457,9 +461,16 @@ func (s *Service) readObject(w http.ResponseWriter, r *http.Request, bucketName,
 	found, apiErr := readableVersion(b, key, r.URL.Query().Get("versionId"))
 	if apiErr != nil {
 		s.mu.RUnlock()
+		if apiErr.Code == "NoSuchKey" && !s.allowed(r, "s3:ListBucket", BucketARN(bucketName), nil) {
+			// HeadObject and GetObject: "If you don't have the
+			// s3:ListBucket permission, Amazon S3 returns an HTTP status
+			// code 403 Forbidden error" for a key that does not exist.
+			return errAccessDenied()
+		}
 		return apiErr
 	}
-	writeObjectHeaders(w, r, b, found)
+	writeObjectHeaders(w, r, b, found, s.allowed(r, "s3:GetObjectRetention", ObjectARN(bucketName, key), nil),
+		s.allowed(r, "s3:GetObjectLegalHold", ObjectARN(bucketName, key), nil))
 	v := *found // UpdateObjectEncryption may change the envelope once the lock is released
 	s.mu.RUnlock()
 

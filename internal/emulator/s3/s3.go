@@ -166,6 +166,9 @@ type Service struct {
 	rules           func() []EventBridgeRule
 	counter         *core.Counter
 	masterKey       []byte
+	// Authorize decides the permissions an operation checks itself; nil
+	// allows everything.
+	Authorize Authorizer
 
 	mu      sync.RWMutex
 	buckets map[string]*bucket

@@ -89,6 +89,31 @@ func uoeTarget(r *http.Request) (keyARN string, bucketKey bool, apiErr *core.Err
 	return keyARN, bucketKey, nil
 }
 
+// targetKeyActions are the KMS permissions UpdateObjectEncryption needs on
+// its target key (UpdateObjectEncryption, Permissions: kms:Encrypt,
+// kms:Decrypt, kms:GenerateDataKey, kms:ReEncrypt*; seeds 000 and 001).
+var targetKeyActions = []string{"kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:ReEncryptTo"}
+
+// uoeKMSAccess checks the caller's KMS permissions, as S3 uses them on the
+// caller's behalf (kms:ViaService is S3 of the region): every target-key
+// action, and kms:Decrypt on the key of an SSE-KMS source.
+func (s *Service) uoeKMSAccess(r *http.Request, source envelope, targetARN string) *core.Error {
+	ctx := map[string]string{"kms:ViaService": "s3." + s.region + ".amazonaws.com", "kms:CallerAccount": s.account}
+	deny := func(action, key string) *core.Error {
+		return core.Errorf(http.StatusForbidden, "AccessDenied",
+			"User is not authorized to perform: "+action+" on resource: "+key+" because no identity-based policy allows the "+action+" action")
+	}
+	for _, action := range targetKeyActions {
+		if !s.allowed(r, action, targetARN, ctx) {
+			return deny(action, targetARN)
+		}
+	}
+	if source.kind == sseKMS && !s.allowed(r, "kms:Decrypt", source.kmsKeyARN, ctx) {
+		return deny("kms:Decrypt", source.kmsKeyARN)
+	}
+	return nil
+}
+
 // updateObjectEncryption re-wraps an object's data key under the target KMS
 // key. The stored ciphertext, ETag, Last-Modified, storage class, checksum,
 // metadata and version id are left exactly as they were, and no event fires.
@@ -148,6 +173,9 @@ func (s *Service) updateObjectEncryption(w http.ResponseWriter, r *http.Request,
 		return invalidUOE(msgUOEUnencryptedSource)
 	case sseC, sseDSSE:
 		return invalidUOE(msgUOEUnsupportedSource)
+	}
+	if apiErr := s.uoeKMSAccess(r, v.env, target.ARN); apiErr != nil {
+		return apiErr
 	}
 	dataKey, apiErr := s.unwrapDataKey(v.env)
 	if apiErr != nil {

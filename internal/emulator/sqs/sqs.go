@@ -1197,3 +1197,26 @@ func (s *Service) Billed() int64 { return s.billed.Load() }
 
 // ResetBilled sets the billed count back to zero.
 func (s *Service) ResetBilled() { s.billed.Store(0) }
+
+// Permission is the IAM action and resource of a request: SQS's actions
+// carry the operation's name, but the batch operations are authorized as
+// their single forms (SQS Developer Guide, "Amazon SQS API permissions").
+func (s *Service) Permission(op string, body []byte) (action, resource string) {
+	action = "sqs:" + strings.TrimSuffix(op, "Batch")
+	var in struct{ QueueUrl, QueueName, SourceArn string }
+	_ = json.Unmarshal(body, &in)
+	switch {
+	case in.QueueUrl != "":
+		u, err := url.Parse(in.QueueUrl)
+		if err == nil {
+			if parts := strings.Split(strings.Trim(u.Path, "/"), "/"); len(parts) == 2 {
+				return action, "arn:aws:sqs:" + s.region + ":" + parts[0] + ":" + parts[1]
+			}
+		}
+	case in.QueueName != "":
+		return action, s.QueueARN(in.QueueName)
+	case in.SourceArn != "":
+		return action, in.SourceArn
+	}
+	return action, "arn:aws:sqs:" + s.region + ":" + s.account + ":*"
+}

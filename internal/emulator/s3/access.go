@@ -1,0 +1,91 @@
+package s3
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/s3rekey/s3rekey/internal/emulator/core"
+)
+
+// Authorizer decides whether the caller of r may do action on resource,
+// with the given condition keys in the request context.
+type Authorizer func(r *http.Request, action, resource string, context map[string]string) bool
+
+// allowed asks the authorizer; with none, everything is allowed.
+func (s *Service) allowed(r *http.Request, action, resource string, context map[string]string) bool {
+	return s.Authorize == nil || s.Authorize(r, action, resource, context)
+}
+
+// BucketARN is the IAM resource of a bucket.
+func BucketARN(bucket string) string { return "arn:aws:s3:::" + bucket }
+
+// ObjectARN is the IAM resource of an object.
+func ObjectARN(bucket, key string) string { return "arn:aws:s3:::" + bucket + "/" + key }
+
+func errAccessDenied() *core.Error {
+	return core.Errorf(http.StatusForbidden, "AccessDenied", "Access Denied")
+}
+
+// Permission is an IAM action on a resource.
+type Permission struct{ Action, Resource string }
+
+// bucketActions are the actions of bucket operations on the bucket ARN
+// (Service Authorization Reference, "Actions defined by Amazon S3").
+var bucketActions = map[string]string{
+	"CreateBucket": "s3:CreateBucket", "DeleteBucket": "s3:DeleteBucket", "HeadBucket": "s3:ListBucket",
+	"ListObjectsV2": "s3:ListBucket", "ListObjectVersions": "s3:ListBucketVersions", "GetBucketLocation": "s3:GetBucketLocation",
+	"PutBucketVersioning": "s3:PutBucketVersioning", "GetBucketVersioning": "s3:GetBucketVersioning",
+	"PutBucketEncryption": "s3:PutEncryptionConfiguration", "GetBucketEncryption": "s3:GetEncryptionConfiguration",
+	"DeleteBucketEncryption":             "s3:PutEncryptionConfiguration",
+	"PutBucketNotificationConfiguration": "s3:PutBucketNotification", "GetBucketNotificationConfiguration": "s3:GetBucketNotification",
+	"PutObjectLockConfiguration": "s3:PutBucketObjectLockConfiguration", "GetObjectLockConfiguration": "s3:GetBucketObjectLockConfiguration",
+	"CreateSession": "s3express:CreateSession",
+}
+
+// objectActions are the actions of object operations on the object ARN;
+// the second is the one for a request naming a version.
+var objectActions = map[string][2]string{
+	"GetObject": {"s3:GetObject", "s3:GetObjectVersion"}, "HeadObject": {"s3:GetObject", "s3:GetObjectVersion"},
+	"PutObject": {"s3:PutObject", "s3:PutObject"}, "CopyObject": {"s3:PutObject", "s3:PutObject"},
+	"DeleteObject":       {"s3:DeleteObject", "s3:DeleteObjectVersion"},
+	"PutObjectRetention": {"s3:PutObjectRetention", "s3:PutObjectRetention"}, "GetObjectRetention": {"s3:GetObjectRetention", "s3:GetObjectRetention"},
+	"PutObjectLegalHold": {"s3:PutObjectLegalHold", "s3:PutObjectLegalHold"}, "GetObjectLegalHold": {"s3:GetObjectLegalHold", "s3:GetObjectLegalHold"},
+}
+
+// Permissions lists what the caller must be allowed for a request to run
+// at all. What depends on the object (404 or 403, Object Lock headers, the
+// KMS keys of UpdateObjectEncryption) is decided inside the operation.
+func Permissions(op string, r *http.Request, bucket, key string) []Permission {
+	if op == "ListBuckets" {
+		return []Permission{{"s3:ListAllMyBuckets", "*"}}
+	}
+	if a, ok := bucketActions[op]; ok {
+		return []Permission{{a, BucketARN(bucket)}}
+	}
+	object := ObjectARN(bucket, key)
+	if op == "UpdateObjectEncryption" {
+		// UpdateObjectEncryption, Permissions: "s3:PutObject" and
+		// "s3:UpdateObjectEncryption" (seeds 000 and 001).
+		return []Permission{{"s3:PutObject", object}, {"s3:UpdateObjectEncryption", object}}
+	}
+	a, ok := objectActions[op]
+	if !ok {
+		return []Permission{{"s3:" + op, object}}
+	}
+	action := a[0]
+	if r.URL.Query().Get("versionId") != "" {
+		action = a[1]
+	}
+	out := []Permission{{action, object}}
+	if op == "CopyObject" {
+		src, _ := url.PathUnescape(r.Header.Get("X-Amz-Copy-Source"))
+		src, version, _ := strings.Cut(strings.TrimPrefix(src, "/"), "?versionId=")
+		read := "s3:GetObject"
+		if version != "" {
+			read = "s3:GetObjectVersion"
+		}
+		out = append(out, Permission{read, "arn:aws:s3:::" + src})
+	}
+	return out
+}
