@@ -5,7 +5,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
-
 )
 
 // Dummy credentials: the emulator reads the SigV4 scope, not the secret.

@@ -46,7 +46,9 @@ func (e *Emulator) Counts() []Count { return e.counter.Counts() }
 
 // CountOf sums the requests of one service and operation over all buckets;
 // bucket "" means any bucket.
-func (e *Emulator) CountOf(service, op, bucket string) int64 { return e.counter.CountOf(service, op, bucket) }
+func (e *Emulator) CountOf(service, op, bucket string) int64 {
+	return e.counter.CountOf(service, op, bucket)
+}
 
 // ResetCounts sets every counter back to zero.
 func (e *Emulator) ResetCounts() {
