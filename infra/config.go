@@ -26,7 +26,10 @@ type Config struct {
 	// means the stack creates one.
 	InventoryBucket string `json:"inventoryBucket,omitempty"`
 	// SourceKeyArns are keys objects are under today (SSE-KMS sources):
-	// UpdateObjectEncryption needs kms:Decrypt on them.
+	// UpdateObjectEncryption needs kms:Decrypt on them. Empty grants
+	// kms:Decrypt on every key of the account, usable only through S3 of
+	// the region (kms:ViaService), for those who do not know all their old
+	// keys.
 	SourceKeyArns             []string       `json:"sourceKeyArns,omitempty"`
 	Encrypt                   FunctionConfig `json:"encrypt"`
 	Planner                   FunctionConfig `json:"planner"`

@@ -19,6 +19,8 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/customresources"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
+
+	"github.com/s3rekey/s3rekey/internal/permissions"
 )
 
 // S3RekeyStackProps configure the stack.
@@ -66,8 +68,17 @@ func NewS3RekeyStack(scope constructs.Construct, id string, props *S3RekeyStackP
 	s.eventSource(s.Planner, s.ControlQueue, cfg.Planner)
 
 	inventory := s.inventoryBucket(cfg)
-	s.grantEncrypt(cfg, keys)
-	s.grantPlanner(cfg, inventory)
+	res := permissions.Resources{
+		Partition: *awscdk.Aws_PARTITION(), Region: *awscdk.Aws_REGION(), Account: *awscdk.Aws_ACCOUNT_ID(),
+		ManagedBuckets: cfg.bucketNames(), InventoryBucketARN: *inventory.BucketArn(), SourceKeyARNs: cfg.SourceKeyArns,
+		WorkQueueARN: *s.WorkQueue.QueueArn(), WorkDLQARN: *s.WorkDLQ.QueueArn(),
+		ControlQueueARN: *s.ControlQueue.QueueArn(), ControlDLQARN: *s.ControlDLQ.QueueArn(),
+	}
+	for _, arn := range distinctKeyARNs(keys) {
+		res.TargetKeyARNs = append(res.TargetKeyARNs, *arn)
+	}
+	grant(s.Encrypt, permissions.Encrypt(res))
+	grant(s.Planner, permissions.Planner(res))
 	s.bucketSetup(cfg, keys, inventory)
 	s.monitoring(cfg)
 
@@ -242,58 +253,21 @@ func distinctKeyARNs(keys map[string]awskms.IKey) []*string {
 	return out
 }
 
-// grantEncrypt gives encrypt exactly what UpdateObjectEncryption needs on
-// the managed buckets' objects and the target keys, and sending to the work
-// queue and its DLQ. HeadObject is authorised by s3:GetObject(Version);
-// the function never reads object data.
-func (s *S3RekeyStack) grantEncrypt(cfg *Config, keys map[string]awskms.IKey) {
-	var objects []*string
-	for _, name := range cfg.bucketNames() {
-		objects = append(objects, jsii.String(bucketARN(name)+"/*"))
+// grant renders the statements of internal/permissions, the one source of
+// the functions' permissions that the tests bind in the emulator too, into
+// a function's role.
+func grant(fn awslambda.Function, stmts []permissions.Statement) {
+	for _, st := range stmts {
+		props := &awsiam.PolicyStatementProps{Sid: jsii.String(st.Sid), Actions: jsii.Strings(st.Actions...), Resources: jsii.Strings(st.Resources...)}
+		if len(st.Condition) > 0 {
+			conds := map[string]any{}
+			for op, kv := range st.Condition {
+				conds[op] = kv
+			}
+			props.Conditions = &conds
+		}
+		fn.AddToRolePolicy(awsiam.NewPolicyStatement(props))
 	}
-	s.Encrypt.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Sid:       jsii.String("UpdateObjectEncryption"),
-		Actions:   jsii.Strings("s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:UpdateObjectEncryption"),
-		Resources: &objects,
-	}))
-	s.Encrypt.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Sid:       jsii.String("TargetKeys"),
-		Actions:   jsii.Strings("kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:ReEncrypt*"),
-		Resources: toPtrSlice(distinctKeyARNs(keys)),
-	}))
-	if len(cfg.SourceKeyArns) > 0 {
-		s.Encrypt.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-			Sid:       jsii.String("SourceKeys"),
-			Actions:   jsii.Strings("kms:Decrypt", "kms:ReEncrypt*"),
-			Resources: jsii.Strings(cfg.SourceKeyArns...),
-		}))
-	}
-	s.WorkQueue.GrantSendMessages(s.Encrypt)
-	s.WorkDLQ.GrantSendMessages(s.Encrypt)
-}
-
-func toPtrSlice(v []*string) *[]*string { return &v }
-
-// grantPlanner gives the planner reads of inventory files, listings of the
-// managed buckets, and sending to the queues.
-func (s *S3RekeyStack) grantPlanner(cfg *Config, inventory awss3.IBucket) {
-	s.Planner.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Sid:       jsii.String("ReadInventoryReports"),
-		Actions:   jsii.Strings("s3:GetObject"),
-		Resources: jsii.Strings(*inventory.ArnForObjects(jsii.String("*"))),
-	}))
-	var buckets []*string
-	for _, name := range cfg.bucketNames() {
-		buckets = append(buckets, jsii.String(bucketARN(name)))
-	}
-	s.Planner.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Sid:       jsii.String("ListManagedBuckets"),
-		Actions:   jsii.Strings("s3:ListBucket", "s3:ListBucketVersions"),
-		Resources: &buckets,
-	}))
-	s.WorkQueue.GrantSendMessages(s.Planner)
-	s.ControlQueue.GrantSendMessages(s.Planner)
-	s.ControlDLQ.GrantSendMessages(s.Planner)
 }
 
 // bucketSetup turns on what each managed bucket asks for: EventBridge
@@ -313,7 +287,7 @@ func (s *S3RekeyStack) bucketSetup(cfg *Config, keys map[string]awskms.IKey, inv
 					DetailType: jsii.Strings("Object Created"),
 					Detail:     &map[string]any{"bucket": map[string]any{"name": []string{name}}},
 				},
-				Targets: &[]awsevents.IRuleTarget{awseventstargets.NewSqsQueue(s.WorkQueue, nil)},
+				Targets: &[]awsevents.IRuleTarget{s.ruleTarget(s.WorkQueue, s.WorkDLQ)},
 			})
 		}
 		if b.SetDefaultEncryption {
@@ -360,7 +334,19 @@ func (s *S3RekeyStack) bucketSetup(cfg *Config, keys map[string]awskms.IKey, inv
 				"object": map[string]any{"key": []any{map[string]string{"suffix": "manifest.checksum"}}},
 			},
 		},
-		Targets: &[]awsevents.IRuleTarget{awseventstargets.NewSqsQueue(s.ControlQueue, nil)},
+		Targets: &[]awsevents.IRuleTarget{s.ruleTarget(s.ControlQueue, s.ControlDLQ)},
+	})
+}
+
+// ruleTarget sends a rule's events to a queue, retrying for a day, and
+// puts what still cannot be delivered on the queue's own DLQ, where the
+// alarm fires and s3rekey redrive moves it back (both handlers read raw
+// EventBridge events). Without a DLQ, EventBridge drops such events.
+func (s *S3RekeyStack) ruleTarget(q, dlq awssqs.Queue) awsevents.IRuleTarget {
+	return awseventstargets.NewSqsQueue(q, &awseventstargets.SqsQueueProps{
+		DeadLetterQueue: dlq,
+		RetryAttempts:   jsii.Number(185),
+		MaxEventAge:     awscdk.Duration_Hours(jsii.Number(24)),
 	})
 }
 

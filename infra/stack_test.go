@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/jsii-runtime-go"
 
+	"github.com/s3rekey/s3rekey/internal/permissions"
 	"github.com/s3rekey/s3rekey/internal/policy"
 )
 
@@ -315,7 +316,7 @@ func TestS3RekeyStack(t *testing.T) {
 				t.Errorf("encrypt's policy lacks %s: %s", want, enc)
 			}
 		}
-		for _, unwanted := range []string{"s3:ListBucket", "ControlQueue", "s3:DeleteObject", "s3:PutObjectAcl"} {
+		for _, unwanted := range []string{"ControlQueue", "s3:DeleteObject", "s3:PutObjectAcl"} {
 			if strings.Contains(enc, unwanted) {
 				t.Errorf("encrypt's policy has %s", unwanted)
 			}
@@ -333,6 +334,70 @@ func TestS3RekeyStack(t *testing.T) {
 		}
 		if len(roles) < 2 {
 			t.Errorf("%d roles", len(roles))
+		}
+		// The roles hold exactly the statements of internal/permissions,
+		// the source the end-to-end tests bind in the emulator, plus what
+		// CDK's SQS event source adds for Lambda's poller.
+		res := permissions.Resources{Partition: "aws", Region: "r", Account: "a", ManagedBuckets: []string{"b"}, TargetKeyARNs: []string{"k"}}
+		for role, want := range map[string][]permissions.Statement{"EncryptServiceRole": permissions.Encrypt(res), "PlannerServiceRole": permissions.Planner(res)} {
+			var doc struct {
+				Statement []struct {
+					Sid    string
+					Action any
+				}
+			}
+			if err := json.Unmarshal([]byte(statementsOf(role)), &doc); err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]string{}
+			for _, st := range doc.Statement {
+				if st.Sid != "" {
+					got[st.Sid] = js(st.Action)
+				}
+			}
+			if len(got) != len(want) {
+				t.Errorf("%s: %d statements with a Sid, want the %d of internal/permissions: %v", role, len(got), len(want), got)
+			}
+			for _, st := range want {
+				a := js(st.Actions)
+				if len(st.Actions) == 1 {
+					a = js(st.Actions[0])
+				}
+				if got[st.Sid] != a {
+					t.Errorf("%s: statement %s grants %s, want %s", role, st.Sid, got[st.Sid], a)
+				}
+			}
+		}
+		if !strings.Contains(enc, "kms:ViaService") {
+			t.Errorf("encrypt's KMS grants are not limited to calls through S3: %s", enc)
+		}
+	})
+
+	t.Run("without sourceKeyArns, any key of the account through S3", func(t *testing.T) {
+		cfg := exampleConfig(t)
+		cfg.SourceKeyArns = nil
+		tmpl, _ := synth(t, cfg)
+		var enc string
+		for _, p := range resourcesOf(tmpl, "AWS::IAM::Policy") {
+			if strings.Contains(js(p["Roles"]), "EncryptServiceRole") {
+				enc = js(p["PolicyDocument"])
+			}
+		}
+		for _, want := range []string{`"Sid":"SourceKeys"`, ":key/*", "kms:ViaService", "kms:CallerAccount"} {
+			if !strings.Contains(enc, want) {
+				t.Errorf("encrypt's policy lacks %s: %s", want, enc)
+			}
+		}
+	})
+
+	t.Run("EventBridge targets keep undeliverable events", func(t *testing.T) {
+		for id, rule := range r("AWS::Events::Rule") {
+			for _, target := range asList(rule["Targets"]) {
+				tm, _ := target.(map[string]any)
+				if tm["DeadLetterConfig"] == nil || tm["RetryPolicy"] == nil {
+					t.Errorf("rule %s target %s has no dead-letter queue or retry policy", id, js(target))
+				}
+			}
 		}
 	})
 

@@ -40,6 +40,10 @@ type Options struct {
 	// "Object Created" event of a bucket with EventBridge delivery enabled is
 	// sent to the queue of every matching rule.
 	EventBridgeRules []EventBridgeRule
+	// EventBridgeRawKeys sends EventBridge "Object Created" keys raw rather
+	// than form-encoded: AWS documents the encoding of classic
+	// notification keys only, so both readings are served.
+	EventBridgeRawKeys bool
 	// FaultSeed seeds the random source of injected faults, so a test run can
 	// be repeated. Zero means a fixed default seed.
 	FaultSeed uint64
@@ -148,6 +152,7 @@ func New(opts Options) (*Emulator, error) {
 	e.sqs.Draw = e.faults.Draw
 	e.s3 = s3.New(opts.Account, opts.Region, e.kms, e.sqs, e.eventBridgeRules, e.counter)
 	e.s3.Authorize = e.authorizeS3
+	e.s3.EventBridgeRawKeys = opts.EventBridgeRawKeys
 	for key, doc := range opts.Policies {
 		if err := e.BindPolicy(key, doc); err != nil {
 			return nil, err
@@ -286,7 +291,7 @@ func (e *Emulator) serveJSON(w http.ResponseWriter, r *http.Request, service, op
 			"Request is missing Authentication Token", queryCodes)
 		return
 	}
-	if e.iam.Expired(scope.AccessKey) {
+	if e.iam.Expired(scope.AccessKey, service) {
 		core.WriteJSONError(w, http.StatusBadRequest, "ExpiredTokenException", "The security token included in the request is expired", queryCodes)
 		return
 	}

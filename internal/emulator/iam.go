@@ -23,12 +23,16 @@ func (e *Emulator) BindPolicy(accessKey string, policyJSON []byte) error {
 	return nil
 }
 
-// SetCredentialsExpired makes every request signed with accessKey answer
-// as AWS answers an expired session token (S3: 400 ExpiredToken), until it
-// is set back to false.
-func (e *Emulator) SetCredentialsExpired(accessKey string, expired bool) {
-	e.iam.SetExpired(accessKey, expired)
+// ExpireCredentials makes the next requests to service ("s3", "sqs", "kms"
+// or "*") signed with accessKey answer as AWS answers an expired session
+// token (S3: 400 ExpiredToken); a negative count means until
+// RenewCredentials.
+func (e *Emulator) ExpireCredentials(accessKey, service string, requests int) {
+	e.iam.Expire(accessKey, service, requests)
 }
+
+// RenewCredentials ends an expiry.
+func (e *Emulator) RenewCredentials(accessKey string) { e.iam.Renew(accessKey) }
 
 // authorizeS3 answers the permission questions S3 asks inside an
 // operation, for the access key that signed the request.

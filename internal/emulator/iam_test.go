@@ -185,7 +185,7 @@ func TestIAMSQSAndKMSAndExpiredSessions(t *testing.T) {
 		t.Errorf("KMS without a KMS grant: %v", err)
 	}
 
-	e.Emu.SetCredentialsExpired("SENDER", true)
+	e.Emu.ExpireCredentials("SENDER", "*", -1)
 	if _, err := c.sqs.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(url), MessageBody: aws.String("x")}); code(err) != "ExpiredTokenException" {
 		t.Errorf("SQS with an expired session: %v", err)
 	}
@@ -196,7 +196,7 @@ func TestIAMSQSAndKMSAndExpiredSessions(t *testing.T) {
 	if _, err := c.s3.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("bkt"), Key: aws.String("k")}); code(err) != "ExpiredToken" {
 		t.Errorf("PUT with an expired session: %v, want ExpiredToken", err)
 	}
-	e.Emu.SetCredentialsExpired("SENDER", false)
+	e.Emu.RenewCredentials("SENDER")
 	if _, err := c.sqs.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(url), MessageBody: aws.String("x")}); err != nil {
 		t.Errorf("after the session is valid again: %v", err)
 	}

@@ -31,7 +31,7 @@ func (e *Emulator) serveS3(w http.ResponseWriter, r *http.Request) {
 		core.WriteS3Error(w, r, core.Errorf(http.StatusForbidden, "AccessDenied", "Access Denied"))
 		return
 	}
-	if e.iam.Expired(scope.AccessKey) {
+	if e.iam.Expired(scope.AccessKey, "s3") {
 		// S3 answers a request signed with an expired session 400
 		// ExpiredToken; a HEAD answer carries the status alone.
 		core.WriteS3Error(w, r, core.Errorf(http.StatusBadRequest, "ExpiredToken", "The provided token has expired."))

@@ -46,6 +46,10 @@ type Source struct {
 	// VisibilityTimeout overrides the queue's for received messages
 	// (seconds; 0 keeps the queue's).
 	VisibilityTimeout int32
+	// API is the poller's client. Lambda polls with the function's own
+	// role, so a run under a function's permissions sets that function's
+	// client here; nil uses the Runner's.
+	API SQSAPI
 }
 
 // Stats counts what the loop did.
@@ -95,7 +99,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for _, src := range r.Sources {
 		src := src.withDefaults()
-		arn, err := r.queueARN(ctx, src.QueueURL)
+		arn, err := r.queueARN(ctx, r.poller(src), src.QueueURL)
 		if err != nil {
 			return err
 		}
@@ -168,8 +172,16 @@ func (r *Runner) queuesEmpty(ctx context.Context) (bool, error) {
 	return true, nil
 }
 
-func (r *Runner) queueARN(ctx context.Context, url string) (string, error) {
-	out, err := r.API.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url), AttributeNames: []types.QueueAttributeName{"QueueArn"}})
+// poller is the client that reads src, as Lambda's poller would.
+func (r *Runner) poller(src Source) SQSAPI {
+	if src.API != nil {
+		return src.API
+	}
+	return r.API
+}
+
+func (r *Runner) queueARN(ctx context.Context, api SQSAPI, url string) (string, error) {
+	out, err := api.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url), AttributeNames: []types.QueueAttributeName{"QueueArn"}})
 	if err != nil {
 		return "", fmt.Errorf("queue %s: %w", url, err)
 	}
@@ -209,7 +221,7 @@ func (r *Runner) receive(ctx context.Context, src Source) ([]types.Message, erro
 		if len(batch) > 0 {
 			wait = 0
 		}
-		out, err := r.API.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
+		out, err := r.poller(src).ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
 			QueueUrl: aws.String(src.QueueURL), MaxNumberOfMessages: int32(min(10, src.BatchSize-len(batch))),
 			WaitTimeSeconds: wait, VisibilityTimeout: src.VisibilityTimeout,
 			MessageSystemAttributeNames: []types.MessageSystemAttributeName{"All"}, MessageAttributeNames: []string{"All"},
@@ -266,7 +278,7 @@ func (r *Runner) invoke(ctx context.Context, src Source, arn string, batch []typ
 	delCtx := context.WithoutCancel(ctx)
 	for start := 0; start < len(entries); start += 10 {
 		chunk := entries[start:min(start+10, len(entries))]
-		out, err := r.API.DeleteMessageBatch(delCtx, &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(src.QueueURL), Entries: chunk})
+		out, err := r.poller(src).DeleteMessageBatch(delCtx, &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(src.QueueURL), Entries: chunk})
 		if err != nil {
 			r.logger().Warn("delete failed; the messages will be delivered again", "queue", src.QueueURL, "error", err)
 			continue

@@ -38,6 +38,11 @@ type Options struct {
 	// HeadBeforeUpdate: see rekey.Rekeyer.HeadBeforeUpdate.
 	HeadBeforeUpdate bool
 	Logger           *slog.Logger
+	// EncryptAWS and PlannerAWS are the configurations each function runs
+	// under, its role's credentials; nil uses the pipeline's. Each
+	// function's queue is polled with its own, as Lambda polls with the
+	// function's role.
+	EncryptAWS, PlannerAWS *aws.Config
 }
 
 // Pipeline is a runnable local deployment.
@@ -55,14 +60,23 @@ func New(cfg aws.Config, pol *policy.Policy, q Queues, opts Options) *Pipeline {
 	}
 	t := &Tally{outcomes: map[string]int64{}}
 	p := &Pipeline{Tally: t}
-	p.Encrypt = encrypt.New(cfg, pol, encrypt.Config{WorkQueueURL: q.Work, DeadLetterQueueURL: q.WorkDLQ, Concurrency: opts.ObjectsInFlight,
+	encryptAWS, plannerAWS := cfg, cfg
+	if opts.EncryptAWS != nil {
+		encryptAWS = *opts.EncryptAWS
+	}
+	if opts.PlannerAWS != nil {
+		plannerAWS = *opts.PlannerAWS
+	}
+	p.Encrypt = encrypt.New(encryptAWS, pol, encrypt.Config{WorkQueueURL: q.Work, DeadLetterQueueURL: q.WorkDLQ, Concurrency: opts.ObjectsInFlight,
 		HeadBeforeUpdate: opts.HeadBeforeUpdate}, opts.Logger, nil)
 	p.Encrypt.OnBatch = t.addBatch
-	p.Planner = planner.New(cfg, pol, planner.Config{WorkQueueURL: q.Work, ControlQueueURL: q.Control, ControlDLQURL: q.ControlDLQ}, opts.Logger)
+	p.Planner = planner.New(plannerAWS, pol, planner.Config{WorkQueueURL: q.Work, ControlQueueURL: q.Control, ControlDLQURL: q.ControlDLQ}, opts.Logger)
 	p.Planner.OnStats = t.addPlan
 	p.Runner = &localrun.Runner{API: sqs.NewFromConfig(cfg), Region: cfg.Region, Logger: opts.Logger, Sources: []localrun.Source{
-		{QueueURL: q.Control, Handler: t.timed(p.Planner.Handle), BatchSize: 1, Concurrency: 2, InvocationTimeout: 15 * time.Minute},
-		{QueueURL: q.Work, Handler: t.timed(p.Encrypt.Handle), BatchSize: 10, Concurrency: opts.Concurrency, InvocationTimeout: 5 * time.Minute},
+		{QueueURL: q.Control, Handler: t.timed(p.Planner.Handle), BatchSize: 1, Concurrency: 2, InvocationTimeout: 15 * time.Minute,
+			API: sqs.NewFromConfig(plannerAWS)},
+		{QueueURL: q.Work, Handler: t.timed(p.Encrypt.Handle), BatchSize: 10, Concurrency: opts.Concurrency, InvocationTimeout: 5 * time.Minute,
+			API: sqs.NewFromConfig(encryptAWS)},
 	}}
 	return p
 }

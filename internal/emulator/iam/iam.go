@@ -241,12 +241,19 @@ func conditionHolds(op string, ctx map[string]string, key string, values []strin
 type Store struct {
 	mu       sync.RWMutex
 	policies map[string]*Policy
-	expired  map[string]bool
+	expired  map[string]*expiry
+}
+
+// expiry is an expired session: for one service or "*", for the next
+// requests (or for good when requests is negative).
+type expiry struct {
+	service  string
+	requests int
 }
 
 // NewStore returns a store with no bindings: every key may do everything.
 func NewStore() *Store {
-	return &Store{policies: map[string]*Policy{}, expired: map[string]bool{}}
+	return &Store{policies: map[string]*Policy{}, expired: map[string]*expiry{}}
 }
 
 // Bind makes p govern every request signed with accessKey; nil unbinds.
@@ -268,21 +275,35 @@ func (s *Store) Allowed(accessKey string, req Request) bool {
 	return !bound || p.Evaluate(req) == Allowed
 }
 
-// SetExpired marks the session of accessKey as expired (or valid again):
-// AWS then answers every request signed with it ExpiredToken.
-func (s *Store) SetExpired(accessKey string, expired bool) {
+// Expire makes the session of accessKey expired for the next requests to
+// service ("s3", "sqs", "kms" or "*"); a negative count means until
+// Renew. AWS answers such requests ExpiredToken.
+func (s *Store) Expire(accessKey, service string, requests int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if expired {
-		s.expired[accessKey] = true
-	} else {
-		delete(s.expired, accessKey)
-	}
+	s.expired[accessKey] = &expiry{service: service, requests: requests}
 }
 
-// Expired reports whether accessKey's session has expired.
-func (s *Store) Expired(accessKey string) bool {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.expired[accessKey]
+// Renew makes accessKey's session valid again.
+func (s *Store) Renew(accessKey string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.expired, accessKey)
+}
+
+// Expired reports whether a request to service signed with accessKey
+// meets an expired session, and counts it.
+func (s *Store) Expired(accessKey, service string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.expired[accessKey]
+	if !ok || (e.service != "*" && e.service != service) {
+		return false
+	}
+	if e.requests > 0 {
+		if e.requests--; e.requests == 0 {
+			delete(s.expired, accessKey)
+		}
+	}
+	return true
 }

@@ -59,9 +59,19 @@ func TestStoreUnboundKeysMayDoEverything(t *testing.T) {
 	if s.Allowed("FN", req) || !s.Allowed("FN", Request{Action: "s3:GetObject", Resource: "arn:aws:s3:::b/k"}) {
 		t.Error("a bound key is not governed by its policy")
 	}
-	s.SetExpired("FN", true)
-	if !s.Expired("FN") || s.Expired("ADMIN") {
-		t.Error("expiry is not per key")
+	s.Expire("FN", "s3", 2)
+	if s.Expired("FN", "sqs") || s.Expired("ADMIN", "s3") || !s.Expired("FN", "s3") || !s.Expired("FN", "s3") || s.Expired("FN", "s3") {
+		t.Error("expiry is not per key, per service and for the number of requests given")
+	}
+	s.Expire("FN", "*", -1)
+	for range 3 {
+		if !s.Expired("FN", "kms") {
+			t.Fatal("an expiry until renewed ended")
+		}
+	}
+	s.Renew("FN")
+	if s.Expired("FN", "kms") {
+		t.Error("renewed session still expired")
 	}
 }
 

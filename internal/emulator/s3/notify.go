@@ -260,7 +260,14 @@ func (s *Service) notificationRecord(ev *s3Event, configID string) string {
 }
 
 func (s *Service) eventBridgeEnvelope(ev *s3Event) string {
-	object := map[string]any{"key": eventKey(ev.key), "size": ev.size, "etag": ev.etag, "sequencer": ev.sequencer}
+	// EventBridge's reference does not say whether detail.object.key is
+	// form-encoded as a notification's key is: EventBridgeRawKeys picks
+	// the other reading, so the product can be tested under both.
+	key := eventKey(ev.key)
+	if s.EventBridgeRawKeys {
+		key = ev.key
+	}
+	object := map[string]any{"key": key, "size": ev.size, "etag": ev.etag, "sequencer": ev.sequencer}
 	if ev.versionID != "" {
 		object["version-id"] = ev.versionID
 	}

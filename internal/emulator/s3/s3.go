@@ -169,6 +169,9 @@ type Service struct {
 	// Authorize decides the permissions an operation checks itself; nil
 	// allows everything.
 	Authorize Authorizer
+	// EventBridgeRawKeys writes EventBridge object keys as they are
+	// instead of form-encoded (AWS documents neither).
+	EventBridgeRawKeys bool
 
 	mu      sync.RWMutex
 	buckets map[string]*bucket

@@ -1,0 +1,130 @@
+// Package permissions says, in plain Go, what each s3rekey function may do
+// in AWS. It is the one source of the functions' permissions: the CDK
+// stack renders these statements into the functions' roles, and the tests,
+// the fault matrix and the demo bind the same statements to the functions'
+// credentials in the emulator, so that what is tested is what is deployed.
+//
+// Every action is here because a function's call needs it; a test removes
+// each one in turn and sees the end-to-end run fail.
+package permissions
+
+import (
+	"encoding/json"
+	"slices"
+)
+
+// Statement is one Allow statement of an identity policy.
+type Statement struct {
+	Sid       string
+	Actions   []string
+	Resources []string
+	// Condition: operator → condition key → value.
+	Condition map[string]map[string]string
+}
+
+// Resources are the ARNs and names the statements are about. In the stack
+// they are CloudFormation tokens; in tests, the emulator's ARNs.
+type Resources struct {
+	Partition, Region, Account string
+	ManagedBuckets             []string // bucket names
+	InventoryBucketARN         string
+	TargetKeyARNs              []string
+	// SourceKeyARNs are the keys objects may be under today. Empty means
+	// any key of the account, used through S3 of the region only.
+	SourceKeyARNs                                            []string
+	WorkQueueARN, WorkDLQARN, ControlQueueARN, ControlDLQARN string
+}
+
+func (r Resources) bucketARNs(suffix string) []string {
+	out := make([]string, len(r.ManagedBuckets))
+	for i, b := range r.ManagedBuckets {
+		out[i] = "arn:" + r.Partition + ":s3:::" + b + suffix
+	}
+	return out
+}
+
+// viaS3 restricts KMS permissions to the calls S3 makes on the function's
+// behalf: the functions never call KMS themselves.
+func (r Resources) viaS3() map[string]map[string]string {
+	return map[string]map[string]string{"StringEquals": {"kms:ViaService": "s3." + r.Region + ".amazonaws.com"}}
+}
+
+// Consume is what reading a queue needs, for Lambda's event source mapping
+// (and the local loop that stands in for it): receive, delete, and the
+// queue's attributes.
+func consume(sid, queueARN string) Statement {
+	return Statement{Sid: sid, Actions: []string{"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}, Resources: []string{queueARN}}
+}
+
+// Encrypt is the encrypt function's permissions.
+func Encrypt(r Resources) []Statement {
+	out := []Statement{
+		// HeadObject (s3:GetObject, s3:GetObjectVersion for a version) and
+		// the Object Lock headers it shows only with the two lock reads
+		// (HeadObject, Permissions). The function never reads object data.
+		{Sid: "ReadObjectState", Actions: []string{"s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectRetention", "s3:GetObjectLegalHold"},
+			Resources: r.bucketARNs("/*")},
+		// UpdateObjectEncryption, Permissions.
+		{Sid: "UpdateObjectEncryption", Actions: []string{"s3:PutObject", "s3:UpdateObjectEncryption"}, Resources: r.bucketARNs("/*")},
+		// Without s3:ListBucket, HeadObject of a deleted object answers 403,
+		// and a deleted object would be dead-lettered as access denied.
+		{Sid: "MissingObjectsAnswer404", Actions: []string{"s3:ListBucket"}, Resources: r.bucketARNs("")},
+		{Sid: "TargetKeys", Actions: []string{"kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:ReEncrypt*"},
+			Resources: slices.Clone(r.TargetKeyARNs), Condition: r.viaS3()},
+	}
+	source := Statement{Sid: "SourceKeys", Actions: []string{"kms:Decrypt"}, Resources: slices.Clone(r.SourceKeyARNs), Condition: r.viaS3()}
+	if len(source.Resources) == 0 {
+		source.Resources = []string{"arn:" + r.Partition + ":kms:" + r.Region + ":" + r.Account + ":key/*"}
+		source.Condition["StringEquals"]["kms:CallerAccount"] = r.Account
+	}
+	out = append(out, source,
+		Statement{Sid: "RetryAndDeadLetter", Actions: []string{"sqs:SendMessage"}, Resources: []string{r.WorkQueueARN, r.WorkDLQARN}},
+		consume("ConsumeWorkQueue", r.WorkQueueARN))
+	return out
+}
+
+// Planner is the planner function's permissions.
+func Planner(r Resources) []Statement {
+	return []Statement{
+		{Sid: "ReadInventoryReports", Actions: []string{"s3:GetObject"}, Resources: []string{r.InventoryBucketARN + "/*"}},
+		{Sid: "ListManagedBuckets", Actions: []string{"s3:ListBucket", "s3:ListBucketVersions"}, Resources: r.bucketARNs("")},
+		{Sid: "SendWork", Actions: []string{"sqs:SendMessage"}, Resources: []string{r.WorkQueueARN, r.ControlQueueARN, r.ControlDLQARN}},
+		consume("ConsumeControlQueue", r.ControlQueueARN),
+	}
+}
+
+// Without returns statements with one action removed (statements left
+// empty are dropped): for tests that show each action is needed.
+func Without(stmts []Statement, sid, action string) []Statement {
+	var out []Statement
+	for _, st := range stmts {
+		if st.Sid == sid {
+			st.Actions = slices.DeleteFunc(slices.Clone(st.Actions), func(a string) bool { return a == action })
+			if len(st.Actions) == 0 {
+				continue
+			}
+		}
+		out = append(out, st)
+	}
+	return out
+}
+
+// PolicyDocument renders statements as an IAM policy document.
+func PolicyDocument(stmts []Statement) []byte {
+	type jsonStatement struct {
+		Sid       string                       `json:"Sid"`
+		Effect    string                       `json:"Effect"`
+		Action    []string                     `json:"Action"`
+		Resource  []string                     `json:"Resource"`
+		Condition map[string]map[string]string `json:"Condition,omitempty"`
+	}
+	doc := struct {
+		Version   string          `json:"Version"`
+		Statement []jsonStatement `json:"Statement"`
+	}{Version: "2012-10-17"}
+	for _, st := range stmts {
+		doc.Statement = append(doc.Statement, jsonStatement{st.Sid, "Allow", st.Actions, st.Resources, st.Condition})
+	}
+	b, _ := json.Marshal(doc) // strings and maps of strings always marshal
+	return b
+}
