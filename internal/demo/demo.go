@@ -14,7 +14,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,6 +31,7 @@ import (
 	"github.com/s3rekey/s3rekey/internal/awsconf"
 	"github.com/s3rekey/s3rekey/internal/cost"
 	"github.com/s3rekey/s3rekey/internal/emulator"
+	"github.com/s3rekey/s3rekey/internal/permissions"
 	"github.com/s3rekey/s3rekey/internal/pipeline"
 	"github.com/s3rekey/s3rekey/internal/policy"
 	"github.com/s3rekey/s3rekey/internal/rekey"
@@ -167,7 +171,11 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	res := &Result{Seeded: prep.Seeded, Versions: prep.Versions, Uploads: opts.Uploads, Expected: prep.Rows + int64(opts.Uploads)}
 
 	emu.ResetCounts()
-	p := pipeline.New(clientConfig(emu.AWSConfig()), d.policy, d.queues, pipeline.Options{Logger: opts.Logger})
+	popts, err := d.pipelineOptions(pipeline.Options{Logger: opts.Logger})
+	if err != nil {
+		return nil, err
+	}
+	p := pipeline.New(clientConfig(emu.AWSConfig()), d.policy, d.queues, popts)
 	if err := d.runPipeline(ctx, p, res.Expected); err != nil {
 		return nil, err
 	}
@@ -190,6 +198,61 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	}
 	res.Elapsed = time.Since(began)
 	return res, nil
+}
+
+// Access keys the functions sign with on the emulator. Each is bound to the
+// statements internal/permissions gives its function, the ones the stack
+// deploys, so the demo runs under exactly the deployed permissions.
+const (
+	EncryptAccessKey = "AKIAS3REKEYENCRYPT00"
+	PlannerAccessKey = "AKIAS3REKEYPLANNER00"
+)
+
+// Roles are the configurations the functions run under.
+type Roles struct{ Encrypt, Planner aws.Config }
+
+// BindRoles binds each function's statements to its access key on emu and
+// returns the functions' configurations.
+func BindRoles(emu *emulator.Emulator, encrypt, planner []permissions.Statement) (Roles, error) {
+	if err := emu.BindPolicy(EncryptAccessKey, permissions.PolicyDocument(encrypt)); err != nil {
+		return Roles{}, err
+	}
+	if err := emu.BindPolicy(PlannerAccessKey, permissions.PolicyDocument(planner)); err != nil {
+		return Roles{}, err
+	}
+	return Roles{Encrypt: clientConfig(emu.AWSConfigAs(EncryptAccessKey)), Planner: clientConfig(emu.AWSConfigAs(PlannerAccessKey))}, nil
+}
+
+// EmulatorResources are the resources of a deployment on emu, as the
+// stack's would be: its buckets, queues and target keys.
+func EmulatorResources(emu *emulator.Emulator, pol *policy.Policy, inventoryBucket string, q pipeline.Queues) permissions.Resources {
+	arn := func(queueURL string) string {
+		return "arn:aws:sqs:" + emu.Region() + ":" + emu.Account() + ":" + queueURL[strings.LastIndex(queueURL, "/")+1:]
+	}
+	res := permissions.Resources{Partition: "aws", Region: emu.Region(), Account: emu.Account(),
+		InventoryBucketARN: "arn:aws:s3:::" + inventoryBucket,
+		WorkQueueARN:       arn(q.Work), WorkDLQARN: arn(q.WorkDLQ), ControlQueueARN: arn(q.Control), ControlDLQARN: arn(q.ControlDLQ)}
+	seen := map[string]bool{}
+	for _, name := range slices.Sorted(maps.Keys(pol.Buckets)) {
+		res.ManagedBuckets = append(res.ManagedBuckets, name)
+		b := pol.Buckets[name]
+		if !seen[b.KMSKeyARN] {
+			seen[b.KMSKeyARN] = true
+			res.TargetKeyARNs = append(res.TargetKeyARNs, b.KMSKeyARN)
+		}
+	}
+	return res
+}
+
+// pipelineOptions runs the functions under their deployed permissions.
+func (d *demo) pipelineOptions(opts pipeline.Options) (pipeline.Options, error) {
+	res := EmulatorResources(d.emu, d.policy, InventoryBucket, d.queues)
+	roles, err := BindRoles(d.emu, permissions.Encrypt(res), permissions.Planner(res))
+	if err != nil {
+		return opts, err
+	}
+	opts.EncryptAWS, opts.PlannerAWS = &roles.Encrypt, &roles.Planner
+	return opts, nil
 }
 
 func (d *demo) say(format string, args ...any) {

@@ -108,7 +108,13 @@ func TestFaultMatrix(t *testing.T) {
 
 	// Every message is delivered twice, in any order: only reading each
 	// object before updating it keeps updates off objects already done.
-	p := pipeline.New(cfg, d.policy, d.queues, pipeline.Options{HeadBeforeUpdate: true})
+	// Under the permissions the stack deploys, with the retryer above.
+	popts, err := d.pipelineOptions(pipeline.Options{HeadBeforeUpdate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	popts.EncryptAWS.Retryer, popts.PlannerAWS.Retryer = cfg.Retryer, cfg.Retryer
+	p := pipeline.New(cfg, d.policy, d.queues, popts)
 	kills := killMidBatch(p, cfg, d, 2)
 	var plannerFailures atomic.Int64
 	planner := p.Runner.Sources[0].Handler

@@ -322,7 +322,10 @@ func inventoryParquet(rows []inventoryRow, currentOnly bool) ([]byte, error) {
 		if _, err := w.Write(out); err != nil {
 			return nil, err
 		}
-		return buf.Bytes(), w.Close()
+		if err := w.Close(); err != nil {
+			return nil, err
+		}
+		return buf.Bytes(), nil
 	}
 	w := parquet.NewGenericWriter[parquetAllVersions](&buf)
 	out := make([]parquetAllVersions, len(rows))
