@@ -143,9 +143,9 @@ func newScenario(t *testing.T, rawEventBridgeKeys bool) *scenario {
 	// Listings (the planner's other source) and a poison message on each
 	// queue, which must reach its DLQ.
 	for body, url := range map[string]string{
-		`{"type":"listing","bucket":"` + e2ePlain + `"}`:                   sc.queues.Control,
+		`{"type":"listing","bucket":"` + e2ePlain + `"}`:                  sc.queues.Control,
 		`{"type":"listing","bucket":"` + e2eLocked + `","versions":true}`: sc.queues.Control,
-		`{"type":"teleport"}`:       sc.queues.Control,
+		`{"type":"teleport"}`:      sc.queues.Control,
 		`{"this is":"not a task"}`: sc.queues.Work,
 	} {
 		must(sqsc.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(url), MessageBody: aws.String(body)}))
