@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 
 	"github.com/s3rekey/s3rekey/internal/demo"
 	"github.com/s3rekey/s3rekey/internal/emulator"
@@ -31,6 +32,11 @@ Examples:
   s3rekey emulator --eventbridge-rule 'photos=work-queue' \
       --eventbridge-rule 'inventory:manifest.checksum=control-queue'
   s3rekey emulator --fault 's3:UpdateObjectEncryption=SlowDown:0.05' --latency 's3:*=20ms'
+  s3rekey emulator --iam 'AKIAMYFUNCTION000001=encrypt-policy.json'
+
+IAM: requests signed with an access key bound by --iam are allowed only what
+that IAM policy document allows (Allow/Deny, wildcards, String*/Arn*/Bool
+conditions such as kms:ViaService); every other access key has full access.
 `
 
 func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -42,14 +48,27 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	seed := fs.Int("seed", 0, "create the demo's keys, buckets and queues and seed `N` objects")
 	format := fs.String("format", "csv", "with --seed: inventory format, csv, parquet or orc")
 	policyOut := fs.String("policy-out", "s3rekey-demo-policy.json", "with --seed: where to write the policy `FILE`")
-	var rules, faults, latencies repeated
+	rawKeys := fs.Bool("eventbridge-raw-keys", false, "send EventBridge object keys raw instead of form-encoded (AWS documents neither)")
+	var rules, faults, latencies, policies repeated
+	fs.Var(&policies, "iam", "`ACCESS_KEY=POLICY_FILE`: requests signed with the key get only what the IAM policy document allows (repeatable)")
 	fs.Var(&rules, "eventbridge-rule", "`BUCKET[:KEY_SUFFIX]=QUEUE_NAME`: deliver \"Object Created\" events of a bucket with EventBridge enabled to a queue (repeatable)")
 	fs.Var(&faults, "fault", "`SERVICE:OPERATION=CODE:RATE`: fail a share of requests, e.g. s3:UpdateObjectEncryption=SlowDown:0.05 (repeatable)")
 	fs.Var(&latencies, "latency", "`SERVICE:OPERATION=DURATION`: delay requests, e.g. s3:*=20ms (repeatable)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	opts := emulator.Options{Addr: *addr, Account: *account, Region: *region}
+	opts := emulator.Options{Addr: *addr, Account: *account, Region: *region, EventBridgeRawKeys: *rawKeys, Policies: map[string][]byte{}}
+	for _, p := range policies {
+		key, file, ok := strings.Cut(p, "=")
+		if !ok || key == "" || file == "" {
+			return usageError{fmt.Errorf("--iam %q: want ACCESS_KEY=POLICY_FILE", p)}
+		}
+		doc, err := os.ReadFile(file)
+		if err != nil {
+			return usageError{fmt.Errorf("--iam %s: %w", key, err)}
+		}
+		opts.Policies[key] = doc
+	}
 	for _, r := range rules {
 		rule, err := emulator.ParseEventBridgeRule(r)
 		if err != nil {
@@ -70,6 +89,9 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	emu, err := emulator.New(opts)
 	if err != nil {
 		return usageError{err}
+	}
+	for key := range opts.Policies {
+		fmt.Fprintf(stdout, "IAM: requests signed with %s are bound to its policy\n", key)
 	}
 	for _, f := range faults {
 		fault, err := emulator.ParseFault(f)

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -37,9 +39,14 @@ func TestEmulatorCommandServesTheSDK(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var stdout, stderr syncBuffer
+	policyFile := filepath.Join(t.TempDir(), "reader.json")
+	if err := os.WriteFile(policyFile, []byte(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	done := make(chan int)
 	go func() {
-		done <- run(ctx, []string{"emulator", "--addr", "127.0.0.1:0", "--eventbridge-rule", "photos=events", "--latency", "s3:*=1ms"}, &stdout, &stderr)
+		done <- run(ctx, []string{"emulator", "--addr", "127.0.0.1:0", "--eventbridge-rule", "photos=events", "--latency", "s3:*=1ms",
+			"--iam", "AKIAREADERONLY000001=" + policyFile}, &stdout, &stderr)
 	}()
 	endpoint := regexp.MustCompile(`AWS_ENDPOINT_URL=(http://127\.0\.0\.1:\d+)`)
 	var url string
@@ -65,6 +72,14 @@ func TestEmulatorCommandServesTheSDK(t *testing.T) {
 	}
 	if _, err := sqs.NewFromConfig(cfg).CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("events")}); err != nil {
 		t.Fatal(err)
+	}
+	// The key bound by --iam may read objects, and nothing else.
+	reader := cfg.Copy()
+	reader.Credentials = credentials.NewStaticCredentialsProvider("AKIAREADERONLY000001", "any-secret", "")
+	reader.Retryer = func() aws.Retryer { return aws.NopRetryer{} }
+	if _, err := s3.NewFromConfig(reader, func(o *s3.Options) { o.UsePathStyle = true }).CreateBucket(ctx,
+		&s3.CreateBucketInput{Bucket: aws.String("not-allowed")}); err == nil || !strings.Contains(err.Error(), "AccessDenied") {
+		t.Errorf("a key bound by --iam created a bucket: %v", err)
 	}
 	cancel()
 	select {
@@ -105,6 +120,8 @@ func TestCommandLineErrors(t *testing.T) {
 		{"command help", []string{"emulator", "--help"}, exitOK, "Examples:"},
 		{"bad flag", []string{"emulator", "--nope"}, exitUsage, "flag provided but not defined"},
 		{"bad fault", []string{"emulator", "--fault", "s3:X=Teapot:1"}, exitUsage, "is not one of"},
+		{"iam without a file", []string{"emulator", "--iam", "AKIAX"}, exitUsage, "want ACCESS_KEY=POLICY_FILE"},
+		{"iam missing file", []string{"emulator", "--iam", "AKIAX=/nonexistent/policy.json"}, exitUsage, "--iam AKIAX"},
 		{"non-loopback address", []string{"emulator", "--addr", "0.0.0.0:4566"}, exitUsage, "not a loopback address"},
 		{"demo size out of range", []string{"demo", "--objects", "0"}, exitUsage, "--objects must be"},
 		{"demo format", []string{"demo", "--format", "json"}, exitUsage, "want csv, parquet or orc"},
