@@ -177,6 +177,8 @@ func TestInventoryBackfillEveryFormat(t *testing.T) {
 		{inventory.FormatParquet, policy.VersionsAll},
 		{inventory.FormatORC, policy.VersionsAll},
 		{inventory.FormatCSV, policy.VersionsCurrent},
+		{inventory.FormatParquet, policy.VersionsCurrent},
+		{inventory.FormatORC, policy.VersionsCurrent},
 	}
 	for _, tc := range cases {
 		t.Run(tc.format+"/versions="+tc.versions, func(t *testing.T) {
