@@ -11,6 +11,7 @@ import (
 // serveS3 checks the signature and expected owner, applies faults and
 // counts, then runs the operation.
 func (e *Emulator) serveS3(w http.ResponseWriter, r *http.Request) {
+	core.SetS3RequestIDs(w)
 	bucketName, key, err := s3.SplitPath(r)
 	if err != nil {
 		core.WriteS3Error(w, r, core.Errorf(http.StatusBadRequest, "InvalidURI", "Couldn't parse the specified URI."))

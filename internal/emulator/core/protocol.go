@@ -3,6 +3,7 @@ package core
 import (
 	"bytes"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/xml"
@@ -101,12 +102,24 @@ type XMLError struct {
 	HostID    string   `xml:"HostId"`
 }
 
+// SetS3RequestIDs gives an S3 answer its x-amz-request-id and x-amz-id-2,
+// as every S3 answer has them, once.
+func SetS3RequestIDs(w http.ResponseWriter) (requestID, hostID string) {
+	h := w.Header()
+	if h.Get("x-amz-request-id") == "" {
+		h.Set("x-amz-request-id", strings.ToUpper(NewID(8)))
+		h.Set("x-amz-id-2", base64.StdEncoding.EncodeToString([]byte(NewID(24))))
+	}
+	return h.Get("x-amz-request-id"), h.Get("x-amz-id-2")
+}
+
+// WriteS3Error writes S3's XML error document (HEAD answers: the status
+// alone).
 func WriteS3Error(w http.ResponseWriter, r *http.Request, e *Error) {
 	for k, v := range e.Header {
 		w.Header().Set(k, v)
 	}
-	id := NewID(8)
-	w.Header().Set("x-amz-request-id", id)
+	id, host := SetS3RequestIDs(w)
 	if r.Method == http.MethodHead {
 		// HEAD answers carry no body; the SDK reads the status alone.
 		w.WriteHeader(e.Status)
@@ -115,12 +128,13 @@ func WriteS3Error(w http.ResponseWriter, r *http.Request, e *Error) {
 	w.Header().Set("Content-Type", "application/xml")
 	w.WriteHeader(e.Status)
 	_, _ = w.Write([]byte(xml.Header))
-	_ = xml.NewEncoder(w).Encode(XMLError{Code: e.Code, Message: e.Message, Resource: r.URL.Path, RequestID: id, HostID: id})
+	_ = xml.NewEncoder(w).Encode(XMLError{Code: e.Code, Message: e.Message, Resource: r.URL.Path, RequestID: id, HostID: host})
 }
 
+// WriteXML writes an S3 XML answer.
 func WriteXML(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/xml")
-	w.Header().Set("x-amz-request-id", NewID(8))
+	SetS3RequestIDs(w)
 	w.WriteHeader(status)
 	_, _ = w.Write([]byte(xml.Header))
 	_ = xml.NewEncoder(w).Encode(v)

@@ -41,6 +41,9 @@ var bucketActions = map[string]string{
 	"PutBucketNotificationConfiguration": "s3:PutBucketNotification", "GetBucketNotificationConfiguration": "s3:GetBucketNotification",
 	"PutObjectLockConfiguration": "s3:PutBucketObjectLockConfiguration", "GetObjectLockConfiguration": "s3:GetBucketObjectLockConfiguration",
 	"CreateSession": "s3express:CreateSession",
+	"ListObjects":   "s3:ListBucket", "ListMultipartUploads": "s3:ListBucketMultipartUploads",
+	// DeleteObjects authorizes each key as s3:DeleteObject inside.
+	"DeleteObjects": "",
 }
 
 // objectActions are the actions of object operations on the object ARN;
@@ -51,6 +54,12 @@ var objectActions = map[string][2]string{
 	"DeleteObject":       {"s3:DeleteObject", "s3:DeleteObjectVersion"},
 	"PutObjectRetention": {"s3:PutObjectRetention", "s3:PutObjectRetention"}, "GetObjectRetention": {"s3:GetObjectRetention", "s3:GetObjectRetention"},
 	"PutObjectLegalHold": {"s3:PutObjectLegalHold", "s3:PutObjectLegalHold"}, "GetObjectLegalHold": {"s3:GetObjectLegalHold", "s3:GetObjectLegalHold"},
+	// Multipart upload and permissions: every part operation is s3:PutObject.
+	"CreateMultipartUpload": {"s3:PutObject", "s3:PutObject"}, "UploadPart": {"s3:PutObject", "s3:PutObject"},
+	"UploadPartCopy": {"s3:PutObject", "s3:PutObject"}, "CompleteMultipartUpload": {"s3:PutObject", "s3:PutObject"},
+	"AbortMultipartUpload": {"s3:AbortMultipartUpload", "s3:AbortMultipartUpload"},
+	"ListParts":            {"s3:ListMultipartUploadParts", "s3:ListMultipartUploadParts"},
+	"GetObjectAttributes":  {"s3:GetObjectAttributes", "s3:GetObjectVersionAttributes"},
 }
 
 // Permissions lists what the caller must be allowed for a request to run
@@ -61,6 +70,9 @@ func Permissions(op string, r *http.Request, bucket, key string) []Permission {
 		return []Permission{{"s3:ListAllMyBuckets", "*"}}
 	}
 	if a, ok := bucketActions[op]; ok {
+		if a == "" {
+			return nil
+		}
 		return []Permission{{a, BucketARN(bucket)}}
 	}
 	object := ObjectARN(bucket, key)
@@ -78,7 +90,7 @@ func Permissions(op string, r *http.Request, bucket, key string) []Permission {
 		action = a[1]
 	}
 	out := []Permission{{action, object}}
-	if op == "CopyObject" {
+	if op == "CopyObject" || op == "UploadPartCopy" {
 		src, _ := url.PathUnescape(r.Header.Get("X-Amz-Copy-Source"))
 		src, version, _ := strings.Cut(strings.TrimPrefix(src, "/"), "?versionId=")
 		read := "s3:GetObject"

@@ -82,7 +82,7 @@ func writeListXML(w http.ResponseWriter, v any) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/xml")
-	w.Header().Set("x-amz-request-id", core.NewID(8))
+	core.SetS3RequestIDs(w)
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(charRef.ReplaceAll(buf.Bytes(), []byte("&#x$1;")))
 }
@@ -148,14 +148,40 @@ func (s *Service) listObjectsV2(w http.ResponseWriter, r *http.Request, bucketNa
 	out := result{Xmlns: s3Namespace, Name: bucketName, Prefix: p.encode(p.prefix), Delimiter: p.encode(p.delimiter),
 		MaxKeys: p.maxKeys, EncodingType: p.encoding, ContinuationToken: token, StartAfter: p.encode(q.Get("start-after"))}
 
+	page, apiErr := s.listCurrent(bucketName, p, after)
+	if apiErr != nil {
+		return apiErr
+	}
+	out.Contents, out.CommonPrefixes, out.IsTruncated = page.contents, page.prefixes, page.truncated
+	out.KeyCount = len(page.contents) + len(page.prefixes)
+	if out.IsTruncated {
+		out.NextContinuationToken = base64.RawURLEncoding.EncodeToString([]byte(page.last))
+	}
+	writeListXML(w, out)
+	return nil
+}
+
+// currentPage is one page of current objects: keys and rolled-up prefixes
+// after a marker, and the last name listed.
+type currentPage struct {
+	contents  []listEntry
+	prefixes  []prefixEntry
+	truncated bool
+	last      string
+}
+
+// listCurrent lists current objects after a key (ListObjects and
+// ListObjectsV2 share it; they differ in how they name the marker).
+func (s *Service) listCurrent(bucketName string, p listParams, after string) (currentPage, *core.Error) {
+	var page currentPage
 	s.mu.Lock() // keys() may re-sort
 	defer s.mu.Unlock()
 	b, apiErr := s.bucketLocked(bucketName)
 	if apiErr != nil {
-		return apiErr
+		return page, apiErr
 	}
 	keys := b.keys()
-	last := ""
+	n := 0
 	for i := sort.SearchStrings(keys, max(after, p.prefix)); i < len(keys); i++ {
 		key := keys[i]
 		if !strings.HasPrefix(key, p.prefix) {
@@ -169,28 +195,61 @@ func (s *Service) listObjectsV2(w http.ResponseWriter, r *http.Request, bucketNa
 			continue
 		}
 		cp, rolled := p.commonPrefix(key)
-		if rolled && (cp <= after || last == cp) {
+		if rolled && (cp <= after || page.last == cp) {
 			continue
 		}
-		if out.KeyCount == p.maxKeys {
-			out.IsTruncated = true
+		if n == p.maxKeys {
+			page.truncated = true
 			break
 		}
+		n++
 		if rolled {
-			out.CommonPrefixes = append(out.CommonPrefixes, prefixEntry{p.encode(cp)})
-			out.KeyCount++
-			last = cp
+			page.prefixes = append(page.prefixes, prefixEntry{p.encode(cp)})
+			page.last = cp
 			continue
 		}
-		out.Contents = append(out.Contents, listEntry{
+		page.contents = append(page.contents, listEntry{
 			Key: p.encode(key), LastModified: isoTime(v.lastModified), ETag: v.etag,
-			ChecksumAlgorithm: strings.ToUpper(v.checksumAlg), ChecksumType: "FULL_OBJECT", Size: v.size, StorageClass: v.storageClass,
+			ChecksumAlgorithm: strings.ToUpper(v.checksumAlg), ChecksumType: v.checksumType, Size: v.size, StorageClass: v.storageClass,
 		})
-		out.KeyCount++
-		last = key
+		page.last = key
 	}
-	if out.IsTruncated {
-		out.NextContinuationToken = base64.RawURLEncoding.EncodeToString([]byte(last))
+	return page, nil
+}
+
+// listObjects is ListObjects (version 1): the marker is a key, and
+// NextMarker is given only with a delimiter (API reference, ListObjects:
+// "If response does not include the NextMarker element and it is
+// truncated, you can use the value of the last Key element").
+func (s *Service) listObjects(w http.ResponseWriter, r *http.Request, bucketName, _ string) *core.Error {
+	q := r.URL.Query()
+	p, apiErr := readListParams(q)
+	if apiErr != nil {
+		return apiErr
+	}
+	page, apiErr := s.listCurrent(bucketName, p, q.Get("marker"))
+	if apiErr != nil {
+		return apiErr
+	}
+	type result struct {
+		XMLName        xml.Name      `xml:"ListBucketResult"`
+		Xmlns          string        `xml:"xmlns,attr"`
+		Name           string        `xml:"Name"`
+		Prefix         string        `xml:"Prefix"`
+		Marker         string        `xml:"Marker"`
+		NextMarker     string        `xml:"NextMarker,omitempty"`
+		Delimiter      string        `xml:"Delimiter,omitempty"`
+		MaxKeys        int           `xml:"MaxKeys"`
+		EncodingType   string        `xml:"EncodingType,omitempty"`
+		IsTruncated    bool          `xml:"IsTruncated"`
+		Contents       []listEntry   `xml:"Contents"`
+		CommonPrefixes []prefixEntry `xml:"CommonPrefixes"`
+	}
+	out := result{Xmlns: s3Namespace, Name: bucketName, Prefix: p.encode(p.prefix), Marker: p.encode(q.Get("marker")),
+		Delimiter: p.encode(p.delimiter), MaxKeys: p.maxKeys, EncodingType: p.encoding, IsTruncated: page.truncated,
+		Contents: page.contents, CommonPrefixes: page.prefixes}
+	if page.truncated && p.delimiter != "" {
+		out.NextMarker = p.encode(page.last)
 	}
 	writeListXML(w, out)
 	return nil

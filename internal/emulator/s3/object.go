@@ -271,7 +271,7 @@ func (s *Service) newVersion(b *bucket, key string, r *http.Request, plaintext [
 		key: key, versionID: b.newVersionID(), lastModified: time.Now().UTC().Truncate(time.Millisecond),
 		size: int64(len(plaintext)), etag: `"` + hex.EncodeToString(sum[:]) + `"`, storageClass: class,
 		contentType: r.Header.Get("Content-Type"), headers: map[string]string{}, metadata: userMetadata(r.Header),
-		checksumAlg: alg, checksum: checksum, env: env, ciphertext: stored,
+		checksumAlg: alg, checksum: checksum, checksumType: "FULL_OBJECT", env: env, ciphertext: stored,
 		lockMode: mode, retainUntil: until, legalHold: hold,
 	}
 	if v.contentType == "" {
@@ -376,7 +376,7 @@ func (s *Service) putObject(w http.ResponseWriter, r *http.Request, bucketName, 
 	}
 	w.Header().Set("ETag", v.etag)
 	w.Header().Set("x-amz-checksum-"+v.checksumAlg, v.checksum)
-	w.Header().Set("x-amz-checksum-type", "FULL_OBJECT")
+	w.Header().Set("x-amz-checksum-type", v.checksumType)
 	writeEncryptionHeaders(w, v.env)
 	w.WriteHeader(http.StatusOK)
 	s.emit(ev)
@@ -433,7 +433,7 @@ func writeObjectHeaders(w http.ResponseWriter, r *http.Request, b *bucket, v *ob
 	}
 	if strings.EqualFold(r.Header.Get("X-Amz-Checksum-Mode"), "ENABLED") && v.checksum != "" {
 		h.Set("x-amz-checksum-"+v.checksumAlg, v.checksum)
-		h.Set("x-amz-checksum-type", "FULL_OBJECT")
+		h.Set("x-amz-checksum-type", v.checksumType)
 	}
 }
 
@@ -481,6 +481,9 @@ func (s *Service) readObject(w http.ResponseWriter, r *http.Request, bucketName,
 			return apiErr
 		}
 	}
+	if r.URL.Query().Has("partNumber") {
+		return writePart(w, r, &v, plain, withBody)
+	}
 	if !withBody {
 		w.Header().Set("Content-Length", strconv.FormatInt(v.size, 10))
 		w.WriteHeader(http.StatusOK)
@@ -503,6 +506,39 @@ func (s *Service) readObject(w http.ResponseWriter, r *http.Request, bucketName,
 	w.Header().Set("Content-Length", strconv.Itoa(len(plain)))
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(plain)
+	return nil
+}
+
+// writePart answers a GET or HEAD with partNumber: that part of a
+// multipart object (part 1 of any other object is all of it), 206 with
+// its range and x-amz-mp-parts-count (API reference, GetObject and
+// HeadObject: partNumber).
+func writePart(w http.ResponseWriter, r *http.Request, v *objectVersion, plain []byte, withBody bool) *core.Error {
+	n, apiErr := partNumber(r)
+	if apiErr != nil {
+		clearHeaders(w)
+		return apiErr
+	}
+	start, end := int64(0), v.size-1
+	switch {
+	case len(v.parts) > 0 && n <= len(v.parts):
+		for _, p := range v.parts[:n-1] {
+			start += p.size
+		}
+		end = start + v.parts[n-1].size - 1
+		w.Header().Set("x-amz-mp-parts-count", strconv.Itoa(len(v.parts)))
+	case len(v.parts) > 0 || n != 1:
+		clearHeaders(w)
+		return core.Errorf(http.StatusRequestedRangeNotSatisfiable, "InvalidPartNumber", "The requested partnumber is not satisfiable")
+	}
+	w.Header().Del("x-amz-checksum-" + v.checksumAlg)
+	w.Header().Del("x-amz-checksum-type")
+	w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", start, end, v.size))
+	w.Header().Set("Content-Length", strconv.FormatInt(end-start+1, 10))
+	w.WriteHeader(http.StatusPartialContent)
+	if withBody {
+		_, _ = w.Write(plain[start : end+1])
+	}
 	return nil
 }
 
@@ -560,7 +596,6 @@ func lockedAgainstDelete(v *objectVersion, bypassGovernance bool, now time.Time)
 }
 
 func (s *Service) deleteObject(w http.ResponseWriter, r *http.Request, bucketName, key string) *core.Error {
-	versionID := r.URL.Query().Get("versionId")
 	bypass := strings.EqualFold(r.Header.Get("X-Amz-Bypass-Governance-Retention"), "true")
 	s.mu.Lock()
 	b, apiErr := s.bucketLocked(bucketName)
@@ -568,43 +603,61 @@ func (s *Service) deleteObject(w http.ResponseWriter, r *http.Request, bucketNam
 		s.mu.Unlock()
 		return apiErr
 	}
-	var ev *s3Event
+	res, apiErr := b.deleteLocked(key, r.URL.Query().Get("versionId"), bypass)
+	s.mu.Unlock()
+	if apiErr != nil {
+		return apiErr
+	}
+	if res.versionID != "" {
+		w.Header().Set("x-amz-version-id", res.versionID)
+	}
+	if res.deleteMarker {
+		w.Header().Set("x-amz-delete-marker", "true")
+	}
+	w.WriteHeader(http.StatusNoContent)
+	s.emit(res.event)
+	return nil
+}
+
+// deleted is what one delete did: the version it removed or the delete
+// marker it made, and the event to fire.
+type deleted struct {
+	versionID    string
+	deleteMarker bool
+	markerMade   bool
+	event        *s3Event
+}
+
+// deleteLocked deletes a key or one version of it, as DeleteObject does;
+// callers hold s.mu.
+func (b *bucket) deleteLocked(key, versionID string, bypassGovernance bool) (deleted, *core.Error) {
+	var res deleted
 	switch {
 	case versionID != "":
 		v, lookupErr := b.lookupObject(key, versionID)
 		if lookupErr != nil {
 			if lookupErr.Code == "NoSuchVersion" {
-				break // deleting a missing version succeeds
+				return deleted{versionID: versionID}, nil // deleting a missing version succeeds
 			}
-			s.mu.Unlock()
-			return lookupErr
+			return res, lookupErr
 		}
-		if lockedAgainstDelete(v, bypass, time.Now()) {
-			s.mu.Unlock()
-			return core.Errorf(http.StatusForbidden, "AccessDenied", "Access Denied because object protected by object lock.")
+		if lockedAgainstDelete(v, bypassGovernance, time.Now()) {
+			return res, core.Errorf(http.StatusForbidden, "AccessDenied", "Access Denied because object protected by object lock.")
 		}
 		b.removeVersion(key, versionID)
-		w.Header().Set("x-amz-version-id", versionID)
-		if v.deleteMarker {
-			w.Header().Set("x-amz-delete-marker", "true")
-		}
-		ev = b.newEvent("ObjectRemoved:Delete", "DeleteObject", v)
+		res = deleted{versionID: versionID, deleteMarker: v.deleteMarker, event: b.newEvent("ObjectRemoved:Delete", "DeleteObject", v)}
 	case b.versioning == "":
 		if v := b.current(key); v != nil {
 			b.removeVersion(key, nullVersion)
-			ev = b.newEvent("ObjectRemoved:Delete", "DeleteObject", v)
+			res.event = b.newEvent("ObjectRemoved:Delete", "DeleteObject", v)
 		}
 	default:
 		marker := &objectVersion{key: key, versionID: b.newVersionID(), deleteMarker: true, lastModified: time.Now().UTC().Truncate(time.Millisecond)}
 		b.addVersion(marker)
-		w.Header().Set("x-amz-version-id", marker.versionID)
-		w.Header().Set("x-amz-delete-marker", "true")
-		ev = b.newEvent("ObjectRemoved:DeleteMarkerCreated", "DeleteObject", marker)
+		res = deleted{versionID: marker.versionID, deleteMarker: true, markerMade: true,
+			event: b.newEvent("ObjectRemoved:DeleteMarkerCreated", "DeleteObject", marker)}
 	}
-	s.mu.Unlock()
-	w.WriteHeader(http.StatusNoContent)
-	s.emit(ev)
-	return nil
+	return res, nil
 }
 
 func (s *Service) copyObject(w http.ResponseWriter, r *http.Request, bucketName, key string) *core.Error {

@@ -51,6 +51,7 @@ type bucket struct {
 	directory  bool
 	sequencer  uint64
 
+	uploads    map[string]*upload          // multipart uploads in progress, by id
 	objects    map[string][]*objectVersion // newest last
 	sortedKeys []string
 	keysDirty  bool
@@ -68,11 +69,20 @@ type objectVersion struct {
 	metadata       map[string]string // x-amz-meta-*
 	checksumAlg    string
 	checksum       string
+	checksumType   string       // FULL_OBJECT, or COMPOSITE for a multipart upload's
+	parts          []objectPart // a multipart upload's parts; nil for a single PUT
 	env            envelope
 	ciphertext     []byte
 	lockMode       string
 	retainUntil    time.Time
 	legalHold      bool
+}
+
+// objectPart is one part of an object assembled by multipart upload.
+type objectPart struct {
+	number   int
+	size     int64
+	checksum string
 }
 
 // current returns the newest version of a key, or nil.
@@ -229,8 +239,16 @@ func (s *Service) Route(r *http.Request, bucketName, key string) (string, s3Hand
 				return "CreateSession", s.createSession
 			case has("versions"):
 				return "ListObjectVersions", s.listObjectVersions
+			case has("uploads"):
+				return "ListMultipartUploads", s.listMultipartUploads
 			case q.Get("list-type") == "2":
 				return "ListObjectsV2", s.listObjectsV2
+			case onlyListV1Params(q):
+				return "ListObjects", s.listObjects
+			}
+		case http.MethodPost:
+			if has("delete") {
+				return "DeleteObjects", s.deleteObjects
 			}
 		case http.MethodHead:
 			return "HeadBucket", s.headBucket
@@ -253,7 +271,11 @@ func (s *Service) Route(r *http.Request, bucketName, key string) (string, s3Hand
 			return "PutObjectRetention", s.putObjectRetention
 		case has("legal-hold"):
 			return "PutObjectLegalHold", s.putObjectLegalHold
-		case has("tagging"), has("acl"), has("uploadId"):
+		case has("uploadId") && r.Header.Get("X-Amz-Copy-Source") != "":
+			return "UploadPartCopy", s.uploadPartCopy
+		case has("uploadId"):
+			return "UploadPart", s.uploadPart
+		case has("tagging"), has("acl"):
 			return "", nil
 		case r.Header.Get("X-Amz-Copy-Source") != "":
 			return "CopyObject", s.copyObject
@@ -266,19 +288,46 @@ func (s *Service) Route(r *http.Request, bucketName, key string) (string, s3Hand
 			return "GetObjectRetention", s.getObjectRetention
 		case has("legal-hold"):
 			return "GetObjectLegalHold", s.getObjectLegalHold
-		case has("tagging"), has("acl"), has("attributes"), has("uploadId"):
+		case has("uploadId"):
+			return "ListParts", s.listParts
+		case has("attributes"):
+			return "GetObjectAttributes", s.getObjectAttributes
+		case has("tagging"), has("acl"):
 			return "", nil
 		default:
 			return "GetObject", s.getObject
 		}
 	case http.MethodHead:
 		return "HeadObject", s.headObject
+	case http.MethodPost:
+		switch {
+		case has("uploads"):
+			return "CreateMultipartUpload", s.createMultipartUpload
+		case has("uploadId"):
+			return "CompleteMultipartUpload", s.completeMultipartUpload
+		}
 	case http.MethodDelete:
+		if has("uploadId") {
+			return "AbortMultipartUpload", s.abortMultipartUpload
+		}
 		if len(q) == 0 || has("versionId") {
 			return "DeleteObject", s.deleteObject
 		}
 	}
 	return "", nil
+}
+
+// onlyListV1Params reports a GET Bucket (ListObjects, version 1): no
+// subresource, only its own parameters.
+func onlyListV1Params(q url.Values) bool {
+	for name := range q {
+		switch name {
+		case "prefix", "delimiter", "marker", "max-keys", "encoding-type":
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // SplitPath reads bucket and key from a path-style request, keeping the key
