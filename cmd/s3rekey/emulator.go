@@ -132,7 +132,18 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	for _, line := range emu.EnvLines() {
 		fmt.Fprintln(stdout, "  export "+line)
 	}
-	fmt.Fprintf(stdout, "\nS3 clients must use path-style addressing (Go: s3.Options.UsePathStyle = true;\nAWS CLI: aws configure set default.s3.addressing_style path).\nRequest counts: %s/_emulator/counts\nPress Ctrl-C to stop.\n", emu.URL())
+	fmt.Fprintf(stdout, `
+AWS_ENDPOINT_URL is read only by AWS CLI 2.13.0 (1.29.0) and boto3 1.28.0 or
+later. Older ones (Debian 12's awscli 2.9 and python3-boto3 1.26 among them)
+ignore it and would call real AWS: give them the endpoint yourself,
+  aws --endpoint-url %[1]s s3 ls
+  boto3.client("sqs", endpoint_url="%[1]s")
+S3 is served path-style: Go s3.Options.UsePathStyle = true; AWS CLI
+  aws configure set default.s3.addressing_style path
+(with an IP endpoint such as this one the CLI and boto3 use path style anyway).
+Request counts: %[1]s/_emulator/counts
+Press Ctrl-C to stop.
+`, emu.URL())
 	<-ctx.Done()
 	return nil
 }

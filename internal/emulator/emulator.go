@@ -237,6 +237,8 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		e.serveJSON(w, r, "sqs", strings.TrimPrefix(target, sqsTargetPrefix), e.sqs.Dispatch, e.sqs.Permission, sqs.ErrorCodes)
 	case strings.HasPrefix(target, kmsTargetPrefix):
 		e.serveJSON(w, r, "kms", strings.TrimPrefix(target, kmsTargetPrefix), e.kms.Dispatch, e.kms.Permission, kms.ErrorCodes)
+	case target == "" && isSQSQuery(r):
+		e.serveSQSQuery(w, r)
 	case target != "":
 		core.WriteJSONError(w, http.StatusBadRequest, "UnknownOperationException", "unknown target "+target, nil)
 	default:
@@ -277,31 +279,93 @@ const (
 	kmsTargetPrefix = "TrentService."
 )
 
-// serveJSON serves an AWS JSON 1.0/1.1 request: SigV4 check, fault
-// injection, counting, dispatch and the error shape the SDK reads.
+// responder writes one service's answers in one protocol.
+type responder struct {
+	ok  func(out any)
+	err func(status int, code, msg string)
+}
+
+// jsonResponder answers in AWS JSON 1.0/1.1.
+func jsonResponder(w http.ResponseWriter, r *http.Request, queryCodes core.QueryErrorCodes) responder {
+	return responder{
+		ok: func(out any) {
+			w.Header().Set("Content-Type", r.Header.Get("Content-Type"))
+			w.Header().Set("X-Amzn-Requestid", core.NewID(16))
+			if out == nil {
+				out = struct{}{}
+			}
+			_ = json.NewEncoder(w).Encode(out)
+		},
+		err: func(status int, code, msg string) { core.WriteJSONError(w, status, code, msg, queryCodes) },
+	}
+}
+
+// serveJSON serves an AWS JSON 1.0/1.1 request.
 func (e *Emulator) serveJSON(w http.ResponseWriter, r *http.Request, service, op string, dispatch core.JSONHandler,
 	permission func(op string, body []byte) (action, resource string), queryCodes core.QueryErrorCodes) {
+	resp := jsonResponder(w, r, queryCodes)
 	if r.Method != http.MethodPost {
-		core.WriteJSONError(w, http.StatusMethodNotAllowed, "InvalidAction", "JSON protocol requests use POST", queryCodes)
-		return
-	}
-	scope, ok := core.ParseSigV4(r)
-	if !ok {
-		core.WriteJSONError(w, http.StatusBadRequest, "MissingAuthenticationTokenException",
-			"Request is missing Authentication Token", queryCodes)
-		return
-	}
-	if e.iam.Expired(scope.AccessKey, service) {
-		core.WriteJSONError(w, http.StatusBadRequest, "ExpiredTokenException", "The security token included in the request is expired", queryCodes)
+		resp.err(http.StatusMethodNotAllowed, "InvalidAction", "JSON protocol requests use POST")
 		return
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, core.MaxJSONBody+1))
 	if err != nil {
-		core.WriteJSONError(w, http.StatusBadRequest, "InvalidRequest", "reading body: "+err.Error(), queryCodes)
+		resp.err(http.StatusBadRequest, "InvalidRequest", "reading body: "+err.Error())
 		return
 	}
 	if len(body) > core.MaxJSONBody {
-		core.WriteJSONError(w, http.StatusRequestEntityTooLarge, "RequestEntityTooLarge", "request body too large", queryCodes)
+		resp.err(http.StatusRequestEntityTooLarge, "RequestEntityTooLarge", "request body too large")
+		return
+	}
+	e.serveOperation(r, service, op, body, dispatch, permission, resp)
+}
+
+// serveSQSQuery serves SQS's query protocol: the form becomes the JSON
+// operation's input, its output the query protocol's XML.
+func (e *Emulator) serveSQSQuery(w http.ResponseWriter, r *http.Request) {
+	requestID := core.NewID(16)
+	var op string
+	resp := responder{
+		ok: func(out any) {
+			doc, err := sqs.QueryOutput(op, out, requestID)
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			w.Header().Set("Content-Type", "text/xml")
+			_, _ = w.Write(doc)
+		},
+		err: func(status int, code, msg string) {
+			w.Header().Set("Content-Type", "text/xml")
+			w.WriteHeader(status)
+			_, _ = w.Write(sqs.QueryError(code, msg, requestID))
+		},
+	}
+	r.Body = http.MaxBytesReader(nil, r.Body, core.MaxJSONBody)
+	if err := r.ParseForm(); err != nil {
+		resp.err(http.StatusBadRequest, "MalformedQueryString", "cannot read the form: "+err.Error())
+		return
+	}
+	var body []byte
+	var err error
+	if op, body, err = sqs.QueryInput(r.Form); err != nil || op == "" {
+		resp.err(http.StatusBadRequest, "MissingAction", "The request must contain the parameter Action.")
+		return
+	}
+	e.serveOperation(r, "sqs", op, body, e.sqs.Dispatch, e.sqs.Permission, resp)
+}
+
+// serveOperation runs one JSON-shaped operation: SigV4 and session,
+// faults and counting, IAM, dispatch.
+func (e *Emulator) serveOperation(r *http.Request, service, op string, body []byte, dispatch core.JSONHandler,
+	permission func(op string, body []byte) (action, resource string), resp responder) {
+	scope, ok := core.ParseSigV4(r)
+	if !ok {
+		resp.err(http.StatusBadRequest, "MissingAuthenticationTokenException", "Request is missing Authentication Token")
+		return
+	}
+	if e.iam.Expired(scope.AccessKey, service) {
+		resp.err(http.StatusBadRequest, "ExpiredTokenException", "The security token included in the request is expired")
 		return
 	}
 	fault, err := e.before(r.Context(), service, op, "")
@@ -309,24 +373,26 @@ func (e *Emulator) serveJSON(w http.ResponseWriter, r *http.Request, service, op
 		return // client went away during injected latency
 	}
 	if fault != nil {
-		core.WriteJSONError(w, fault.Status, fault.Code, fault.Message, queryCodes)
+		resp.err(fault.Status, fault.Code, fault.Message)
 		return
 	}
 	if action, resource := permission(op, body); !e.iam.Allowed(scope.AccessKey, iam.Request{Action: action, Resource: resource}) {
-		core.WriteJSONError(w, http.StatusBadRequest, "AccessDeniedException", notAuthorized(scope.AccessKey, action, resource), queryCodes)
+		resp.err(http.StatusBadRequest, "AccessDeniedException", notAuthorized(scope.AccessKey, action, resource))
 		return
 	}
 	out, apiErr := dispatch(r, op, body)
 	if apiErr != nil {
-		core.WriteJSONError(w, apiErr.Status, apiErr.Code, apiErr.Message, queryCodes)
+		resp.err(apiErr.Status, apiErr.Code, apiErr.Message)
 		return
 	}
-	w.Header().Set("Content-Type", r.Header.Get("Content-Type"))
-	w.Header().Set("X-Amzn-Requestid", core.NewID(16))
-	if out == nil {
-		out = struct{}{}
-	}
-	_ = json.NewEncoder(w).Encode(out)
+	resp.ok(out)
+}
+
+// isSQSQuery recognizes SQS's query protocol: no X-Amz-Target, signed for
+// the sqs service (S3 requests are signed for s3).
+func isSQSQuery(r *http.Request) bool {
+	scope, ok := core.ParseSigV4(r)
+	return ok && scope.Service == "sqs"
 }
 
 const adminPrefix = "/_emulator/"
