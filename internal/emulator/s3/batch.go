@@ -110,7 +110,7 @@ func hasChecksumHeader(h http.Header) bool {
 // ObjectSize), without reading the object.
 func (s *Service) getObjectAttributes(w http.ResponseWriter, r *http.Request, bucketName, key string) *core.Error {
 	want := map[string]bool{}
-	for _, a := range strings.Split(r.Header.Get("X-Amz-Object-Attributes"), ",") {
+	for _, a := range strings.Split(strings.Join(r.Header.Values("X-Amz-Object-Attributes"), ","), ",") {
 		if a = strings.TrimSpace(a); a != "" {
 			want[a] = true
 		}

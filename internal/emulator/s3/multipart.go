@@ -298,13 +298,15 @@ func (s *Service) completeMultipartUpload(w http.ResponseWriter, r *http.Request
 		s.mu.Unlock()
 		return apiErr
 	}
-	var whole []byte
-	var md5s, sums []byte
 	for i, p := range in.Parts {
 		if i > 0 && p.PartNumber <= in.Parts[i-1].PartNumber {
 			s.mu.Unlock()
 			return core.Errorf(http.StatusBadRequest, "InvalidPartOrder", "The list of parts was not in ascending order. The parts list must be specified in order by part number.")
 		}
+	}
+	var whole []byte
+	var md5s, sums []byte
+	for i, p := range in.Parts {
 		stored, ok := up.parts[p.PartNumber]
 		if !ok || strings.Trim(p.ETag, `"`) != strings.Trim(stored.etag, `"`) {
 			s.mu.Unlock()
@@ -408,17 +410,17 @@ func (s *Service) listParts(w http.ResponseWriter, r *http.Request, bucketName, 
 		Checksums    []checksumXML
 	}
 	type result struct {
-		XMLName           xml.Name `xml:"ListPartsResult"`
-		Xmlns             string   `xml:"xmlns,attr"`
-		Bucket            string   `xml:"Bucket"`
-		Key               string   `xml:"Key"`
-		UploadID          string   `xml:"UploadId"`
-		MaxParts          int      `xml:"MaxParts"`
-		IsTruncated       bool     `xml:"IsTruncated"`
-		Parts             []partXML
-		StorageClass      string `xml:"StorageClass"`
-		ChecksumAlgorithm string `xml:"ChecksumAlgorithm,omitempty"`
-		ChecksumType      string `xml:"ChecksumType,omitempty"`
+		XMLName           xml.Name  `xml:"ListPartsResult"`
+		Xmlns             string    `xml:"xmlns,attr"`
+		Bucket            string    `xml:"Bucket"`
+		Key               string    `xml:"Key"`
+		UploadID          string    `xml:"UploadId"`
+		MaxParts          int       `xml:"MaxParts"`
+		IsTruncated       bool      `xml:"IsTruncated"`
+		Parts             []partXML `xml:"Part"`
+		StorageClass      string    `xml:"StorageClass"`
+		ChecksumAlgorithm string    `xml:"ChecksumAlgorithm,omitempty"`
+		ChecksumType      string    `xml:"ChecksumType,omitempty"`
 	}
 	out := result{Xmlns: s3Namespace, Bucket: bucketName, Key: key, UploadID: up.id, MaxParts: 1000, StorageClass: "STANDARD"}
 	if c := up.header.Get("X-Amz-Storage-Class"); c != "" {
