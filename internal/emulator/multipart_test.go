@@ -231,4 +231,19 @@ func TestMultipartRules(t *testing.T) {
 	if !bytes.Equal(got, append(append([]byte(nil), big...), small...)) || !strings.HasSuffix(aws.ToString(out.ETag), `-2"`) {
 		t.Errorf("copied part + uploaded part: %d bytes, ETag %s", len(got), aws.ToString(out.ETag))
 	}
+
+	// Encryption is chosen at create time and applied to the assembled
+	// object as to a single PUT.
+	key := e.Key(t)
+	kmsUpload, err := e.S3.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("mpu"), Key: aws.String("k"),
+		ServerSideEncryption: types.ServerSideEncryptionAwsKms, SSEKMSKeyId: aws.String(key), BucketKeyEnabled: aws.Bool(true)})
+	if err != nil || kmsUpload.ServerSideEncryption != types.ServerSideEncryptionAwsKms {
+		t.Fatalf("create under SSE-KMS: %+v %v", kmsUpload, err)
+	}
+	if err := complete(kmsUpload.UploadId, put(kmsUpload.UploadId, 1, small)); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := e.Emu.Inspect("mpu", "k", ""); st.Encryption != "SSE-KMS" || st.KMSKeyARN != key || !st.BucketKey {
+		t.Errorf("assembled object is %s %s bucketKey=%v, want SSE-KMS under %s with a bucket key", st.Encryption, st.KMSKeyARN, st.BucketKey, key)
+	}
 }
