@@ -2,8 +2,10 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
@@ -21,6 +23,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/s3rekey/s3rekey/internal/permissions"
+	"github.com/s3rekey/s3rekey/internal/policy"
 )
 
 // S3RekeyStackProps configure the stack.
@@ -74,8 +77,13 @@ func NewS3RekeyStack(scope constructs.Construct, id string, props *S3RekeyStackP
 		WorkQueueARN: *s.WorkQueue.QueueArn(), WorkDLQARN: *s.WorkDLQ.QueueArn(),
 		ControlQueueARN: *s.ControlQueue.QueueArn(), ControlDLQARN: *s.ControlDLQ.QueueArn(),
 	}
-	for _, arn := range distinctKeyARNs(keys) {
+	for _, arn := range distinctKeyARNs(cfg, keys) {
 		res.TargetKeyARNs = append(res.TargetKeyARNs, *arn)
+	}
+	for _, name := range cfg.bucketNames() {
+		if ref := cfg.Buckets[name].KMSKeyArn; policy.IsAlias(ref) && !slices.Contains(res.TargetKeyAliases, aliasName(ref)) {
+			res.TargetKeyAliases = append(res.TargetKeyAliases, aliasName(ref))
+		}
 	}
 	grant(s.Encrypt, permissions.Encrypt(res))
 	grant(s.Planner, permissions.Planner(res))
@@ -136,6 +144,13 @@ func (s *S3RekeyStack) targetKeys(cfg *Config) map[string]awskms.IKey {
 		}
 		if k, ok := imported[b.KMSKeyArn]; ok {
 			keys[name] = k
+			continue
+		}
+		if policy.IsAlias(b.KMSKeyArn) {
+			// Named by alias: the functions resolve it (and follow it when it
+			// is repointed); bucket default encryption may name it too.
+			k := awskms.Alias_FromAliasName(s.Stack, jsii.String(fmt.Sprintf("ImportedAlias%d", len(imported))), jsii.String(aliasName(b.KMSKeyArn)))
+			imported[b.KMSKeyArn], keys[name] = k, k
 			continue
 		}
 		k := awskms.Key_FromKeyArn(s.Stack, jsii.String(fmt.Sprintf("ImportedKey%d", len(imported))), jsii.String(b.KMSKeyArn))
@@ -234,8 +249,12 @@ func (s *S3RekeyStack) inventoryBucket(cfg *Config) awss3.IBucket {
 
 func bucketARN(name string) string { return "arn:" + *awscdk.Aws_PARTITION() + ":s3:::" + name }
 
-// distinctKeyARNs lists each target key ARN once.
-func distinctKeyARNs(keys map[string]awskms.IKey) []*string {
+// aliasName is alias/NAME of an alias name or alias ARN.
+func aliasName(ref string) string { return ref[strings.Index(ref, "alias/"):] }
+
+// distinctKeyARNs lists each target key ARN once (keys named by alias are
+// granted by alias instead).
+func distinctKeyARNs(cfg *Config, keys map[string]awskms.IKey) []*string {
 	seen := map[string]bool{}
 	var out []*string
 	names := make([]string, 0, len(keys))
@@ -244,6 +263,9 @@ func distinctKeyARNs(keys map[string]awskms.IKey) []*string {
 	}
 	sort.Strings(names)
 	for _, n := range names {
+		if policy.IsAlias(cfg.Buckets[n].KMSKeyArn) {
+			continue
+		}
 		arn := keys[n].KeyArn()
 		if !seen[*arn] {
 			seen[*arn] = true

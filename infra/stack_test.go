@@ -390,6 +390,28 @@ func TestS3RekeyStack(t *testing.T) {
 		}
 	})
 
+	t.Run("a key named by alias is granted through kms:ResourceAliases", func(t *testing.T) {
+		cfg := exampleConfig(t)
+		b := cfg.Buckets["example-customer-uploads"]
+		b.KMSKeyArn = "arn:aws:kms:us-east-1:111122223333:alias/app-data"
+		cfg.Buckets["example-customer-uploads"] = b
+		tmpl, _ := synth(t, cfg)
+		var enc string
+		for _, p := range resourcesOf(tmpl, "AWS::IAM::Policy") {
+			if strings.Contains(js(p["Roles"]), "EncryptServiceRole") {
+				enc = js(p["PolicyDocument"])
+			}
+		}
+		for _, want := range []string{`"Sid":"TargetKeysByAlias"`, `"Sid":"ResolveAliases"`, "kms:DescribeKey", "kms:ResourceAliases", `"alias/app-data"`} {
+			if !strings.Contains(enc, want) {
+				t.Errorf("encrypt's policy lacks %s: %s", want, enc)
+			}
+		}
+		if strings.Contains(enc, ":alias/app-data") {
+			t.Errorf("an alias ARN as a resource grants nothing on the key: %s", enc)
+		}
+	})
+
 	t.Run("EventBridge targets keep undeliverable events", func(t *testing.T) {
 		for id, rule := range r("AWS::Events::Rule") {
 			for _, target := range asList(rule["Targets"]) {
@@ -495,7 +517,7 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 	cases := map[string]struct{ json, want string }{
 		"missing":             {"", "is missing"},
 		"no buckets":          {`{"buckets":{}}`, "buckets"},
-		"alias as key":        {`{"buckets":{"b1b":{"kmsKeyArn":"alias/x"}}}`, "buckets.b1b.kmsKeyArn"},
+		"bare key id as key":  {`{"buckets":{"b1b":{"kmsKeyArn":"1234abcd-12ab-34cd-56ef-1234567890ab"}}}`, "buckets.b1b.kmsKeyArn"},
 		"unknown field":       {`{"buckets":{"b1b":{"kmsKeyArn":"` + key + `","inventry":{}}}}`, "unknown field"},
 		"inventory format":    {`{"buckets":{"b1b":{"kmsKeyArn":"` + key + `","inventory":{"format":"JSON"}}}}`, "buckets.b1b.inventory.format"},
 		"inventory frequency": {`{"buckets":{"b1b":{"kmsKeyArn":"` + key + `","inventory":{"frequency":"Hourly"}}}}`, "inventory.frequency"},

@@ -15,11 +15,13 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/s3rekey/s3rekey/internal/awsconf"
+	"github.com/s3rekey/s3rekey/internal/keyalias"
 	"github.com/s3rekey/s3rekey/internal/pipeline"
 	"github.com/s3rekey/s3rekey/internal/planner"
 	"github.com/s3rekey/s3rekey/internal/policy"
@@ -65,6 +67,12 @@ func loadPolicy(path string) (*policy.Policy, error) {
 		return nil, usageError{err}
 	}
 	return p, nil
+}
+
+// resolveKeys resolves the KMS aliases a policy names its keys by
+// (DescribeKey), naming an alias that does not resolve.
+func resolveKeys(ctx context.Context, cfg aws.Config, pol *policy.Policy) (*policy.Policy, error) {
+	return keyalias.Resolve(ctx, kms.NewFromConfig(cfg), pol)
 }
 
 // queuesFor resolves the work and control queues (names or URLs) and
@@ -123,6 +131,9 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	cfg, err := conn.load(ctx)
 	if err != nil {
+		return err
+	}
+	if _, err := resolveKeys(ctx, cfg, pol); err != nil {
 		return err
 	}
 	q, err := queuesFor(ctx, sqs.NewFromConfig(cfg), *work, *control)
@@ -226,6 +237,9 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
+	if pol, err = resolveKeys(ctx, cfg, pol); err != nil {
+		return err
+	}
 	rep, err := planner.Plan(ctx, s3.NewFromConfig(cfg, awsconf.S3Options(cfg)), *manifest, pol, time.Now(), "")
 	if err != nil {
 		return err
@@ -312,6 +326,9 @@ func runBackfill(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if *local {
 		pol, err := loadPolicy(*policyPath)
 		if err != nil {
+			return err
+		}
+		if _, err := resolveKeys(ctx, cfg, pol); err != nil {
 			return err
 		}
 		q, err := queuesFor(ctx, sqsc, *work, *control)

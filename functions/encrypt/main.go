@@ -15,11 +15,11 @@ import (
 )
 
 func main() {
-	lambdamain.Start(func(awsCfg aws.Config, pol *policy.Policy, logger *slog.Logger) (any, error) {
+	lambdamain.Start(func(awsCfg aws.Config, pol *policy.Policy, keys policy.Source, logger *slog.Logger) (any, error) {
 		cfg, err := encrypt.ConfigFromEnv()
 		if err != nil {
 			return nil, err
 		}
-		return encrypt.New(awsCfg, pol, cfg, logger, os.Stdout).Handle, nil
+		return encrypt.New(awsCfg, keys, cfg, logger, os.Stdout).Handle, nil
 	})
 }

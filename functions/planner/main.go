@@ -14,7 +14,7 @@ import (
 )
 
 func main() {
-	lambdamain.Start(func(awsCfg aws.Config, pol *policy.Policy, logger *slog.Logger) (any, error) {
+	lambdamain.Start(func(awsCfg aws.Config, pol *policy.Policy, _ policy.Source, logger *slog.Logger) (any, error) {
 		cfg, err := planner.ConfigFromEnv()
 		if err != nil {
 			return nil, err

@@ -236,10 +236,14 @@ func EmulatorResources(emu *emulator.Emulator, pol *policy.Policy, inventoryBuck
 	for _, name := range slices.Sorted(maps.Keys(pol.Buckets)) {
 		res.ManagedBuckets = append(res.ManagedBuckets, name)
 		b := pol.Buckets[name]
-		if !seen[b.KMSKeyARN] {
-			seen[b.KMSKeyARN] = true
+		switch {
+		case seen[b.KMSKeyARN]:
+		case b.KeyAlias != "":
+			res.TargetKeyAliases = append(res.TargetKeyAliases, b.KeyAlias[strings.Index(b.KeyAlias, "alias/"):])
+		default:
 			res.TargetKeyARNs = append(res.TargetKeyARNs, b.KMSKeyARN)
 		}
+		seen[b.KMSKeyARN] = true
 	}
 	return res
 }

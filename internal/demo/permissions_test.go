@@ -295,3 +295,87 @@ func TestEveryPermissionIsNeeded(t *testing.T) {
 		}
 	}
 }
+
+// Key rotation by alias: objects on key A under alias/app-data, the alias
+// repointed to key B, a backfill, and every object ends on B, with the
+// functions under their deployed permissions (target keys granted through
+// kms:ResourceAliases, so the repointed alias needs no new grant).
+func TestKeyRotationByAlias(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	emu, err := emulator.Start(ctx, emulator.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer emu.Close()
+	admin := clientConfig(emu.AWSConfig())
+	kmsc, s3c, sqsc := kms.NewFromConfig(admin), s3.NewFromConfig(admin, emulator.PathStyle), sqs.NewFromConfig(admin)
+	key := func() string {
+		out, err := kmsc.CreateKey(ctx, &kms.CreateKeyInput{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return aws.ToString(out.KeyMetadata.Arn)
+	}
+	a, b := key(), key()
+	if _, err := kmsc.CreateAlias(ctx, &kms.CreateAliasInput{AliasName: aws.String("alias/app-data"), TargetKeyId: aws.String(a)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("rot-data")}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 6 {
+		in := &s3.PutObjectInput{Bucket: aws.String("rot-data"), Key: aws.String(fmt.Sprintf("obj-%d", i)), Body: strings.NewReader("x")}
+		if i%2 == 0 {
+			in.ServerSideEncryption, in.SSEKMSKeyId = types.ServerSideEncryptionAwsKms, aws.String(a)
+		}
+		if _, err := s3c.PutObject(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var q pipeline.Queues
+	for _, x := range []struct {
+		url  *string
+		name string
+	}{{&q.Work, "rot-work"}, {&q.WorkDLQ, "rot-work-dlq"}, {&q.Control, "rot-control"}, {&q.ControlDLQ, "rot-control-dlq"}} {
+		out, err := sqsc.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(x.name)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		*x.url = aws.ToString(out.QueueUrl)
+	}
+	pol, err := policy.Parse([]byte(`{"buckets":{"rot-data":{"kmsKeyArn":"alias/app-data","bucketKeyEnabled":true}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := EmulatorResources(emu, pol, "rot-inventory", q)
+	roles, err := BindRoles(emu, permissions.Encrypt(res), permissions.Planner(res))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := pipeline.New(admin, pol, q, pipeline.Options{EncryptAWS: &roles.Encrypt, PlannerAWS: &roles.Planner, AliasTTL: 50 * time.Millisecond})
+	backfill := func(want string) {
+		t.Helper()
+		if _, err := sqsc.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(q.Control),
+			MessageBody: aws.String(`{"type":"listing","bucket":"rot-data"}`)}); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Runner.RunUntilIdle(ctx, 200*time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range emu.Versions("rot-data") {
+			if v.Encryption != "SSE-KMS" || v.KMSKeyARN != want || !v.BucketKey {
+				t.Errorf("%s ends %s %s, want the key alias/app-data points at, %s", v.Key, v.Encryption, v.KMSKeyARN, want)
+			}
+		}
+	}
+	backfill(a)
+	if _, err := kmsc.UpdateAlias(ctx, &kms.UpdateAliasInput{AliasName: aws.String("alias/app-data"), TargetKeyId: aws.String(b)}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond) // past the resolution's TTL
+	backfill(b)
+	if outcomes := p.Tally.Snapshot().Outcomes; outcomes["failed: access-denied"] > 0 {
+		t.Errorf("outcomes %v", outcomes)
+	}
+}

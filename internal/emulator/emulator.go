@@ -302,7 +302,7 @@ func jsonResponder(w http.ResponseWriter, r *http.Request, queryCodes core.Query
 
 // serveJSON serves an AWS JSON 1.0/1.1 request.
 func (e *Emulator) serveJSON(w http.ResponseWriter, r *http.Request, service, op string, dispatch core.JSONHandler,
-	permission func(op string, body []byte) (action, resource string), queryCodes core.QueryErrorCodes) {
+	permission func(op string, body []byte) (action, resource string, context map[string][]string), queryCodes core.QueryErrorCodes) {
 	resp := jsonResponder(w, r, queryCodes)
 	if r.Method != http.MethodPost {
 		resp.err(http.StatusMethodNotAllowed, "InvalidAction", "JSON protocol requests use POST")
@@ -358,7 +358,7 @@ func (e *Emulator) serveSQSQuery(w http.ResponseWriter, r *http.Request) {
 // serveOperation runs one JSON-shaped operation: SigV4 and session,
 // faults and counting, IAM, dispatch.
 func (e *Emulator) serveOperation(r *http.Request, service, op string, body []byte, dispatch core.JSONHandler,
-	permission func(op string, body []byte) (action, resource string), resp responder) {
+	permission func(op string, body []byte) (action, resource string, context map[string][]string), resp responder) {
 	scope, ok := core.ParseSigV4(r)
 	if !ok {
 		resp.err(http.StatusBadRequest, "MissingAuthenticationTokenException", "Request is missing Authentication Token")
@@ -376,7 +376,7 @@ func (e *Emulator) serveOperation(r *http.Request, service, op string, body []by
 		resp.err(fault.Status, fault.Code, fault.Message)
 		return
 	}
-	if action, resource := permission(op, body); !e.iam.Allowed(scope.AccessKey, iam.Request{Action: action, Resource: resource}) {
+	if action, resource, context := permission(op, body); !e.iam.Allowed(scope.AccessKey, iam.Request{Action: action, Resource: resource, Context: context}) {
 		resp.err(http.StatusBadRequest, "AccessDeniedException", notAuthorized(scope.AccessKey, action, resource))
 		return
 	}

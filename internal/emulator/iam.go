@@ -36,7 +36,7 @@ func (e *Emulator) RenewCredentials(accessKey string) { e.iam.Renew(accessKey) }
 
 // authorizeS3 answers the permission questions S3 asks inside an
 // operation, for the access key that signed the request.
-func (e *Emulator) authorizeS3(r *http.Request, action, resource string, context map[string]string) bool {
+func (e *Emulator) authorizeS3(r *http.Request, action, resource string, context map[string][]string) bool {
 	scope, _ := core.ParseSigV4(r)
 	return e.iam.Allowed(scope.AccessKey, iam.Request{Action: action, Resource: resource, Context: context})
 }

@@ -93,10 +93,10 @@ func ConfigFromEnv() (Config, error) {
 
 // New wires a handler to AWS: S3 for HEAD and UpdateObjectEncryption, SQS
 // for follow-ups.
-func New(awsCfg aws.Config, pol *policy.Policy, cfg Config, logger *slog.Logger, metrics io.Writer) *Handler {
+func New(awsCfg aws.Config, pol policy.Source, cfg Config, logger *slog.Logger, metrics io.Writer) *Handler {
 	s3c := s3.NewFromConfig(awsCfg, awsconf.S3Options(awsCfg))
 	return &Handler{
-		Rekeyer: &rekey.Rekeyer{Head: s3c, Update: s3c, Policy: pol, HeadBeforeUpdate: cfg.HeadBeforeUpdate},
+		Rekeyer: &rekey.Rekeyer{Head: s3c, Update: s3c, Source: pol, HeadBeforeUpdate: cfg.HeadBeforeUpdate},
 		Sender:  &queue.Sender{API: sqs.NewFromConfig(awsCfg)},
 		Config:  cfg.withDefaults(),
 		Logger:  logger,

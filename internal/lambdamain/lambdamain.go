@@ -12,13 +12,17 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 
 	"github.com/s3rekey/s3rekey/internal/awsconf"
+	"github.com/s3rekey/s3rekey/internal/keyalias"
 	"github.com/s3rekey/s3rekey/internal/policy"
 )
 
-// Build makes a function's handler from the shared configuration.
-type Build func(awsCfg aws.Config, pol *policy.Policy, logger *slog.Logger) (handler any, err error)
+// Build makes a function's handler from the shared configuration: the
+// policy as configured, and keys, the policy with its KMS aliases resolved
+// (and re-resolved every few minutes).
+type Build func(awsCfg aws.Config, pol *policy.Policy, keys policy.Source, logger *slog.Logger) (handler any, err error)
 
 // Start runs the cold start and serves the handler; it does not return.
 func Start(build Build) {
@@ -35,9 +39,23 @@ func Start(build Build) {
 	if err != nil {
 		fail("AWS configuration", err)
 	}
-	handler, err := build(awsCfg, pol, logger)
+	keys, err := Keys(context.Background(), kms.NewFromConfig(awsCfg), pol)
+	if err != nil {
+		fail("KMS alias", err)
+	}
+	handler, err := build(awsCfg, pol, keys, logger)
 	if err != nil {
 		fail("invalid configuration", err)
 	}
 	lambda.Start(handler)
+}
+
+// Keys resolves the policy's aliases now, so that one that does not
+// resolve stops the cold start naming it; a policy without aliases is its
+// own source.
+func Keys(ctx context.Context, api keyalias.DescribeKeyAPI, pol *policy.Policy) (policy.Source, error) {
+	if len(pol.Aliases()) == 0 {
+		return policy.Static(pol), nil
+	}
+	return keyalias.NewResolver(ctx, api, pol)
 }

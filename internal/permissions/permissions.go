@@ -18,8 +18,8 @@ type Statement struct {
 	Sid       string
 	Actions   []string
 	Resources []string
-	// Condition: operator → condition key → value.
-	Condition map[string]map[string]string
+	// Condition: operator → condition key → values.
+	Condition map[string]map[string][]string
 }
 
 // Resources are the ARNs and names the statements are about. In the stack
@@ -29,6 +29,10 @@ type Resources struct {
 	ManagedBuckets             []string // bucket names
 	InventoryBucketARN         string
 	TargetKeyARNs              []string
+	// TargetKeyAliases are the aliases (alias/NAME) target keys are named
+	// by: granted on whichever key the alias points at, through
+	// kms:ResourceAliases, so that repointing the alias needs no redeploy.
+	TargetKeyAliases []string
 	// SourceKeyARNs are the keys objects may be under today. Empty means
 	// any key of the account, used through S3 of the region only.
 	SourceKeyARNs                                            []string
@@ -45,8 +49,12 @@ func (r Resources) bucketARNs(suffix string) []string {
 
 // viaS3 restricts KMS permissions to the calls S3 makes on the function's
 // behalf: the functions never call KMS themselves.
-func (r Resources) viaS3() map[string]map[string]string {
-	return map[string]map[string]string{"StringEquals": {"kms:ViaService": "s3." + r.Region + ".amazonaws.com"}}
+func (r Resources) viaS3() map[string]map[string][]string {
+	return map[string]map[string][]string{"StringEquals": {"kms:ViaService": {"s3." + r.Region + ".amazonaws.com"}}}
+}
+
+func (r Resources) anyKey() string {
+	return "arn:" + r.Partition + ":kms:" + r.Region + ":" + r.Account + ":key/*"
 }
 
 // Consume is what reading a queue needs, for Lambda's event source mapping
@@ -69,13 +77,25 @@ func Encrypt(r Resources) []Statement {
 		// Without s3:ListBucket, HeadObject of a deleted object answers 403,
 		// and a deleted object would be dead-lettered as access denied.
 		{Sid: "MissingObjectsAnswer404", Actions: []string{"s3:ListBucket"}, Resources: r.bucketARNs("")},
-		{Sid: "TargetKeys", Actions: []string{"kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:ReEncrypt*"},
-			Resources: slices.Clone(r.TargetKeyARNs), Condition: r.viaS3()},
+	}
+	targetActions := []string{"kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:ReEncrypt*"}
+	if len(r.TargetKeyARNs) > 0 {
+		out = append(out, Statement{Sid: "TargetKeys", Actions: targetActions, Resources: slices.Clone(r.TargetKeyARNs), Condition: r.viaS3()})
+	}
+	if len(r.TargetKeyAliases) > 0 {
+		byAlias := r.viaS3()
+		byAlias["ForAnyValue:StringEquals"] = map[string][]string{"kms:ResourceAliases": slices.Clone(r.TargetKeyAliases)}
+		out = append(out,
+			Statement{Sid: "TargetKeysByAlias", Actions: targetActions, Resources: []string{r.anyKey()}, Condition: byAlias},
+			// DescribeKey resolves the alias, at cold start and every few
+			// minutes after (internal/keyalias).
+			Statement{Sid: "ResolveAliases", Actions: []string{"kms:DescribeKey"}, Resources: []string{r.anyKey()},
+				Condition: map[string]map[string][]string{"ForAnyValue:StringEquals": {"kms:ResourceAliases": slices.Clone(r.TargetKeyAliases)}}})
 	}
 	source := Statement{Sid: "SourceKeys", Actions: []string{"kms:Decrypt"}, Resources: slices.Clone(r.SourceKeyARNs), Condition: r.viaS3()}
 	if len(source.Resources) == 0 {
-		source.Resources = []string{"arn:" + r.Partition + ":kms:" + r.Region + ":" + r.Account + ":key/*"}
-		source.Condition["StringEquals"]["kms:CallerAccount"] = r.Account
+		source.Resources = []string{r.anyKey()}
+		source.Condition["StringEquals"]["kms:CallerAccount"] = []string{r.Account}
 	}
 	out = append(out, source,
 		Statement{Sid: "RetryAndDeadLetter", Actions: []string{"sqs:SendMessage"}, Resources: []string{r.WorkQueueARN, r.WorkDLQARN}},
@@ -112,11 +132,11 @@ func Without(stmts []Statement, sid, action string) []Statement {
 // PolicyDocument renders statements as an IAM policy document.
 func PolicyDocument(stmts []Statement) []byte {
 	type jsonStatement struct {
-		Sid       string                       `json:"Sid"`
-		Effect    string                       `json:"Effect"`
-		Action    []string                     `json:"Action"`
-		Resource  []string                     `json:"Resource"`
-		Condition map[string]map[string]string `json:"Condition,omitempty"`
+		Sid       string                         `json:"Sid"`
+		Effect    string                         `json:"Effect"`
+		Action    []string                       `json:"Action"`
+		Resource  []string                       `json:"Resource"`
+		Condition map[string]map[string][]string `json:"Condition,omitempty"`
 	}
 	doc := struct {
 		Version   string          `json:"Version"`

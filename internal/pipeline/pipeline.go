@@ -13,11 +13,13 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/s3rekey/s3rekey/internal/encrypt"
 	"github.com/s3rekey/s3rekey/internal/inventory"
+	"github.com/s3rekey/s3rekey/internal/keyalias"
 	"github.com/s3rekey/s3rekey/internal/localrun"
 	"github.com/s3rekey/s3rekey/internal/planner"
 	"github.com/s3rekey/s3rekey/internal/policy"
@@ -43,6 +45,9 @@ type Options struct {
 	// function's queue is polled with its own, as Lambda polls with the
 	// function's role.
 	EncryptAWS, PlannerAWS *aws.Config
+	// AliasTTL is how long a resolution of the policy's KMS aliases is used
+	// (default keyalias.DefaultTTL).
+	AliasTTL time.Duration
 }
 
 // Pipeline is a runnable local deployment.
@@ -67,7 +72,13 @@ func New(cfg aws.Config, pol *policy.Policy, q Queues, opts Options) *Pipeline {
 	if opts.PlannerAWS != nil {
 		plannerAWS = *opts.PlannerAWS
 	}
-	p.Encrypt = encrypt.New(encryptAWS, pol, encrypt.Config{WorkQueueURL: q.Work, DeadLetterQueueURL: q.WorkDLQ, Concurrency: opts.ObjectsInFlight,
+	// Keys named by alias are resolved with the encrypt function's own
+	// KMS access, and again every few minutes, as in Lambda.
+	var keys policy.Source = policy.Static(pol)
+	if len(pol.Aliases()) > 0 {
+		keys = &keyalias.Resolver{API: kms.NewFromConfig(encryptAWS), Configured: pol, TTL: opts.AliasTTL}
+	}
+	p.Encrypt = encrypt.New(encryptAWS, keys, encrypt.Config{WorkQueueURL: q.Work, DeadLetterQueueURL: q.WorkDLQ, Concurrency: opts.ObjectsInFlight,
 		HeadBeforeUpdate: opts.HeadBeforeUpdate}, opts.Logger, nil)
 	p.Encrypt.OnBatch = t.addBatch
 	p.Planner = planner.New(plannerAWS, pol, planner.Config{WorkQueueURL: q.Work, ControlQueueURL: q.Control, ControlDLQURL: q.ControlDLQ}, opts.Logger)

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -31,7 +32,11 @@ type Policy struct {
 
 // Bucket is the target of one managed bucket.
 type Bucket struct {
+	// KMSKeyARN is the target key's ARN. The policy may name the key by
+	// alias (alias/NAME or an alias ARN); WithKeys then resolves it, and
+	// KeyAlias keeps the alias.
 	KMSKeyARN        string   `json:"kmsKeyArn"`
+	KeyAlias         string   `json:"-"`
 	BucketKeyEnabled bool     `json:"bucketKeyEnabled"`
 	ExpectedOwner    string   `json:"expectedOwner,omitempty"`
 	IncludePrefixes  []string `json:"includePrefixes,omitempty"`
@@ -40,8 +45,18 @@ type Bucket struct {
 }
 
 // keyARNPattern is the API reference's pattern for a KMS key ARN; aliases
-// and bare key ids do not match, and UpdateObjectEncryption refuses them.
-var keyARNPattern = regexp.MustCompile(`^arn:aws[-a-z0-9]*:kms:[-a-z0-9]*:([0-9]{12}):key/.+$`)
+// and bare key ids do not match, and UpdateObjectEncryption refuses them,
+// so an alias is resolved to its key ARN first.
+var (
+	keyARNPattern   = regexp.MustCompile(`^arn:aws[-a-z0-9]*:kms:[-a-z0-9]*:([0-9]{12}):key/.+$`)
+	aliasARNPattern = regexp.MustCompile(`^arn:aws[-a-z0-9]*:kms:[-a-z0-9]*:([0-9]{12}):alias/[a-zA-Z0-9/_-]+$`)
+	aliasPattern    = regexp.MustCompile(`^alias/[a-zA-Z0-9/_-]+$`)
+)
+
+// IsAlias reports a KMS alias name or alias ARN.
+func IsAlias(ref string) bool {
+	return aliasPattern.MatchString(ref) || aliasARNPattern.MatchString(ref)
+}
 
 var (
 	accountPattern    = regexp.MustCompile(`^[0-9]{12}$`)
@@ -111,19 +126,25 @@ func (p *Policy) normalize() error {
 			return fmt.Errorf("policy: buckets: %q is not a valid bucket name", name)
 		}
 		m := keyARNPattern.FindStringSubmatch(b.KMSKeyARN)
+		if m == nil {
+			m = aliasARNPattern.FindStringSubmatch(b.KMSKeyARN)
+		}
 		switch {
 		case b.KMSKeyARN == "":
 			return errors.New(field("kmsKeyArn") + ": required")
-		case m == nil:
-			return fmt.Errorf("%s: %q is not a full KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID); aliases and bare key ids are not accepted by UpdateObjectEncryption", field("kmsKeyArn"), b.KMSKeyARN)
+		case m == nil && !aliasPattern.MatchString(b.KMSKeyARN):
+			return fmt.Errorf("%s: %q is neither a full KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID) nor an alias (alias/NAME or its ARN); bare key ids are not accepted", field("kmsKeyArn"), b.KMSKeyARN)
 		}
-		if b.ExpectedOwner == "" {
+		if IsAlias(b.KMSKeyARN) && b.KeyAlias == "" {
+			b.KeyAlias = b.KMSKeyARN
+		}
+		if m != nil && b.ExpectedOwner == "" {
 			b.ExpectedOwner = m[1]
 		}
-		if !accountPattern.MatchString(b.ExpectedOwner) {
+		if b.ExpectedOwner != "" && !accountPattern.MatchString(b.ExpectedOwner) {
 			return fmt.Errorf("%s: %q is not a 12-digit account id", field("expectedOwner"), b.ExpectedOwner)
 		}
-		if b.ExpectedOwner != m[1] {
+		if m != nil && b.ExpectedOwner != m[1] {
 			return fmt.Errorf("%s: %s differs from the key's account %s; UpdateObjectEncryption needs a key of the bucket owner's account", field("expectedOwner"), b.ExpectedOwner, m[1])
 		}
 		switch b.Versions {
@@ -147,6 +168,78 @@ func (p *Policy) normalize() error {
 	}
 	return nil
 }
+
+// Aliases lists the aliases the policy names keys by, each once.
+func (p *Policy) Aliases() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, name := range p.bucketNames() {
+		if a := p.Buckets[name].KeyAlias; a != "" && !seen[a] {
+			seen[a] = true
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// Resolved reports that every target is a key ARN.
+func (p *Policy) Resolved() bool {
+	for _, b := range p.Buckets {
+		if !keyARNPattern.MatchString(b.KMSKeyARN) {
+			return false
+		}
+	}
+	return true
+}
+
+// WithKeys returns a copy of the policy whose aliases are replaced by the
+// key ARNs keyOf gives (as KMS DescribeKey resolves them), checked as a
+// configured key ARN is. The policy itself is unchanged, so that it can be
+// resolved again when an alias is repointed.
+func (p *Policy) WithKeys(keyOf func(alias string) (string, error)) (*Policy, error) {
+	out := &Policy{DryRun: p.DryRun, Buckets: make(map[string]Bucket, len(p.Buckets))}
+	for _, name := range p.bucketNames() {
+		b := p.Buckets[name]
+		if b.KeyAlias != "" {
+			arn, err := keyOf(b.KeyAlias)
+			if err != nil {
+				return nil, fmt.Errorf("policy: buckets.%s.kmsKeyArn: alias %s: %w", name, b.KeyAlias, err)
+			}
+			m := keyARNPattern.FindStringSubmatch(arn)
+			if m == nil {
+				return nil, fmt.Errorf("policy: buckets.%s.kmsKeyArn: alias %s resolved to %q, not a key ARN", name, b.KeyAlias, arn)
+			}
+			if b.ExpectedOwner != "" && b.ExpectedOwner != m[1] {
+				return nil, fmt.Errorf("policy: buckets.%s.kmsKeyArn: alias %s names a key of account %s, not the bucket owner %s", name, b.KeyAlias, m[1], b.ExpectedOwner)
+			}
+			b.KMSKeyARN, b.ExpectedOwner = arn, m[1]
+		}
+		out.Buckets[name] = b
+	}
+	return out, nil
+}
+
+func (p *Policy) bucketNames() []string {
+	names := make([]string, 0, len(p.Buckets))
+	for name := range p.Buckets {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Source gives the policy in force: a resolved one when keys are named by
+// alias (internal/keyalias), re-resolved as aliases are repointed.
+type Source interface {
+	Current(ctx context.Context) (*Policy, error)
+}
+
+// Static is a Source that is always p.
+func Static(p *Policy) Source { return staticSource{p} }
+
+type staticSource struct{ p *Policy }
+
+func (s staticSource) Current(context.Context) (*Policy, error) { return s.p, nil }
 
 // Lookup returns a bucket's target.
 func (p *Policy) Lookup(bucket string) (Bucket, bool) {

@@ -27,9 +27,10 @@ func TestParseErrorsNameTheField(t *testing.T) {
 	cases := []struct{ name, json, want string }{
 		{"no buckets", `{"buckets":{}}`, "buckets: at least one"},
 		{"missing key", `{"buckets":{"b1b":{}}}`, "buckets.b1b.kmsKeyArn: required"},
-		{"alias", `{"buckets":{"b1b":{"kmsKeyArn":"alias/mine"}}}`, "buckets.b1b.kmsKeyArn"},
-		{"alias ARN", `{"buckets":{"b1b":{"kmsKeyArn":"arn:aws:kms:us-east-1:111122223333:alias/mine"}}}`, "not a full KMS key ARN"},
-		{"bare id", `{"buckets":{"b1b":{"kmsKeyArn":"1234abcd-12ab-34cd-56ef-1234567890ab"}}}`, "not a full KMS key ARN"},
+		{"bad alias", `{"buckets":{"b1b":{"kmsKeyArn":"alias/"}}}`, "buckets.b1b.kmsKeyArn"},
+		{"alias ARN of another account", `{"buckets":{"b1b":{"kmsKeyArn":"arn:aws:kms:us-east-1:444455556666:alias/mine","expectedOwner":"111122223333"}}}`,
+			"buckets.b1b.expectedOwner"},
+		{"bare id", `{"buckets":{"b1b":{"kmsKeyArn":"1234abcd-12ab-34cd-56ef-1234567890ab"}}}`, "neither a full KMS key ARN"},
 		{"owner differs", `{"buckets":{"b1b":{"kmsKeyArn":"` + keyARN + `","expectedOwner":"999999999999"}}}`, "buckets.b1b.expectedOwner"},
 		{"owner malformed", `{"buckets":{"b1b":{"kmsKeyArn":"` + keyARN + `","expectedOwner":"12"}}}`, "12-digit"},
 		{"versions", `{"buckets":{"b1b":{"kmsKeyArn":"` + keyARN + `","versions":"some"}}}`, "buckets.b1b.versions"},
@@ -100,4 +101,37 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// Keys named by alias (rotation by repointing the alias) are resolved to
+// key ARNs before use; the configured policy keeps its aliases, so it can
+// be resolved again.
+func TestAliasesResolveToKeyARNs(t *testing.T) {
+	p, err := Parse([]byte(`{"buckets":{
+		"b1b":{"kmsKeyArn":"alias/app-data"},
+		"b2b":{"kmsKeyArn":"arn:aws:kms:us-east-1:111122223333:alias/app-data"},
+		"b3b":{"kmsKeyArn":"` + keyARN + `"}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Resolved() || strings.Join(p.Aliases(), ",") != "alias/app-data,arn:aws:kms:us-east-1:111122223333:alias/app-data" {
+		t.Fatalf("aliases %v, resolved %v", p.Aliases(), p.Resolved())
+	}
+	target := "arn:aws:kms:us-east-1:111122223333:key/b"
+	r, err := p.WithKeys(func(string) (string, error) { return target, nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{"b1b": target, "b2b": target, "b3b": keyARN} {
+		if b, _ := r.Lookup(name); b.KMSKeyARN != want || b.ExpectedOwner != "111122223333" {
+			t.Errorf("%s: %+v, want %s", name, b, want)
+		}
+	}
+	if !r.Resolved() || p.Buckets["b1b"].KMSKeyARN != "alias/app-data" {
+		t.Error("WithKeys changed the configured policy or left an alias")
+	}
+	if _, err := p.WithKeys(func(string) (string, error) { return "arn:aws:kms:us-east-1:444455556666:key/x", nil }); err == nil ||
+		!strings.Contains(err.Error(), "alias arn:aws:kms:us-east-1:111122223333:alias/app-data") {
+		t.Errorf("an alias ARN resolving to another account's key: %v", err)
+	}
 }

@@ -3,6 +3,7 @@ package rekey
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"time"
@@ -37,6 +38,9 @@ type Rekeyer struct {
 	Head   HeadObjectAPI
 	Update UpdateObjectEncryptionAPI
 	Policy *policy.Policy
+	// Source, when set, gives the policy per object instead of Policy: the
+	// one whose aliases were resolved last (see internal/keyalias).
+	Source policy.Source
 	// Now is the clock for Object Lock dates; nil means time.Now.
 	Now func() time.Time
 	// HeadBeforeUpdate makes every update follow a HEAD, even where the
@@ -75,6 +79,15 @@ func (r *Rekeyer) now() time.Time {
 // been form-encoded (AWS does not document which) carries its raw key as
 // RawKey: when the decoded key is gone, the raw key is tried too.
 func (r *Rekeyer) Rekey(ctx context.Context, obj messages.Object) Result {
+	if r.Source != nil {
+		p, err := r.Source.Current(ctx)
+		if p == nil {
+			return Result{Outcome: Outcome{Status: Retry, Reason: "policy", Detail: fmt.Sprint(err)}}
+		}
+		current := *r
+		current.Policy, current.Source = p, nil
+		return current.Rekey(ctx, obj)
+	}
 	res := r.rekeyOnce(ctx, obj)
 	if res.Status != Gone || obj.RawKey == "" || obj.RawKey == obj.Key {
 		return res

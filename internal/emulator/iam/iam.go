@@ -103,7 +103,7 @@ func ParsePolicy(doc []byte) (*Policy, error) {
 type Request struct {
 	Action   string
 	Resource string
-	Context  map[string]string // condition key (any case) → value
+	Context  map[string][]string // condition key (any case) → values (one, or several for a multivalued key)
 }
 
 // Decision is the result of evaluating a request.
@@ -119,7 +119,7 @@ const (
 // Evaluate decides a request: an explicit deny wins, then an allow, and
 // nothing else allows.
 func (p *Policy) Evaluate(req Request) Decision {
-	ctx := make(map[string]string, len(req.Context))
+	ctx := make(map[string][]string, len(req.Context))
 	for k, v := range req.Context {
 		ctx[strings.ToLower(k)] = v
 	}
@@ -136,7 +136,7 @@ func (p *Policy) Evaluate(req Request) Decision {
 	return d
 }
 
-func (st Statement) matches(req Request, ctx map[string]string) bool {
+func (st Statement) matches(req Request, ctx map[string][]string) bool {
 	if !anyMatch(st.Actions, req.Action, true) || !anyMatch(st.Resources, req.Resource, false) {
 		return false
 	}
@@ -198,8 +198,10 @@ var operators = map[string]func(value, want string) bool{
 	"Bool":                   strings.EqualFold,
 }
 
-// operator splits IfExists and Not off an operator name.
+// operator splits the set qualifier, IfExists and Not off an operator
+// name.
 func operator(op string) (base string, negated, ifExists bool) {
+	_, op, _ = cutSetQualifier(op)
 	base, ifExists = strings.CutSuffix(op, "IfExists")
 	if b, ok := strings.CutPrefix(base, "StringNot"); ok {
 		return "String" + b, true, ifExists
@@ -216,24 +218,51 @@ func knownOperator(op string) bool {
 	return ok
 }
 
-// conditionHolds applies one operator to one key: any of the values may
-// match. A key absent from the request fails a positive operator and
-// passes a negated one or an IfExists one (IAM User Guide, "Condition
-// operators").
-func conditionHolds(op string, ctx map[string]string, key string, values []string) bool {
-	base, negated, ifExists := operator(op)
-	v, present := ctx[key]
-	if !present {
-		return negated || ifExists
-	}
-	match := false
-	for _, w := range values {
-		if operators[base](v, w) {
-			match = true
-			break
+// cutSetQualifier splits ForAnyValue: or ForAllValues: off an operator.
+func cutSetQualifier(op string) (qualifier, rest string, found bool) {
+	for _, q := range []string{"ForAnyValue:", "ForAllValues:"} {
+		if r, ok := strings.CutPrefix(op, q); ok {
+			return strings.TrimSuffix(q, ":"), r, true
 		}
 	}
-	return match != negated
+	return "", op, false
+}
+
+// conditionHolds applies one operator to one key: any of the policy's
+// values may match. A key absent from the request fails a positive
+// operator and passes a negated or IfExists one; for a multivalued key,
+// ForAnyValue asks that one request value match, ForAllValues that every
+// one does (and holds for an absent key) (IAM User Guide, "Condition
+// operators" and "Multivalued context keys").
+func conditionHolds(op string, ctx map[string][]string, key string, values []string) bool {
+	qualifier, _, _ := cutSetQualifier(op)
+	base, negated, ifExists := operator(op)
+	got, present := ctx[key]
+	if !present || len(got) == 0 {
+		return negated || ifExists || qualifier == "ForAllValues"
+	}
+	one := func(v string) bool {
+		for _, w := range values {
+			if operators[base](v, w) {
+				return !negated
+			}
+		}
+		return negated
+	}
+	if qualifier == "ForAllValues" {
+		for _, v := range got {
+			if !one(v) {
+				return false
+			}
+		}
+		return true
+	}
+	for _, v := range got {
+		if one(v) {
+			return true
+		}
+	}
+	return false
 }
 
 // Store holds the policies bound to access keys and the keys whose

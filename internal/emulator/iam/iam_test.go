@@ -11,13 +11,15 @@ func TestEvaluate(t *testing.T) {
 		{"Effect":"Deny","Action":"s3:*","Resource":"arn:aws:s3:::data/secret/*"},
 		{"Effect":"Allow","Action":"kms:Decrypt","Resource":"arn:aws:kms:us-east-1:111122223333:key/*",
 		 "Condition":{"StringEquals":{"kms:ViaService":"s3.us-east-1.amazonaws.com"}}},
+		{"Effect":"Allow","Action":"kms:Encrypt","Resource":"arn:aws:kms:us-east-1:111122223333:key/*",
+		 "Condition":{"ForAnyValue:StringEquals":{"kms:ResourceAliases":"alias/app-data"}}},
 		{"Effect":"Allow","Action":"sqs:SendMessage","Resource":"arn:aws:sqs:us-east-1:111122223333:q?",
 		 "Condition":{"StringNotEqualsIfExists":{"aws:SourceAccount":"999999999999"}}}
 	]}`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	s3 := map[string]string{"kms:ViaService": "s3.us-east-1.amazonaws.com"}
+	s3 := map[string][]string{"kms:ViaService": {"s3.us-east-1.amazonaws.com"}}
 	cases := []struct {
 		name string
 		req  Request
@@ -33,11 +35,16 @@ func TestEvaluate(t *testing.T) {
 		{"condition holds", Request{Action: "kms:Decrypt", Resource: "arn:aws:kms:us-east-1:111122223333:key/k1", Context: s3}, Allowed},
 		{"condition key absent", Request{Action: "kms:Decrypt", Resource: "arn:aws:kms:us-east-1:111122223333:key/k1"}, ImplicitDeny},
 		{"condition key differs", Request{Action: "kms:Decrypt", Resource: "arn:aws:kms:us-east-1:111122223333:key/k1",
-			Context: map[string]string{"kms:viaservice": "ec2.us-east-1.amazonaws.com"}}, ImplicitDeny},
+			Context: map[string][]string{"kms:viaservice": {"ec2.us-east-1.amazonaws.com"}}}, ImplicitDeny},
 		{"? matches one character", Request{Action: "sqs:SendMessage", Resource: "arn:aws:sqs:us-east-1:111122223333:q1"}, Allowed},
 		{"? matches exactly one", Request{Action: "sqs:SendMessage", Resource: "arn:aws:sqs:us-east-1:111122223333:q12"}, ImplicitDeny},
+		{"ForAnyValue: one alias matches", Request{Action: "kms:Encrypt", Resource: "arn:aws:kms:us-east-1:111122223333:key/k9",
+			Context: map[string][]string{"kms:ResourceAliases": {"alias/other", "alias/app-data"}}}, Allowed},
+		{"ForAnyValue: no alias matches", Request{Action: "kms:Encrypt", Resource: "arn:aws:kms:us-east-1:111122223333:key/k9",
+			Context: map[string][]string{"kms:ResourceAliases": {"alias/other"}}}, ImplicitDeny},
+		{"ForAnyValue: no aliases at all", Request{Action: "kms:Encrypt", Resource: "arn:aws:kms:us-east-1:111122223333:key/k9"}, ImplicitDeny},
 		{"negated IfExists with the key", Request{Action: "sqs:SendMessage", Resource: "arn:aws:sqs:us-east-1:111122223333:q1",
-			Context: map[string]string{"aws:SourceAccount": "999999999999"}}, ImplicitDeny},
+			Context: map[string][]string{"aws:SourceAccount": {"999999999999"}}}, ImplicitDeny},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

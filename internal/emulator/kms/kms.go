@@ -187,6 +187,8 @@ func (k *Service) Dispatch(_ *http.Request, op string, body []byte) (any, *core.
 		return map[string]any{"KeyMetadata": k.metadata(key)}, nil
 	case "CreateAlias":
 		return k.createAlias(body)
+	case "UpdateAlias":
+		return k.updateAlias(body)
 	case "ListAliases":
 		return k.listAliases(body)
 	case "ListKeys":
@@ -219,6 +221,46 @@ func (k *Service) createAlias(body []byte) (any, *core.Error) {
 	}
 	k.aliases[in.AliasName] = &keyAlias{name: in.AliasName, targetKeyID: key.ID, created: time.Now().UTC()}
 	return struct{}{}, nil
+}
+
+// updateAlias points an existing alias at another key (KMS API reference,
+// UpdateAlias): the way key rotation by alias is done.
+func (k *Service) updateAlias(body []byte) (any, *core.Error) {
+	var in struct{ AliasName, TargetKeyId string }
+	if err := core.DecodeJSON(body, &in); err != nil {
+		return nil, err
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	a, ok := k.aliases[in.AliasName]
+	if !ok {
+		return nil, core.Errorf(http.StatusBadRequest, "NotFoundException", "Alias "+k.arnPrefix()+in.AliasName+" is not found.")
+	}
+	key, ok := k.resolveLocked(in.TargetKeyId)
+	if !ok || strings.Contains(in.TargetKeyId, "alias/") {
+		return nil, kmsNotFound(in.TargetKeyId)
+	}
+	a.targetKeyID = key.ID
+	return struct{}{}, nil
+}
+
+// Aliases lists the alias names that point at a key (the condition key
+// kms:ResourceAliases of a request on that key).
+func (k *Service) Aliases(keyARN string) []string {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	key, ok := k.resolveLocked(keyARN)
+	if !ok {
+		return nil
+	}
+	var out []string
+	for name, a := range k.aliases {
+		if a.targetKeyID == key.ID {
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // pageBounds reads Limit/Marker paging (marker = index of the next item).
@@ -307,9 +349,10 @@ func (k *Service) listKeys(body []byte) (any, *core.Error) {
 	return map[string]any{"Keys": out, "Truncated": next != "", "NextMarker": next}, nil
 }
 
-// Permission is the IAM action and resource of a request: the key a KeyId
-// names (by id, ARN or alias), or every key of the account.
-func (k *Service) Permission(op string, body []byte) (action, resource string) {
+// Permission is the IAM action and resource of a request, the key a KeyId
+// names (by id, ARN or alias) or every key of the account, and the
+// request's kms:ResourceAliases: the aliases of that key.
+func (k *Service) Permission(op string, body []byte) (action, resource string, context map[string][]string) {
 	var in struct{ KeyId, TargetKeyId string }
 	_ = json.Unmarshal(body, &in)
 	ref := in.KeyId
@@ -317,7 +360,7 @@ func (k *Service) Permission(op string, body []byte) (action, resource string) {
 		ref = in.TargetKeyId
 	}
 	if key, ok := k.Resolve(ref); ok {
-		return "kms:" + op, key.ARN
+		return "kms:" + op, key.ARN, map[string][]string{"kms:ResourceAliases": k.Aliases(key.ARN)}
 	}
-	return "kms:" + op, k.arnPrefix() + "key/*"
+	return "kms:" + op, k.arnPrefix() + "key/*", nil
 }

@@ -10,10 +10,10 @@ import (
 
 // Authorizer decides whether the caller of r may do action on resource,
 // with the given condition keys in the request context.
-type Authorizer func(r *http.Request, action, resource string, context map[string]string) bool
+type Authorizer func(r *http.Request, action, resource string, context map[string][]string) bool
 
 // allowed asks the authorizer; with none, everything is allowed.
-func (s *Service) allowed(r *http.Request, action, resource string, context map[string]string) bool {
+func (s *Service) allowed(r *http.Request, action, resource string, context map[string][]string) bool {
 	return s.Authorize == nil || s.Authorize(r, action, resource, context)
 }
 

@@ -98,17 +98,20 @@ var targetKeyActions = []string{"kms:Encrypt", "kms:Decrypt", "kms:GenerateDataK
 // caller's behalf (kms:ViaService is S3 of the region): every target-key
 // action, and kms:Decrypt on the key of an SSE-KMS source.
 func (s *Service) uoeKMSAccess(r *http.Request, source envelope, targetARN string) *core.Error {
-	ctx := map[string]string{"kms:ViaService": "s3." + s.region + ".amazonaws.com", "kms:CallerAccount": s.account}
+	ctx := func(keyARN string) map[string][]string {
+		return map[string][]string{"kms:ViaService": {"s3." + s.region + ".amazonaws.com"}, "kms:CallerAccount": {s.account},
+			"kms:ResourceAliases": s.kms.Aliases(keyARN)}
+	}
 	deny := func(action, key string) *core.Error {
 		return core.Errorf(http.StatusForbidden, "AccessDenied",
 			"User is not authorized to perform: "+action+" on resource: "+key+" because no identity-based policy allows the "+action+" action")
 	}
 	for _, action := range targetKeyActions {
-		if !s.allowed(r, action, targetARN, ctx) {
+		if !s.allowed(r, action, targetARN, ctx(targetARN)) {
 			return deny(action, targetARN)
 		}
 	}
-	if source.kind == sseKMS && !s.allowed(r, "kms:Decrypt", source.kmsKeyARN, ctx) {
+	if source.kind == sseKMS && !s.allowed(r, "kms:Decrypt", source.kmsKeyARN, ctx(source.kmsKeyARN)) {
 		return deny("kms:Decrypt", source.kmsKeyARN)
 	}
 	return nil

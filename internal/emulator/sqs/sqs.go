@@ -1201,7 +1201,7 @@ func (s *Service) ResetBilled() { s.billed.Store(0) }
 // Permission is the IAM action and resource of a request: SQS's actions
 // carry the operation's name, but the batch operations are authorized as
 // their single forms (SQS Developer Guide, "Amazon SQS API permissions").
-func (s *Service) Permission(op string, body []byte) (action, resource string) {
+func (s *Service) Permission(op string, body []byte) (action, resource string, _ map[string][]string) {
 	action = "sqs:" + strings.TrimSuffix(op, "Batch")
 	var in struct{ QueueUrl, QueueName, SourceArn string }
 	_ = json.Unmarshal(body, &in)
@@ -1210,13 +1210,13 @@ func (s *Service) Permission(op string, body []byte) (action, resource string) {
 		u, err := url.Parse(in.QueueUrl)
 		if err == nil {
 			if parts := strings.Split(strings.Trim(u.Path, "/"), "/"); len(parts) == 2 {
-				return action, "arn:aws:sqs:" + s.region + ":" + parts[0] + ":" + parts[1]
+				return action, "arn:aws:sqs:" + s.region + ":" + parts[0] + ":" + parts[1], nil
 			}
 		}
 	case in.QueueName != "":
-		return action, s.QueueARN(in.QueueName)
+		return action, s.QueueARN(in.QueueName), nil
 	case in.SourceArn != "":
-		return action, in.SourceArn
+		return action, in.SourceArn, nil
 	}
-	return action, "arn:aws:sqs:" + s.region + ":" + s.account + ":*"
+	return action, "arn:aws:sqs:" + s.region + ":" + s.account + ":*", nil
 }
