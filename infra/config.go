@@ -40,15 +40,16 @@ type Config struct {
 // BucketConfig is one managed bucket: its policy and what the stack sets
 // up on it.
 type BucketConfig struct {
-	KMSKeyArn            string           `json:"kmsKeyArn"` // a key ARN, or "create"
-	BucketKeyEnabled     bool             `json:"bucketKeyEnabled"`
-	ExpectedOwner        string           `json:"expectedOwner,omitempty"`
-	IncludePrefixes      []string         `json:"includePrefixes,omitempty"`
-	ExcludePrefixes      []string         `json:"excludePrefixes,omitempty"`
-	Versions             string           `json:"versions,omitempty"`
-	EnableEventBridge    *bool            `json:"enableEventBridge,omitempty"`    // default true: enforce on every upload
-	SetDefaultEncryption bool             `json:"setDefaultEncryption,omitempty"` // PutBucketEncryption with the target key
-	Inventory            *InventoryConfig `json:"inventory,omitempty"`            // configure an S3 Inventory report
+	KMSKeyArn            string                     `json:"kmsKeyArn"` // a key ARN, or "create"
+	BucketKeyEnabled     bool                       `json:"bucketKeyEnabled"`
+	ExpectedOwner        string                     `json:"expectedOwner,omitempty"`
+	IncludePrefixes      []string                   `json:"includePrefixes,omitempty"`
+	ExcludePrefixes      []string                   `json:"excludePrefixes,omitempty"`
+	Versions             string                     `json:"versions,omitempty"`
+	UnsupportedSources   *policy.UnsupportedSources `json:"unsupportedSources,omitempty"`   // copy in place what UpdateObjectEncryption refuses
+	EnableEventBridge    *bool                      `json:"enableEventBridge,omitempty"`    // default true: enforce on every upload
+	SetDefaultEncryption bool                       `json:"setDefaultEncryption,omitempty"` // PutBucketEncryption with the target key
+	Inventory            *InventoryConfig           `json:"inventory,omitempty"`            // configure an S3 Inventory report
 }
 
 // InventoryConfig is the S3 Inventory report the stack configures.
@@ -220,7 +221,7 @@ func (c *Config) Policy(keyARN func(bucket string) string, createdOwner string) 
 	}{DryRun: c.DryRun, Buckets: map[string]policy.Bucket{}}
 	for name, b := range c.Buckets {
 		pb := policy.Bucket{KMSKeyARN: b.KMSKeyArn, BucketKeyEnabled: b.BucketKeyEnabled, ExpectedOwner: b.ExpectedOwner,
-			IncludePrefixes: b.IncludePrefixes, ExcludePrefixes: b.ExcludePrefixes, Versions: b.Versions}
+			IncludePrefixes: b.IncludePrefixes, ExcludePrefixes: b.ExcludePrefixes, Versions: b.Versions, UnsupportedSources: b.UnsupportedSources}
 		if b.KMSKeyArn == CreateKey {
 			pb.KMSKeyARN, pb.ExpectedOwner = keyARN(name), createdOwner
 		}

@@ -32,6 +32,10 @@ const (
 type Config struct {
 	WorkQueueURL       string
 	DeadLetterQueueURL string
+	// MultipartCopyThreshold and CopyPartSize tune copies in place: objects
+	// larger than the threshold (default 5 GB, the most one CopyObject
+	// copies) are copied in parts of CopyPartSize (default 512 MiB).
+	MultipartCopyThreshold, CopyPartSize int64
 	// MaxAttempts is how many times an object is tried before a retryable
 	// failure goes to the DLQ (default 8).
 	MaxAttempts int
@@ -96,7 +100,8 @@ func ConfigFromEnv() (Config, error) {
 func New(awsCfg aws.Config, pol policy.Source, cfg Config, logger *slog.Logger, metrics io.Writer) *Handler {
 	s3c := s3.NewFromConfig(awsCfg, awsconf.S3Options(awsCfg))
 	return &Handler{
-		Rekeyer: &rekey.Rekeyer{Head: s3c, Update: s3c, Source: pol, HeadBeforeUpdate: cfg.HeadBeforeUpdate},
+		Rekeyer: &rekey.Rekeyer{Head: s3c, Update: s3c, Source: pol, HeadBeforeUpdate: cfg.HeadBeforeUpdate,
+			Copier: &rekey.Copier{API: s3c, MultipartThreshold: cfg.MultipartCopyThreshold, PartSize: cfg.CopyPartSize}},
 		Sender:  &queue.Sender{API: sqs.NewFromConfig(awsCfg)},
 		Config:  cfg.withDefaults(),
 		Logger:  logger,

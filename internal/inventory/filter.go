@@ -38,14 +38,16 @@ func (f Filter) Apply(r Row) (obj messages.Object, skip string) {
 	}
 	facts := &messages.Facts{}
 	if r.HasEncryption {
-		switch r.EncryptionStatus {
-		case rekey.EncNone:
+		switch {
+		case r.EncryptionStatus == rekey.EncNone && !f.Bucket.CopiesNotEncrypted():
 			return obj, rekey.ReasonNotEncrypted
-		case rekey.EncC:
+		case r.EncryptionStatus == rekey.EncC:
 			return obj, rekey.ReasonSSEC
-		case rekey.EncDSSE:
+		case r.EncryptionStatus == rekey.EncDSSE && !f.Bucket.CopiesDSSEKMS():
 			return obj, rekey.ReasonDSSEKMS
-		case rekey.EncS3, rekey.EncKMS:
+		case r.EncryptionStatus == rekey.EncS3, r.EncryptionStatus == rekey.EncKMS, r.EncryptionStatus == rekey.EncNone, r.EncryptionStatus == rekey.EncDSSE:
+			// Unencrypted and DSSE-KMS rows reach here only when the bucket
+			// opted in to copy them in place.
 			facts.Encryption = r.EncryptionStatus
 		}
 	}

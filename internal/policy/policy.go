@@ -42,7 +42,36 @@ type Bucket struct {
 	IncludePrefixes  []string `json:"includePrefixes,omitempty"`
 	ExcludePrefixes  []string `json:"excludePrefixes,omitempty"`
 	Versions         string   `json:"versions,omitempty"`
+	// UnsupportedSources opts in to copying in place, onto the target key,
+	// the sources UpdateObjectEncryption refuses; default skip.
+	UnsupportedSources *UnsupportedSources `json:"unsupportedSources,omitempty"`
 }
+
+// What to do with a source UpdateObjectEncryption refuses.
+const (
+	SourceSkip = "skip"
+	SourceCopy = "copy"
+)
+
+// UnsupportedSources says, per source type UpdateObjectEncryption refuses,
+// whether to skip it (the default) or copy it in place.
+type UnsupportedSources struct {
+	NotEncrypted string `json:"notEncrypted,omitempty"`
+	DSSEKMS      string `json:"dsseKms,omitempty"`
+}
+
+// CopiesNotEncrypted reports the opt-in to copy unencrypted objects.
+func (b Bucket) CopiesNotEncrypted() bool {
+	return b.UnsupportedSources != nil && b.UnsupportedSources.NotEncrypted == SourceCopy
+}
+
+// CopiesDSSEKMS reports the opt-in to copy DSSE-KMS objects.
+func (b Bucket) CopiesDSSEKMS() bool {
+	return b.UnsupportedSources != nil && b.UnsupportedSources.DSSEKMS == SourceCopy
+}
+
+// CopiesAny reports any copy opt-in.
+func (b Bucket) CopiesAny() bool { return b.CopiesNotEncrypted() || b.CopiesDSSEKMS() }
 
 // keyARNPattern is the API reference's pattern for a KMS key ARN; aliases
 // and bare key ids do not match, and UpdateObjectEncryption refuses them,
@@ -153,6 +182,17 @@ func (p *Policy) normalize() error {
 		case VersionsCurrent, VersionsAll:
 		default:
 			return fmt.Errorf("%s: %q must be %q or %q", field("versions"), b.Versions, VersionsCurrent, VersionsAll)
+		}
+		if u := b.UnsupportedSources; u != nil {
+			for f, v := range map[string]*string{"notEncrypted": &u.NotEncrypted, "dsseKms": &u.DSSEKMS} {
+				switch *v {
+				case "":
+					*v = SourceSkip
+				case SourceSkip, SourceCopy:
+				default:
+					return fmt.Errorf("%s: %q must be %q or %q", field("unsupportedSources."+f), *v, SourceCopy, SourceSkip)
+				}
+			}
 		}
 		for _, pfx := range b.IncludePrefixes {
 			if pfx == "" {

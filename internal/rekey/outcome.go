@@ -6,6 +6,8 @@ type Status string
 // The outcome vocabulary shared by logs, metrics, reports and tests.
 const (
 	Updated     Status = "updated"      // UpdateObjectEncryption applied
+	Copied      Status = "copied"       // copied in place onto the target key (opt-in, for sources UpdateObjectEncryption refuses)
+	WouldCopy   Status = "would-copy"   // dry run of a copy
 	Compliant   Status = "compliant"    // already under the exact target key and bucket-key setting
 	Gone        Status = "gone"         // NoSuchKey or a delete marker: nothing to do
 	Skipped     Status = "skipped"      // not eligible; Reason says why
@@ -27,6 +29,15 @@ const (
 	ReasonAccessDenied    = "access-denied"
 	ReasonInvalidRequest  = "invalid-request"
 	ReasonNotImplemented  = "not-implemented"
+	// ReasonArchived: GLACIER and DEEP_ARCHIVE objects need a restore
+	// before a copy can read them.
+	ReasonArchived = "archived"
+	// ReasonACLsEnabled: a copy drops an object's ACL grants, so buckets
+	// whose ACLs are not disabled are not copied in.
+	ReasonACLsEnabled = "acls-enabled"
+	// ReasonNoncurrent: a copy becomes the current version, so only the
+	// current version of an object is copied.
+	ReasonNoncurrent = "noncurrent-version"
 	// ReasonUnreadable: HeadObject answered a bare 400 in a dry run, where
 	// no update is sent to learn whether the object is SSE-C.
 	ReasonUnreadable = "unreadable"

@@ -48,6 +48,9 @@ type Rekeyer struct {
 	// million) and buys the guarantee that no update reaches an object
 	// already compliant, however SQS duplicates deliveries.
 	HeadBeforeUpdate bool
+	// Copier copies in place the sources a bucket opted in for; nil means
+	// no copies (such objects fail with a reason).
+	Copier *Copier
 }
 
 // Result is the outcome of one object with what it cost.
@@ -79,29 +82,29 @@ func (r *Rekeyer) now() time.Time {
 // been form-encoded (AWS does not document which) carries its raw key as
 // RawKey: when the decoded key is gone, the raw key is tried too.
 func (r *Rekeyer) Rekey(ctx context.Context, obj messages.Object) Result {
+	pol := r.Policy
 	if r.Source != nil {
 		p, err := r.Source.Current(ctx)
 		if p == nil {
 			return Result{Outcome: Outcome{Status: Retry, Reason: "policy", Detail: fmt.Sprint(err)}}
 		}
-		current := *r
-		current.Policy, current.Source = p, nil
-		return current.Rekey(ctx, obj)
+		pol = p
 	}
-	res := r.rekeyOnce(ctx, obj)
+	res := r.rekeyOnce(ctx, pol, obj)
 	if res.Status != Gone || obj.RawKey == "" || obj.RawKey == obj.Key {
 		return res
 	}
 	alt := obj
 	alt.Key, alt.RawKey = obj.RawKey, ""
-	again := r.rekeyOnce(ctx, alt)
+	again := r.rekeyOnce(ctx, pol, alt)
 	again.Heads += res.Heads
 	again.Updates += res.Updates
 	return again
 }
 
-func (r *Rekeyer) rekeyOnce(ctx context.Context, obj messages.Object) Result {
-	target, ok := r.Policy.Lookup(obj.Bucket)
+func (r *Rekeyer) rekeyOnce(ctx context.Context, pol *policy.Policy, obj messages.Object) Result {
+	target, ok := pol.Lookup(obj.Bucket)
+	dryRun := pol.DryRun
 	switch {
 	case !ok:
 		return Result{Outcome: Outcome{Status: Skipped, Reason: ReasonUnmanagedBucket}}
@@ -113,15 +116,17 @@ func (r *Rekeyer) rekeyOnce(ctx context.Context, obj messages.Object) Result {
 	var res Result
 	st, locked, known := stateFromFacts(obj.Facts)
 	if known {
-		d := Decide(st, target, r.Policy.DryRun, r.now())
-		if locked && (d.Update || d.Outcome.Status == WouldUpdate) {
+		d := Decide(st, target, dryRun, r.now())
+		if locked && (d.Update || d.Copy || d.Outcome.Status == WouldUpdate || d.Outcome.Status == WouldCopy) {
 			res.Outcome = Outcome{Status: Skipped, Reason: ReasonObjectLock, Detail: "Object Lock in force per inventory"}
 			return res
 		}
-		if !d.Update {
+		if !d.Update && !d.Copy {
 			res.Outcome = d.Outcome
 			return res
 		}
+		// A copy keeps what the object is now: it needs the HEAD.
+		known = !d.Copy
 	}
 	if !known || r.HeadBeforeUpdate {
 		st, out := r.head(ctx, obj, target, &res)
@@ -130,16 +135,20 @@ func (r *Rekeyer) rekeyOnce(ctx context.Context, obj messages.Object) Result {
 			return res
 		}
 		if st.Encryption == encUnreadable {
-			res.Outcome = r.updateUnreadable(ctx, obj, target, &res)
+			res.Outcome = r.updateUnreadable(ctx, obj, target, dryRun, &res)
 			return res
 		}
-		d := Decide(st, target, r.Policy.DryRun, r.now())
+		d := Decide(st, target, dryRun, r.now())
+		if d.Copy {
+			res.Outcome = r.copyInPlace(ctx, obj, target, st, &res)
+			return res
+		}
 		if !d.Update {
 			res.Outcome = d.Outcome
 			return res
 		}
 	}
-	res.Outcome = r.update(ctx, obj, target, &res)
+	res.Outcome = r.update(ctx, obj, target, dryRun, &res)
 	return res
 }
 
@@ -166,7 +175,7 @@ func (r *Rekeyer) head(ctx context.Context, obj messages.Object, target policy.B
 	res.Heads++
 	out, err := r.Head.HeadObject(ctx, &s3.HeadObjectInput{
 		Bucket: aws.String(obj.Bucket), Key: aws.String(obj.Key), VersionId: nonEmpty(obj.VersionID),
-		ExpectedBucketOwner: aws.String(target.ExpectedOwner),
+		ExpectedBucketOwner: aws.String(target.ExpectedOwner), ChecksumMode: types.ChecksumModeEnabled,
 	})
 	if err != nil {
 		if httpStatus(err) == 400 {
@@ -200,6 +209,7 @@ func StateFromHead(h *s3.HeadObjectOutput) State {
 		KMSKeyARN: aws.ToString(h.SSEKMSKeyId), BucketKey: aws.ToBool(h.BucketKeyEnabled),
 		LockMode: string(h.ObjectLockMode), RetainUntil: aws.ToTime(h.ObjectLockRetainUntilDate),
 		LegalHold: h.ObjectLockLegalHoldStatus == types.ObjectLockLegalHoldStatusOn, DeleteMarker: aws.ToBool(h.DeleteMarker),
+		StorageClass: string(h.StorageClass), head: h,
 	}
 	switch h.ServerSideEncryption {
 	case types.ServerSideEncryptionAes256:
@@ -218,8 +228,8 @@ func StateFromHead(h *s3.HeadObjectOutput) State {
 }
 
 // update applies UpdateObjectEncryption and classifies its answer.
-func (r *Rekeyer) update(ctx context.Context, obj messages.Object, target policy.Bucket, res *Result) Outcome {
-	if r.Policy.DryRun {
+func (r *Rekeyer) update(ctx context.Context, obj messages.Object, target policy.Bucket, dryRun bool, res *Result) Outcome {
+	if dryRun {
 		return Outcome{Status: WouldUpdate}
 	}
 	res.Updates++
@@ -245,9 +255,9 @@ func (r *Rekeyer) update(ctx context.Context, obj messages.Object, target policy
 // updateUnreadable tries the update of an object whose HEAD answered a bare
 // 400, and lets S3's answer say what the object is: an SSE-C source is
 // refused by name; any other 400 is about the request, never the object.
-func (r *Rekeyer) updateUnreadable(ctx context.Context, obj messages.Object, target policy.Bucket, res *Result) Outcome {
+func (r *Rekeyer) updateUnreadable(ctx context.Context, obj messages.Object, target policy.Bucket, dryRun bool, res *Result) Outcome {
 	const detail = "HeadObject answered 400 without a reason (an SSE-C object, or a request fault such as expired credentials)"
-	if r.Policy.DryRun {
+	if dryRun {
 		return Outcome{Status: Failed, Reason: ReasonUnreadable, Detail: detail + "; a dry run sends no update to tell which"}
 	}
 	res.Updates++
@@ -293,6 +303,9 @@ func (r *Rekeyer) reclassify(ctx context.Context, obj messages.Object, target po
 		return Outcome{Status: Failed, Reason: ReasonInvalidRequest, Detail: "update refused (" + refusal + ") and HeadObject answered 400"}
 	}
 	d := Decide(st, target, false, r.now())
+	if d.Copy {
+		return r.copyInPlace(ctx, obj, target, st, res)
+	}
 	if d.Update {
 		// The object looks updatable yet S3 refused: a real invalid request.
 		return Outcome{Status: Failed, Reason: ReasonInvalidRequest, Detail: refusal}

@@ -42,6 +42,7 @@ var bucketActions = map[string]string{
 	"PutObjectLockConfiguration": "s3:PutBucketObjectLockConfiguration", "GetObjectLockConfiguration": "s3:GetBucketObjectLockConfiguration",
 	"CreateSession": "s3express:CreateSession",
 	"ListObjects":   "s3:ListBucket", "ListMultipartUploads": "s3:ListBucketMultipartUploads",
+	"PutBucketOwnershipControls": "s3:PutBucketOwnershipControls", "GetBucketOwnershipControls": "s3:GetBucketOwnershipControls",
 	// DeleteObjects authorizes each key as s3:DeleteObject inside.
 	"DeleteObjects": "",
 }
@@ -60,6 +61,8 @@ var objectActions = map[string][2]string{
 	"AbortMultipartUpload": {"s3:AbortMultipartUpload", "s3:AbortMultipartUpload"},
 	"ListParts":            {"s3:ListMultipartUploadParts", "s3:ListMultipartUploadParts"},
 	"GetObjectAttributes":  {"s3:GetObjectAttributes", "s3:GetObjectVersionAttributes"},
+	"PutObjectTagging":     {"s3:PutObjectTagging", "s3:PutObjectVersionTagging"},
+	"GetObjectTagging":     {"s3:GetObjectTagging", "s3:GetObjectVersionTagging"},
 }
 
 // Permissions lists what the caller must be allowed for a request to run

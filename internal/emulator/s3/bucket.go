@@ -31,7 +31,18 @@ func (s *Service) createBucket(w http.ResponseWriter, r *http.Request, name, _ s
 		return core.Errorf(http.StatusConflict, "BucketAlreadyOwnedByYou",
 			"Your previous request to create the named bucket succeeded and you already own it.")
 	}
-	b := &bucket{name: name, created: time.Now().UTC(), objectLock: lock, directory: directory, objects: map[string][]*objectVersion{}}
+	// New buckets have ACLs disabled (BucketOwnerEnforced) since April 2023
+	// unless the request asks otherwise (userguide about-object-ownership).
+	ownership := r.Header.Get("X-Amz-Object-Ownership")
+	switch ownership {
+	case "":
+		ownership = "BucketOwnerEnforced"
+	case "BucketOwnerEnforced", "BucketOwnerPreferred", "ObjectWriter":
+	default:
+		return core.Errorf(http.StatusBadRequest, "InvalidArgument", "Invalid x-amz-object-ownership header")
+	}
+	b := &bucket{name: name, created: time.Now().UTC(), objectLock: lock, directory: directory, ownership: ownership,
+		objects: map[string][]*objectVersion{}}
 	if lock {
 		b.versioning = versioningEnabled
 	}
@@ -352,3 +363,55 @@ func (s *Service) createSession(w http.ResponseWriter, _ *http.Request, name, _ 
 }
 
 func isoTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
+
+type ownershipControls struct {
+	XMLName xml.Name `xml:"OwnershipControls"`
+	Xmlns   string   `xml:"xmlns,attr,omitempty"`
+	Rules   []struct {
+		ObjectOwnership string `xml:"ObjectOwnership"`
+	} `xml:"Rule"`
+}
+
+func (s *Service) putBucketOwnershipControls(w http.ResponseWriter, r *http.Request, name, _ string) *core.Error {
+	var in ownershipControls
+	if apiErr := core.ReadXML(r, maxConfigBody, &in); apiErr != nil {
+		return apiErr
+	}
+	if len(in.Rules) != 1 {
+		return core.Errorf(http.StatusBadRequest, "MalformedXML", "The XML you provided was not well-formed or did not validate against our published schema")
+	}
+	switch o := in.Rules[0].ObjectOwnership; o {
+	case "BucketOwnerEnforced", "BucketOwnerPreferred", "ObjectWriter":
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		b, apiErr := s.bucketLocked(name)
+		if apiErr != nil {
+			return apiErr
+		}
+		b.ownership = o
+	default:
+		return core.Errorf(http.StatusBadRequest, "MalformedXML", "The XML you provided was not well-formed or did not validate against our published schema")
+	}
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+func (s *Service) getBucketOwnershipControls(w http.ResponseWriter, _ *http.Request, name, _ string) *core.Error {
+	s.mu.RLock()
+	b, apiErr := s.bucketLocked(name)
+	if apiErr != nil {
+		s.mu.RUnlock()
+		return apiErr
+	}
+	o := b.ownership
+	s.mu.RUnlock()
+	if o == "" {
+		return core.Errorf(http.StatusNotFound, "OwnershipControlsNotFoundError", "The bucket ownership controls were not found")
+	}
+	out := ownershipControls{Xmlns: s3Namespace}
+	out.Rules = append(out.Rules, struct {
+		ObjectOwnership string `xml:"ObjectOwnership"`
+	}{o})
+	core.WriteXML(w, http.StatusOK, out)
+	return nil
+}

@@ -77,6 +77,9 @@ func (s *Service) createMultipartUpload(w http.ResponseWriter, r *http.Request, 
 	if _, _, _, apiErr := lockHeaders(r.Header); apiErr != nil {
 		return apiErr
 	}
+	if _, apiErr := headerTags(r.Header); apiErr != nil {
+		return apiErr
+	}
 	if c := r.Header.Get("X-Amz-Storage-Class"); c != "" && !slices.Contains(storageClasses, c) {
 		return core.Errorf(http.StatusBadRequest, "InvalidStorageClass", "The storage class you specified is not valid")
 	}
@@ -236,6 +239,9 @@ func (s *Service) uploadPartCopy(w http.ResponseWriter, r *http.Request, bucketN
 	}
 	src, apiErr := readableVersion(sb, srcKey, srcVersion)
 	if apiErr != nil {
+		return apiErr
+	}
+	if apiErr := copyPreconditions(r, src); apiErr != nil {
 		return apiErr
 	}
 	_, up, apiErr := s.uploadLocked(bucketName, key, r.URL.Query().Get("uploadId"))

@@ -263,6 +263,10 @@ func (s *Service) newVersion(b *bucket, key string, r *http.Request, plaintext [
 	if apiErr != nil {
 		return nil, "", apiErr
 	}
+	tags, apiErr := headerTags(r.Header)
+	if apiErr != nil {
+		return nil, "", apiErr
+	}
 	env, stored, kmsOp, apiErr := s.sealNew(b, req, legacy, plaintext)
 	if apiErr != nil {
 		return nil, "", apiErr
@@ -272,7 +276,7 @@ func (s *Service) newVersion(b *bucket, key string, r *http.Request, plaintext [
 		size: int64(len(plaintext)), etag: `"` + hex.EncodeToString(sum[:]) + `"`, storageClass: class,
 		contentType: r.Header.Get("Content-Type"), headers: map[string]string{}, metadata: userMetadata(r.Header),
 		checksumAlg: alg, checksum: checksum, checksumType: "FULL_OBJECT", env: env, ciphertext: stored,
-		lockMode: mode, retainUntil: until, legalHold: hold,
+		lockMode: mode, retainUntil: until, legalHold: hold, tags: tags,
 	}
 	if v.contentType == "" {
 		v.contentType = "binary/octet-stream"
@@ -422,6 +426,9 @@ func writeObjectHeaders(w http.ResponseWriter, r *http.Request, b *bucket, v *ob
 	if v.storageClass != "STANDARD" {
 		h.Set("x-amz-storage-class", v.storageClass)
 	}
+	if len(v.tags) > 0 {
+		h.Set("x-amz-tagging-count", tagCount(v))
+	}
 	writeVersionHeaders(w, b, v)
 	writeEncryptionHeaders(w, v.env)
 	if v.lockMode != "" && showRetention {
@@ -538,6 +545,21 @@ func writePart(w http.ResponseWriter, r *http.Request, v *objectVersion, plain [
 	w.WriteHeader(http.StatusPartialContent)
 	if withBody {
 		_, _ = w.Write(plain[start : end+1])
+	}
+	return nil
+}
+
+// copyPreconditions checks x-amz-copy-source-if-match and
+// -if-none-match against the source's ETag (CopyObject and
+// UploadPartCopy): a failed one answers 412 and copies nothing.
+func copyPreconditions(r *http.Request, src *objectVersion) *core.Error {
+	failed := core.Errorf(http.StatusPreconditionFailed, "PreconditionFailed", "At least one of the pre-conditions you specified did not hold")
+	etag := strings.Trim(src.etag, `"`)
+	if m := r.Header.Get("X-Amz-Copy-Source-If-Match"); m != "" && strings.Trim(m, `"`) != etag {
+		return failed
+	}
+	if m := r.Header.Get("X-Amz-Copy-Source-If-None-Match"); m != "" && strings.Trim(m, `"`) == etag {
+		return failed
 	}
 	return nil
 }
@@ -710,6 +732,9 @@ func (s *Service) copyLocked(w http.ResponseWriter, r *http.Request, srcBucket, 
 	if apiErr != nil {
 		return nil, apiErr
 	}
+	if apiErr := copyPreconditions(r, sv); apiErr != nil {
+		return nil, apiErr
+	}
 	db, apiErr := s.bucketLocked(bucketName)
 	if apiErr != nil {
 		return nil, apiErr
@@ -739,14 +764,36 @@ func (s *Service) copyLocked(w http.ResponseWriter, r *http.Request, srcBucket, 
 	for name := range checksumAlgorithms {
 		hdr.Del("X-Amz-Checksum-" + name)
 	}
+	switch r.Header.Get("X-Amz-Tagging-Directive") {
+	case "", "COPY":
+		hdr.Del("X-Amz-Tagging")
+		if len(sv.tags) > 0 {
+			// Copying tags reads them from the source and writes them to
+			// the copy (CopyObject, Permissions: s3:GetObjectTagging and
+			// s3:PutObjectTagging).
+			if !s.allowed(r, "s3:GetObjectTagging", ObjectARN(srcBucket, srcKey), nil) || !s.allowed(r, "s3:PutObjectTagging", ObjectARN(bucketName, key), nil) {
+				return nil, errAccessDenied()
+			}
+			hdr.Set("X-Amz-Tagging", encodeTags(sv.tags))
+		}
+	case "REPLACE":
+	default:
+		return nil, core.Errorf(http.StatusBadRequest, "InvalidArgument", "Unknown tagging directive.")
+	}
 	copyReq := r.Clone(r.Context())
 	copyReq.Header = hdr
 	v, kmsOp, apiErr := s.newVersion(db, key, copyReq, plain)
 	if apiErr != nil {
 		return nil, apiErr
 	}
-	if sv.checksumAlg != "" && sv.checksumAlg != v.checksumAlg {
-		v.checksumAlg, v.checksum = sv.checksumAlg, checksumAlgorithms[sv.checksumAlg](plain)
+	// The copy keeps the source's checksum algorithm unless the request
+	// names another (CopyObject: x-amz-checksum-algorithm).
+	alg := strings.ToLower(r.Header.Get("X-Amz-Checksum-Algorithm"))
+	if _, ok := checksumAlgorithms[alg]; !ok {
+		alg = sv.checksumAlg
+	}
+	if alg != "" && alg != v.checksumAlg {
+		v.checksumAlg, v.checksum = alg, checksumAlgorithms[alg](plain)
 	}
 	db.addVersion(v)
 	ev := db.newEvent("ObjectCreated:Copy", "CopyObject", v)

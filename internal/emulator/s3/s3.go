@@ -1,6 +1,8 @@
 package s3
 
 import (
+	"maps"
+
 	"github.com/s3rekey/s3rekey/internal/emulator/core"
 	"github.com/s3rekey/s3rekey/internal/emulator/kms"
 	"github.com/s3rekey/s3rekey/internal/emulator/sqs"
@@ -49,6 +51,7 @@ type bucket struct {
 	queues     []queueConfig
 	eventBrdg  bool
 	directory  bool
+	ownership  string // Object Ownership: BucketOwnerEnforced (ACLs disabled), BucketOwnerPreferred, ObjectWriter
 	sequencer  uint64
 
 	uploads    map[string]*upload          // multipart uploads in progress, by id
@@ -76,6 +79,7 @@ type objectVersion struct {
 	lockMode       string
 	retainUntil    time.Time
 	legalHold      bool
+	tags           map[string]string
 }
 
 // objectPart is one part of an object assembled by multipart upload.
@@ -220,6 +224,8 @@ func (s *Service) Route(r *http.Request, bucketName, key string) (string, s3Hand
 				return "PutBucketNotificationConfiguration", s.putBucketNotification
 			case has("object-lock"):
 				return "PutObjectLockConfiguration", s.putObjectLockConfiguration
+			case has("ownershipControls"):
+				return "PutBucketOwnershipControls", s.putBucketOwnershipControls
 			case len(q) == 0:
 				return "CreateBucket", s.createBucket
 			}
@@ -235,6 +241,8 @@ func (s *Service) Route(r *http.Request, bucketName, key string) (string, s3Hand
 				return "GetObjectLockConfiguration", s.getObjectLockConfiguration
 			case has("location"):
 				return "GetBucketLocation", s.getBucketLocation
+			case has("ownershipControls"):
+				return "GetBucketOwnershipControls", s.getBucketOwnershipControls
 			case has("session"):
 				return "CreateSession", s.createSession
 			case has("versions"):
@@ -275,7 +283,9 @@ func (s *Service) Route(r *http.Request, bucketName, key string) (string, s3Hand
 			return "UploadPartCopy", s.uploadPartCopy
 		case has("uploadId"):
 			return "UploadPart", s.uploadPart
-		case has("tagging"), has("acl"):
+		case has("tagging"):
+			return "PutObjectTagging", s.putObjectTagging
+		case has("acl"):
 			return "", nil
 		case r.Header.Get("X-Amz-Copy-Source") != "":
 			return "CopyObject", s.copyObject
@@ -292,7 +302,9 @@ func (s *Service) Route(r *http.Request, bucketName, key string) (string, s3Hand
 			return "ListParts", s.listParts
 		case has("attributes"):
 			return "GetObjectAttributes", s.getObjectAttributes
-		case has("tagging"), has("acl"):
+		case has("tagging"):
+			return "GetObjectTagging", s.getObjectTagging
+		case has("acl"):
 			return "", nil
 		default:
 			return "GetObject", s.getObject
@@ -410,6 +422,7 @@ type ObjectState struct {
 	LockMode     string
 	RetainUntil  time.Time
 	LegalHold    bool
+	Tags         map[string]string
 }
 
 // Inspect returns a copy of a stored version (versionID "" = current),
@@ -458,6 +471,6 @@ func stateOf(v *objectVersion, latest bool) ObjectState {
 		KMSKeyARN: v.env.kmsKeyARN, BucketKey: v.env.bucketKey,
 		Ciphertext: append([]byte(nil), v.ciphertext...), WrappedKey: append([]byte(nil), v.env.wrappedKey...),
 		ETag: v.etag, LastModified: v.lastModified, StorageClass: v.storageClass, Checksum: v.checksum,
-		Metadata: meta, LockMode: v.lockMode, RetainUntil: v.retainUntil, LegalHold: v.legalHold,
+		Metadata: meta, LockMode: v.lockMode, RetainUntil: v.retainUntil, LegalHold: v.legalHold, Tags: maps.Clone(v.tags),
 	}
 }
