@@ -81,6 +81,9 @@ func NewS3RekeyStack(scope constructs.Construct, id string, props *S3RekeyStackP
 		res.TargetKeyARNs = append(res.TargetKeyARNs, *arn)
 	}
 	for _, name := range cfg.bucketNames() {
+		if u := cfg.Buckets[name].UnsupportedSources; u != nil && (u.NotEncrypted == policy.SourceCopy || u.DSSEKMS == policy.SourceCopy) {
+			res.CopyBuckets = append(res.CopyBuckets, name)
+		}
 		if ref := cfg.Buckets[name].KMSKeyArn; policy.IsAlias(ref) && !slices.Contains(res.TargetKeyAliases, aliasName(ref)) {
 			res.TargetKeyAliases = append(res.TargetKeyAliases, aliasName(ref))
 		}
@@ -392,7 +395,7 @@ func (s *S3RekeyStack) sdkCall(id string, call, undo *customresources.AwsSdkCall
 
 // outcomes are the statuses the encrypt function counts (EMF metric
 // "Objects", dimension "Outcome").
-var outcomes = []string{"updated", "compliant", "gone", "skipped", "would-update", "retry", "failed", "rejected"}
+var outcomes = []string{"updated", "copied", "compliant", "gone", "skipped", "would-update", "would-copy", "retry", "failed", "rejected"}
 
 // monitoring adds alarms (a DLQ holds messages; a queue's oldest message
 // is too old) and a dashboard of outcomes and queue depths.

@@ -338,7 +338,8 @@ func TestS3RekeyStack(t *testing.T) {
 		// The roles hold exactly the statements of internal/permissions,
 		// the source the end-to-end tests bind in the emulator, plus what
 		// CDK's SQS event source adds for Lambda's poller.
-		res := permissions.Resources{Partition: "aws", Region: "r", Account: "a", ManagedBuckets: []string{"b"}, TargetKeyARNs: []string{"k"}}
+		res := permissions.Resources{Partition: "aws", Region: "r", Account: "a", ManagedBuckets: []string{"b"}, TargetKeyARNs: []string{"k"},
+			CopyBuckets: []string{"example-archive"}}
 		for role, want := range map[string][]permissions.Statement{"EncryptServiceRole": permissions.Encrypt(res), "PlannerServiceRole": permissions.Planner(res)} {
 			var doc struct {
 				Statement []struct {
@@ -370,6 +371,19 @@ func TestS3RekeyStack(t *testing.T) {
 		}
 		if !strings.Contains(enc, "kms:ViaService") {
 			t.Errorf("encrypt's KMS grants are not limited to calls through S3: %s", enc)
+		}
+		// Copy permissions only on the bucket that opted in.
+		var doc struct {
+			Statement []struct {
+				Sid      string
+				Resource any
+			}
+		}
+		_ = json.Unmarshal([]byte(enc), &doc)
+		for _, st := range doc.Statement {
+			if strings.HasPrefix(st.Sid, "Copy") && (!strings.Contains(js(st.Resource), "example-archive") || strings.Contains(js(st.Resource), "example-customer-uploads")) {
+				t.Errorf("statement %s applies to %s, want only the opted-in example-archive", st.Sid, js(st.Resource))
+			}
 		}
 	})
 

@@ -258,12 +258,18 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fmt.Fprintln(tw, "\nbackfill\tobjects")
 	fmt.Fprintf(tw, "would update\t%d\n", rep.WouldUpdate)
 	fmt.Fprintf(tw, "SSE-KMS with the target's bucket-key setting: update unless already under the target key (HEAD decides)\t%d\n", rep.NeedsCheck)
+	if rep.WouldCopy > 0 {
+		fmt.Fprintf(tw, "would copy in place (unencrypted or DSSE-KMS, opted in): %d bytes\t%d\n", rep.CopyBytes, rep.WouldCopy)
+		if rep.KeptVersionBytes > 0 {
+			fmt.Fprintf(tw, "  old versions kept in the versioned bucket (extra storage, bytes)\t%d\n", rep.KeptVersionBytes)
+		}
+	}
 	for _, k := range sortedKeys(rep.Skipped) {
 		fmt.Fprintf(tw, "skipped: %s\t%d\n", k, rep.Skipped[k])
 	}
 	_ = tw.Flush()
-	fmt.Fprintf(stdout, "\nestimate: %d UpdateObjectEncryption requests at most, %d HEADs, %d object-task messages\n",
-		rep.Usage.UOE, rep.Usage.S3Get-int64(rep.Files)-2, rep.Messages)
+	fmt.Fprintf(stdout, "\nestimate: %d UpdateObjectEncryption requests at most, %d copies, %d HEADs, %d object-task messages\n",
+		rep.Usage.UOE, rep.WouldCopy, rep.Usage.S3Get-int64(rep.Files)-2, rep.Messages)
 	printCost(stdout, rep.Cost, rep.Rows, 1, "estimate")
 	return nil
 }

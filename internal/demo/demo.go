@@ -236,6 +236,9 @@ func EmulatorResources(emu *emulator.Emulator, pol *policy.Policy, inventoryBuck
 	for _, name := range slices.Sorted(maps.Keys(pol.Buckets)) {
 		res.ManagedBuckets = append(res.ManagedBuckets, name)
 		b := pol.Buckets[name]
+		if b.CopiesAny() {
+			res.CopyBuckets = append(res.CopyBuckets, name)
+		}
 		switch {
 		case seen[b.KMSKeyARN]:
 		case b.KeyAlias != "":

@@ -27,6 +27,8 @@ type Statement struct {
 type Resources struct {
 	Partition, Region, Account string
 	ManagedBuckets             []string // bucket names
+	// CopyBuckets are the managed buckets opted in to copy in place.
+	CopyBuckets []string
 	InventoryBucketARN         string
 	TargetKeyARNs              []string
 	// TargetKeyAliases are the aliases (alias/NAME) target keys are named
@@ -39,9 +41,11 @@ type Resources struct {
 	WorkQueueARN, WorkDLQARN, ControlQueueARN, ControlDLQARN string
 }
 
-func (r Resources) bucketARNs(suffix string) []string {
-	out := make([]string, len(r.ManagedBuckets))
-	for i, b := range r.ManagedBuckets {
+func (r Resources) bucketARNs(suffix string) []string { return r.arns(r.ManagedBuckets, suffix) }
+
+func (r Resources) arns(buckets []string, suffix string) []string {
+	out := make([]string, len(buckets))
+	for i, b := range buckets {
 		out[i] = "arn:" + r.Partition + ":s3:::" + b + suffix
 	}
 	return out
@@ -96,6 +100,16 @@ func Encrypt(r Resources) []Statement {
 	if len(source.Resources) == 0 {
 		source.Resources = []string{r.anyKey()}
 		source.Condition["StringEquals"]["kms:CallerAccount"] = []string{r.Account}
+	}
+	if len(r.CopyBuckets) > 0 {
+		out = append(out,
+			// CopyObject with the tagging directive COPY reads and writes
+			// tags; a multipart copy reads them and aborts on failure.
+			Statement{Sid: "CopyInPlace", Actions: []string{"s3:GetObjectTagging", "s3:PutObjectTagging", "s3:AbortMultipartUpload"},
+				Resources: r.arns(r.CopyBuckets, "/*")},
+			// A copy drops ACL grants: copies go only to buckets whose
+			// Object Ownership says ACLs are disabled.
+			Statement{Sid: "CopyOnlyWithoutACLs", Actions: []string{"s3:GetBucketOwnershipControls"}, Resources: r.arns(r.CopyBuckets, "")})
 	}
 	out = append(out, source,
 		Statement{Sid: "RetryAndDeadLetter", Actions: []string{"sqs:SendMessage"}, Resources: []string{r.WorkQueueARN, r.WorkDLQARN}},

@@ -45,6 +45,8 @@ type Options struct {
 	// function's queue is polled with its own, as Lambda polls with the
 	// function's role.
 	EncryptAWS, PlannerAWS *aws.Config
+	// MultipartCopyThreshold and CopyPartSize: see encrypt.Config.
+	MultipartCopyThreshold, CopyPartSize int64
 	// AliasTTL is how long a resolution of the policy's KMS aliases is used
 	// (default keyalias.DefaultTTL).
 	AliasTTL time.Duration
@@ -79,6 +81,7 @@ func New(cfg aws.Config, pol *policy.Policy, q Queues, opts Options) *Pipeline {
 		keys = &keyalias.Resolver{API: kms.NewFromConfig(encryptAWS), Configured: pol, TTL: opts.AliasTTL}
 	}
 	p.Encrypt = encrypt.New(encryptAWS, keys, encrypt.Config{WorkQueueURL: q.Work, DeadLetterQueueURL: q.WorkDLQ, Concurrency: opts.ObjectsInFlight,
+		MultipartCopyThreshold: opts.MultipartCopyThreshold, CopyPartSize: opts.CopyPartSize,
 		HeadBeforeUpdate: opts.HeadBeforeUpdate}, opts.Logger, nil)
 	p.Encrypt.OnBatch = t.addBatch
 	p.Planner = planner.New(plannerAWS, pol, planner.Config{WorkQueueURL: q.Work, ControlQueueURL: q.Control, ControlDLQURL: q.ControlDLQ}, opts.Logger)
@@ -180,7 +183,7 @@ func (s Snapshot) Total() int64 {
 // SortedOutcomes lists outcome names, successes first.
 func (s Snapshot) SortedOutcomes() []string {
 	rank := func(k string) int {
-		for i, p := range []string{"updated", "compliant", "would-update", "gone", "skipped", "retry", "failed", "rejected"} {
+		for i, p := range []string{"updated", "copied", "compliant", "would-update", "would-copy", "gone", "skipped", "retry", "failed", "rejected"} {
 			if strings.HasPrefix(k, p) {
 				return i
 			}

@@ -41,11 +41,19 @@ type PlanReport struct {
 	// NeedsCheck are SSE-KMS rows with the target's bucket-key setting:
 	// compliant or not depends on the key ARN, which inventories do not
 	// carry, so the consumer HEADs them.
-	NeedsCheck int64            `json:"needsCheck"`
-	Skipped    map[string]int64 `json:"skipped"`
-	Messages   int64            `json:"messages"` // object tasks the planner would send
-	Usage      cost.Usage       `json:"usage"`
-	Cost       cost.Breakdown   `json:"cost"`
+	NeedsCheck int64 `json:"needsCheck"`
+	// WouldCopy are unencrypted and DSSE-KMS rows of a bucket opted in to
+	// copy in place (one HEAD and one COPY each, PUT-class), CopyBytes
+	// their size. In a versioned bucket every copy keeps the old version:
+	// KeptVersionBytes is that extra storage when the report shows the
+	// bucket's versions (an all-versions report).
+	WouldCopy        int64            `json:"wouldCopy"`
+	CopyBytes        int64            `json:"copyBytes"`
+	KeptVersionBytes int64            `json:"keptVersionBytes"`
+	Skipped          map[string]int64 `json:"skipped"`
+	Messages         int64            `json:"messages"` // object tasks the planner would send
+	Usage            cost.Usage       `json:"usage"`
+	Cost             cost.Breakdown   `json:"cost"`
 
 	// kmsSources are enqueued SSE-KMS rows without a bucket key: S3 asks
 	// KMS to decrypt each one's data key when it is updated.
@@ -83,16 +91,17 @@ func Plan(ctx context.Context, api inventory.GetObjectAPI, manifestURL string, p
 	rep.Usage = cost.Usage{
 		Objects: rep.Rows,
 		UOE:     enqueued, // at most: some NeedsCheck rows may already be compliant
-		S3Get:   rep.NeedsCheck + int64(len(m.Files)) + 2,
+		S3Get:   rep.NeedsCheck + rep.WouldCopy + int64(len(m.Files)) + 2,
+		S3Put:   rep.WouldCopy, // CopyObject is PUT-class
 		// Each object task is sent, received and deleted once; each file
 		// task likewise on the control queue.
 		SQS:           3*packer.chunks + 3*int64(len(m.Files)),
-		LambdaSeconds: float64(enqueued) * LambdaSecondsPerObject,
+		LambdaSeconds: float64(enqueued+rep.WouldCopy) * LambdaSecondsPerObject,
 		LambdaInvokes: packer.messages/10 + int64(len(m.Files)) + 1,
 	}
 	rep.Usage.KMS = rep.kmsSources
 	if !target.BucketKeyEnabled {
-		rep.Usage.KMS += enqueued // and encrypts each one's under the target, without a bucket key
+		rep.Usage.KMS += enqueued + rep.WouldCopy // and encrypts each one's under the target, without a bucket key
 	}
 	rep.Cost = cost.Price(rep.Usage)
 	return rep, nil
@@ -127,6 +136,15 @@ func planFile(ctx context.Context, api inventory.GetObjectAPI, bucket string, f 
 			continue
 		}
 		packer.add(obj)
+		if row.HasEncryption && (row.EncryptionStatus == rekey.EncNone || row.EncryptionStatus == rekey.EncDSSE) {
+			// Only a bucket opted in to copies lets these through the filter.
+			rep.WouldCopy++
+			rep.CopyBytes += row.Size
+			if row.HasIsLatest {
+				rep.KeptVersionBytes += row.Size
+			}
+			continue
+		}
 		if row.HasEncryption && row.EncryptionStatus == rekey.EncKMS && row.BucketKeyStatus != "ENABLED" {
 			rep.kmsSources++
 		}

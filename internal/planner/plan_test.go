@@ -86,4 +86,22 @@ func TestPlanKnownInventory(t *testing.T) {
 	if n := e.Emu.CountOf("s3", "UpdateObjectEncryption", ""); n != 0 {
 		t.Errorf("plan made %d updates; it must change nothing", n)
 	}
+
+	// Opted in to copy unencrypted objects: the 7 NOT-SSE rows are copies
+	// (a HEAD and a PUT-class COPY each), and in this all-versions report
+	// their old versions stay.
+	copyPol, err := policy.Parse([]byte(`{"buckets":{"src":{"kmsKeyArn":"arn:aws:kms:us-east-1:111122223333:key/k","bucketKeyEnabled":true,
+		"unsupportedSources":{"notEncrypted":"copy"}}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	withCopies, err := planner.Plan(context.Background(), e.S3, "s3://inv/"+rep.ManifestKey, copyPol, now, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if withCopies.WouldCopy != 7 || withCopies.CopyBytes != 700 || withCopies.KeptVersionBytes != 700 || withCopies.Skipped["not-encrypted"] != 0 ||
+		withCopies.WouldUpdate != 75 || withCopies.Usage.S3Put != 7 || withCopies.Usage.S3Get != 15+7+3+2 {
+		t.Errorf("with copies: wouldCopy %d (%d bytes, %d kept), skipped %v, wouldUpdate %d, usage %+v", withCopies.WouldCopy, withCopies.CopyBytes,
+			withCopies.KeptVersionBytes, withCopies.Skipped, withCopies.WouldUpdate, withCopies.Usage)
+	}
 }

@@ -152,3 +152,60 @@ func TestCopyInPlace(t *testing.T) {
 		t.Errorf("the copy's event: %+v, want compliant with no copy", got.Outcome)
 	}
 }
+
+// racingPartCopy overwrites the object before the first part is copied.
+type racingPartCopy struct {
+	*s3.Client
+	overwrite func()
+	done      bool
+}
+
+func (o *racingPartCopy) UploadPartCopy(ctx context.Context, in *s3.UploadPartCopyInput, opts ...func(*s3.Options)) (*s3.UploadPartCopyOutput, error) {
+	if !o.done {
+		o.done = true
+		o.overwrite()
+	}
+	return o.Client.UploadPartCopy(ctx, in, opts...)
+}
+
+// A multipart copy that fails (here: the object was overwritten between
+// the HEAD and a part) aborts its upload, which needs
+// s3:AbortMultipartUpload: without it the upload is left behind.
+func TestMultipartCopyAbortsOnFailure(t *testing.T) {
+	for _, granted := range []bool{true, false} {
+		t.Run(fmt.Sprintf("abort granted %v", granted), func(t *testing.T) {
+			e := emutest.Start(t, emulator.Options{})
+			ctx := context.Background()
+			target := e.Key(t)
+			e.Bucket(t, "legacy", false)
+			e.Put(t, &s3.PutObjectInput{Bucket: aws.String("legacy"), Key: aws.String("big.bin")}, strings.Repeat("x", 7<<20), emulator.LegacyUnencrypted)
+			actions := `"s3:GetObject","s3:PutObject","s3:GetBucketOwnershipControls","s3:GetObjectTagging","s3:PutObjectTagging"`
+			if granted {
+				actions += `,"s3:AbortMultipartUpload"`
+			}
+			if err := e.Emu.BindPolicy("COPIER", []byte(`{"Statement":[{"Effect":"Allow","Action":[`+actions+`],"Resource":"*"}]}`)); err != nil {
+				t.Fatal(err)
+			}
+			cfg := e.Emu.AWSConfigAs("COPIER")
+			cfg.Retryer = func() aws.Retryer { return aws.NopRetryer{} }
+			api := &racingPartCopy{Client: s3.NewFromConfig(cfg, emulator.PathStyle), overwrite: func() {
+				e.Put(t, &s3.PutObjectInput{Bucket: aws.String("legacy"), Key: aws.String("big.bin")}, "new", emulator.LegacyUnencrypted)
+			}}
+			pol, err := policy.Parse([]byte(fmt.Sprintf(`{"buckets":{"legacy":{"kmsKeyArn":%q,"unsupportedSources":{"notEncrypted":"copy"}}}}`, target)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := &rekey.Rekeyer{Head: api, Update: api, Policy: pol, Copier: &rekey.Copier{API: api, MultipartThreshold: 6 << 20, PartSize: 5 << 20}}
+			if got := r.Rekey(ctx, messages.Object{Bucket: "legacy", Key: "big.bin"}); got.Status != rekey.Retry || got.Reason != "concurrent-overwrite" {
+				t.Errorf("got %+v, want a retry for the concurrent overwrite", got.Outcome)
+			}
+			uploads, err := e.S3.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String("legacy")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if left := len(uploads.Uploads); (left == 0) != granted {
+				t.Errorf("%d multipart uploads left behind with abort granted=%v", left, granted)
+			}
+		})
+	}
+}

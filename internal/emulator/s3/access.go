@@ -93,6 +93,10 @@ func Permissions(op string, r *http.Request, bucket, key string) []Permission {
 		action = a[1]
 	}
 	out := []Permission{{action, object}}
+	if (op == "PutObject" || op == "CreateMultipartUpload") && r.Header.Get("X-Amz-Tagging") != "" {
+		// Tags on upload: s3:PutObjectTagging too (PutObject, Permissions).
+		out = append(out, Permission{"s3:PutObjectTagging", object})
+	}
 	if op == "CopyObject" || op == "UploadPartCopy" {
 		src, _ := url.PathUnescape(r.Header.Get("X-Amz-Copy-Source"))
 		src, version, _ := strings.Cut(strings.TrimPrefix(src, "/"), "?versionId=")
