@@ -41,6 +41,9 @@ import (
 const (
 	DataBucket      = "demo-data"
 	LockedBucket    = "demo-locked"
+	// LegacyBucket holds unencrypted objects from before 2023 and is opted
+	// in to copy them in place.
+	LegacyBucket = "demo-legacy"
 	InventoryBucket = "demo-inventory"
 	WorkQueue       = "s3rekey-work"
 	ControlQueue    = "s3rekey-control"
@@ -83,6 +86,7 @@ type demo struct {
 	before     map[string]fingerprint // bucket/key@version → stored object
 	customer   []byte
 	progressW  io.Writer
+	copies     atomic.Int64 // objects seeded to be copied in place
 }
 
 // fingerprint is what must not change when an object is rekeyed.
@@ -102,7 +106,10 @@ type Prepared struct {
 	Seeded     int
 	Versions   int
 	Rows       int64 // inventory rows
-	d          *demo
+	// Copies are the objects the run will copy in place; each copy's own
+	// Object Created event ends as one more (compliant) outcome.
+	Copies int64
+	d      *demo
 }
 
 // Prepare creates keys, buckets and queues on emu, seeds the mix, turns on
@@ -111,7 +118,7 @@ type Prepared struct {
 func Prepare(ctx context.Context, emu *emulator.Emulator, opts Options) (*Prepared, error) {
 	opts = opts.withDefaults()
 	for _, r := range []emulator.EventBridgeRule{
-		{Bucket: DataBucket, Queue: WorkQueue}, {Bucket: LockedBucket, Queue: WorkQueue},
+		{Bucket: DataBucket, Queue: WorkQueue}, {Bucket: LockedBucket, Queue: WorkQueue}, {Bucket: LegacyBucket, Queue: WorkQueue},
 		{Bucket: InventoryBucket, KeySuffix: "manifest.checksum", Queue: ControlQueue},
 	} {
 		emu.AddEventBridgeRule(r)
@@ -126,7 +133,8 @@ func Prepare(ctx context.Context, emu *emulator.Emulator, opts Options) (*Prepar
 	if p.Seeded, p.Versions, err = d.seed(ctx); err != nil {
 		return nil, err
 	}
-	d.say("seeded %d objects (%d versions) in s3://%s and s3://%s", p.Seeded, p.Versions, DataBucket, LockedBucket)
+	p.Copies = d.copies.Load()
+	d.say("seeded %d objects (%d versions) in s3://%s, s3://%s and s3://%s", p.Seeded, p.Versions, DataBucket, LockedBucket, LegacyBucket)
 	d.snapshot()
 	if p.Rows, p.Manifests, err = d.publishInventories(ctx); err != nil {
 		return nil, err
@@ -168,7 +176,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		return nil, err
 	}
 	d := prep.d
-	res := &Result{Seeded: prep.Seeded, Versions: prep.Versions, Uploads: opts.Uploads, Expected: prep.Rows + int64(opts.Uploads)}
+	res := &Result{Seeded: prep.Seeded, Versions: prep.Versions, Uploads: opts.Uploads, Expected: prep.Rows + int64(opts.Uploads) + prep.Copies}
 
 	emu.ResetCounts()
 	popts, err := d.pipelineOptions(pipeline.Options{Logger: opts.Logger})
@@ -284,14 +292,16 @@ func (d *demo) setup(ctx context.Context) error {
 	for _, b := range []struct {
 		name string
 		lock bool
-	}{{DataBucket, false}, {LockedBucket, true}, {InventoryBucket, false}} {
+	}{{DataBucket, false}, {LockedBucket, true}, {InventoryBucket, false}, {LegacyBucket, false}} {
 		if _, err := d.s3.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(b.name), ObjectLockEnabledForBucket: aws.Bool(b.lock)}); err != nil {
 			return err
 		}
 	}
-	if _, err := d.s3.PutBucketVersioning(ctx, &s3.PutBucketVersioningInput{Bucket: aws.String(DataBucket),
-		VersioningConfiguration: &types.VersioningConfiguration{Status: types.BucketVersioningStatusEnabled}}); err != nil {
-		return err
+	for _, b := range []string{DataBucket, LegacyBucket} {
+		if _, err := d.s3.PutBucketVersioning(ctx, &s3.PutBucketVersioningInput{Bucket: aws.String(b),
+			VersioningConfiguration: &types.VersioningConfiguration{Status: types.BucketVersioningStatusEnabled}}); err != nil {
+			return err
+		}
 	}
 	sqsc := sqs.NewFromConfig(cfg)
 	mk := func(name string, attrs map[string]string) (string, error) {
@@ -316,10 +326,11 @@ func (d *demo) setup(ctx context.Context) error {
   "dryRun": false,
   "buckets": {
     %q: {"kmsKeyArn": %q, "bucketKeyEnabled": true, "versions": "all", "excludePrefixes": ["scratch/"]},
-    %q: {"kmsKeyArn": %q, "bucketKeyEnabled": true}
+    %q: {"kmsKeyArn": %q, "bucketKeyEnabled": true},
+    %q: {"kmsKeyArn": %q, "bucketKeyEnabled": true, "unsupportedSources": {"notEncrypted": "copy"}}
   }
 }
-`, DataBucket, d.target, LockedBucket, d.target))
+`, DataBucket, d.target, LockedBucket, d.target, LegacyBucket, d.target))
 	d.policy, err = policy.Parse(d.policyJSON)
 	return err
 }
@@ -327,7 +338,8 @@ func (d *demo) setup(ctx context.Context) error {
 // kinds of seeded objects, one per index modulo len(kinds).
 var kinds = []string{"SSE-S3", "SSE-S3", "SSE-S3", "SSE-S3", "SSE-S3", "SSE-S3", "SSE-S3",
 	"SSE-KMS old key", "SSE-KMS old key", "SSE-KMS target", "SSE-KMS target, no bucket key", "NOT-SSE", "SSE-C", "DSSE-KMS",
-	"two versions", "deleted", "excluded prefix", "governance retention", "legal hold", "lock bucket, unlocked"}
+	"two versions", "deleted", "excluded prefix", "governance retention", "legal hold", "lock bucket, unlocked",
+	"legacy, copied", "legacy, archived"}
 
 var folders = []string{"reports/Q4 2025", "photos/été+hiver", "logs/日本", "exports/a+b=c", "data/plain"}
 
@@ -395,6 +407,13 @@ func (d *demo) seedOne(ctx context.Context, i int) (int, error) {
 		in.ObjectLockLegalHoldStatus = types.ObjectLockLegalHoldStatusOn
 	case "lock bucket, unlocked":
 		bucket = LockedBucket
+	case "legacy, copied":
+		bucket, opts = LegacyBucket, append(opts, emulator.LegacyUnencrypted)
+		in.Metadata, in.ContentType, in.Tagging = map[string]string{"source": "demo"}, aws.String("text/plain"), aws.String("era=pre-2023")
+		d.copies.Add(1)
+	case "legacy, archived":
+		bucket, opts = LegacyBucket, append(opts, emulator.LegacyUnencrypted)
+		in.StorageClass = types.StorageClassGlacier
 	}
 	in.Bucket, in.Key = aws.String(bucket), aws.String(key)
 	if _, err := d.s3.PutObject(ctx, in, opts...); err != nil {
@@ -417,7 +436,7 @@ func (d *demo) seedOne(ctx context.Context, i int) (int, error) {
 
 // snapshot records what must not change of every stored version.
 func (d *demo) snapshot() {
-	for _, bucket := range []string{DataBucket, LockedBucket} {
+	for _, bucket := range []string{DataBucket, LockedBucket, LegacyBucket} {
 		for _, v := range d.emu.Versions(bucket) {
 			if v.DeleteMarker {
 				continue
@@ -435,7 +454,7 @@ func fingerprintOf(v emulator.ObjectState) fingerprint {
 // inventory of each data bucket; it returns the rows they hold and the
 // manifests' URLs.
 func (d *demo) publishInventories(ctx context.Context) (int64, []string, error) {
-	for _, b := range []string{DataBucket, LockedBucket, InventoryBucket} {
+	for _, b := range []string{DataBucket, LockedBucket, LegacyBucket, InventoryBucket} {
 		if _, err := d.s3.PutBucketNotificationConfiguration(ctx, &s3.PutBucketNotificationConfigurationInput{Bucket: aws.String(b),
 			NotificationConfiguration: &types.NotificationConfiguration{EventBridgeConfiguration: &types.EventBridgeConfiguration{}}}); err != nil {
 			return 0, nil, err
@@ -443,9 +462,9 @@ func (d *demo) publishInventories(ctx context.Context) (int64, []string, error) 
 	}
 	var rows int64
 	var manifests []string
-	for _, b := range []string{DataBucket, LockedBucket} {
+	for _, b := range []string{DataBucket, LockedBucket, LegacyBucket} {
 		key, err := d.emu.PublishInventory(emulator.InventoryOptions{SourceBucket: b, DestinationBucket: InventoryBucket, Prefix: "inventory",
-			Format: d.opts.Format, CurrentOnly: b == LockedBucket, RowsPerFile: 1000})
+			Format: d.opts.Format, CurrentOnly: b != DataBucket, RowsPerFile: 1000})
 		if err != nil {
 			return 0, nil, err
 		}
@@ -534,7 +553,7 @@ func bar(n, total int64) string {
 // cost.Usage. The local run loop's idle checks (GetQueueAttributes) are a
 // local artifact and are left out.
 func (d *demo) usage(res *Result) cost.Usage {
-	u := cost.Usage{Objects: res.Expected, LambdaSeconds: res.Outcomes.HandlerTime.Seconds(), LambdaInvokes: res.Outcomes.Invocations, BatchOpsJobs: 2}
+	u := cost.Usage{Objects: res.Expected, LambdaSeconds: res.Outcomes.HandlerTime.Seconds(), LambdaInvokes: res.Outcomes.Invocations, BatchOpsJobs: 3}
 	for _, c := range res.Counts {
 		switch {
 		case c.Service == "s3" && c.Operation == "UpdateObjectEncryption":
@@ -543,6 +562,9 @@ func (d *demo) usage(res *Result) cost.Usage {
 			// the demo's own uploads, not the pipeline's
 		case c.Service == "s3" && (c.Operation == "ListObjectsV2" || c.Operation == "ListObjectVersions"):
 			u.S3Put += c.N
+		case c.Service == "s3" && (c.Operation == "CopyObject" || c.Operation == "CreateMultipartUpload" || c.Operation == "UploadPartCopy" ||
+			c.Operation == "CompleteMultipartUpload"):
+			u.S3Put += c.N // copies in place are PUT-class
 		case c.Service == "s3":
 			u.S3Get += c.N
 		case c.Service == "kms":
@@ -567,7 +589,7 @@ type verification struct {
 // gives, and that no stored byte, ETag, date or version changed.
 func (d *demo) verify(ctx context.Context) (verification, error) {
 	v := verification{states: map[string]int64{}, notUpdated: map[string]string{}}
-	for _, bucket := range []string{DataBucket, LockedBucket} {
+	for _, bucket := range []string{DataBucket, LockedBucket, LegacyBucket} {
 		target, _ := d.policy.Lookup(bucket)
 		for _, obj := range d.emu.Versions(bucket) {
 			if obj.DeleteMarker {
@@ -583,7 +605,11 @@ func (d *demo) verify(ctx context.Context) (verification, error) {
 				continue
 			}
 			if !obj.IsLatest && target.Versions != policy.VersionsAll {
-				v.states["noncurrent, out of scope"]++
+				label := "noncurrent, out of scope"
+				if bucket == LegacyBucket {
+					label = "kept: the unencrypted version a copy replaced"
+				}
+				v.states[label]++
 				continue
 			}
 			st, err := d.head(ctx, bucket, obj.Key, obj.VersionID)
@@ -591,7 +617,7 @@ func (d *demo) verify(ctx context.Context) (verification, error) {
 				return v, err
 			}
 			dec := rekey.Decide(st, target, false, time.Now())
-			if dec.Update {
+			if dec.Update || dec.Copy {
 				v.notUpdated[id] = fmt.Sprintf("is %s %s bucketKey=%v: it should have been updated", st.Encryption, st.KMSKeyARN, st.BucketKey)
 				v.states["NOT UPDATED"]++
 				continue
@@ -599,6 +625,9 @@ func (d *demo) verify(ctx context.Context) (verification, error) {
 			label := dec.Outcome.String()
 			if dec.Outcome.Status == rekey.Compliant {
 				label = "SSE-KMS under the target key with a bucket key"
+				if bucket == LegacyBucket {
+					label = "copied: SSE-KMS under the target key, a new version"
+				}
 			}
 			v.states[label]++
 		}

@@ -132,7 +132,7 @@ func TestFaultMatrix(t *testing.T) {
 		}
 	}()
 	began := time.Now()
-	if err := d.runPipeline(ctx, p, prep.Rows+int64(d.opts.Uploads)); err != nil {
+	if err := d.runPipeline(ctx, p, prep.Rows+int64(d.opts.Uploads)+prep.Copies); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("pipeline idle after %s: %d invocations, %d killed, planner failures %d",
@@ -187,8 +187,9 @@ func TestFaultMatrix(t *testing.T) {
 		total += n
 	}
 	t.Logf("final states: %v; %d in the DLQ with a reason, %d stale dead letters", v.states, inDLQ, stale)
-	if want := int64(prep.Versions + d.opts.Uploads); total != want {
-		t.Errorf("%d object versions classified, want %d (%d seeded, %d uploaded)", total, want, prep.Versions, d.opts.Uploads)
+	// Each copy in place adds a version: the copy beside the kept original.
+	if want := int64(prep.Versions+d.opts.Uploads) + prep.Copies; total != want {
+		t.Errorf("%d object versions classified, want %d (%d seeded, %d uploaded, %d copies)", total, want, prep.Versions, d.opts.Uploads, prep.Copies)
 	}
 	for _, c := range counts {
 		switch {

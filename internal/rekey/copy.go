@@ -71,7 +71,8 @@ type Copier struct {
 	// (default 5 GB); PartSize the size of each part (default 512 MiB).
 	MultipartThreshold, PartSize int64
 
-	aclsOff sync.Map // bucket → bool: ACLs disabled
+	mu      sync.Mutex
+	aclsOff map[string]bool // bucket → ACLs disabled, read once per bucket
 }
 
 // copyInPlace copies the current version of an object onto itself under
@@ -154,8 +155,12 @@ func (c *Copier) partSize() int64 {
 
 // aclsDisabled reports Object Ownership BucketOwnerEnforced, once per bucket.
 func (c *Copier) aclsDisabled(ctx context.Context, bucket, owner string) (bool, error) {
-	if v, ok := c.aclsOff.Load(bucket); ok {
-		return v.(bool), nil
+	// Held across the read, so that a batch's concurrent copies of one
+	// bucket ask S3 once.
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if v, ok := c.aclsOff[bucket]; ok {
+		return v, nil
 	}
 	out, err := c.API.GetBucketOwnershipControls(ctx, &s3.GetBucketOwnershipControlsInput{Bucket: aws.String(bucket), ExpectedBucketOwner: aws.String(owner)})
 	off := false
@@ -170,7 +175,10 @@ func (c *Copier) aclsDisabled(ctx context.Context, bucket, owner string) (bool, 
 		}
 		// No ownership controls: a bucket from before they existed, ACLs on.
 	}
-	c.aclsOff.Store(bucket, off)
+	if c.aclsOff == nil {
+		c.aclsOff = map[string]bool{}
+	}
+	c.aclsOff[bucket] = off
 	return off, nil
 }
 
