@@ -53,10 +53,10 @@ func TestCopyInPlace(t *testing.T) {
 	}
 	copyIn := `"unsupportedSources":{"notEncrypted":"copy"}`
 	pol, err := policy.Parse([]byte(fmt.Sprintf(`{"buckets":{
-		"legacy":{"kmsKeyArn":%q,"bucketKeyEnabled":true,%s},
+		"legacy":{"kmsKeyArn":%q,"bucketKeyEnabled":true,"unsupportedSources":{"notEncrypted":"copy","dsseKms":"copy"}},
 		"legacy-locked":{"kmsKeyArn":%q,%s},
 		"acl-on":{"kmsKeyArn":%q,%s},
-		"optout":{"kmsKeyArn":%q}}}`, target, copyIn, target, copyIn, target, copyIn, target)))
+		"optout":{"kmsKeyArn":%q}}}`, target, target, copyIn, target, copyIn, target)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,6 +75,8 @@ func TestCopyInPlace(t *testing.T) {
 	put("legacy", "big.bin", big, func(in *s3.PutObjectInput) { in.Tagging = aws.String("size=big") })
 	put("legacy", "frozen.bin", "cold", func(in *s3.PutObjectInput) { in.StorageClass = types.StorageClassGlacier })
 	put("legacy", "raced.txt", "old content", nil)
+	e.Put(t, &s3.PutObjectInput{Bucket: aws.String("legacy"), Key: aws.String("dsse.bin"), ServerSideEncryption: types.ServerSideEncryptionAwsKmsDsse,
+		SSEKMSKeyId: aws.String(e.Key(t))}, "dual-layer")
 	put("legacy-locked", "held.txt", "x", func(in *s3.PutObjectInput) { in.ObjectLockLegalHoldStatus = types.ObjectLockLegalHoldStatusOn })
 	put("optout", "plain.txt", "x", nil)
 	put("acl-on", "x.txt", "x", nil)
@@ -91,6 +93,7 @@ func TestCopyInPlace(t *testing.T) {
 		{"legacy", "big.bin", rekey.Copied, ""},
 		{"legacy", "frozen.bin", rekey.Skipped, rekey.ReasonArchived},
 		{"legacy", "raced.txt", rekey.Retry, "concurrent-overwrite"},
+		{"legacy", "dsse.bin", rekey.Copied, ""},
 		{"legacy-locked", "held.txt", rekey.Skipped, rekey.ReasonObjectLock},
 		{"optout", "plain.txt", rekey.Skipped, rekey.ReasonNotEncrypted},
 		{"acl-on", "x.txt", rekey.Failed, rekey.ReasonACLsEnabled},
@@ -127,6 +130,9 @@ func TestCopyInPlace(t *testing.T) {
 	out.Body.Close()
 	if !onTarget(bigSt) || body.String() != big || !strings.HasSuffix(bigSt.ETag, `-3"`) || bigSt.Tags["size"] != "big" {
 		t.Errorf("big.bin copied in parts: %s %s ETag %s tags %v, bytes equal %v", bigSt.Encryption, bigSt.KMSKeyARN, bigSt.ETag, bigSt.Tags, body.String() == big)
+	}
+	if dsse, _ := e.Emu.Inspect("legacy", "dsse.bin", ""); !onTarget(dsse) {
+		t.Errorf("a DSSE-KMS object of a bucket opted in to copy it ends %s %s", dsse.Encryption, dsse.KMSKeyARN)
 	}
 	raced, _ := e.Emu.Inspect("legacy", "raced.txt", "")
 	if out, _ := e.S3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("legacy"), Key: aws.String("raced.txt")}); out != nil {
