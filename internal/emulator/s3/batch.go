@@ -119,17 +119,9 @@ func (s *Service) getObjectAttributes(w http.ResponseWriter, r *http.Request, bu
 		return core.Errorf(http.StatusBadRequest, "InvalidArgument", "Missing required header for this request: x-amz-object-attributes")
 	}
 	s.mu.RLock()
-	b, apiErr := s.bucketLocked(bucketName)
+	b, v, apiErr := s.visibleVersion(r, bucketName, key)
 	if apiErr != nil {
 		s.mu.RUnlock()
-		return apiErr
-	}
-	v, apiErr := readableVersion(b, key, r.URL.Query().Get("versionId"))
-	if apiErr != nil {
-		s.mu.RUnlock()
-		if apiErr.Code == "NoSuchKey" && !s.allowed(r, "s3:ListBucket", BucketARN(bucketName), nil) {
-			return errAccessDenied()
-		}
 		return apiErr
 	}
 	found := *v

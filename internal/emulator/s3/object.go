@@ -452,6 +452,25 @@ func (s *Service) getObject(w http.ResponseWriter, r *http.Request, bucketName, 
 	return s.readObject(w, r, bucketName, key, true)
 }
 
+// visibleVersion finds the version a read names, as the caller may see
+// it: HeadObject and GetObject, Permissions: "If you don't have the
+// s3:ListBucket permission, Amazon S3 returns an HTTP status code 403
+// Forbidden error" for a key that does not exist. Callers hold s.mu.
+func (s *Service) visibleVersion(r *http.Request, bucketName, key string) (*bucket, *objectVersion, *core.Error) {
+	b, apiErr := s.bucketLocked(bucketName)
+	if apiErr != nil {
+		return nil, nil, apiErr
+	}
+	v, apiErr := readableVersion(b, key, r.URL.Query().Get("versionId"))
+	if apiErr != nil {
+		if apiErr.Code == "NoSuchKey" && !s.allowed(r, "s3:ListBucket", BucketARN(bucketName), nil) {
+			return nil, nil, errAccessDenied()
+		}
+		return nil, nil, apiErr
+	}
+	return b, v, nil
+}
+
 // readObject serves GET and HEAD. A HEAD of an SSE-C object needs the
 // customer key too, as in S3 (400 otherwise).
 func (s *Service) readObject(w http.ResponseWriter, r *http.Request, bucketName, key string, withBody bool) *core.Error {
@@ -460,20 +479,9 @@ func (s *Service) readObject(w http.ResponseWriter, r *http.Request, bucketName,
 		return apiErr
 	}
 	s.mu.RLock()
-	b, apiErr := s.bucketLocked(bucketName)
+	b, found, apiErr := s.visibleVersion(r, bucketName, key)
 	if apiErr != nil {
 		s.mu.RUnlock()
-		return apiErr
-	}
-	found, apiErr := readableVersion(b, key, r.URL.Query().Get("versionId"))
-	if apiErr != nil {
-		s.mu.RUnlock()
-		if apiErr.Code == "NoSuchKey" && !s.allowed(r, "s3:ListBucket", BucketARN(bucketName), nil) {
-			// HeadObject and GetObject: "If you don't have the
-			// s3:ListBucket permission, Amazon S3 returns an HTTP status
-			// code 403 Forbidden error" for a key that does not exist.
-			return errAccessDenied()
-		}
 		return apiErr
 	}
 	writeObjectHeaders(w, r, b, found, s.allowed(r, "s3:GetObjectRetention", ObjectARN(bucketName, key), nil),

@@ -85,12 +85,7 @@ func (s *Service) putObjectTagging(w http.ResponseWriter, r *http.Request, bucke
 
 func (s *Service) getObjectTagging(w http.ResponseWriter, r *http.Request, bucketName, key string) *core.Error {
 	s.mu.RLock()
-	b, apiErr := s.bucketLocked(bucketName)
-	if apiErr != nil {
-		s.mu.RUnlock()
-		return apiErr
-	}
-	v, apiErr := readableVersion(b, key, r.URL.Query().Get("versionId"))
+	b, v, apiErr := s.visibleVersion(r, bucketName, key)
 	if apiErr != nil {
 		s.mu.RUnlock()
 		return apiErr

@@ -169,26 +169,11 @@ func writeQueryFields(b *strings.Builder, op string, fields map[string]any) {
 				b.WriteString("</Value></MessageAttribute>")
 			}
 		case "Messages":
-			for _, msg := range asList(v) {
-				b.WriteString("<Message>")
-				m, _ := msg.(map[string]any)
-				writeQueryFields(b, op, m)
-				b.WriteString("</Message>")
-			}
+			members(b, op, "Message", v)
 		case "Successful", "Results":
-			for _, e := range asList(v) {
-				b.WriteString("<" + resultEntries[op] + ">")
-				m, _ := e.(map[string]any)
-				writeQueryFields(b, op, m)
-				b.WriteString("</" + resultEntries[op] + ">")
-			}
+			members(b, op, resultEntries[op], v)
 		case "Failed":
-			for _, e := range asList(v) {
-				b.WriteString("<BatchResultErrorEntry>")
-				m, _ := e.(map[string]any)
-				writeQueryFields(b, op, m)
-				b.WriteString("</BatchResultErrorEntry>")
-			}
+			members(b, op, "BatchResultErrorEntry", v)
 		default:
 			switch val := v.(type) {
 			case map[string]any:
@@ -200,6 +185,16 @@ func writeQueryFields(b *strings.Builder, op string, fields map[string]any) {
 				element(b, k, val)
 			}
 		}
+	}
+}
+
+// members writes a list of objects as repeated <name> elements.
+func members(b *strings.Builder, op, name string, v any) {
+	for _, e := range asList(v) {
+		b.WriteString("<" + name + ">")
+		m, _ := e.(map[string]any)
+		writeQueryFields(b, op, m)
+		b.WriteString("</" + name + ">")
 	}
 }
 
