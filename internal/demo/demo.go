@@ -39,11 +39,11 @@ import (
 
 // Bucket and queue names of the demo.
 const (
-	DataBucket      = "demo-data"
-	LockedBucket    = "demo-locked"
+	DataBucket   = "demo-data"
+	LockedBucket = "demo-locked"
 	// LegacyBucket holds unencrypted objects from before 2023 and is opted
 	// in to copy them in place.
-	LegacyBucket = "demo-legacy"
+	LegacyBucket    = "demo-legacy"
 	InventoryBucket = "demo-inventory"
 	WorkQueue       = "s3rekey-work"
 	ControlQueue    = "s3rekey-control"

@@ -28,9 +28,9 @@ type Resources struct {
 	Partition, Region, Account string
 	ManagedBuckets             []string // bucket names
 	// CopyBuckets are the managed buckets opted in to copy in place.
-	CopyBuckets []string
-	InventoryBucketARN         string
-	TargetKeyARNs              []string
+	CopyBuckets        []string
+	InventoryBucketARN string
+	TargetKeyARNs      []string
 	// TargetKeyAliases are the aliases (alias/NAME) target keys are named
 	// by: granted on whichever key the alias points at, through
 	// kms:ResourceAliases, so that repointing the alias needs no redeploy.
