@@ -273,7 +273,9 @@ func (r *Rekeyer) updateUnreadable(ctx context.Context, obj messages.Object, tar
 		case ae.ErrorCode() == "AccessDenied" && strings.Contains(ae.ErrorMessage(), "Object Lock"):
 			return Outcome{Status: Skipped, Reason: ReasonObjectLock, Detail: "refused by S3: " + ae.ErrorMessage()}
 		case ae.ErrorCode() == "InvalidRequest":
-			return Outcome{Status: Failed, Reason: ReasonInvalidRequest, Detail: detail + "; update refused: " + ae.ErrorMessage()}
+			// Refused for what the object is (unencrypted, DSSE-KMS):
+			// read it again, as any refused update is.
+			return r.reclassify(ctx, obj, target, res, ae.ErrorMessage())
 		}
 	}
 	return classify(err)

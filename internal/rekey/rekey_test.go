@@ -286,6 +286,29 @@ func (f fakeS3) UpdateObjectEncryption(context.Context, *s3.UpdateObjectEncrypti
 	return &s3.UpdateObjectEncryptionOutput{}, f.update()
 }
 
+// A HEAD that met expired credentials, then an update refused for the
+// object's encryption: the object is read again and classified by what it
+// is, never failed for the first 400.
+func TestHead400ThenRefusalRereads(t *testing.T) {
+	p, err := policy.Parse([]byte(`{"buckets":{"bkt":{"kmsKeyArn":"arn:aws:kms:us-east-1:111122223333:key/k"}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	heads := 0
+	fake := fakeS3{head: func() (*s3.HeadObjectOutput, error) {
+		if heads++; heads == 1 {
+			return head400()
+		}
+		return &s3.HeadObjectOutput{}, nil // unencrypted
+	}, update: func() error {
+		return responseError(400, "InvalidRequest", "The UpdateObjectEncryption operation doesn't supported unencrypted source objects.")
+	}}
+	got := (&rekey.Rekeyer{Head: fake, Update: fake, Policy: p}).Rekey(context.Background(), messages.Object{Bucket: "bkt", Key: "k"})
+	if got.Status != rekey.Skipped || got.Reason != rekey.ReasonNotEncrypted || got.Heads != 2 {
+		t.Errorf("got %+v after %d HEADs, want skipped: not-encrypted after a second HEAD", got.Outcome, got.Heads)
+	}
+}
+
 // A bare 400 from HEAD in a dry run is neither skipped nor guessed.
 func TestRekeyDryRunHead400IsNotSkipped(t *testing.T) {
 	p, err := policy.Parse([]byte(`{"dryRun":true,"buckets":{"bkt":{"kmsKeyArn":"arn:aws:kms:us-east-1:111122223333:key/k"}}}`))
@@ -382,7 +405,7 @@ func TestClassifyErrors(t *testing.T) {
 		{"HEAD 400, UOE wrong region", fakeS3{head: head400, update: func() error {
 			return responseError(400, "AuthorizationHeaderMalformed", "the region 'us-east-1' is wrong; expecting 'eu-west-1'")
 		}}, rekey.Failed, rekey.ReasonInvalidRequest},
-		{"HEAD 400, UOE other refusal", fakeS3{head: head400, update: func() error { return responseError(400, "InvalidRequest", "odd") }},
+		{"HEAD 400, UOE other refusal, HEAD 400 again", fakeS3{head: head400, update: func() error { return responseError(400, "InvalidRequest", "odd") }},
 			rekey.Failed, rekey.ReasonInvalidRequest},
 		{"HEAD 400, update applies", fakeS3{head: head400, update: func() error { return nil }}, rekey.Updated, ""},
 		// 409s are conflicts with a request in progress (S3 API reference,
