@@ -91,7 +91,7 @@ func (r *Rekeyer) copyInPlace(ctx context.Context, obj messages.Object, target p
 		// would bring back old content. Copy only what is current now.
 		res.Heads++
 		cur, err := c.API.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(obj.Bucket), Key: aws.String(obj.Key),
-			ExpectedBucketOwner: aws.String(target.ExpectedOwner), ChecksumMode: types.ChecksumModeEnabled})
+			ExpectedBucketOwner: aws.String(target.ExpectedOwner)})
 		if err != nil {
 			return classify(err)
 		}
@@ -118,7 +118,9 @@ func (r *Rekeyer) copyInPlace(ctx context.Context, obj messages.Object, target p
 			Bucket: aws.String(obj.Bucket), Key: aws.String(obj.Key), CopySource: aws.String(copySource(obj.Bucket, obj.Key)),
 			CopySourceIfMatch: h.ETag, ExpectedBucketOwner: aws.String(target.ExpectedOwner), ExpectedSourceBucketOwner: aws.String(target.ExpectedOwner),
 			MetadataDirective: types.MetadataDirectiveCopy, TaggingDirective: types.TaggingDirectiveCopy,
-			StorageClass: storageClass(h), ChecksumAlgorithm: checksumAlgorithm(h),
+			// The checksum algorithm is the source's by default (CopyObject:
+			// x-amz-checksum-algorithm); the storage class is not.
+			StorageClass:         storageClass(h),
 			ServerSideEncryption: types.ServerSideEncryptionAwsKms, SSEKMSKeyId: aws.String(target.KMSKeyARN), BucketKeyEnabled: aws.Bool(target.BucketKeyEnabled),
 		})
 		if out != nil {
@@ -127,7 +129,7 @@ func (r *Rekeyer) copyInPlace(ctx context.Context, obj messages.Object, target p
 	}
 	if err != nil {
 		var ae smithy.APIError
-		if errors.As(err, &ae) && ae.ErrorCode() == "PreconditionFailed" {
+		if (errors.As(err, &ae) && ae.ErrorCode() == "PreconditionFailed") || httpStatus(err) == 412 {
 			return Outcome{Status: Retry, Reason: "concurrent-overwrite", Detail: "the object changed since it was read; it is read again"}
 		}
 		return classify(err)
@@ -186,10 +188,19 @@ func (c *Copier) aclsDisabled(ctx context.Context, bucket, owner string) (bool, 
 // UploadPartCopy, each part conditional on the ETag read, and aborts the
 // upload on any failure. It returns the copy's version id.
 func (c *Copier) multipartCopy(ctx context.Context, obj messages.Object, target policy.Bucket, h *s3.HeadObjectOutput, res *Result) (string, error) {
+	// A multipart upload takes no checksum algorithm from the source: read
+	// it (HeadObject reports checksums only in checksum mode, which for a
+	// KMS-encrypted object needs kms:Decrypt, so it is asked only here).
+	res.Heads++
+	sums, err := c.API.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(obj.Bucket), Key: aws.String(obj.Key), IfMatch: h.ETag,
+		ExpectedBucketOwner: aws.String(target.ExpectedOwner), ChecksumMode: types.ChecksumModeEnabled})
+	if err != nil {
+		return "", err
+	}
 	in := &s3.CreateMultipartUploadInput{
 		Bucket: aws.String(obj.Bucket), Key: aws.String(obj.Key), ExpectedBucketOwner: aws.String(target.ExpectedOwner),
 		Metadata: h.Metadata, ContentType: h.ContentType, CacheControl: h.CacheControl, ContentDisposition: h.ContentDisposition,
-		ContentEncoding: h.ContentEncoding, ContentLanguage: h.ContentLanguage, StorageClass: storageClass(h), ChecksumAlgorithm: checksumAlgorithm(h),
+		ContentEncoding: h.ContentEncoding, ContentLanguage: h.ContentLanguage, StorageClass: storageClass(h), ChecksumAlgorithm: checksumAlgorithm(sums),
 		ServerSideEncryption: types.ServerSideEncryptionAwsKms, SSEKMSKeyId: aws.String(target.KMSKeyARN), BucketKeyEnabled: aws.Bool(target.BucketKeyEnabled),
 	}
 	if aws.ToInt32(h.TagCount) > 0 {

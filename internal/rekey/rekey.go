@@ -175,7 +175,7 @@ func (r *Rekeyer) head(ctx context.Context, obj messages.Object, target policy.B
 	res.Heads++
 	out, err := r.Head.HeadObject(ctx, &s3.HeadObjectInput{
 		Bucket: aws.String(obj.Bucket), Key: aws.String(obj.Key), VersionId: nonEmpty(obj.VersionID),
-		ExpectedBucketOwner: aws.String(target.ExpectedOwner), ChecksumMode: types.ChecksumModeEnabled,
+		ExpectedBucketOwner: aws.String(target.ExpectedOwner),
 	})
 	if err != nil {
 		if httpStatus(err) == 400 {
