@@ -15,7 +15,7 @@ import (
 )
 
 func main() {
-	lambdamain.Start(func(awsCfg aws.Config, pol *policy.Policy, keys policy.Source, logger *slog.Logger) (any, error) {
+	lambdamain.StartResolvingKeys(func(awsCfg aws.Config, pol *policy.Policy, keys policy.Source, logger *slog.Logger) (any, error) {
 		cfg, err := encrypt.ConfigFromEnv()
 		if err != nil {
 			return nil, err

@@ -25,7 +25,16 @@ import (
 type Build func(awsCfg aws.Config, pol *policy.Policy, keys policy.Source, logger *slog.Logger) (handler any, err error)
 
 // Start runs the cold start and serves the handler; it does not return.
-func Start(build Build) {
+// The policy's KMS aliases stay unresolved (keys is the policy as
+// configured): for functions that never compare keys.
+func Start(build Build) { start(build, false) }
+
+// StartResolvingKeys is Start for a function that compares keys: the
+// policy's aliases are resolved at cold start (an alias that does not
+// resolve stops it, named) and every few minutes after.
+func StartResolvingKeys(build Build) { start(build, true) }
+
+func start(build Build, resolveKeys bool) {
 	logger := lambdacontext.NewLogger()
 	fail := func(what string, err error) {
 		logger.Error("cold start: "+what, "error", err)
@@ -39,9 +48,11 @@ func Start(build Build) {
 	if err != nil {
 		fail("AWS configuration", err)
 	}
-	keys, err := Keys(context.Background(), kms.NewFromConfig(awsCfg), pol)
-	if err != nil {
-		fail("KMS alias", err)
+	keys := policy.Static(pol)
+	if resolveKeys {
+		if keys, err = Keys(context.Background(), kms.NewFromConfig(awsCfg), pol); err != nil {
+			fail("KMS alias", err)
+		}
 	}
 	handler, err := build(awsCfg, pol, keys, logger)
 	if err != nil {
