@@ -261,7 +261,7 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if rep.WouldCopy > 0 {
 		fmt.Fprintf(tw, "would copy in place (unencrypted or DSSE-KMS, opted in): %d bytes\t%d\n", rep.CopyBytes, rep.WouldCopy)
 		if rep.KeptVersionBytes > 0 {
-			fmt.Fprintf(tw, "  old versions kept in the versioned bucket (extra storage, bytes)\t%d\n", rep.KeptVersionBytes)
+			fmt.Fprintf(tw, "  old versions kept in the versioned bucket: %d bytes, at most $%.4f a month (S3 Standard)\t\n", rep.KeptVersionBytes, rep.KeptVersionsPerMonth)
 		}
 	}
 	for _, k := range sortedKeys(rep.Skipped) {

@@ -12,6 +12,7 @@ const (
 	KMSPerRequest         = 0.03 / 10000
 	BatchOpsPerJob        = 0.25
 	BatchOpsPerObject     = 1.00 / 1e6
+	S3StandardPerGBMonth  = 0.023 // first 50 TB; other storage classes cost less
 	SQSChunkBytes         = 64 << 10
 	DefaultLambdaMemoryMB = 1024
 )
@@ -77,4 +78,10 @@ func PerMillion(dollars float64, n int64) float64 {
 // SQSChunks is the number of billed requests of one message of size bytes.
 func SQSChunks(size int) int64 {
 	return int64(max(1, (size+SQSChunkBytes-1)/SQSChunkBytes))
+}
+
+// StandardStoragePerMonth is what bytes cost a month in S3 Standard: the
+// most the old versions copies in place keep can cost.
+func StandardStoragePerMonth(bytes int64) float64 {
+	return float64(bytes) / (1 << 30) * S3StandardPerGBMonth
 }

@@ -47,13 +47,16 @@ type PlanReport struct {
 	// their size. In a versioned bucket every copy keeps the old version:
 	// KeptVersionBytes is that extra storage when the report shows the
 	// bucket's versions (an all-versions report).
-	WouldCopy        int64            `json:"wouldCopy"`
-	CopyBytes        int64            `json:"copyBytes"`
-	KeptVersionBytes int64            `json:"keptVersionBytes"`
-	Skipped          map[string]int64 `json:"skipped"`
-	Messages         int64            `json:"messages"` // object tasks the planner would send
-	Usage            cost.Usage       `json:"usage"`
-	Cost             cost.Breakdown   `json:"cost"`
+	WouldCopy        int64 `json:"wouldCopy"`
+	CopyBytes        int64 `json:"copyBytes"`
+	KeptVersionBytes int64 `json:"keptVersionBytes"`
+	// KeptVersionsPerMonth prices KeptVersionBytes at S3 Standard: the
+	// most that storage costs a month.
+	KeptVersionsPerMonth float64          `json:"keptVersionsPerMonth"`
+	Skipped              map[string]int64 `json:"skipped"`
+	Messages             int64            `json:"messages"` // object tasks the planner would send
+	Usage                cost.Usage       `json:"usage"`
+	Cost                 cost.Breakdown   `json:"cost"`
 
 	// kmsSources are enqueued SSE-KMS rows without a bucket key: S3 asks
 	// KMS to decrypt each one's data key when it is updated.
@@ -104,6 +107,7 @@ func Plan(ctx context.Context, api inventory.GetObjectAPI, manifestURL string, p
 		rep.Usage.KMS += enqueued + rep.WouldCopy // and encrypts each one's under the target, without a bucket key
 	}
 	rep.Cost = cost.Price(rep.Usage)
+	rep.KeptVersionsPerMonth = cost.StandardStoragePerMonth(rep.KeptVersionBytes)
 	return rep, nil
 }
 

@@ -99,7 +99,8 @@ func TestPlanKnownInventory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if withCopies.WouldCopy != 7 || withCopies.CopyBytes != 700 || withCopies.KeptVersionBytes != 700 || withCopies.Skipped["not-encrypted"] != 0 ||
+	if withCopies.WouldCopy != 7 || withCopies.CopyBytes != 700 || withCopies.KeptVersionBytes != 700 ||
+		math.Abs(withCopies.KeptVersionsPerMonth-700.0/(1<<30)*cost.S3StandardPerGBMonth) > 1e-15 || withCopies.Skipped["not-encrypted"] != 0 ||
 		withCopies.WouldUpdate != 75 || withCopies.Usage.S3Put != 7 || withCopies.Usage.S3Get != 15+7+3+2 {
 		t.Errorf("with copies: wouldCopy %d (%d bytes, %d kept), skipped %v, wouldUpdate %d, usage %+v", withCopies.WouldCopy, withCopies.CopyBytes,
 			withCopies.KeptVersionBytes, withCopies.Skipped, withCopies.WouldUpdate, withCopies.Usage)
