@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -55,9 +56,14 @@ type Resolver struct {
 	TTL        time.Duration // 0: DefaultTTL
 	Now        func() time.Time
 
-	mu       sync.Mutex
-	current  *policy.Policy
-	resolved time.Time
+	mu   sync.Mutex // held while resolving
+	last atomic.Pointer[resolution]
+}
+
+// resolution is a resolved policy and when it was resolved.
+type resolution struct {
+	policy *policy.Policy
+	at     time.Time
 }
 
 // NewResolver resolves p once, as a cold start does: an alias that does
@@ -78,23 +84,33 @@ func (r *Resolver) now() time.Time {
 }
 
 // Current returns the resolved policy, resolving again when it is stale.
+// It is called for every object, so a fresh resolution is read without a
+// lock.
 func (r *Resolver) Current(ctx context.Context) (*policy.Policy, error) {
+	if last := r.last.Load(); last != nil && r.fresh(last) {
+		return last.policy, nil
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	last := r.last.Load()
+	if last != nil && r.fresh(last) {
+		return last.policy, nil // another caller resolved it meanwhile
+	}
+	p, err := Resolve(ctx, r.API, r.Configured)
+	if err != nil {
+		if last != nil {
+			return last.policy, err
+		}
+		return nil, err
+	}
+	r.last.Store(&resolution{policy: p, at: r.now()})
+	return p, nil
+}
+
+func (r *Resolver) fresh(last *resolution) bool {
 	ttl := r.TTL
 	if ttl <= 0 {
 		ttl = DefaultTTL
 	}
-	if r.current != nil && (len(r.Configured.Aliases()) == 0 || r.now().Sub(r.resolved) < ttl) {
-		return r.current, nil
-	}
-	p, err := Resolve(ctx, r.API, r.Configured)
-	if err != nil {
-		if r.current != nil {
-			return r.current, err
-		}
-		return nil, err
-	}
-	r.current, r.resolved = p, r.now()
-	return p, nil
+	return len(r.Configured.Aliases()) == 0 || r.now().Sub(last.at) < ttl
 }

@@ -36,11 +36,7 @@ func TestResolverFollowsARepointedAlias(t *testing.T) {
 	const a, b = "arn:aws:kms:us-east-1:111122223333:key/a", "arn:aws:kms:us-east-1:111122223333:key/b"
 	api := &fakeKMS{target: a}
 	now := time.Unix(0, 0)
-	r, err := NewResolver(context.Background(), api, pol)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.Now = func() time.Time { return now }
+	r := &Resolver{API: api, Configured: pol, Now: func() time.Time { return now }}
 	current := func() string {
 		p, _ := r.Current(context.Background())
 		bkt, _ := p.Lookup("bkt")
@@ -54,9 +50,6 @@ func TestResolverFollowsARepointedAlias(t *testing.T) {
 	if got := current(); got != a || api.calls != 1 {
 		t.Errorf("within the TTL: %s after %d calls, want the cached %s", got, api.calls, a)
 	}
-	r.mu.Lock()
-	r.resolved = now
-	r.mu.Unlock()
 	now = now.Add(DefaultTTL)
 	if got := current(); got != b {
 		t.Errorf("after the TTL: %s, want %s", got, b)
