@@ -33,6 +33,7 @@ Examples:
       --eventbridge-rule 'inventory:manifest.checksum=control-queue'
   s3rekey emulator --fault 's3:UpdateObjectEncryption=SlowDown:0.05' --latency 's3:*=20ms'
   s3rekey emulator --iam 'AKIAMYFUNCTION000001=encrypt-policy.json'
+  s3rekey emulator --s3-put-rate 350 --kms-rate 100
 
 IAM: requests signed with an access key bound by --iam are allowed only what
 that IAM policy document allows (Allow/Deny, wildcards, String*/Arn*/Bool
@@ -49,6 +50,10 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	format := fs.String("format", "csv", "with --seed: inventory format, csv, parquet or orc")
 	policyOut := fs.String("policy-out", "s3rekey-demo-policy.json", "with --seed: where to write the policy `FILE`")
 	rawKeys := fs.Bool("eventbridge-raw-keys", false, "send EventBridge object keys raw instead of form-encoded (AWS documents neither)")
+	var quotas emulator.Quotas
+	fs.Float64Var(&quotas.S3PutPerSecond, "s3-put-rate", 0, "PUT-class requests a `second` per S3 partition (bucket and first key segment); 503 SlowDown above it (0: no limit)")
+	fs.Float64Var(&quotas.S3GetPerSecond, "s3-get-rate", 0, "GET/HEAD requests a `second` per S3 partition (0: no limit)")
+	fs.Float64Var(&quotas.KMSPerSecond, "kms-rate", 0, "KMS cryptographic requests a `second` for the account, S3's on callers' behalf included (0: no limit)")
 	var rules, faults, latencies, policies repeated
 	fs.Var(&policies, "iam", "`ACCESS_KEY=POLICY_FILE`: requests signed with the key get only what the IAM policy document allows (repeatable)")
 	fs.Var(&rules, "eventbridge-rule", "`BUCKET[:KEY_SUFFIX]=QUEUE_NAME`: deliver \"Object Created\" events of a bucket with EventBridge enabled to a queue (repeatable)")
@@ -57,7 +62,11 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	opts := emulator.Options{Addr: *addr, Account: *account, Region: *region, EventBridgeRawKeys: *rawKeys, Policies: map[string][]byte{}}
+	if quotas.S3PutPerSecond < 0 || quotas.S3GetPerSecond < 0 || quotas.KMSPerSecond < 0 {
+		return usageError{fmt.Errorf("--s3-put-rate, --s3-get-rate and --kms-rate must not be negative")}
+	}
+	opts := emulator.Options{Addr: *addr, Account: *account, Region: *region, EventBridgeRawKeys: *rawKeys, Policies: map[string][]byte{},
+		Quotas: quotas}
 	for _, p := range policies {
 		key, file, ok := strings.Cut(p, "=")
 		if !ok || key == "" || file == "" {

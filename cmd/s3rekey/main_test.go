@@ -120,6 +120,7 @@ func TestCommandLineErrors(t *testing.T) {
 		{"command help", []string{"emulator", "--help"}, exitOK, "Examples:"},
 		{"bad flag", []string{"emulator", "--nope"}, exitUsage, "flag provided but not defined"},
 		{"bad fault", []string{"emulator", "--fault", "s3:X=Teapot:1"}, exitUsage, "is not one of"},
+		{"negative rate", []string{"emulator", "--kms-rate", "-1"}, exitUsage, "must not be negative"},
 		{"iam without a file", []string{"emulator", "--iam", "AKIAX"}, exitUsage, "want ACCESS_KEY=POLICY_FILE"},
 		{"iam missing file", []string{"emulator", "--iam", "AKIAX=/nonexistent/policy.json"}, exitUsage, "--iam AKIAX"},
 		{"non-loopback address", []string{"emulator", "--addr", "0.0.0.0:4566"}, exitUsage, "not a loopback address"},

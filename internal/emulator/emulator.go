@@ -52,6 +52,8 @@ type Options struct {
 	// allows. Keys with no policy, AccessKeyID among them, may do
 	// everything.
 	Policies map[string][]byte
+	// Quotas are request rates to enforce (none by default).
+	Quotas Quotas
 	// Logger receives one debug line per request; nil discards them.
 	Logger *slog.Logger
 }
@@ -69,6 +71,7 @@ type Emulator struct {
 	faults  *core.Faults
 	counter *core.Counter
 	iam     *iam.Store
+	quotas  quotaState
 
 	rulesMu sync.RWMutex
 	rules   []EventBridgeRule
@@ -153,6 +156,8 @@ func New(opts Options) (*Emulator, error) {
 	e.s3 = s3.New(opts.Account, opts.Region, e.kms, e.sqs, e.eventBridgeRules, e.counter)
 	e.s3.Authorize = e.authorizeS3
 	e.s3.EventBridgeRawKeys = opts.EventBridgeRawKeys
+	e.s3.KMSQuota = e.kmsAllowed
+	e.SetQuotas(opts.Quotas)
 	for key, doc := range opts.Policies {
 		if err := e.BindPolicy(key, doc); err != nil {
 			return nil, err
@@ -378,6 +383,10 @@ func (e *Emulator) serveOperation(r *http.Request, service, op string, body []by
 	}
 	if action, resource, context := permission(op, body); !e.iam.Allowed(scope.AccessKey, iam.Request{Action: action, Resource: resource, Context: context}) {
 		resp.err(http.StatusBadRequest, "AccessDeniedException", notAuthorized(scope.AccessKey, action, resource))
+		return
+	}
+	if service == "kms" && kmsCryptoOps[op] && !e.kmsAllowed(1) {
+		resp.err(http.StatusBadRequest, "ThrottlingException", "Rate exceeded")
 		return
 	}
 	out, apiErr := dispatch(r, op, body)

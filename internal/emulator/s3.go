@@ -56,6 +56,10 @@ func (e *Emulator) serveS3(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if !e.s3Allowed(r, bucketName, key) {
+		core.WriteS3Error(w, r, core.Errorf(http.StatusServiceUnavailable, "SlowDown", "Please reduce your request rate."))
+		return
+	}
 	if apiErr := handler(w, r, bucketName, key); apiErr != nil {
 		core.WriteS3Error(w, r, apiErr)
 	}

@@ -189,6 +189,8 @@ func (k *Service) Dispatch(_ *http.Request, op string, body []byte) (any, *core.
 		return k.createAlias(body)
 	case "UpdateAlias":
 		return k.updateAlias(body)
+	case "Encrypt", "GenerateDataKey", "Decrypt":
+		return k.crypto(op, body)
 	case "ListAliases":
 		return k.listAliases(body)
 	case "ListKeys":
@@ -242,6 +244,65 @@ func (k *Service) updateAlias(body []byte) (any, *core.Error) {
 	}
 	a.targetKeyID = key.ID
 	return struct{}{}, nil
+}
+
+// cryptoBlob prefixes a ciphertext with the key id that sealed it, as
+// KMS's ciphertext blobs carry their key (Decrypt needs no KeyId for
+// symmetric keys).
+const blobSeparator = "\x00"
+
+// crypto serves Encrypt, GenerateDataKey and Decrypt with real AES-GCM
+// under the key's material, for callers that use KMS directly.
+func (k *Service) crypto(op string, body []byte) (any, *core.Error) {
+	var in struct {
+		KeyId          string
+		Plaintext      []byte
+		CiphertextBlob []byte
+		KeySpec        string
+		NumberOfBytes  int
+	}
+	if err := core.DecodeJSON(body, &in); err != nil {
+		return nil, err
+	}
+	if op == "Decrypt" {
+		id, sealed, ok := strings.Cut(string(in.CiphertextBlob), blobSeparator)
+		key, found := k.Resolve(id)
+		if !ok || !found {
+			return nil, core.Errorf(http.StatusBadRequest, "InvalidCiphertextException", "The ciphertext is not valid")
+		}
+		plain, err := core.Open(key.Material, []byte(sealed), []byte(key.ARN))
+		if err != nil {
+			return nil, core.Errorf(http.StatusBadRequest, "InvalidCiphertextException", "The ciphertext is not valid")
+		}
+		return map[string]any{"KeyId": key.ARN, "Plaintext": plain, "EncryptionAlgorithm": "SYMMETRIC_DEFAULT"}, nil
+	}
+	key, ok := k.Resolve(in.KeyId)
+	if !ok {
+		return nil, kmsNotFound(in.KeyId)
+	}
+	plain := in.Plaintext
+	if op == "GenerateDataKey" {
+		n := in.NumberOfBytes
+		switch in.KeySpec {
+		case "AES_256":
+			n = 32
+		case "AES_128":
+			n = 16
+		}
+		if n < 1 || n > 1024 {
+			return nil, core.Errorf(http.StatusBadRequest, "ValidationException", "KeySpec or NumberOfBytes (1 to 1024) is required")
+		}
+		plain = make([]byte, n)
+		_, _ = rand.Read(plain)
+	} else if len(plain) == 0 || len(plain) > 4096 {
+		return nil, core.Errorf(http.StatusBadRequest, "ValidationException", "Plaintext must be 1 to 4096 bytes")
+	}
+	blob := append([]byte(key.ID+blobSeparator), core.Seal(key.Material, plain, []byte(key.ARN))...)
+	out := map[string]any{"KeyId": key.ARN, "CiphertextBlob": blob, "EncryptionAlgorithm": "SYMMETRIC_DEFAULT"}
+	if op == "GenerateDataKey" {
+		out["Plaintext"] = plain
+	}
+	return out, nil
 }
 
 // Aliases lists the alias names that point at a key (the condition key
@@ -353,11 +414,17 @@ func (k *Service) listKeys(body []byte) (any, *core.Error) {
 // names (by id, ARN or alias) or every key of the account, and the
 // request's kms:ResourceAliases: the aliases of that key.
 func (k *Service) Permission(op string, body []byte) (action, resource string, context map[string][]string) {
-	var in struct{ KeyId, TargetKeyId string }
+	var in struct {
+		KeyId, TargetKeyId string
+		CiphertextBlob     []byte
+	}
 	_ = json.Unmarshal(body, &in)
 	ref := in.KeyId
 	if ref == "" {
 		ref = in.TargetKeyId
+	}
+	if id, _, ok := strings.Cut(string(in.CiphertextBlob), blobSeparator); ref == "" && ok {
+		ref = id // Decrypt names its key in the ciphertext
 	}
 	if key, ok := k.Resolve(ref); ok {
 		return "kms:" + op, key.ARN, map[string][]string{"kms:ResourceAliases": k.Aliases(key.ARN)}

@@ -1,17 +1,16 @@
 package s3
 
 import (
-	"crypto/aes"
-	"crypto/cipher"
 	"crypto/md5"
 	"crypto/rand"
 	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
-	"errors"
 	"hash/crc32"
 	"hash/crc64"
+
+	"github.com/s3rekey/s3rekey/internal/emulator/core"
 )
 
 // sseKind is an object's server-side encryption type, named as S3 Inventory
@@ -49,40 +48,10 @@ type envelope struct {
 	wrappedKey     []byte // the data key, sealed; nil for SSE-C and NOT-SSE
 }
 
-var errWrongKey = errors.New("data key cannot be unwrapped")
-
 func newDataKey() []byte {
 	k := make([]byte, 32)
 	_, _ = rand.Read(k)
 	return k
-}
-
-// seal encrypts plaintext with AES-256-GCM; the nonce leads the output.
-func seal(key, plaintext, aad []byte) []byte {
-	block, err := aes.NewCipher(key)
-	if err != nil {
-		panic("emulator: AES key must be 32 bytes: " + err.Error()) // keys are made here, always 32 bytes
-	}
-	gcm, _ := cipher.NewGCM(block)
-	nonce := make([]byte, gcm.NonceSize(), gcm.NonceSize()+len(plaintext)+gcm.Overhead())
-	_, _ = rand.Read(nonce)
-	return gcm.Seal(nonce, nonce, plaintext, aad)
-}
-
-func open(key, sealed, aad []byte) ([]byte, error) {
-	block, err := aes.NewCipher(key)
-	if err != nil {
-		return nil, err
-	}
-	gcm, _ := cipher.NewGCM(block)
-	if len(sealed) < gcm.NonceSize() {
-		return nil, errWrongKey
-	}
-	out, err := gcm.Open(nil, sealed[:gcm.NonceSize()], sealed[gcm.NonceSize():], aad)
-	if err != nil {
-		return nil, errWrongKey
-	}
-	return out, nil
 }
 
 // wrap seals a data key for an envelope kind. kmsMaterial is the KMS key's
@@ -91,12 +60,12 @@ func open(key, sealed, aad []byte) ([]byte, error) {
 func wrap(kind sseKind, dataKey, s3Master, kmsMaterial []byte, keyARN string) []byte {
 	switch kind {
 	case sseS3:
-		return seal(s3Master, dataKey, []byte("sse-s3"))
+		return core.Seal(s3Master, dataKey, []byte("sse-s3"))
 	case sseKMS:
-		return seal(kmsMaterial, dataKey, []byte(keyARN))
+		return core.Seal(kmsMaterial, dataKey, []byte(keyARN))
 	case sseDSSE:
-		inner := seal(kmsMaterial, dataKey, []byte(keyARN))
-		return seal(s3Master, inner, []byte("dsse-outer"))
+		inner := core.Seal(kmsMaterial, dataKey, []byte(keyARN))
+		return core.Seal(s3Master, inner, []byte("dsse-outer"))
 	}
 	return nil
 }
@@ -104,17 +73,17 @@ func wrap(kind sseKind, dataKey, s3Master, kmsMaterial []byte, keyARN string) []
 func unwrap(env envelope, s3Master, kmsMaterial []byte) ([]byte, error) {
 	switch env.kind {
 	case sseS3:
-		return open(s3Master, env.wrappedKey, []byte("sse-s3"))
+		return core.Open(s3Master, env.wrappedKey, []byte("sse-s3"))
 	case sseKMS:
-		return open(kmsMaterial, env.wrappedKey, []byte(env.kmsKeyARN))
+		return core.Open(kmsMaterial, env.wrappedKey, []byte(env.kmsKeyARN))
 	case sseDSSE:
-		inner, err := open(s3Master, env.wrappedKey, []byte("dsse-outer"))
+		inner, err := core.Open(s3Master, env.wrappedKey, []byte("dsse-outer"))
 		if err != nil {
 			return nil, err
 		}
-		return open(kmsMaterial, inner, []byte(env.kmsKeyARN))
+		return core.Open(kmsMaterial, inner, []byte(env.kmsKeyARN))
 	}
-	return nil, errWrongKey
+	return nil, core.ErrWrongKey
 }
 
 // customerKeyMD5 is the base64 MD5 S3 expects beside an SSE-C key.

@@ -100,7 +100,7 @@ func (s *Service) sealNew(b *bucket, req sseRequest, legacy bool, plaintext []by
 		return envelope{kind: sseNone}, append([]byte(nil), plaintext...), "", nil
 	}
 	if req.kind == sseC {
-		return envelope{kind: sseC, customerKeyMD5: customerKeyMD5(req.customerKey)}, seal(req.customerKey, plaintext, nil), "", nil
+		return envelope{kind: sseC, customerKeyMD5: customerKeyMD5(req.customerKey)}, core.Seal(req.customerKey, plaintext, nil), "", nil
 	}
 	kind, keyID, bucketKey := req.kind, req.kmsKeyID, false
 	if kind == "" {
@@ -140,7 +140,7 @@ func (s *Service) sealNew(b *bucket, req sseRequest, legacy bool, plaintext []by
 		}
 	}
 	env.wrappedKey = wrap(kind, dataKey, s.masterKey, material, env.kmsKeyARN)
-	return env, seal(dataKey, plaintext, nil), kmsOp, nil
+	return env, core.Seal(dataKey, plaintext, nil), kmsOp, nil
 }
 
 // openObject decrypts a stored version, given the request's SSE-C headers.
@@ -158,7 +158,7 @@ func (s *Service) openObject(v *objectVersion, req sseRequest) ([]byte, *core.Er
 		if customerKeyMD5(req.customerKey) != v.env.customerKeyMD5 {
 			return nil, core.Errorf(http.StatusForbidden, "AccessDenied", "Access Denied")
 		}
-		plain, err := open(req.customerKey, v.ciphertext, nil)
+		plain, err := core.Open(req.customerKey, v.ciphertext, nil)
 		if err != nil {
 			return nil, core.Errorf(http.StatusForbidden, "AccessDenied", "Access Denied")
 		}
@@ -171,7 +171,7 @@ func (s *Service) openObject(v *objectVersion, req sseRequest) ([]byte, *core.Er
 	if apiErr != nil {
 		return nil, apiErr
 	}
-	plain, err := open(dataKey, v.ciphertext, nil)
+	plain, err := core.Open(dataKey, v.ciphertext, nil)
 	if err != nil {
 		return nil, core.Errorf(http.StatusInternalServerError, "InternalError", "stored object does not decrypt: "+err.Error())
 	}

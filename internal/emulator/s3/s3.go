@@ -183,6 +183,9 @@ type Service struct {
 	// Authorize decides the permissions an operation checks itself; nil
 	// allows everything.
 	Authorize Authorizer
+	// KMSQuota spends n requests of the account's KMS rate for the calls S3
+	// makes on a caller's behalf; nil is no limit.
+	KMSQuota func(n int) bool
 	// EventBridgeRawKeys writes EventBridge object keys as they are
 	// instead of form-encoded (AWS documents neither).
 	EventBridgeRawKeys bool

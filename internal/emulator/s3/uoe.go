@@ -184,6 +184,19 @@ func (s *Service) updateObjectEncryption(w http.ResponseWriter, r *http.Request,
 	if apiErr != nil {
 		return apiErr
 	}
+	// S3 calls KMS to decrypt an SSE-KMS source's data key and to encrypt
+	// it under the target, each without a bucket key; throttled by KMS,
+	// S3 answers 503 SlowDown.
+	kmsCalls := 0
+	if v.env.kind == sseKMS && !v.env.bucketKey {
+		kmsCalls++
+	}
+	if !bucketKey {
+		kmsCalls++
+	}
+	if kmsCalls > 0 && s.KMSQuota != nil && !s.KMSQuota(kmsCalls) {
+		return core.Errorf(http.StatusServiceUnavailable, "SlowDown", "Please reduce your request rate for operations involving AWS KMS.")
+	}
 	if v.env.kind == sseKMS && v.env.kmsKeyARN == target.ARN && v.env.bucketKey == bucketKey {
 		// Already exactly this: allowed, but a wasted PUT-class request.
 		s.counter.Add("s3", UOEOnCompliant, bucketName)
