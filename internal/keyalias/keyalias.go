@@ -112,5 +112,5 @@ func (r *Resolver) fresh(last *resolution) bool {
 	if ttl <= 0 {
 		ttl = DefaultTTL
 	}
-	return len(r.Configured.Aliases()) == 0 || r.now().Sub(last.at) < ttl
+	return r.now().Sub(last.at) < ttl
 }

@@ -50,7 +50,7 @@ func start(build Build, resolveKeys bool) {
 	}
 	keys := policy.Static(pol)
 	if resolveKeys {
-		if keys, err = Keys(context.Background(), kms.NewFromConfig(awsCfg), pol); err != nil {
+		if keys, err = resolvedKeys(context.Background(), kms.NewFromConfig(awsCfg), pol); err != nil {
 			fail("KMS alias", err)
 		}
 	}
@@ -61,10 +61,10 @@ func start(build Build, resolveKeys bool) {
 	lambda.Start(handler)
 }
 
-// Keys resolves the policy's aliases now, so that one that does not
+// resolvedKeys resolves the policy's aliases now, so that one that does not
 // resolve stops the cold start naming it; a policy without aliases is its
 // own source.
-func Keys(ctx context.Context, api keyalias.DescribeKeyAPI, pol *policy.Policy) (policy.Source, error) {
+func resolvedKeys(ctx context.Context, api keyalias.DescribeKeyAPI, pol *policy.Policy) (policy.Source, error) {
 	if len(pol.Aliases()) == 0 {
 		return policy.Static(pol), nil
 	}

@@ -2,8 +2,6 @@ package s3
 
 import (
 	"net/http"
-	"net/url"
-	"strings"
 
 	"github.com/s3rekey/s3rekey/internal/emulator/core"
 )
@@ -98,13 +96,14 @@ func Permissions(op string, r *http.Request, bucket, key string) []Permission {
 		out = append(out, Permission{"s3:PutObjectTagging", object})
 	}
 	if op == "CopyObject" || op == "UploadPartCopy" {
-		src, _ := url.PathUnescape(r.Header.Get("X-Amz-Copy-Source"))
-		src, version, _ := strings.Cut(strings.TrimPrefix(src, "/"), "?versionId=")
-		read := "s3:GetObject"
-		if version != "" {
-			read = "s3:GetObjectVersion"
+		// A malformed source is the operation's own error to answer.
+		if srcBucket, srcKey, version, apiErr := copySource(r); apiErr == nil {
+			read := "s3:GetObject"
+			if version != "" {
+				read = "s3:GetObjectVersion"
+			}
+			out = append(out, Permission{read, ObjectARN(srcBucket, srcKey)})
 		}
-		out = append(out, Permission{read, "arn:aws:s3:::" + src})
 	}
 	return out
 }

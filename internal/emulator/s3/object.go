@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -691,17 +690,10 @@ func (b *bucket) deleteLocked(key, versionID string, bypassGovernance bool) (del
 }
 
 func (s *Service) copyObject(w http.ResponseWriter, r *http.Request, bucketName, key string) *core.Error {
-	src := r.Header.Get("X-Amz-Copy-Source")
-	srcPath, srcQuery, _ := strings.Cut(src, "?")
-	srcPath, err := url.PathUnescape(strings.TrimPrefix(srcPath, "/"))
-	if err != nil {
-		return core.Errorf(http.StatusBadRequest, "InvalidArgument", "Copy Source must mention the source bucket and key: sourcebucket/sourcekey")
+	srcBucket, srcKey, srcVersion, apiErr := copySource(r)
+	if apiErr != nil {
+		return apiErr
 	}
-	srcBucket, srcKey, ok := strings.Cut(srcPath, "/")
-	if !ok || srcKey == "" {
-		return core.Errorf(http.StatusBadRequest, "InvalidArgument", "Copy Source must mention the source bucket and key: sourcebucket/sourcekey")
-	}
-	q, _ := url.ParseQuery(srcQuery)
 	srcReq, apiErr := parseSSEHeaders(r.Header, "X-Amz-Copy-Source-")
 	if apiErr != nil {
 		return apiErr
@@ -719,7 +711,7 @@ func (s *Service) copyObject(w http.ResponseWriter, r *http.Request, bucketName,
 		return core.Errorf(http.StatusBadRequest, "InvalidRequest", "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
 	}
 
-	ev, apiErr := s.copyLocked(w, r, srcBucket, srcKey, q.Get("versionId"), bucketName, key, directive, srcReq)
+	ev, apiErr := s.copyLocked(w, r, srcBucket, srcKey, srcVersion, bucketName, key, directive, srcReq)
 	if apiErr != nil {
 		return apiErr
 	}
