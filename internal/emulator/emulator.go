@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/s3rekey/s3rekey/internal/emulator/core"
+	"github.com/s3rekey/s3rekey/internal/emulator/dynamodb"
 	"github.com/s3rekey/s3rekey/internal/emulator/iam"
 	"github.com/s3rekey/s3rekey/internal/emulator/kms"
 	"github.com/s3rekey/s3rekey/internal/emulator/s3"
@@ -65,13 +66,14 @@ type Emulator struct {
 	server   *http.Server
 	url      string
 
-	kms     *kms.Service
-	sqs     *sqs.Service
-	s3      *s3.Service
-	faults  *core.Faults
-	counter *core.Counter
-	iam     *iam.Store
-	quotas  quotaState
+	kms      *kms.Service
+	dynamodb *dynamodb.Service
+	sqs      *sqs.Service
+	s3       *s3.Service
+	faults   *core.Faults
+	counter  *core.Counter
+	iam      *iam.Store
+	quotas   quotaState
 
 	rulesMu sync.RWMutex
 	rules   []EventBridgeRule
@@ -151,6 +153,12 @@ func New(opts Options) (*Emulator, error) {
 		rules:   append([]EventBridgeRule(nil), opts.EventBridgeRules...),
 	}
 	e.kms = kms.New(opts.Account, opts.Region)
+	e.dynamodb = dynamodb.New(opts.Account, opts.Region)
+	e.dynamodb.Authorize = func(r *http.Request, action, resource string) bool {
+		scope, _ := core.ParseSigV4(r)
+		return e.iam.Allowed(scope.AccessKey, iam.Request{Action: action, Resource: resource})
+	}
+	e.dynamodb.Consume = e.counter.AddCapacity
 	e.sqs = sqs.New(opts.Account, opts.Region, e.queueURL)
 	e.sqs.Draw = e.faults.Draw
 	e.s3 = s3.New(opts.Account, opts.Region, e.kms, e.sqs, e.eventBridgeRules, e.counter)
@@ -230,7 +238,7 @@ func (e *Emulator) queueURL(name string) string {
 	return e.url + "/" + e.opts.Account + "/" + name
 }
 
-// ServeHTTP routes a request to the admin endpoint, SQS, KMS or S3.
+// ServeHTTP routes a request to the admin endpoint, SQS, KMS, DynamoDB or S3.
 func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if strings.HasPrefix(r.URL.Path, adminPrefix) {
 		e.serveAdmin(w, r)
@@ -240,6 +248,8 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case strings.HasPrefix(target, sqsTargetPrefix):
 		e.serveJSON(w, r, "sqs", strings.TrimPrefix(target, sqsTargetPrefix), e.sqs.Dispatch, e.sqs.Permission, sqs.ErrorCodes)
+	case strings.HasPrefix(target, dynamodb.TargetPrefix):
+		e.serveJSON(w, r, "dynamodb", strings.TrimPrefix(target, dynamodb.TargetPrefix), e.dynamodb.Dispatch, e.dynamodb.Permission, dynamodb.ErrorCodes)
 	case strings.HasPrefix(target, kmsTargetPrefix):
 		e.serveJSON(w, r, "kms", strings.TrimPrefix(target, kmsTargetPrefix), e.kms.Dispatch, e.kms.Permission, kms.ErrorCodes)
 	case target == "" && isSQSQuery(r):
@@ -288,6 +298,8 @@ const (
 type responder struct {
 	ok  func(out any)
 	err func(status int, code, msg string)
+	// fail writes an operation's error; nil uses err.
+	fail func(e *core.Error)
 }
 
 // jsonResponder answers in AWS JSON 1.0/1.1.
@@ -299,9 +311,10 @@ func jsonResponder(w http.ResponseWriter, r *http.Request, queryCodes core.Query
 			if out == nil {
 				out = struct{}{}
 			}
-			_ = json.NewEncoder(w).Encode(out)
+			core.WriteJSON(w, out)
 		},
-		err: func(status int, code, msg string) { core.WriteJSONError(w, status, code, msg, queryCodes) },
+		err:  func(status int, code, msg string) { core.WriteJSONError(w, status, code, msg, queryCodes) },
+		fail: func(e *core.Error) { core.WriteJSONErrorFields(w, e, queryCodes) },
 	}
 }
 
@@ -381,7 +394,9 @@ func (e *Emulator) serveOperation(r *http.Request, service, op string, body []by
 		resp.err(fault.Status, fault.Code, fault.Message)
 		return
 	}
-	if action, resource, context := permission(op, body); !e.iam.Allowed(scope.AccessKey, iam.Request{Action: action, Resource: resource, Context: context}) {
+	// An action of "" is checked inside the operation (DynamoDB's
+	// TransactWriteItems, item by item).
+	if action, resource, context := permission(op, body); action != "" && !e.iam.Allowed(scope.AccessKey, iam.Request{Action: action, Resource: resource, Context: context}) {
 		resp.err(http.StatusBadRequest, "AccessDeniedException", notAuthorized(scope.AccessKey, action, resource))
 		return
 	}
@@ -390,7 +405,11 @@ func (e *Emulator) serveOperation(r *http.Request, service, op string, body []by
 		return
 	}
 	out, apiErr := dispatch(r, op, body)
-	if apiErr != nil {
+	switch {
+	case apiErr != nil && resp.fail != nil:
+		resp.fail(apiErr)
+		return
+	case apiErr != nil:
 		resp.err(apiErr.Status, apiErr.Code, apiErr.Message)
 		return
 	}

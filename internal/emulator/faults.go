@@ -59,3 +59,13 @@ func (e *Emulator) ResetCounts() {
 // BilledSQSRequests is the number of SQS requests as SQS bills them (one
 // per started 64 KiB of payload), for the cost model.
 func (e *Emulator) BilledSQSRequests() int64 { return e.sqs.Billed() }
+
+// Capacity is DynamoDB request units consumed.
+type Capacity struct{ Read, Write float64 }
+
+// CapacityUnits is the DynamoDB capacity consumed so far, in request units
+// as on-demand tables bill them.
+func (e *Emulator) CapacityUnits() Capacity {
+	return Capacity{Read: float64(e.counter.CountOf("dynamodb", core.ReadRequestHalfUnits, "")) / 2,
+		Write: float64(e.counter.CountOf("dynamodb", core.WriteRequestUnits, ""))}
+}

@@ -2,6 +2,7 @@ package core
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"sort"
@@ -284,6 +285,22 @@ type Counter struct {
 
 // NewCounter returns an empty counter.
 func NewCounter() *Counter { return &Counter{counts: map[countKey]int64{}} }
+
+// Capacity pseudo-operations of the "dynamodb" service in Counts: the
+// request units the requests consumed, reads counted in half units (an
+// eventually consistent read of up to 4 KB is half a unit).
+const (
+	ReadRequestHalfUnits = "ReadRequestHalfUnits"
+	WriteRequestUnits    = "WriteRequestUnits"
+)
+
+// AddCapacity counts DynamoDB request units.
+func (c *Counter) AddCapacity(readUnits, writeUnits float64) {
+	c.mu.Lock()
+	c.counts[countKey{"dynamodb", ReadRequestHalfUnits, ""}] += int64(math.Round(readUnits * 2))
+	c.counts[countKey{"dynamodb", WriteRequestUnits, ""}] += int64(math.Round(writeUnits))
+	c.mu.Unlock()
+}
 
 // Add counts one request.
 func (c *Counter) Add(service, op, bucket string) {

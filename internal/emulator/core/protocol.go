@@ -8,8 +8,10 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"errors"
+	"hash/crc32"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 )
 
@@ -20,6 +22,9 @@ type Error struct {
 	Message string
 	// Header holds extra response headers (for example x-amz-delete-marker).
 	Header map[string]string
+	// Fields are extra members of a JSON error body (for example
+	// DynamoDB's CancellationReasons).
+	Fields map[string]any
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
@@ -72,14 +77,35 @@ type QueryErrorCodes map[string]string
 type JSONHandler func(r *http.Request, op string, body []byte) (any, *Error)
 
 func WriteJSONError(w http.ResponseWriter, status int, code, msg string, queryCodes QueryErrorCodes) {
+	WriteJSONErrorFields(w, &Error{Status: status, Code: code, Message: msg}, queryCodes)
+}
+
+// WriteJSONErrorFields writes a JSON error with the error's extra fields.
+func WriteJSONErrorFields(w http.ResponseWriter, e *Error, queryCodes QueryErrorCodes) {
+	body := map[string]any{"__type": e.Code, "message": e.Message}
+	for k, v := range e.Fields {
+		body[k] = v
+	}
 	w.Header().Set("Content-Type", "application/x-amz-json-1.0")
 	w.Header().Set("X-Amzn-Requestid", NewID(16))
-	if q, ok := queryCodes[code]; ok {
+	if q, ok := queryCodes[e.Code]; ok {
 		w.Header().Set("X-Amzn-Query-Error", q)
 	}
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]string{"__type": code, "message": msg})
+	writeJSONBody(w, e.Status, body)
 }
+
+// writeJSONBody writes a JSON answer with the X-Amz-Crc32 header
+// DynamoDB puts on every answer (the SDK checks it when present).
+func writeJSONBody(w http.ResponseWriter, status int, v any) {
+	b, _ := json.Marshal(v)
+	b = append(b, '\n')
+	w.Header().Set("X-Amz-Crc32", strconv.FormatUint(uint64(crc32.ChecksumIEEE(b)), 10))
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+// WriteJSON writes a successful JSON answer.
+func WriteJSON(w http.ResponseWriter, v any) { writeJSONBody(w, http.StatusOK, v) }
 
 // decodeJSON decodes a request body strictly enough to catch type errors.
 func DecodeJSON(body []byte, v any) *Error {
