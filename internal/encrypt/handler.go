@@ -6,12 +6,14 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"sort"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/s3rekey/s3rekey/internal/jobs"
 	"github.com/s3rekey/s3rekey/internal/messages"
 	"github.com/s3rekey/s3rekey/internal/queue"
 	"github.com/s3rekey/s3rekey/internal/rekey"
@@ -27,9 +29,18 @@ type MessageSender interface {
 	Send(ctx context.Context, queueURL string, msgs []queue.Message) []error
 }
 
+// JobRecorder commits what a batch did to its jobs (jobs.Committer in
+// production).
+type JobRecorder interface {
+	Commit(ctx context.Context, token string, ds []jobs.Delivery) ([]jobs.Result, error)
+	AddUploads(ctx context.Context, bucket string, day time.Time, c jobs.Counts) error
+	Wants(o rekey.Outcome) bool
+}
+
 var (
 	_ ObjectRekeyer = (*rekey.Rekeyer)(nil)
 	_ MessageSender = (*queue.Sender)(nil)
+	_ JobRecorder   = (*jobs.Committer)(nil)
 )
 
 // Message attributes s3rekey sets on what it dead-letters.
@@ -61,6 +72,9 @@ type Handler struct {
 	// OnBatch, when set, receives every batch's summary (the CLI's run
 	// and demo add them up).
 	OnBatch func(Summary)
+	// Jobs records outcomes in job records and reports; nil records
+	// nothing.
+	Jobs JobRecorder
 
 	inflight keyLocks
 }
@@ -92,9 +106,12 @@ type Summary struct {
 	Requeued   int            `json:"requeued"`
 	DeadLetter int            `json:"deadLettered"`
 	Failures   int            `json:"batchItemFailures"`
-	Duplicates int            `json:"duplicates"`
-	Heads      int            `json:"heads"`
-	Updates    int            `json:"updates"`
+	// Uncounted are tracked messages whose commit found them counted
+	// already (duplicates, stale follow-ups) or waiting for their parent.
+	Uncounted  int `json:"uncounted"`
+	Duplicates int `json:"duplicates"`
+	Heads      int `json:"heads"`
+	Updates    int `json:"updates"`
 }
 
 // Handle is the Lambda handler. It reports a message in BatchItemFailures
@@ -134,15 +151,26 @@ func (h *Handler) HandleWithSummary(ctx context.Context, ev events.SQSEvent) (ev
 		}
 		n := len(task.Objects)
 		work[i] = messageWork{task: task, outcomes: make([]rekey.Outcome, n), started: make([]bool, n), duplicate: make([]bool, n)}
-		sum.Objects += len(task.Objects)
+		for j, obj := range task.Objects {
+			if obj.Skip != "" {
+				// Decided by the planner: listed in the report, not run.
+				work[i].outcomes[j], work[i].started[j] = plannerOutcome(obj.Skip), true
+				continue
+			}
+			sum.Objects++
+		}
 	}
 
 	h.rekeyAll(ctx, cfg, work, &sum)
 
+	token := newToken()
 	for i := range work {
-		out = append(out, h.followUps(i, ev.Records[i].MessageId, &work[i], cfg, &sum)...)
+		out = append(out, h.followUps(i, ev.Records[i].MessageId, &work[i], cfg, token, &sum)...)
 	}
 	failed := h.send(ctx, out)
+	if h.Jobs != nil {
+		h.record(ctx, token, ev, work, failed, &sum)
+	}
 	resp := events.SQSEventResponse{}
 	for i := range ev.Records {
 		if failed[i] {
@@ -213,6 +241,9 @@ func (h *Handler) rekeyAll(ctx context.Context, cfg Config, work []messageWork, 
 loop:
 	for i := range work {
 		for j, obj := range work[i].task.Objects {
+			if obj.Skip != "" {
+				continue
+			}
 			if !stopStarting.IsZero() && !h.now().Before(stopStarting) {
 				break loop
 			}
@@ -251,17 +282,21 @@ loop:
 // rather than through SQS redelivery: redelivering a message would re-run
 // all its other objects, and access problems need a person, who redrives
 // the DLQ when they are fixed.
-func (h *Handler) followUps(i int, messageID string, w *messageWork, cfg Config, sum *Summary) []outgoing {
+func (h *Handler) followUps(i int, messageID string, w *messageWork, cfg Config, token string, sum *Summary) []outgoing {
 	if len(w.task.Objects) == 0 {
 		return nil
 	}
+	tracked := w.task.ID != ""
 	var retry, unstarted []messages.Object
 	deadByReason := map[rekey.Outcome][]messages.Object{}
 	lastRetry := rekey.Outcome{}
 	for j, obj := range w.task.Objects {
 		o := w.outcomes[j]
 		switch {
-		case w.duplicate[j]:
+		case w.duplicate[j] && !tracked:
+			// The first of the batch's copies carries it on. A tracked
+			// message carries its own copy, so that its job counts it.
+		case obj.Skip != "":
 		case !w.started[j]:
 			unstarted = append(unstarted, obj)
 		case o.Status == rekey.Retry && w.task.Attempt+1 >= cfg.MaxAttempts:
@@ -276,26 +311,41 @@ func (h *Handler) followUps(i int, messageID string, w *messageWork, cfg Config,
 		}
 	}
 	var out []outgoing
-	task := func(objs []messages.Object, attempt int) string {
+	// child is a follow-up task: a tracked one gets its own id and this
+	// delivery's token, and none carries the planner's counts again.
+	child := func(objs []messages.Object, attempt int, kind, reason string) messages.Task {
 		t := w.task
-		t.Objects, t.Attempt = objs, attempt
+		t.Objects, t.Attempt, t.Plan, t.Prior = objs, attempt, nil, ""
+		if tracked {
+			t.ID, t.ParentToken = jobs.ChildID(w.task.ID, kind, reason), token
+		}
+		return t
+	}
+	task := func(objs []messages.Object, attempt int, kind string) string {
 		// A decoded task always encodes again: Decode validated it.
-		body, _ := t.Encode()
+		body, _ := child(objs, attempt, kind, "").Encode()
 		return body
 	}
 	if len(retry) > 0 {
 		delay := h.retryDelay(w.task.Attempt, cfg)
-		out = append(out, outgoing{i, cfg.WorkQueueURL, queue.Message{Body: task(retry, w.task.Attempt+1), DelaySeconds: delay}})
+		out = append(out, outgoing{i, cfg.WorkQueueURL, queue.Message{Body: task(retry, w.task.Attempt+1, jobs.ChildRetry), DelaySeconds: delay}})
 		sum.Requeued += len(retry)
 		h.logger().Info("objects requeued", "messageId", messageID, "objects", len(retry), "attempt", w.task.Attempt+1,
 			"delaySeconds", delay, "reason", lastRetry.Reason)
 	}
 	if len(unstarted) > 0 {
-		out = append(out, outgoing{i, cfg.WorkQueueURL, queue.Message{Body: task(unstarted, w.task.Attempt)}})
+		// A second's delay: a follow-up that arrives before its parent's
+		// commit waits for it.
+		delay := int32(0)
+		if tracked {
+			delay = 1
+		}
+		out = append(out, outgoing{i, cfg.WorkQueueURL, queue.Message{Body: task(unstarted, w.task.Attempt, jobs.ChildUnstarted), DelaySeconds: delay}})
 		sum.Requeued += len(unstarted)
 		h.logger().Info("deadline near: unstarted objects requeued", "messageId", messageID, "objects", len(unstarted))
 	}
-	for o, objs := range deadByReason {
+	for _, o := range sortedOutcomes(deadByReason) {
+		objs := deadByReason[o]
 		attrs := map[string]string{AttrOutcome: string(o.Status), AttrReason: o.Reason, AttrSource: messageID,
 			AttrAttempts: strconv.Itoa(w.task.Attempt + 1)}
 		if o.Detail != "" {
@@ -304,13 +354,31 @@ func (h *Handler) followUps(i int, messageID string, w *messageWork, cfg Config,
 		// Attempt 0 and Redelivered: a redriven dead letter gets every
 		// attempt again, and re-reads its objects instead of trusting
 		// facts that are stale by then.
-		dead := w.task
-		dead.Objects, dead.Attempt, dead.Redelivered = objs, 0, true
+		dead := child(objs, 0, jobs.ChildDead, o.Reason)
+		dead.Redelivered = true
+		if tracked {
+			dead.Prior = deadOutcome(o).String()
+		}
 		body, _ := dead.Encode()
 		out = append(out, outgoing{i, cfg.DeadLetterQueueURL, queue.Message{Body: body, Attributes: attrs}})
 		sum.DeadLetter += len(objs)
 		h.logger().Warn("objects dead-lettered", "messageId", messageID, "objects", len(objs), "outcome", string(o.Status), "reason", o.Reason)
 	}
+	return out
+}
+
+// deadOutcome is how a dead-lettered object is counted: failed, with its
+// reason (attempts-exhausted for a retry that ran out of attempts).
+func deadOutcome(o rekey.Outcome) rekey.Outcome {
+	return rekey.Outcome{Status: rekey.Failed, Reason: o.Reason, Detail: o.Detail}
+}
+
+func sortedOutcomes(m map[rekey.Outcome][]messages.Object) []rekey.Outcome {
+	out := make([]rekey.Outcome, 0, len(m))
+	for o := range m {
+		out = append(out, o)
+	}
+	sort.Slice(out, func(a, b int) bool { return out[a].String() < out[b].String() })
 	return out
 }
 

@@ -44,6 +44,22 @@ type Object struct {
 	// tries the decoded key first and this one when that is not found.
 	RawKey string `json:"rk,omitempty"`
 	Facts  *Facts `json:"f,omitempty"`
+	// Skip is set on an object the planner decided not to send for an
+	// update (the reason): it rides along only to be listed in the job's
+	// report, and is counted by the task's Plan, not again.
+	Skip string `json:"skip,omitempty"`
+}
+
+// Plan is what the planner counted for the rows one task covers: the
+// encrypt function commits it with the task's outcomes, exactly once per
+// task ID.
+type Plan struct {
+	Rows    int64            `json:"rows"`
+	Skipped map[string]int64 `json:"skipped,omitempty"`
+	// Final marks the last task of a unit (a data file or a listing), and
+	// UnitRows is how many rows the unit had.
+	Final    bool  `json:"final,omitempty"`
+	UnitRows int64 `json:"unitRows,omitempty"`
 }
 
 // Task is s3rekey's own work-queue message: one or more objects.
@@ -55,8 +71,20 @@ type Task struct {
 	// Redelivered marks work that may have been done already (it comes
 	// from a redelivered planner job): the consumer reads each object
 	// rather than trust the facts.
-	Redelivered bool     `json:"redelivered,omitempty"`
-	Objects     []Object `json:"objects"`
+	Redelivered bool `json:"redelivered,omitempty"`
+	// ID names the task within its job, for exact counts: the planner's
+	// tasks have ids from their position, follow-ups their parent's id and
+	// a suffix (internal/jobs).
+	ID string `json:"id,omitempty"`
+	// ParentToken is, on a follow-up, the token of the delivery that sent
+	// it: it counts only if that delivery's commit won.
+	ParentToken string `json:"ptok,omitempty"`
+	// Prior is, on a dead letter, the outcome its objects were counted
+	// under ("failed: access-denied"), which a redrive takes back.
+	Prior string `json:"prior,omitempty"`
+	// Plan is the planner's counts, on the planner's own tasks.
+	Plan    *Plan    `json:"plan,omitempty"`
+	Objects []Object `json:"objects"`
 }
 
 // Encode renders a task as the JSON body of a queue message.
@@ -75,8 +103,11 @@ func (t Task) validate() error {
 	default:
 		return fmt.Errorf("task source %q is not event, inventory, listing or manual", t.Source)
 	}
-	if len(t.Objects) == 0 {
+	if len(t.Objects) == 0 && t.Plan == nil {
 		return errors.New("task has no objects")
+	}
+	if (t.Plan != nil || t.ParentToken != "" || t.Prior != "") && (t.ID == "" || t.JobID == "") {
+		return errors.New("a task with a plan, parent or prior outcome needs a job and an id")
 	}
 	if t.Attempt < 0 {
 		return fmt.Errorf("task attempt %d is negative", t.Attempt)

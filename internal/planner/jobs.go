@@ -10,6 +10,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/s3rekey/s3rekey/internal/jobs"
 	"github.com/s3rekey/s3rekey/internal/messages"
 )
 
@@ -40,6 +41,8 @@ type Job struct {
 	Token           string `json:"token,omitempty"`
 	KeyMarker       string `json:"keyMarker,omitempty"`
 	VersionIDMarker string `json:"versionIdMarker,omitempty"`
+	// Listed is how many entries the listing has read so far.
+	Listed int64 `json:"listed,omitempty"`
 	// Redelivered marks a job (or work derived from one) that SQS delivered
 	// more than once: what it enqueues may have been done already.
 	Redelivered bool `json:"redelivered,omitempty"`
@@ -55,6 +58,9 @@ type FileTask struct {
 	Columns      []string `json:"columns"`
 	SourceBucket string   `json:"sourceBucket"`
 	Offset       int64    `json:"offset"` // rows already handled
+	// AsOf is the job's start (Unix milliseconds): Object Lock dates are
+	// read as of then, so that every delivery of the task plans alike.
+	AsOf int64 `json:"asOf,omitempty"`
 }
 
 // Encode renders a job as a message body.
@@ -189,5 +195,5 @@ func checksumJob(bucket, encodedKey string) ([]Job, error) {
 		return nil, nil
 	}
 	manifest := "s3://" + bucket + "/" + strings.TrimSuffix(key, ManifestChecksumSuffix) + "manifest.json"
-	return []Job{{Version: JobVersion, Type: TypeInventory, Manifest: manifest, JobID: manifest}}, nil
+	return []Job{{Version: JobVersion, Type: TypeInventory, Manifest: manifest, JobID: jobs.InventoryID(manifest)}}, nil
 }

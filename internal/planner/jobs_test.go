@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	samples "github.com/s3rekey/s3rekey/events"
+	"github.com/s3rekey/s3rekey/internal/jobs"
 	"github.com/s3rekey/s3rekey/internal/messages"
 )
 
@@ -28,10 +29,10 @@ func TestDecodeJobs(t *testing.T) {
 		{"inventory job", sample(t, "inventory-job.json"), []Job{{Version: 1, Type: TypeInventory, Manifest: manifest}}},
 		{"listing job", sample(t, "listing-job.json"), []Job{{Version: 1, Type: TypeListing, Bucket: "customer-uploads", Prefix: "invoices/"}}},
 		{"manifest.checksum via EventBridge", sample(t, "manifest-checksum-eventbridge.json"),
-			[]Job{{Version: 1, Type: TypeInventory, Manifest: manifest, JobID: manifest}}},
+			[]Job{{Version: 1, Type: TypeInventory, Manifest: manifest, JobID: jobs.InventoryID(manifest)}}},
 		{"manifest.checksum via S3 notification",
 			`{"Records":[{"eventSource":"aws:s3","eventName":"ObjectCreated:Put","s3":{"bucket":{"name":"inv"},"object":{"key":"a+b/manifest.checksum"}}}]}`,
-			[]Job{{Version: 1, Type: TypeInventory, Manifest: "s3://inv/a b/manifest.json", JobID: "s3://inv/a b/manifest.json"}}},
+			[]Job{{Version: 1, Type: TypeInventory, Manifest: "s3://inv/a b/manifest.json", JobID: jobs.InventoryID("s3://inv/a b/manifest.json")}}},
 		{"other object landing", `{"Records":[{"eventSource":"aws:s3","eventName":"ObjectCreated:Put","s3":{"bucket":{"name":"inv"},"object":{"key":"x/data/f.csv.gz"}}}]}`, nil},
 		{"test event", sample(t, "s3-test-event.json"), nil},
 	}

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -22,9 +24,11 @@ import (
 	"github.com/s3rekey/s3rekey/internal/awsconf"
 	"github.com/s3rekey/s3rekey/internal/cost"
 	"github.com/s3rekey/s3rekey/internal/inventory"
+	"github.com/s3rekey/s3rekey/internal/jobs"
 	"github.com/s3rekey/s3rekey/internal/messages"
 	"github.com/s3rekey/s3rekey/internal/policy"
 	"github.com/s3rekey/s3rekey/internal/queue"
+	"github.com/s3rekey/s3rekey/internal/rekey"
 )
 
 // ListAPI lists a bucket's objects or versions.
@@ -56,6 +60,10 @@ type Config struct {
 	DeadlineMargin time.Duration
 	// TempDir holds downloaded data files (default: the system's).
 	TempDir string
+	// BlockRows is how many rows of a data file make a block (default
+	// 10,000): a task never spans two blocks, and a checkpoint waits for a
+	// block's end, so that a replayed file task makes the same tasks.
+	BlockRows int64
 }
 
 func (c Config) withDefaults() Config {
@@ -65,8 +73,19 @@ func (c Config) withDefaults() Config {
 	if c.DeadlineMargin <= 0 {
 		c.DeadlineMargin = 20 * time.Second
 	}
+	if c.BlockRows <= 0 {
+		c.BlockRows = 10000
+	}
 	return c
 }
+
+// JobStarter records a job when its planning starts (jobs.Store in
+// production).
+type JobStarter interface {
+	Begin(ctx context.Context, id, kind, source string, units int64, report string) (time.Time, error)
+}
+
+var _ JobStarter = (*jobs.Store)(nil)
 
 // Planner handles control-queue batches.
 type Planner struct {
@@ -82,6 +101,11 @@ type Planner struct {
 	// OnStats, when set, receives the counts of every file task or listing
 	// when it ends or checkpoints (the CLI's run and demo add them up).
 	OnStats func(Stats)
+	// Jobs records each job; nil plans without job records.
+	Jobs JobStarter
+	// Reports is where job reports go; with it, the rows the planner skips
+	// ride along in the tasks to be listed in the report.
+	Reports *jobs.Reports
 }
 
 // Stats are the counts of one task, logged when it ends.
@@ -122,15 +146,18 @@ func (p *Planner) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 }
 
 func (p *Planner) handleMessage(ctx context.Context, cfg Config, rec events.SQSMessage) error {
-	jobs, err := DecodeJobs(rec.Body)
+	decoded, err := DecodeJobs(rec.Body)
 	var rej *messages.RejectedError
 	if errors.As(err, &rej) {
 		p.logger().Warn("control message rejected", "messageId", rec.MessageId, "reason", rej.Reason)
 		return p.deadLetter(ctx, cfg, rec, rej.Reason)
 	}
 	received, _ := strconv.Atoi(rec.Attributes["ApproximateReceiveCount"])
-	for _, job := range jobs {
+	for _, job := range decoded {
 		job.Redelivered = job.Redelivered || received > 1
+		if job.JobID == "" {
+			job.JobID = defaultJobID(job, rec.MessageId)
+		}
 		if err := p.Run(ctx, job); err != nil {
 			var rej *messages.RejectedError
 			if errors.As(err, &rej) {
@@ -208,10 +235,23 @@ func (p *Planner) runInventory(ctx context.Context, job Job) error {
 	if err != nil {
 		return &messages.RejectedError{Reason: err.Error()}
 	}
+	jobID := job.JobID
+	if jobID == "" {
+		jobID = jobs.InventoryID(job.Manifest)
+	}
+	asOf, err := p.begin(ctx, jobID, jobs.KindInventory, job.Manifest, max(1, len(m.Files)))
+	if err != nil {
+		return err
+	}
+	if len(m.Files) == 0 {
+		// Nothing to read: the job's one unit ends here.
+		b := p.newBatcher(cfg, Job{Type: TypeFile, JobID: jobID, Redelivered: job.Redelivered}, job.Manifest)
+		return b.final(ctx, 0)
+	}
 	var msgs []queue.Message
 	for _, f := range m.Files {
-		body, err := Job{Type: TypeFile, JobID: job.Manifest, Redelivered: job.Redelivered, File: &FileTask{Bucket: bucket, Key: f.Key,
-			MD5: f.MD5Checksum, Size: f.Size, Format: m.FileFormat, Columns: cols, SourceBucket: m.SourceBucket}}.Encode()
+		body, err := Job{Type: TypeFile, JobID: jobID, Redelivered: job.Redelivered, File: &FileTask{Bucket: bucket, Key: f.Key,
+			MD5: f.MD5Checksum, Size: f.Size, Format: m.FileFormat, Columns: cols, SourceBucket: m.SourceBucket, AsOf: asOf}}.Encode()
 		if err != nil {
 			return err
 		}
@@ -255,17 +295,26 @@ func (p *Planner) runFile(ctx context.Context, job Job) error {
 			return fmt.Errorf("file task %s: resume at row %d: %w", ft.Key, ft.Offset, err)
 		}
 	}
-	filter := inventory.Filter{Bucket: target, Now: p.now()}
-	b := p.newBatcher(cfg, job)
+	now := p.now()
+	if ft.AsOf > 0 {
+		// Lock dates are read as of the job's start, so that a replayed
+		// task makes the same tasks.
+		now = time.UnixMilli(ft.AsOf)
+	}
+	filter := inventory.Filter{Bucket: target, Now: now}
+	b := p.newBatcher(cfg, job, ft.Bucket+"/"+ft.Key)
 	stats := Stats{Skipped: map[string]int64{}}
 	offset := ft.Offset
 	for {
-		// Check the clock every 256 rows, and only after some progress, so
-		// that a late start cannot checkpoint forever without moving.
-		if stats.Rows > 0 && stats.Rows%256 == 0 && p.nearDeadline(ctx, cfg.DeadlineMargin) {
-			next := *ft
-			next.Offset = offset
-			return p.checkpoint(ctx, cfg, b, &stats, Job{Type: TypeFile, JobID: job.JobID, Redelivered: job.Redelivered, File: &next}, "file", ft.Key)
+		if offset > ft.Offset && offset%cfg.BlockRows == 0 {
+			if err := b.endBlock(ctx); err != nil {
+				return fmt.Errorf("file task %s: %w", ft.Key, err)
+			}
+			if p.nearDeadline(ctx, cfg.DeadlineMargin) {
+				next := *ft
+				next.Offset = offset
+				return p.checkpoint(ctx, cfg, b, &stats, Job{Type: TypeFile, JobID: job.JobID, Redelivered: job.Redelivered, File: &next}, "file", ft.Key)
+			}
 		}
 		row, err := r.Next()
 		if errors.Is(err, io.EOF) {
@@ -274,26 +323,75 @@ func (p *Planner) runFile(ctx context.Context, job Job) error {
 		if err != nil {
 			return fmt.Errorf("file task %s at row %d: %w", ft.Key, offset, err)
 		}
+		pos := strconv.FormatInt(offset, 10)
 		offset++
 		stats.Rows++
 		if row.Bucket != ft.SourceBucket {
 			stats.Skipped["other-bucket"]++
+			if err := b.skip(ctx, "other-bucket", pos, nil); err != nil {
+				return fmt.Errorf("file task %s: %w", ft.Key, err)
+			}
 			continue
 		}
 		obj, skip := filter.Apply(row)
 		if skip != "" {
 			stats.Skipped[skip]++
+			if err := b.skip(ctx, skip, pos, &messages.Object{Bucket: row.Bucket, Key: row.Key, VersionID: reportVersion(row)}); err != nil {
+				return fmt.Errorf("file task %s: %w", ft.Key, err)
+			}
 			continue
 		}
-		if err := b.add(ctx, obj); err != nil {
+		if err := b.add(ctx, pos, obj); err != nil {
 			return fmt.Errorf("file task %s: %w", ft.Key, err)
 		}
 	}
-	if err := b.flush(ctx); err != nil {
+	if err := b.final(ctx, offset); err != nil {
 		return fmt.Errorf("file task %s: %w", ft.Key, err)
 	}
 	p.logFile("file done", ft.Key, offset, b, &stats)
 	return nil
+}
+
+// reportVersion is the version a skipped row names in a report: the
+// row's (null for the null version) where the report lists versions.
+func reportVersion(row inventory.Row) string {
+	if !row.HasIsLatest {
+		return ""
+	}
+	if row.VersionID == "" {
+		return inventory.NullVersion
+	}
+	return row.VersionID
+}
+
+// begin records a job, when jobs are recorded, and returns the time its
+// planning reads Object Lock dates by (0: now).
+func (p *Planner) begin(ctx context.Context, id, kind, source string, units int) (int64, error) {
+	if p.Jobs == nil {
+		return 0, nil
+	}
+	report := ""
+	if p.Reports != nil {
+		report = p.Reports.Location(id)
+	}
+	created, err := p.Jobs.Begin(ctx, id, kind, source, int64(units), report)
+	if err != nil {
+		return 0, err
+	}
+	return created.UnixMilli(), nil
+}
+
+// defaultJobID names a job sent without one: an inventory's from its
+// manifest, a listing's from the control message that carried it (one
+// send, whatever SQS redelivers).
+func defaultJobID(j Job, messageID string) string {
+	if j.Type == TypeListing {
+		return jobs.ID(jobs.KindListing, fmt.Sprintf("%s/%s|%t|%s", j.Bucket, j.Prefix, j.Versions, messageID))
+	}
+	if j.Manifest != "" {
+		return jobs.InventoryID(j.Manifest)
+	}
+	return ""
 }
 
 func (p *Planner) logFile(msg, key string, offset int64, b *batcher, stats *Stats) {
@@ -309,7 +407,7 @@ func (p *Planner) logFile(msg, key string, offset int64, b *batcher, stats *Stat
 // are sent does the current task succeed; if either fails, SQS redelivers
 // the task from its old position (duplicates, never loss).
 func (p *Planner) checkpoint(ctx context.Context, cfg Config, b *batcher, stats *Stats, next Job, kind, name string) error {
-	if err := b.flush(ctx); err != nil {
+	if err := b.endBlock(ctx); err != nil {
 		return fmt.Errorf("%s %s: %w", kind, name, err)
 	}
 	body, err := next.Encode()
@@ -337,38 +435,68 @@ func (p *Planner) runListing(ctx context.Context, job Job) error {
 	if job.Versions && target.Versions != policy.VersionsAll {
 		return &messages.RejectedError{Reason: "listing versions of " + job.Bucket + ", whose policy says versions: current"}
 	}
-	b := p.newBatcher(cfg, job)
+	if job.Token == "" && job.KeyMarker == "" && job.Listed == 0 {
+		if _, err := p.begin(ctx, job.JobID, jobs.KindListing, "s3://"+job.Bucket+"/"+job.Prefix, 1); err != nil {
+			return err
+		}
+	}
+	unit := fmt.Sprintf("s3://%s/%s|versions=%t", job.Bucket, job.Prefix, job.Versions)
+	b := p.newBatcher(cfg, job, unit)
 	stats := Stats{Skipped: map[string]int64{}}
 	for page := 0; ; page++ {
 		if page > 0 && p.nearDeadline(ctx, cfg.DeadlineMargin) {
 			return p.checkpoint(ctx, cfg, b, &stats, job, "listing", job.Bucket)
 		}
-		var objs []messages.Object
+		var objs, markers []messages.Object
 		var more bool
 		var err error
 		if job.Versions {
-			objs, more, err = p.listVersionsPage(ctx, &job, target.ExpectedOwner, &stats)
+			objs, markers, more, err = p.listVersionsPage(ctx, &job, target.ExpectedOwner)
 		} else {
 			objs, more, err = p.listPage(ctx, &job, target.ExpectedOwner)
 		}
 		if err != nil {
 			return fmt.Errorf("listing %s: %w", job.Bucket, err)
 		}
+		// A page is a block: its tasks are named by its first entry, which a
+		// replay from the same place lists first again.
+		first := ""
+		for _, o := range append(slices.Clip(objs), markers...) {
+			if k := o.Key + "\x00" + o.VersionID; first == "" || k < first {
+				first = k
+			}
+		}
+		i := 0
+		pos := func() string { i++; return first + "#" + strconv.Itoa(i-1) }
+		for _, m := range markers {
+			stats.Rows++
+			stats.Skipped[inventory.SkipDeleteMarker]++
+			if err := b.skip(ctx, inventory.SkipDeleteMarker, pos(), &m); err != nil {
+				return fmt.Errorf("listing %s: %w", job.Bucket, err)
+			}
+		}
 		for _, o := range objs {
 			stats.Rows++
 			if !target.InScope(o.Key) {
-				stats.Skipped["excluded-prefix"]++
+				stats.Skipped[rekey.ReasonExcludedPrefix]++
+				if err := b.skip(ctx, rekey.ReasonExcludedPrefix, pos(), &o); err != nil {
+					return fmt.Errorf("listing %s: %w", job.Bucket, err)
+				}
 				continue
 			}
-			if err := b.add(ctx, o); err != nil {
+			if err := b.add(ctx, pos(), o); err != nil {
 				return fmt.Errorf("listing %s: %w", job.Bucket, err)
 			}
+		}
+		job.Listed += int64(len(objs) + len(markers))
+		if err := b.endBlock(ctx); err != nil {
+			return fmt.Errorf("listing %s: %w", job.Bucket, err)
 		}
 		if !more {
 			break
 		}
 	}
-	if err := b.flush(ctx); err != nil {
+	if err := b.final(ctx, job.Listed); err != nil {
 		return fmt.Errorf("listing %s: %w", job.Bucket, err)
 	}
 	p.logFile("listing done", job.Bucket, 0, b, &stats)
@@ -395,30 +523,34 @@ func (p *Planner) listPage(ctx context.Context, job *Job, owner string) ([]messa
 }
 
 // listVersionsPage reads one page of versions and advances job past it;
-// delete markers are counted as skipped.
-func (p *Planner) listVersionsPage(ctx context.Context, job *Job, owner string, stats *Stats) ([]messages.Object, bool, error) {
+// it returns the versions and the delete markers apart.
+func (p *Planner) listVersionsPage(ctx context.Context, job *Job, owner string) (objs, markers []messages.Object, more bool, err error) {
 	out, err := p.List.ListObjectVersions(ctx, &s3.ListObjectVersionsInput{Bucket: aws.String(job.Bucket), Prefix: nonEmpty(job.Prefix),
 		KeyMarker: nonEmpty(job.KeyMarker), VersionIdMarker: nonEmpty(job.VersionIDMarker), ExpectedBucketOwner: aws.String(owner),
 		EncodingType: types.EncodingTypeUrl})
 	if err != nil {
-		return nil, false, err
+		return nil, nil, false, err
 	}
-	stats.Rows += int64(len(out.DeleteMarkers))
-	stats.Skipped["delete-marker"] += int64(len(out.DeleteMarkers))
-	objs := make([]messages.Object, len(out.Versions))
-	for i, v := range out.Versions {
+	for _, v := range out.Versions {
 		key, err := listedKey(v.Key)
 		if err != nil {
-			return nil, false, err
+			return nil, nil, false, err
 		}
-		objs[i] = messages.Object{Bucket: job.Bucket, Key: key, VersionID: aws.ToString(v.VersionId)}
+		objs = append(objs, messages.Object{Bucket: job.Bucket, Key: key, VersionID: aws.ToString(v.VersionId)})
+	}
+	for _, d := range out.DeleteMarkers {
+		key, err := listedKey(d.Key)
+		if err != nil {
+			return nil, nil, false, err
+		}
+		markers = append(markers, messages.Object{Bucket: job.Bucket, Key: key, VersionID: aws.ToString(d.VersionId)})
 	}
 	marker, err := listedKey(out.NextKeyMarker)
 	if err != nil {
-		return nil, false, err
+		return nil, nil, false, err
 	}
 	job.KeyMarker, job.VersionIDMarker = marker, aws.ToString(out.NextVersionIdMarker)
-	return objs, aws.ToBool(out.IsTruncated), nil
+	return objs, markers, aws.ToBool(out.IsTruncated), nil
 }
 
 // listedKey decodes a key (or key marker) listed with encoding-type=url:
@@ -470,55 +602,111 @@ func (p *messagePacker) close() {
 	p.n, p.size = 0, 0
 }
 
-// batcher packs objects into object tasks (see messagePacker) and sends
-// them forty messages at a time.
+// batcher packs a unit's rows (a data file's, a listing's) into object
+// tasks (see messagePacker) and sends them forty messages at a time. A
+// task covers consecutive rows within one block; it carries the objects
+// to update, the planner's counts for its rows, and, when reports are
+// written, the skipped rows to list. Its id is its unit and first row.
 type batcher struct {
 	p           *Planner
 	cfg         Config
 	jobID       string
+	unit        string
 	source      string // messages.SourceInventory or SourceListing
 	redelivered bool
 	pack        messagePacker
-	cur         []messages.Object
-	ready       []queue.Message
-	objects     int64
-	messages    int64
+	// The open task: its first row's position, its rows, its skips.
+	start    string
+	rows     int64
+	skipped  map[string]int64
+	cur      []messages.Object
+	ready    []queue.Message
+	objects  int64
+	messages int64
 }
 
-// taskOverhead is the encoded size of a task without its objects.
-const taskOverhead = 128
+// taskOverhead is the encoded size of a task without its objects: its
+// fields, id and the planner's counts.
+const taskOverhead = 384
 
-func (p *Planner) newBatcher(cfg Config, job Job) *batcher {
+func (p *Planner) newBatcher(cfg Config, job Job, unit string) *batcher {
 	source := messages.SourceInventory
 	if job.Type == TypeListing {
 		source = messages.SourceListing
 	}
-	return &batcher{p: p, cfg: cfg, jobID: job.JobID, source: source, redelivered: job.Redelivered,
-		pack: messagePacker{limit: cfg.MessageBytes, overhead: taskOverhead + len(job.JobID)}}
+	return &batcher{p: p, cfg: cfg, jobID: job.JobID, unit: unit, source: source, redelivered: job.Redelivered,
+		pack: messagePacker{limit: cfg.MessageBytes, overhead: taskOverhead + len(job.JobID)}, skipped: map[string]int64{}}
 }
 
-func (b *batcher) add(ctx context.Context, obj messages.Object) error {
+func (b *batcher) tracked() bool { return b.p.Jobs != nil && b.jobID != "" }
+
+// add puts an object to update, at row pos, into the open task.
+func (b *batcher) add(ctx context.Context, pos string, obj messages.Object) error {
 	if b.pack.add(obj) {
 		if err := b.seal(ctx); err != nil {
 			return err
 		}
 	}
+	if b.rows == 0 {
+		b.start = pos
+	}
+	b.rows++
 	b.cur = append(b.cur, obj)
 	return nil
 }
 
-// seal closes the current task; forty sealed tasks are sent at once.
+// skip counts a row not sent for an update; with reports, the object
+// rides along to be listed.
+func (b *batcher) skip(ctx context.Context, reason, pos string, obj *messages.Object) error {
+	if obj != nil && b.p.Reports != nil && b.tracked() {
+		o := messages.Object{Bucket: obj.Bucket, Key: obj.Key, VersionID: obj.VersionID, Skip: reason}
+		if b.pack.add(o) {
+			if err := b.seal(ctx); err != nil {
+				return err
+			}
+		}
+		b.cur = append(b.cur, o)
+	}
+	if b.rows == 0 {
+		b.start = pos
+	}
+	b.rows++
+	b.skipped[reason]++
+	return nil
+}
+
+// seal closes the open task; forty sealed tasks are sent at once. An open
+// task of skipped rows alone is sent only to carry its counts.
 func (b *batcher) seal(ctx context.Context) error {
-	if len(b.cur) == 0 {
+	if b.rows == 0 || (len(b.cur) == 0 && !b.tracked()) {
+		b.rows, b.cur = 0, nil
+		clear(b.skipped)
 		return nil
 	}
-	body, err := messages.Task{Source: b.source, JobID: b.jobID, Redelivered: b.redelivered, Objects: b.cur}.Encode()
+	t := messages.Task{Source: b.source, JobID: b.jobID, Redelivered: b.redelivered, Objects: b.cur}
+	if b.tracked() {
+		t.ID = jobs.MessageID(b.unit, b.start)
+		t.Plan = &messages.Plan{Rows: b.rows, Skipped: maps.Clone(b.skipped)}
+	}
+	if err := b.queue(ctx, t); err != nil {
+		return err
+	}
+	for _, o := range b.cur {
+		if o.Skip == "" {
+			b.objects++
+		}
+	}
+	b.rows, b.cur = 0, nil
+	clear(b.skipped)
+	return nil
+}
+
+func (b *batcher) queue(ctx context.Context, t messages.Task) error {
+	body, err := t.Encode()
 	if err != nil {
 		return err
 	}
 	b.ready = append(b.ready, queue.Message{Body: body})
-	b.objects += int64(len(b.cur))
-	b.cur = nil
 	if len(b.ready) >= queue.MaxBatchEntries*4 {
 		return b.send(ctx)
 	}
@@ -537,10 +725,28 @@ func (b *batcher) send(ctx context.Context) error {
 	return nil
 }
 
-func (b *batcher) flush(ctx context.Context) error {
+// endBlock closes the open task and sends what is ready.
+func (b *batcher) endBlock(ctx context.Context) error {
 	b.pack.close()
 	if err := b.seal(ctx); err != nil {
 		return err
+	}
+	return b.send(ctx)
+}
+
+// final ends the unit: its last block, then, for a job, the task that says
+// how many rows the unit had.
+func (b *batcher) final(ctx context.Context, unitRows int64) error {
+	b.pack.close()
+	if err := b.seal(ctx); err != nil {
+		return err
+	}
+	if b.tracked() {
+		t := messages.Task{Source: b.source, JobID: b.jobID, Redelivered: b.redelivered, ID: jobs.MessageID(b.unit, "final"),
+			Plan: &messages.Plan{Final: true, UnitRows: unitRows}}
+		if err := b.queue(ctx, t); err != nil {
+			return err
+		}
 	}
 	return b.send(ctx)
 }

@@ -358,6 +358,7 @@ func TestFileSplitAcrossDeadlinesLosesAndRepeatsNoRow(t *testing.T) {
 	clock := &steppingClock{now: time.Unix(1_800_000_000, 0)}
 	v.planner.Now = clock.Now
 	v.planner.Config.DeadlineMargin = 2 * time.Second
+	v.planner.Config.BlockRows = 500 // a checkpoint waits for a block's end
 	job := planner.Job{Type: planner.TypeFile, JobID: "split", File: &planner.FileTask{Bucket: "inv", Key: m.Files[0].Key, MD5: m.Files[0].MD5Checksum,
 		Format: m.FileFormat, Columns: mustColumns(t, m), SourceBucket: "src"}}
 	invocations := runContinuations(t, v, clock, job, 6*time.Second)

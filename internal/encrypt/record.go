@@ -1,0 +1,170 @@
+package encrypt
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/s3rekey/s3rekey/internal/inventory"
+	"github.com/s3rekey/s3rekey/internal/jobs"
+	"github.com/s3rekey/s3rekey/internal/queue"
+	"github.com/s3rekey/s3rekey/internal/rekey"
+)
+
+// newToken names one delivery of a batch: its follow-ups count only if
+// its commit wins.
+func newToken() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// plannerOutcome is the outcome of a row the planner did not send: gone
+// for a delete marker, skipped with the reason otherwise.
+func plannerOutcome(reason string) rekey.Outcome {
+	if reason == inventory.SkipDeleteMarker {
+		return rekey.Outcome{Status: rekey.Gone}
+	}
+	return rekey.Outcome{Status: rekey.Skipped, Reason: reason}
+}
+
+// waitDelaySeconds is how long a follow-up that arrived before its
+// parent's commit waits before it is tried again.
+const waitDelaySeconds = 5
+
+// record commits the batch's tracked messages to their jobs and counts the
+// untracked ones (upload events) into their buckets' rolling jobs. A
+// message whose follow-ups could not be sent is not committed: it is
+// redelivered, and its new delivery commits. A commit that fails marks
+// every tracked message of the batch for redelivery.
+func (h *Handler) record(ctx context.Context, token string, ev events.SQSEvent, work []messageWork, failed map[int]bool, sum *Summary) {
+	log := h.logger()
+	var ds []jobs.Delivery
+	var which []int
+	uploads := map[string]*jobs.Counts{}
+	for i := range work {
+		w := &work[i]
+		if failed[i] || len(w.task.Objects) == 0 && w.task.Plan == nil {
+			continue
+		}
+		if w.task.ID == "" {
+			h.countUpload(w, uploads)
+			continue
+		}
+		ds = append(ds, h.delivery(w, token))
+		which = append(which, i)
+	}
+	for bucket, c := range uploads {
+		if err := h.Jobs.AddUploads(ctx, bucket, h.now(), *c); err != nil {
+			log.Warn("uploads job not counted", "bucket", bucket, "error", err)
+		}
+	}
+	if len(ds) == 0 {
+		return
+	}
+	results, err := h.Jobs.Commit(context.WithoutCancel(ctx), token, ds)
+	if err != nil {
+		log.Error("job commit failed; the batch's tracked messages will be redelivered", "error", err)
+		for _, i := range which {
+			failed[i] = true
+		}
+		return
+	}
+	var waiting []queue.Message
+	var waitingFrom []int
+	for k, r := range results {
+		i := which[k]
+		switch r {
+		case jobs.Committed:
+			continue
+		case jobs.WaitForParent:
+			waiting = append(waiting, queue.Message{Body: ev.Records[i].Body, DelaySeconds: waitDelaySeconds})
+			waitingFrom = append(waitingFrom, i)
+		}
+		sum.Uncounted++
+		log.Info("message not counted", "messageId", ev.Records[i].MessageId, "job", ds[k].JobID, "task", ds[k].MessageID, "result", r.String())
+	}
+	if len(waiting) > 0 {
+		for k, err := range h.Sender.Send(context.WithoutCancel(ctx), h.Config.withDefaults().WorkQueueURL, waiting) {
+			if err != nil {
+				failed[waitingFrom[k]] = true
+			}
+		}
+	}
+}
+
+// delivery is what one tracked message did: the planner's counts, the
+// terminal outcomes of its objects (dead letters counted as failed), and
+// the rows its job's report lists.
+func (h *Handler) delivery(w *messageWork, token string) jobs.Delivery {
+	t := w.task
+	d := jobs.Delivery{JobID: t.JobID, MessageID: t.ID, ParentToken: t.ParentToken, Counts: jobs.Counts{Outcomes: map[string]int64{}}}
+	if p := t.Plan; p != nil {
+		d.Counts.Rows = p.Rows
+		for reason, n := range p.Skipped {
+			d.Counts.Outcomes[plannerOutcome(reason).String()] += n
+		}
+		if p.Final {
+			d.Counts.UnitsDone, d.Counts.RowsExpected = 1, p.UnitRows
+		}
+	}
+	for j, obj := range t.Objects {
+		o := w.outcomes[j]
+		if obj.Skip != "" {
+			if h.Jobs.Wants(o) {
+				d.Rows = append(d.Rows, jobs.Row{Bucket: obj.Bucket, Key: obj.Key, VersionID: obj.VersionID, Outcome: o})
+			}
+			continue
+		}
+		if t.Plan != nil {
+			d.Counts.Planned++
+		}
+		deadLetter := ""
+		switch {
+		case !w.started[j]:
+			continue
+		case o.Status == rekey.Retry && t.Attempt+1 < h.Config.withDefaults().MaxAttempts:
+			continue
+		case o.Status == rekey.Retry:
+			o = deadOutcome(rekey.Outcome{Reason: "attempts-exhausted", Detail: o.Reason})
+			deadLetter = jobs.ChildID(t.ID, jobs.ChildDead, o.Reason)
+		case o.Status == rekey.Failed:
+			o = deadOutcome(o)
+			deadLetter = jobs.ChildID(t.ID, jobs.ChildDead, o.Reason)
+		}
+		d.Counts.Done++
+		d.Counts.Outcomes[outcomeKey(o)]++
+		if h.Jobs.Wants(o) {
+			d.Rows = append(d.Rows, jobs.Row{Bucket: obj.Bucket, Key: obj.Key, VersionID: obj.VersionID, Outcome: o, DeadLetter: deadLetter})
+		}
+	}
+	return d
+}
+
+// outcomeKey is how an outcome is counted: its status and reason.
+func outcomeKey(o rekey.Outcome) string {
+	return rekey.Outcome{Status: o.Status, Reason: o.Reason}.String()
+}
+
+// countUpload adds an upload event's outcomes to its bucket's counts.
+func (h *Handler) countUpload(w *messageWork, uploads map[string]*jobs.Counts) {
+	for j, obj := range w.task.Objects {
+		o := w.outcomes[j]
+		if !w.started[j] || w.duplicate[j] || o.Status == rekey.Retry && w.task.Attempt+1 < h.Config.withDefaults().MaxAttempts {
+			continue
+		}
+		if o.Status == rekey.Retry {
+			o = rekey.Outcome{Status: rekey.Failed, Reason: "attempts-exhausted"}
+		}
+		c := uploads[obj.Bucket]
+		if c == nil {
+			c = &jobs.Counts{Outcomes: map[string]int64{}}
+			uploads[obj.Bucket] = c
+		}
+		c.Planned++
+		c.Done++
+		c.Outcomes[outcomeKey(o)]++
+	}
+}

@@ -1,0 +1,189 @@
+package jobs
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/md5"
+	"encoding/base64"
+	"encoding/csv"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/s3rekey/s3rekey/internal/rekey"
+)
+
+// PutObjectAPI writes report files.
+type PutObjectAPI interface {
+	PutObject(ctx context.Context, in *s3.PutObjectInput, optFns ...func(*s3.Options)) (*s3.PutObjectOutput, error)
+}
+
+var _ PutObjectAPI = (*s3.Client)(nil)
+
+// ReportSchema are the columns of a report part: S3 Batch Operations'
+// completion report columns (batch-ops-examples-reports.md), then
+// s3rekey's outcome and reason, and the dead letter an object failed into.
+const ReportSchema = "Bucket, Key, VersionId, TaskStatus, ErrorCode, HTTPStatusCode, ResultMessage, Outcome, Reason, DeadLetterId"
+
+// ReportFormat names the report's format in its manifest.
+const ReportFormat = "s3rekey_Report_CSV_GZIP_1"
+
+// Reports writes completion reports under s3://Bucket/Prefix/JOB/.
+type Reports struct {
+	API    PutObjectAPI
+	Bucket string
+	Prefix string
+	// KMSKeyARN encrypts every report file (SSE-KMS with a bucket key).
+	KMSKeyARN string
+	// All lists every object; by default only those not updated (skipped,
+	// failed, gone, rejected, and the would-be outcomes of a dry run).
+	All bool
+}
+
+// Location is where a job's report goes.
+func (r *Reports) Location(jobID string) string {
+	return "s3://" + r.Bucket + "/" + r.dir(jobID)
+}
+
+func (r *Reports) dir(jobID string) string {
+	p := strings.Trim(r.Prefix, "/")
+	if p != "" {
+		p += "/"
+	}
+	return p + jobID + "/"
+}
+
+// Wants reports whether an outcome is listed.
+func (r *Reports) Wants(o rekey.Outcome) bool {
+	if r == nil {
+		return false
+	}
+	switch o.Status {
+	case rekey.Updated, rekey.Copied, rekey.Compliant:
+		return r.All
+	}
+	return true
+}
+
+// Row is one object's line in a report.
+type Row struct {
+	Bucket, Key, VersionID string
+	Outcome                rekey.Outcome
+	// DeadLetter is the id of the dead letter the object went to.
+	DeadLetter string
+}
+
+func (row Row) record() []string {
+	status, code, httpStatus := "succeeded", "", ""
+	switch row.Outcome.Status {
+	case rekey.Failed, rekey.Rejected:
+		status, code = "failed", row.Outcome.Reason
+	case rekey.Updated, rekey.Copied:
+		httpStatus = "200"
+	}
+	// Keys are URL-encoded, as in S3 Inventory's and Batch Operations' CSV.
+	return []string{row.Bucket, url.QueryEscape(row.Key), row.VersionID, status, code, httpStatus, row.Outcome.Detail,
+		string(row.Outcome.Status), row.Outcome.Reason, row.DeadLetter}
+}
+
+// part is one written report file.
+type part struct {
+	Key  string `json:"Key"`
+	MD5  string `json:"MD5Checksum"`
+	Size int64  `json:"Size"`
+	Rows int64  `json:"Rows"`
+}
+
+func (r *Reports) put(ctx context.Context, key, contentType string, body []byte) (string, error) {
+	sum := md5.Sum(body)
+	_, err := r.API.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(r.Bucket), Key: aws.String(key), Body: bytes.NewReader(body),
+		ContentType: aws.String(contentType), ContentMD5: aws.String(base64.StdEncoding.EncodeToString(sum[:])),
+		ServerSideEncryption: s3types.ServerSideEncryptionAwsKms, SSEKMSKeyId: aws.String(r.KMSKeyARN), BucketKeyEnabled: aws.Bool(true)})
+	if err != nil {
+		return "", fmt.Errorf("report s3://%s/%s: %w", r.Bucket, key, err)
+	}
+	return hex.EncodeToString(sum[:]), nil
+}
+
+// writePart writes one part (gzip CSV) and says what it wrote.
+func (r *Reports) writePart(ctx context.Context, jobID, partID string, rows []Row) (part, error) {
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	w := csv.NewWriter(zw)
+	for _, row := range rows {
+		_ = w.Write(row.record()) // writes to memory cannot fail
+	}
+	w.Flush()
+	_ = zw.Close()
+	key := r.dir(jobID) + "parts/" + partID + ".csv.gz"
+	sum, err := r.put(ctx, key, "application/gzip", buf.Bytes())
+	return part{Key: key, MD5: sum, Size: int64(buf.Len()), Rows: int64(len(rows))}, err
+}
+
+// Manifest is a report's manifest.json, after Batch Operations' (Format,
+// ReportCreationDate, Results with Bucket, Key and MD5Checksum,
+// ReportSchema).
+type Manifest struct {
+	Format             string           `json:"Format"`
+	ReportCreationDate string           `json:"ReportCreationDate"`
+	JobID              string           `json:"JobId"`
+	Results            []ManifestResult `json:"Results"`
+	ReportSchema       string           `json:"ReportSchema"`
+	Rows               int64            `json:"Rows"`
+	AllObjects         bool             `json:"AllObjects"`
+}
+
+// ManifestResult is one report file.
+type ManifestResult struct {
+	Bucket      string `json:"Bucket"`
+	Key         string `json:"Key"`
+	MD5Checksum string `json:"MD5Checksum"`
+	Size        int64  `json:"Size"`
+	Rows        int64  `json:"Rows"`
+}
+
+func (r *Reports) writeManifest(ctx context.Context, jobID string, parts []part, now time.Time) (string, error) {
+	m := Manifest{Format: ReportFormat, ReportCreationDate: now.UTC().Format("2006-01-02T15:04:05.000Z"), JobID: jobID,
+		ReportSchema: ReportSchema, Results: []ManifestResult{}, AllObjects: r.All}
+	for _, p := range parts {
+		m.Results = append(m.Results, ManifestResult{Bucket: r.Bucket, Key: p.Key, MD5Checksum: p.MD5, Size: p.Size, Rows: p.Rows})
+		m.Rows += p.Rows
+	}
+	body, _ := json.MarshalIndent(m, "", "  ")
+	key := r.dir(jobID) + "manifest.json"
+	_, err := r.put(ctx, key, "application/json", body)
+	return "s3://" + r.Bucket + "/" + key, err
+}
+
+// ReadPart decodes one report part.
+func ReadPart(gz []byte) ([]Row, error) {
+	zr, err := gzip.NewReader(bytes.NewReader(gz))
+	if err != nil {
+		return nil, err
+	}
+	recs, err := csv.NewReader(zr).ReadAll()
+	if err != nil {
+		return nil, err
+	}
+	rows := make([]Row, len(recs))
+	for i, rec := range recs {
+		if len(rec) != 10 {
+			return nil, fmt.Errorf("report row %d has %d columns, want 10", i+1, len(rec))
+		}
+		key, err := url.QueryUnescape(rec[1])
+		if err != nil {
+			return nil, fmt.Errorf("report row %d: key %q: %w", i+1, rec[1], err)
+		}
+		rows[i] = Row{Bucket: rec[0], Key: key, VersionID: rec[2], DeadLetter: rec[9],
+			Outcome: rekey.Outcome{Status: rekey.Status(rec[7]), Reason: rec[8], Detail: rec[6]}}
+	}
+	return rows, nil
+}
