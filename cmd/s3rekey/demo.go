@@ -98,6 +98,19 @@ func printDemo(w io.Writer, res *demo.Result) {
 		fmt.Fprintf(tw, "  result\tFAILED for %d objects\n", len(res.Failures))
 	}
 
+	if res.Jobs != nil {
+		fmt.Fprintf(tw, "\nJobs (records in DynamoDB; reports checked against the objects)\n")
+		for _, j := range res.Jobs.Jobs {
+			fmt.Fprintf(tw, "  %s\t%s, %s: %d rows, %d planned, %d done\n", j.ID, j.Kind, j.State, j.Rows, j.Planned, j.Done)
+			for _, k := range sortedKeys(j.Outcomes) {
+				fmt.Fprintf(tw, "    %s\t%d\n", k, j.Outcomes[k])
+			}
+			if j.ReportManifest != "" {
+				fmt.Fprintf(tw, "    report\t%s (%d objects listed)\n", j.ReportManifest, res.Jobs.Rows[j.ID])
+			}
+		}
+	}
+
 	fmt.Fprintf(tw, "\nRequests made by the pipeline\n")
 	for _, c := range res.Counts {
 		if c.Service == "s3" && c.Operation == "PutObject" {

@@ -31,6 +31,7 @@ import (
 	"github.com/s3rekey/s3rekey/internal/awsconf"
 	"github.com/s3rekey/s3rekey/internal/cost"
 	"github.com/s3rekey/s3rekey/internal/emulator"
+	"github.com/s3rekey/s3rekey/internal/jobs"
 	"github.com/s3rekey/s3rekey/internal/permissions"
 	"github.com/s3rekey/s3rekey/internal/pipeline"
 	"github.com/s3rekey/s3rekey/internal/policy"
@@ -72,6 +73,8 @@ type Result struct {
 	Usage                     cost.Usage
 	Cost                      cost.Breakdown
 	Elapsed                   time.Duration
+	// Jobs are the job records and reports, checked against the objects.
+	Jobs *JobCheck
 }
 
 type demo struct {
@@ -87,6 +90,7 @@ type demo struct {
 	customer   []byte
 	progressW  io.Writer
 	copies     atomic.Int64 // objects seeded to be copied in place
+	jobs       jobs.Config  // where job records and reports go
 }
 
 // fingerprint is what must not change when an object is rekeyed.
@@ -204,6 +208,11 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	if got := res.Outcomes.Total(); got != res.Expected {
 		res.Failures = append(res.Failures, fmt.Sprintf("accounting: %d terminal outcomes for %d objects", got, res.Expected))
 	}
+	d.say("checking the job records and their reports against the objects")
+	if res.Jobs, err = d.checkJobs(ctx); err != nil {
+		return nil, err
+	}
+	res.Failures = append(res.Failures, res.Jobs.Failures...)
 	res.Elapsed = time.Since(began)
 	return res, nil
 }
@@ -261,12 +270,13 @@ func EmulatorResources(emu *emulator.Emulator, pol *policy.Policy, inventoryBuck
 
 // pipelineOptions runs the functions under their deployed permissions.
 func (d *demo) pipelineOptions(opts pipeline.Options) (pipeline.Options, error) {
-	res := EmulatorResources(d.emu, d.policy, InventoryBucket, d.queues)
+	res := JobsResources(d.emu, EmulatorResources(d.emu, d.policy, InventoryBucket, d.queues), d.jobs)
 	roles, err := BindRoles(d.emu, permissions.Encrypt(res), permissions.Planner(res))
 	if err != nil {
 		return opts, err
 	}
 	opts.EncryptAWS, opts.PlannerAWS = &roles.Encrypt, &roles.Planner
+	opts.Jobs = d.jobs
 	return opts, nil
 }
 
@@ -331,8 +341,10 @@ func (d *demo) setup(ctx context.Context) error {
   }
 }
 `, DataBucket, d.target, LockedBucket, d.target, LegacyBucket, d.target))
-	d.policy, err = policy.Parse(d.policyJSON)
-	return err
+	if d.policy, err = policy.Parse(d.policyJSON); err != nil {
+		return err
+	}
+	return d.setupJobs(ctx)
 }
 
 // kinds of seeded objects, one per index modulo len(kinds).
@@ -533,7 +545,7 @@ func (d *demo) showProgress(p *pipeline.Pipeline, expected int64, stop <-chan st
 			if d.opts.Bar {
 				fmt.Fprintf(d.progressW, "\r%s", bar(n, expected))
 			} else if time.Since(lastLine) >= 2*time.Second {
-				fmt.Fprintf(d.progressW, "  %d/%d objects accounted for\n", n, expected)
+				fmt.Fprintf(d.progressW, "  %d/%d objects accounted for%s\n", n, expected, d.jobProgress())
 				lastLine = time.Now()
 			}
 		}

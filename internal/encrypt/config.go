@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/s3rekey/s3rekey/internal/awsconf"
+	"github.com/s3rekey/s3rekey/internal/jobs"
 	"github.com/s3rekey/s3rekey/internal/policy"
 	"github.com/s3rekey/s3rekey/internal/queue"
 	"github.com/s3rekey/s3rekey/internal/rekey"
@@ -50,6 +51,9 @@ type Config struct {
 	RetryBaseDelay time.Duration
 	// HeadBeforeUpdate: see rekey.Rekeyer.HeadBeforeUpdate.
 	HeadBeforeUpdate bool
+	// Jobs is where job records and reports go (off when its Table is
+	// empty).
+	Jobs jobs.Config
 }
 
 func (c Config) withDefaults() Config {
@@ -85,6 +89,11 @@ func ConfigFromEnv() (Config, error) {
 		}
 		*dst = n
 	}
+	jc, err := jobs.ConfigFromEnv()
+	if err != nil {
+		return c, err
+	}
+	c.Jobs = jc
 	switch v := os.Getenv(EnvHeadBeforeUpdate); v {
 	case "", "false":
 	case "true":
@@ -99,7 +108,7 @@ func ConfigFromEnv() (Config, error) {
 // for follow-ups.
 func New(awsCfg aws.Config, pol policy.Source, cfg Config, logger *slog.Logger, metrics io.Writer) *Handler {
 	s3c := s3.NewFromConfig(awsCfg, awsconf.S3Options(awsCfg))
-	return &Handler{
+	h := &Handler{
 		Rekeyer: &rekey.Rekeyer{Head: s3c, Update: s3c, Source: pol, HeadBeforeUpdate: cfg.HeadBeforeUpdate,
 			Copier: &rekey.Copier{API: s3c, MultipartThreshold: cfg.MultipartCopyThreshold, PartSize: cfg.CopyPartSize}},
 		Sender:  &queue.Sender{API: sqs.NewFromConfig(awsCfg)},
@@ -107,4 +116,8 @@ func New(awsCfg aws.Config, pol policy.Source, cfg Config, logger *slog.Logger, 
 		Logger:  logger,
 		Metrics: metrics,
 	}
+	if _, committer := cfg.Jobs.Wire(awsCfg); committer != nil {
+		h.Jobs = committer
+	}
+	return h
 }

@@ -39,6 +39,10 @@ type Resources struct {
 	// any key of the account, used through S3 of the region only.
 	SourceKeyARNs                                            []string
 	WorkQueueARN, WorkDLQARN, ControlQueueARN, ControlDLQARN string
+	// JobsTableARN is the job records' table; ReportObjectsARN the report
+	// location's objects (arn:…:s3:::bucket/prefix/*), ReportKeyARN the
+	// key reports are encrypted under.
+	JobsTableARN, ReportObjectsARN, ReportKeyARN string
 }
 
 func (r Resources) bucketARNs(suffix string) []string { return r.arns(r.ManagedBuckets, suffix) }
@@ -114,17 +118,44 @@ func Encrypt(r Resources) []Statement {
 	out = append(out, source,
 		Statement{Sid: "RetryAndDeadLetter", Actions: []string{"sqs:SendMessage"}, Resources: []string{r.WorkQueueARN, r.WorkDLQARN}},
 		consume("ConsumeWorkQueue", r.WorkQueueARN))
+	if r.JobsTableARN != "" {
+		// A batch's commit is one TransactWriteItems of Puts (task records,
+		// the report part), Updates (counter shards) and ConditionChecks
+		// (a follow-up's parent); the completion check Queries the job;
+		// the rolling uploads job is UpdateItem and PutItem; completion
+		// UpdateItems the record. (Developer Guide, "Using IAM with
+		// DynamoDB transactions".)
+		out = append(out, Statement{Sid: "CommitJobs", Actions: []string{"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem", "dynamodb:Query"},
+			Resources: []string{r.JobsTableARN}})
+	}
+	if r.ReportObjectsARN != "" {
+		// Report parts are written, and read back only to drop the rows of
+		// redriven dead letters when a reopened job completes again.
+		out = append(out, Statement{Sid: "WriteReports", Actions: []string{"s3:PutObject", "s3:GetObject"}, Resources: []string{r.ReportObjectsARN}},
+			reportKey(r, "kms:GenerateDataKey", "kms:Decrypt"))
+	}
 	return out
+}
+
+// reportKey lets S3 use the report key on the function's behalf: a write
+// under SSE-KMS with a bucket key needs GenerateDataKey, a read Decrypt.
+func reportKey(r Resources, actions ...string) Statement {
+	return Statement{Sid: "ReportKey", Actions: actions, Resources: []string{r.ReportKeyARN}, Condition: r.viaS3()}
 }
 
 // Planner is the planner function's permissions.
 func Planner(r Resources) []Statement {
-	return []Statement{
+	out := []Statement{
 		{Sid: "ReadInventoryReports", Actions: []string{"s3:GetObject"}, Resources: []string{r.InventoryBucketARN + "/*"}},
 		{Sid: "ListManagedBuckets", Actions: []string{"s3:ListBucket", "s3:ListBucketVersions"}, Resources: r.bucketARNs("")},
 		{Sid: "SendWork", Actions: []string{"sqs:SendMessage"}, Resources: []string{r.WorkQueueARN, r.ControlQueueARN, r.ControlDLQARN}},
 		consume("ConsumeControlQueue", r.ControlQueueARN),
 	}
+	if r.JobsTableARN != "" {
+		// Begin: UpdateItem of the job's record, PutItem of its index entry.
+		out = append(out, Statement{Sid: "StartJobs", Actions: []string{"dynamodb:UpdateItem", "dynamodb:PutItem"}, Resources: []string{r.JobsTableARN}})
+	}
+	return out
 }
 
 // Without returns statements with one action removed (statements left

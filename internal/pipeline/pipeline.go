@@ -19,6 +19,7 @@ import (
 
 	"github.com/s3rekey/s3rekey/internal/encrypt"
 	"github.com/s3rekey/s3rekey/internal/inventory"
+	"github.com/s3rekey/s3rekey/internal/jobs"
 	"github.com/s3rekey/s3rekey/internal/keyalias"
 	"github.com/s3rekey/s3rekey/internal/localrun"
 	"github.com/s3rekey/s3rekey/internal/planner"
@@ -47,6 +48,9 @@ type Options struct {
 	EncryptAWS, PlannerAWS *aws.Config
 	// MultipartCopyThreshold and CopyPartSize: see encrypt.Config.
 	MultipartCopyThreshold, CopyPartSize int64
+	// Jobs is where job records and reports go (off when its Table is
+	// empty).
+	Jobs jobs.Config
 	// AliasTTL is how long a resolution of the policy's KMS aliases is used
 	// (default keyalias.DefaultTTL).
 	AliasTTL time.Duration
@@ -82,9 +86,9 @@ func New(cfg aws.Config, pol *policy.Policy, q Queues, opts Options) *Pipeline {
 	}
 	p.Encrypt = encrypt.New(encryptAWS, keys, encrypt.Config{WorkQueueURL: q.Work, DeadLetterQueueURL: q.WorkDLQ, Concurrency: opts.ObjectsInFlight,
 		MultipartCopyThreshold: opts.MultipartCopyThreshold, CopyPartSize: opts.CopyPartSize,
-		HeadBeforeUpdate: opts.HeadBeforeUpdate}, opts.Logger, nil)
+		HeadBeforeUpdate: opts.HeadBeforeUpdate, Jobs: opts.Jobs}, opts.Logger, nil)
 	p.Encrypt.OnBatch = t.addBatch
-	p.Planner = planner.New(plannerAWS, pol, planner.Config{WorkQueueURL: q.Work, ControlQueueURL: q.Control, ControlDLQURL: q.ControlDLQ}, opts.Logger)
+	p.Planner = planner.New(plannerAWS, pol, planner.Config{WorkQueueURL: q.Work, ControlQueueURL: q.Control, ControlDLQURL: q.ControlDLQ, Jobs: opts.Jobs}, opts.Logger)
 	p.Planner.OnStats = t.addPlan
 	p.Runner = &localrun.Runner{API: sqs.NewFromConfig(cfg), Region: cfg.Region, Logger: opts.Logger, Sources: []localrun.Source{
 		{QueueURL: q.Control, Handler: t.timed(p.Planner.Handle), BatchSize: 1, Concurrency: 2, InvocationTimeout: 15 * time.Minute,

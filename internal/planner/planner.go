@@ -60,6 +60,9 @@ type Config struct {
 	DeadlineMargin time.Duration
 	// TempDir holds downloaded data files (default: the system's).
 	TempDir string
+	// Jobs is where job records and reports go (off when its Table is
+	// empty).
+	Jobs jobs.Config
 	// BlockRows is how many rows of a data file make a block (default
 	// 10,000): a task never spans two blocks, and a checkpoint waits for a
 	// block's end, so that a replayed file task makes the same tasks.
@@ -780,11 +783,20 @@ func ConfigFromEnv() (Config, error) {
 	if c.WorkQueueURL == "" || c.ControlQueueURL == "" || c.ControlDLQURL == "" {
 		return c, errors.New(EnvWorkQueueURL + ", " + EnvControlQueueURL + " and " + EnvControlDLQURL + " are required")
 	}
+	jc, err := jobs.ConfigFromEnv()
+	if err != nil {
+		return c, err
+	}
+	c.Jobs = jc
 	return c.withDefaults(), nil
 }
 
 // New wires a planner to AWS.
 func New(awsCfg aws.Config, pol *policy.Policy, cfg Config, logger *slog.Logger) *Planner {
 	s3c := s3.NewFromConfig(awsCfg, awsconf.S3Options(awsCfg))
-	return &Planner{Get: s3c, List: s3c, Sender: &queue.Sender{API: sqs.NewFromConfig(awsCfg)}, Policy: pol, Config: cfg.withDefaults(), Logger: logger}
+	p := &Planner{Get: s3c, List: s3c, Sender: &queue.Sender{API: sqs.NewFromConfig(awsCfg)}, Policy: pol, Config: cfg.withDefaults(), Logger: logger}
+	if store, committer := cfg.Jobs.Wire(awsCfg); store != nil {
+		p.Jobs, p.Reports = store, committer.Reports
+	}
+	return p
 }

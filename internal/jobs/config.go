@@ -1,0 +1,70 @@
+package jobs
+
+import (
+	"errors"
+	"os"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/s3rekey/s3rekey/internal/awsconf"
+)
+
+// Environment variables both functions read.
+const (
+	EnvTable        = "S3REKEY_JOBS_TABLE"
+	EnvReportBucket = "S3REKEY_REPORT_BUCKET"
+	EnvReportPrefix = "S3REKEY_REPORT_PREFIX"
+	EnvReportKey    = "S3REKEY_REPORT_KMS_KEY_ARN"
+	EnvReportAll    = "S3REKEY_REPORT_ALL"
+)
+
+// Config says where job records and reports go. An empty Table turns job
+// records off.
+type Config struct {
+	Table                                       string
+	ReportBucket, ReportPrefix, ReportKMSKeyARN string
+	ReportAll                                   bool
+}
+
+// ConfigFromEnv reads the jobs configuration.
+func ConfigFromEnv() (Config, error) {
+	c := Config{Table: os.Getenv(EnvTable), ReportBucket: os.Getenv(EnvReportBucket), ReportPrefix: os.Getenv(EnvReportPrefix),
+		ReportKMSKeyARN: os.Getenv(EnvReportKey)}
+	switch v := os.Getenv(EnvReportAll); v {
+	case "", "false":
+	case "true":
+		c.ReportAll = true
+	default:
+		return c, errors.New(EnvReportAll + "=" + v + ": want true or false")
+	}
+	if c.ReportBucket != "" && (c.Table == "" || c.ReportKMSKeyARN == "") {
+		return c, errors.New(EnvReportBucket + " needs " + EnvTable + " and " + EnvReportKey + " (reports are SSE-KMS)")
+	}
+	return c, nil
+}
+
+// Wire builds the store and committer of a configuration on AWS; nil
+// when job records are off.
+func (c Config) Wire(awsCfg aws.Config) (*Store, *Committer) {
+	if c.Table == "" {
+		return nil, nil
+	}
+	store := &Store{API: dynamodb.NewFromConfig(awsCfg), Table: c.Table}
+	committer := &Committer{Store: store}
+	if c.ReportBucket != "" {
+		s3c := s3.NewFromConfig(awsCfg, awsconf.S3Options(awsCfg))
+		committer.Reports = c.Reports(s3c)
+		committer.Get = s3c
+	}
+	return store, committer
+}
+
+// Reports is the configuration's report writer (nil without reports).
+func (c Config) Reports(api PutObjectAPI) *Reports {
+	if c.ReportBucket == "" {
+		return nil
+	}
+	return &Reports{API: api, Bucket: c.ReportBucket, Prefix: c.ReportPrefix, KMSKeyARN: c.ReportKMSKeyARN, All: c.ReportAll}
+}
