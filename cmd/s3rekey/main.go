@@ -34,6 +34,8 @@ var commands = map[string]command{
 	"backfill": {"start a backfill from an inventory or a listing", runBackfill},
 	"status":   {"show queue and dead-letter queue depths", runStatus},
 	"redrive":  {"move dead-lettered messages back to their queue", runRedrive},
+	"jobs":     {"list recent jobs, or show one (jobs show ID)", runJobs},
+	"report":   {"show a job's completion report, or save a copy", runReport},
 }
 
 // usageError marks an error in the command line (exit code 2).

@@ -21,6 +21,7 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/s3rekey/s3rekey/internal/awsconf"
+	"github.com/s3rekey/s3rekey/internal/jobs"
 	"github.com/s3rekey/s3rekey/internal/keyalias"
 	"github.com/s3rekey/s3rekey/internal/pipeline"
 	"github.com/s3rekey/s3rekey/internal/planner"
@@ -308,10 +309,10 @@ func runBackfill(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	case *manifest != "" && *bucket != "":
 		return usageError{errors.New("give --manifest or --bucket, not both")}
 	case *manifest != "":
-		job = planner.Job{Type: planner.TypeInventory, Manifest: *manifest, JobID: *manifest}
+		job = planner.Job{Type: planner.TypeInventory, Manifest: *manifest, JobID: jobs.InventoryID(*manifest)}
 	case *bucket != "":
 		job = planner.Job{Type: planner.TypeListing, Bucket: *bucket, Prefix: *prefix, Versions: *versions,
-			JobID: "listing:" + *bucket + "/" + *prefix + "@" + time.Now().UTC().Format(time.RFC3339)}
+			JobID: jobs.ListingID(*bucket, *prefix, *versions, time.Now())}
 	default:
 		return usageError{errors.New("give --manifest s3://…/manifest.json or --bucket NAME")}
 	}

@@ -65,7 +65,7 @@ func costRun(b *testing.B, n int, events bool) {
 				b.Error(err)
 			}
 		}
-		p := pipeline.New(clientConfig(emu.AWSConfig()), d.policy, d.queues, pipeline.Options{Concurrency: 4})
+		p := pipeline.New(clientConfig(emu.AWSConfig()), d.policy, d.queues, pipeline.Options{Concurrency: 4, Jobs: d.jobs})
 		b.StartTimer()
 		began := time.Now()
 		if events {
@@ -95,6 +95,7 @@ func costRun(b *testing.B, n int, events bool) {
 		b.ReportMetric(pm(c.S3Requests), "$s3-reads/M")
 		b.ReportMetric(pm(c.SQS), "$sqs/M")
 		b.ReportMetric(pm(c.Lambda), "$lambda/M")
+		b.ReportMetric(pm(c.Jobs), "$jobs/M")
 		b.ReportMetric(float64(u.S3Get)/float64(n), "s3-get-head/object")
 		b.ReportMetric(float64(u.SQS)/float64(n), "sqs-billed/object")
 		b.ReportMetric(u.LambdaSeconds/float64(n)*1e6, "handler-µs/object")

@@ -570,6 +570,8 @@ func (d *demo) usage(res *Result) cost.Usage {
 		switch {
 		case c.Service == "s3" && c.Operation == "UpdateObjectEncryption":
 			u.UOE += c.N
+		case c.Service == "s3" && c.Operation == "PutObject" && c.Bucket == ReportBucket:
+			u.ReportPuts += c.N
 		case c.Service == "s3" && c.Operation == "PutObject":
 			// the demo's own uploads, not the pipeline's
 		case c.Service == "s3" && (c.Operation == "ListObjectsV2" || c.Operation == "ListObjectVersions"):
@@ -586,6 +588,8 @@ func (d *demo) usage(res *Result) cost.Usage {
 		}
 	}
 	u.SQS += d.emu.BilledSQSRequests()
+	capacity := d.emu.CapacityUnits()
+	u.JobWriteUnits, u.JobReadUnits = capacity.Write, capacity.Read
 	return u
 }
 

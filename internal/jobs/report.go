@@ -187,3 +187,12 @@ func ReadPart(gz []byte) ([]Row, error) {
 	}
 	return rows, nil
 }
+
+// CSVLine renders one row as a CSV line, as report parts hold it.
+func CSVLine(row Row) string {
+	var b bytes.Buffer
+	w := csv.NewWriter(&b)
+	_ = w.Write(row.record())
+	w.Flush()
+	return b.String()
+}
