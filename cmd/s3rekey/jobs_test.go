@@ -80,4 +80,3 @@ func TestJobCommands(t *testing.T) {
 		t.Errorf("jobs without a table: exit %d", code)
 	}
 }
-
