@@ -16,7 +16,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/s3rekey/s3rekey/internal/awsconf"
-	"github.com/s3rekey/s3rekey/internal/demo"
 	"github.com/s3rekey/s3rekey/internal/jobs"
 )
 
@@ -192,7 +191,7 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if j.ReportManifest == "" {
 		return fmt.Errorf("job %s is %s: its report manifest is written when it completes (parts so far under %s)", id, j.State, j.Report)
 	}
-	rows, err := demo.ReadReport(ctx, s3c, j.ReportManifest)
+	rows, err := jobs.ReadReport(ctx, s3c, j.ReportManifest)
 	if err != nil {
 		return err
 	}

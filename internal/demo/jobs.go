@@ -2,9 +2,7 @@ package demo
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -85,9 +83,7 @@ type JobCheck struct {
 // lists as many rows as its counts say it should, and every object it
 // lists is in the state its row says (not on the target key, or gone).
 func (d *demo) checkJobs(ctx context.Context) (*JobCheck, error) {
-	cfg := clientConfig(d.emu.AWSConfig())
-	store, _ := d.jobs.Wire(cfg)
-	list, err := store.List(ctx, 50)
+	list, err := d.jobStore().List(ctx, 50)
 	if err != nil {
 		return nil, err
 	}
@@ -116,7 +112,7 @@ func (d *demo) checkJobs(ctx context.Context) (*JobCheck, error) {
 			fail("job %s is complete without a report manifest", j.ID)
 			continue
 		}
-		rows, err := ReadReport(ctx, d.s3, j.ReportManifest)
+		rows, err := jobs.ReadReport(ctx, d.s3, j.ReportManifest)
 		if err != nil {
 			return nil, err
 		}
@@ -151,47 +147,9 @@ func outcomeOf(key string) rekey.Outcome {
 	return rekey.Outcome{Status: rekey.Status(status), Reason: reason}
 }
 
-// ReadReport reads a report's manifest and every part it lists.
-func ReadReport(ctx context.Context, api *s3.Client, manifestURL string) ([]jobs.Row, error) {
-	bucket, key, ok := strings.Cut(strings.TrimPrefix(manifestURL, "s3://"), "/")
-	if !ok {
-		return nil, fmt.Errorf("report manifest %q is not an s3:// URL", manifestURL)
-	}
-	read := func(bucket, key string) ([]byte, error) {
-		out, err := api.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
-		if err != nil {
-			return nil, fmt.Errorf("report s3://%s/%s: %w", bucket, key, err)
-		}
-		defer out.Body.Close()
-		return io.ReadAll(out.Body)
-	}
-	body, err := read(bucket, key)
-	if err != nil {
-		return nil, err
-	}
-	var m jobs.Manifest
-	if err := json.Unmarshal(body, &m); err != nil {
-		return nil, fmt.Errorf("report manifest %s: %w", manifestURL, err)
-	}
-	var rows []jobs.Row
-	for _, p := range m.Results {
-		gz, err := read(p.Bucket, p.Key)
-		if err != nil {
-			return nil, err
-		}
-		part, err := jobs.ReadPart(gz)
-		if err != nil {
-			return nil, fmt.Errorf("report part %s: %w", p.Key, err)
-		}
-		rows = append(rows, part...)
-	}
-	return rows, nil
-}
-
 // jobProgress is the backfill jobs' state for a progress line.
 func (d *demo) jobProgress() string {
-	store, _ := d.jobs.Wire(clientConfig(d.emu.AWSConfig()))
-	list, err := store.List(context.Background(), 10)
+	list, err := d.jobStore().List(context.Background(), 10)
 	if err != nil {
 		return ""
 	}
@@ -205,4 +163,10 @@ func (d *demo) jobProgress() string {
 		return ""
 	}
 	return "; " + strings.Join(parts, ", ")
+}
+
+// jobStore reads the demo's job records with full access, as a person
+// running the CLI would.
+func (d *demo) jobStore() *jobs.Store {
+	return &jobs.Store{API: dynamodb.NewFromConfig(clientConfig(d.emu.AWSConfig())), Table: d.jobs.Table}
 }

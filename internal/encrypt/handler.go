@@ -169,7 +169,7 @@ func (h *Handler) HandleWithSummary(ctx context.Context, ev events.SQSEvent) (ev
 	}
 	failed := h.send(ctx, out)
 	if h.Jobs != nil {
-		h.record(ctx, token, ev, work, failed, &sum)
+		h.record(ctx, cfg, token, ev, work, failed, &sum)
 	}
 	resp := events.SQSEventResponse{}
 	for i := range ev.Records {

@@ -39,7 +39,7 @@ const waitDelaySeconds = 5
 // message whose follow-ups could not be sent is not committed: it is
 // redelivered, and its new delivery commits. A commit that fails marks
 // every tracked message of the batch for redelivery.
-func (h *Handler) record(ctx context.Context, token string, ev events.SQSEvent, work []messageWork, failed map[int]bool, sum *Summary) {
+func (h *Handler) record(ctx context.Context, cfg Config, token string, ev events.SQSEvent, work []messageWork, failed map[int]bool, sum *Summary) {
 	log := h.logger()
 	var ds []jobs.Delivery
 	var which []int
@@ -50,10 +50,10 @@ func (h *Handler) record(ctx context.Context, token string, ev events.SQSEvent, 
 			continue
 		}
 		if w.task.ID == "" {
-			h.countUpload(w, uploads)
+			countUpload(w, cfg, uploads)
 			continue
 		}
-		ds = append(ds, h.delivery(w, token))
+		ds = append(ds, h.delivery(w, cfg))
 		which = append(which, i)
 	}
 	for bucket, c := range uploads {
@@ -87,7 +87,7 @@ func (h *Handler) record(ctx context.Context, token string, ev events.SQSEvent, 
 		log.Info("message not counted", "messageId", ev.Records[i].MessageId, "job", ds[k].JobID, "task", ds[k].MessageID, "result", r.String())
 	}
 	if len(waiting) > 0 {
-		for k, err := range h.Sender.Send(context.WithoutCancel(ctx), h.Config.withDefaults().WorkQueueURL, waiting) {
+		for k, err := range h.Sender.Send(context.WithoutCancel(ctx), cfg.WorkQueueURL, waiting) {
 			if err != nil {
 				failed[waitingFrom[k]] = true
 			}
@@ -95,10 +95,25 @@ func (h *Handler) record(ctx context.Context, token string, ev events.SQSEvent, 
 	}
 }
 
+// counted is how an object's outcome counts in its job: a retry still
+// under the attempt limit does not count yet (ok false); one past it was
+// dead-lettered, and counts as failed like any dead letter.
+func counted(o rekey.Outcome, attempt int, cfg Config) (rekey.Outcome, bool) {
+	switch {
+	case o.Status == rekey.Retry && attempt+1 < cfg.MaxAttempts:
+		return o, false
+	case o.Status == rekey.Retry:
+		return deadOutcome(rekey.Outcome{Reason: "attempts-exhausted", Detail: o.Reason}), true
+	case o.Status == rekey.Failed:
+		return deadOutcome(o), true
+	}
+	return o, true
+}
+
 // delivery is what one tracked message did: the planner's counts, the
 // terminal outcomes of its objects (dead letters counted as failed), and
 // the rows its job's report lists.
-func (h *Handler) delivery(w *messageWork, token string) jobs.Delivery {
+func (h *Handler) delivery(w *messageWork, cfg Config) jobs.Delivery {
 	t := w.task
 	d := jobs.Delivery{JobID: t.JobID, MessageID: t.ID, ParentToken: t.ParentToken, Counts: jobs.Counts{Outcomes: map[string]int64{}}}
 	if p := t.Plan; p != nil {
@@ -111,9 +126,8 @@ func (h *Handler) delivery(w *messageWork, token string) jobs.Delivery {
 		}
 	}
 	for j, obj := range t.Objects {
-		o := w.outcomes[j]
 		if obj.Skip != "" {
-			if h.Jobs.Wants(o) {
+			if o := w.outcomes[j]; h.Jobs.Wants(o) {
 				d.Rows = append(d.Rows, jobs.Row{Bucket: obj.Bucket, Key: obj.Key, VersionID: obj.VersionID, Outcome: o})
 			}
 			continue
@@ -121,17 +135,12 @@ func (h *Handler) delivery(w *messageWork, token string) jobs.Delivery {
 		if t.Plan != nil {
 			d.Counts.Planned++
 		}
+		o, ok := counted(w.outcomes[j], t.Attempt, cfg)
+		if !w.started[j] || !ok {
+			continue
+		}
 		deadLetter := ""
-		switch {
-		case !w.started[j]:
-			continue
-		case o.Status == rekey.Retry && t.Attempt+1 < h.Config.withDefaults().MaxAttempts:
-			continue
-		case o.Status == rekey.Retry:
-			o = deadOutcome(rekey.Outcome{Reason: "attempts-exhausted", Detail: o.Reason})
-			deadLetter = jobs.ChildID(t.ID, jobs.ChildDead, o.Reason)
-		case o.Status == rekey.Failed:
-			o = deadOutcome(o)
+		if o.Status == rekey.Failed {
 			deadLetter = jobs.ChildID(t.ID, jobs.ChildDead, o.Reason)
 		}
 		d.Counts.Done++
@@ -149,14 +158,11 @@ func outcomeKey(o rekey.Outcome) string {
 }
 
 // countUpload adds an upload event's outcomes to its bucket's counts.
-func (h *Handler) countUpload(w *messageWork, uploads map[string]*jobs.Counts) {
+func countUpload(w *messageWork, cfg Config, uploads map[string]*jobs.Counts) {
 	for j, obj := range w.task.Objects {
-		o := w.outcomes[j]
-		if !w.started[j] || w.duplicate[j] || o.Status == rekey.Retry && w.task.Attempt+1 < h.Config.withDefaults().MaxAttempts {
+		o, ok := counted(w.outcomes[j], w.task.Attempt, cfg)
+		if !w.started[j] || w.duplicate[j] || !ok {
 			continue
-		}
-		if o.Status == rekey.Retry {
-			o = rekey.Outcome{Status: rekey.Failed, Reason: "attempts-exhausted"}
 		}
 		c := uploads[obj.Bucket]
 		if c == nil {

@@ -4,14 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
+	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/s3rekey/s3rekey/internal/rekey"
 )
@@ -45,12 +45,6 @@ func (r Result) String() string {
 	return [...]string{"committed", "duplicate", "stale", "wait-for-parent"}[r]
 }
 
-// GetObjectAPI reads report parts back (to drop the rows of redriven dead
-// letters when a reopened job completes again).
-type GetObjectAPI interface {
-	GetObject(ctx context.Context, in *s3.GetObjectInput, optFns ...func(*s3.Options)) (*s3.GetObjectOutput, error)
-}
-
 // Committer commits deliveries and completes jobs.
 type Committer struct {
 	Store *Store
@@ -82,7 +76,7 @@ func (c *Committer) Commit(ctx context.Context, token string, ds []Delivery) ([]
 			}
 		}
 	}
-	for _, id := range sortedKeys(jobs) {
+	for _, id := range slices.Sorted(maps.Keys(jobs)) {
 		if err := c.completeIfFinished(ctx, id); err != nil {
 			return results, err
 		}
@@ -95,18 +89,21 @@ func (c *Committer) commitChunk(ctx context.Context, token string, ds []Delivery
 	for i := range live {
 		live[i] = true
 	}
-	partID := token
-	written := map[string][]Row{} // job → the rows its part holds
+	var parts map[string]part
+	dropped := true // the parts to write are those of the live deliveries
 	for attempt := 0; ; attempt++ {
-		parts, err := c.writeParts(ctx, partID, ds, live, written)
-		if err != nil {
-			return err
+		if dropped {
+			var err error
+			if parts, err = c.writeParts(ctx, token, ds, live); err != nil {
+				return err
+			}
+			dropped = false
 		}
 		items, owners := c.transaction(token, ds, live, parts)
 		if len(items) == 0 {
 			return nil
 		}
-		_, err = c.Store.API.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+		_, err := c.Store.API.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
 		if err == nil {
 			for i := range ds {
 				if live[i] {
@@ -127,9 +124,9 @@ func (c *Committer) commitChunk(ctx context.Context, token string, ds []Delivery
 			case code == "TransactionConflict":
 				conflict = true
 			case code == "ConditionalCheckFailed" && o.delivery >= 0 && !o.parentCheck:
-				live[o.delivery], results[o.delivery] = false, Duplicate
+				live[o.delivery], results[o.delivery], dropped = false, Duplicate, true
 			case code == "ConditionalCheckFailed" && o.delivery >= 0:
-				live[o.delivery], results[o.delivery] = false, Stale
+				live[o.delivery], results[o.delivery], dropped = false, Stale, true
 				if reason.Item == nil {
 					results[o.delivery] = WaitForParent
 				}
@@ -149,8 +146,8 @@ func (c *Committer) commitChunk(ctx context.Context, token string, ds []Delivery
 }
 
 // writeParts writes, for each job, the part holding its live deliveries'
-// rows, unless the part written before holds exactly those.
-func (c *Committer) writeParts(ctx context.Context, partID string, ds []Delivery, live []bool, written map[string][]Row) (map[string]part, error) {
+// rows (under the same key each time, so a rewrite replaces it).
+func (c *Committer) writeParts(ctx context.Context, partID string, ds []Delivery, live []bool) (map[string]part, error) {
 	parts := map[string]part{}
 	if c.Reports == nil {
 		return parts, nil
@@ -161,13 +158,12 @@ func (c *Committer) writeParts(ctx context.Context, partID string, ds []Delivery
 			byJob[d.JobID] = append(byJob[d.JobID], d.Rows...)
 		}
 	}
-	for _, job := range sortedKeys(byJob) {
+	for _, job := range slices.Sorted(maps.Keys(byJob)) {
 		p, err := c.Reports.writePart(ctx, job, partID, byJob[job])
 		if err != nil {
 			return nil, err
 		}
 		parts[job] = p
-		written[job] = byJob[job]
 	}
 	return parts, nil
 }
@@ -203,7 +199,7 @@ func (c *Committer) transaction(token string, ds []Delivery, live []bool, parts 
 		}
 		counts[d.JobID].add(d.Counts)
 	}
-	for _, job := range sortedKeys(counts) {
+	for _, job := range slices.Sorted(maps.Keys(counts)) {
 		if !counts[job].empty() {
 			expr, names, values := s.addUpdate(*counts[job])
 			items = append(items, types.TransactWriteItem{Update: &types.Update{TableName: aws.String(s.Table), Key: key(jobPK(job), randomShard()),
@@ -280,28 +276,18 @@ func (s *Store) partsAndRedrives(ctx context.Context, id string) ([]part, map[st
 		}
 		for _, it := range out.Items {
 			sk := strAttr(it[attrSK])
-			if len(sk) > len(skPartPrefix) && sk[:len(skPartPrefix)] == skPartPrefix {
+			if _, ok := strings.CutPrefix(sk, skPartPrefix); ok {
 				parts = append(parts, part{Key: strAttr(it["key"]), MD5: strAttr(it["md5"]), Size: intAttr(it["size"]), Rows: intAttr(it["rows"])})
-			} else if len(sk) > len(skRedrive) && sk[:len(skRedrive)] == skRedrive {
-				redriven[sk[len(skRedrive):]] = true
+			} else if id, ok := strings.CutPrefix(sk, skRedrive); ok {
+				redriven[id] = true
 			}
 		}
 		if start = out.LastEvaluatedKey; start == nil {
 			break
 		}
 	}
-	slices.SortFunc(parts, func(a, b part) int { return cmpString(a.Key, b.Key) })
+	slices.SortFunc(parts, func(a, b part) int { return strings.Compare(a.Key, b.Key) })
 	return parts, redriven, nil
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // dropRedriven rewrites the parts that list objects of redriven dead
@@ -309,18 +295,9 @@ func cmpString(a, b string) int {
 func (c *Committer) dropRedriven(ctx context.Context, jobID string, parts []part, redriven map[string]bool) ([]part, error) {
 	var out []part
 	for _, p := range parts {
-		got, err := c.Get.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(c.Reports.Bucket), Key: aws.String(p.Key)})
+		rows, err := readPart(ctx, c.Get, c.Reports.Bucket, p.Key)
 		if err != nil {
-			return nil, fmt.Errorf("report part %s: %w", p.Key, err)
-		}
-		body, err := io.ReadAll(got.Body)
-		got.Body.Close()
-		if err != nil {
-			return nil, fmt.Errorf("report part %s: %w", p.Key, err)
-		}
-		rows, err := ReadPart(body)
-		if err != nil {
-			return nil, fmt.Errorf("report part %s: %w", p.Key, err)
+			return nil, err
 		}
 		kept := slices.DeleteFunc(slices.Clone(rows), func(r Row) bool { return r.DeadLetter != "" && redriven[r.DeadLetter] })
 		if len(kept) == len(rows) {

@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/url"
 	"strings"
 	"time"
@@ -26,7 +27,16 @@ type PutObjectAPI interface {
 	PutObject(ctx context.Context, in *s3.PutObjectInput, optFns ...func(*s3.Options)) (*s3.PutObjectOutput, error)
 }
 
-var _ PutObjectAPI = (*s3.Client)(nil)
+// GetObjectAPI reads reports back: the CLI's report command, and a
+// reopened job's completion, which drops the rows of redriven dead letters.
+type GetObjectAPI interface {
+	GetObject(ctx context.Context, in *s3.GetObjectInput, optFns ...func(*s3.Options)) (*s3.GetObjectOutput, error)
+}
+
+var (
+	_ PutObjectAPI = (*s3.Client)(nil)
+	_ GetObjectAPI = (*s3.Client)(nil)
+)
 
 // ReportSchema are the columns of a report part: S3 Batch Operations'
 // completion report columns (batch-ops-examples-reports.md), then
@@ -195,4 +205,54 @@ func CSVLine(row Row) string {
 	_ = w.Write(row.record())
 	w.Flush()
 	return b.String()
+}
+
+// ReadReport reads a report's manifest and every part it lists.
+func ReadReport(ctx context.Context, api GetObjectAPI, manifestURL string) ([]Row, error) {
+	bucket, key, ok := strings.Cut(strings.TrimPrefix(manifestURL, "s3://"), "/")
+	if !ok || !strings.HasPrefix(manifestURL, "s3://") {
+		return nil, fmt.Errorf("report manifest %q is not an s3:// URL", manifestURL)
+	}
+	body, err := readObject(ctx, api, bucket, key)
+	if err != nil {
+		return nil, err
+	}
+	var m Manifest
+	if err := json.Unmarshal(body, &m); err != nil {
+		return nil, fmt.Errorf("report manifest %s: %w", manifestURL, err)
+	}
+	var rows []Row
+	for _, p := range m.Results {
+		part, err := readPart(ctx, api, p.Bucket, p.Key)
+		if err != nil {
+			return nil, err
+		}
+		rows = append(rows, part...)
+	}
+	return rows, nil
+}
+
+func readPart(ctx context.Context, api GetObjectAPI, bucket, key string) ([]Row, error) {
+	gz, err := readObject(ctx, api, bucket, key)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := ReadPart(gz)
+	if err != nil {
+		return nil, fmt.Errorf("report part s3://%s/%s: %w", bucket, key, err)
+	}
+	return rows, nil
+}
+
+func readObject(ctx context.Context, api GetObjectAPI, bucket, key string) ([]byte, error) {
+	out, err := api.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	if err != nil {
+		return nil, fmt.Errorf("report s3://%s/%s: %w", bucket, key, err)
+	}
+	defer out.Body.Close()
+	b, err := io.ReadAll(out.Body)
+	if err != nil {
+		return nil, fmt.Errorf("report s3://%s/%s: %w", bucket, key, err)
+	}
+	return b, nil
 }

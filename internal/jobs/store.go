@@ -4,8 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -194,7 +195,7 @@ func (s *Store) addUpdate(c Counts) (string, map[string]string, map[string]types
 	add(cPlanned, c.Planned)
 	add(cDone, c.Done)
 	add(cUnitsDone, c.UnitsDone)
-	for _, k := range sortedKeys(c.Outcomes) {
+	for _, k := range slices.Sorted(maps.Keys(c.Outcomes)) {
 		add(outcomePrefix+k, c.Outcomes[k])
 	}
 	expr := "SET #expires = if_not_exists(#expires, :expires)"
@@ -202,15 +203,6 @@ func (s *Store) addUpdate(c Counts) (string, map[string]string, map[string]types
 		expr += " ADD " + strings.Join(adds, ", ")
 	}
 	return expr, names, values
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // AddUploads counts what the new-upload path did into a bucket's rolling

@@ -429,32 +429,64 @@ type preparedWrite struct {
 	checkOnly bool
 }
 
-func (s *Service) preparePut(in putInput) (*preparedWrite, *core.Error) {
-	t, err := s.table(in.TableName)
+// prepareWrite reads what every item write shares: the table, the item's
+// key (withOthers: keyed by a whole item), the condition, any further
+// expression parse, and then the check that every placeholder was used.
+func (s *Service) prepareWrite(tableName string, keyed Item, withOthers bool, e expressions, parse func(*exprContext) *core.Error) (*preparedWrite, *core.Error) {
+	t, err := s.table(tableName)
 	if err != nil {
 		return nil, err
 	}
-	if err := checkItem(in.Item); err != nil {
-		return nil, err
-	}
-	pk, sk, err := t.key(in.Item, true)
+	pk, sk, err := t.key(keyed, withOthers)
 	if err != nil {
 		return nil, err
 	}
-	ctx, err := in.context()
+	ctx, err := e.context()
 	if err != nil {
 		return nil, err
 	}
-	c, err := in.condition(ctx)
+	c, err := e.condition(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if parse != nil {
+		if err := parse(ctx); err != nil {
+			return nil, err
+		}
 	}
 	if err := ctx.checkAllUsed(); err != nil {
 		return nil, err
 	}
 	before := t.get(pk, sk)
-	return &preparedWrite{t: t, pk: pk, sk: sk, before: before, after: in.Item.clone(), cond: c,
-		size: max(in.Item.size(), before.size())}, nil
+	return &preparedWrite{t: t, pk: pk, sk: sk, before: before, cond: c, size: before.size()}, nil
+}
+
+func (s *Service) preparePut(in putInput) (*preparedWrite, *core.Error) {
+	if err := checkItem(in.Item); err != nil {
+		return nil, err
+	}
+	w, err := s.prepareWrite(in.TableName, in.Item, true, in.expressions, nil)
+	if err != nil {
+		return nil, err
+	}
+	w.after, w.size = in.Item.clone(), max(in.Item.size(), w.size)
+	return w, nil
+}
+
+// write runs one checked write outside a transaction: billed whether or
+// not its condition holds, applied only when it does.
+func (s *Service) write(w *preparedWrite, tableName, capacityMode string) (map[string]any, *core.Error) {
+	units := writeUnits(w.size)
+	s.consume(0, units)
+	if !w.conditionHolds() {
+		return nil, conditionFailed()
+	}
+	w.apply()
+	out := map[string]any{}
+	if c := consumed(capacityMode, tableName, 0, units); c != nil {
+		out["ConsumedCapacity"] = c
+	}
+	return out, nil
 }
 
 func (w *preparedWrite) conditionHolds() bool { return w.cond == nil || w.cond.eval(w.before) }
@@ -481,20 +513,11 @@ func (s *Service) putItem(body []byte) (any, *core.Error) {
 	if err != nil {
 		return nil, err
 	}
-	units := writeUnits(w.size)
-	s.consume(0, units)
-	if !w.conditionHolds() {
-		return nil, conditionFailed()
-	}
-	w.apply()
-	out := map[string]any{}
-	if in.ReturnValues == "ALL_OLD" && w.before != nil {
+	out, err := s.write(w, in.TableName, in.ReturnConsumedCapacity)
+	if err == nil && in.ReturnValues == "ALL_OLD" && w.before != nil {
 		out["Attributes"] = w.before
 	}
-	if c := consumed(in.ReturnConsumedCapacity, in.TableName, 0, units); c != nil {
-		out["ConsumedCapacity"] = c
-	}
-	return out, nil
+	return out, err
 }
 
 type keyInput struct {
@@ -591,44 +614,27 @@ type updateInput struct {
 }
 
 func (s *Service) prepareUpdate(in updateInput) (*preparedWrite, *core.Error) {
-	t, err := s.table(in.TableName)
-	if err != nil {
-		return nil, err
-	}
-	pk, sk, err := t.key(in.Key, false)
-	if err != nil {
-		return nil, err
-	}
-	ctx, err := in.context()
-	if err != nil {
-		return nil, err
-	}
 	if in.UpdateExpression == "" {
 		return nil, validation("the emulator needs an UpdateExpression (AttributeUpdates is a legacy parameter)")
 	}
-	actions, err := parseUpdate(in.UpdateExpression, ctx)
+	var actions []updateAction
+	w, err := s.prepareWrite(in.TableName, in.Key, false, in.expressions, func(ctx *exprContext) *core.Error {
+		var err *core.Error
+		actions, err = parseUpdate(in.UpdateExpression, ctx)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
 	for _, a := range actions {
-		if a.path[0].name == t.hashKey || a.path[0].name == t.rangeKey {
+		if a.path[0].name == w.t.hashKey || a.path[0].name == w.t.rangeKey {
 			return nil, validation("One or more parameter values were invalid: Cannot update attribute " + a.path[0].name + ". This attribute is part of the key")
 		}
 	}
-	c, err := in.condition(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if err := ctx.checkAllUsed(); err != nil {
-		return nil, err
-	}
-	before := t.get(pk, sk)
-	w := &preparedWrite{t: t, pk: pk, sk: sk, before: before, cond: c}
 	if !w.conditionHolds() {
-		w.size = before.size()
 		return w, nil
 	}
-	after, err := applyUpdate(actions, before)
+	after, err := applyUpdate(actions, w.before)
 	if err != nil {
 		return nil, err
 	}
@@ -638,8 +644,7 @@ func (s *Service) prepareUpdate(in updateInput) (*preparedWrite, *core.Error) {
 	if err := checkItem(after); err != nil {
 		return nil, err
 	}
-	w.after = after
-	w.size = max(before.size(), after.size())
+	w.after, w.size = after, max(w.size, after.size())
 	return w, nil
 }
 
@@ -657,13 +662,10 @@ func (s *Service) updateItem(body []byte) (any, *core.Error) {
 	if err != nil {
 		return nil, err
 	}
-	units := writeUnits(w.size)
-	s.consume(0, units)
-	if !w.conditionHolds() {
-		return nil, conditionFailed()
+	out, err := s.write(w, in.TableName, in.ReturnConsumedCapacity)
+	if err != nil {
+		return nil, err
 	}
-	w.apply()
-	out := map[string]any{}
 	switch in.ReturnValues {
 	case "ALL_OLD":
 		if w.before != nil {
@@ -689,34 +691,11 @@ func (s *Service) updateItem(body []byte) (any, *core.Error) {
 		}
 		out["Attributes"] = changed
 	}
-	if c := consumed(in.ReturnConsumedCapacity, in.TableName, 0, units); c != nil {
-		out["ConsumedCapacity"] = c
-	}
 	return out, nil
 }
 
 func (s *Service) prepareDelete(in keyInput) (*preparedWrite, *core.Error) {
-	t, err := s.table(in.TableName)
-	if err != nil {
-		return nil, err
-	}
-	pk, sk, err := t.key(in.Key, false)
-	if err != nil {
-		return nil, err
-	}
-	ctx, err := in.context()
-	if err != nil {
-		return nil, err
-	}
-	c, err := in.condition(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if err := ctx.checkAllUsed(); err != nil {
-		return nil, err
-	}
-	before := t.get(pk, sk)
-	return &preparedWrite{t: t, pk: pk, sk: sk, before: before, cond: c, size: before.size()}, nil
+	return s.prepareWrite(in.TableName, in.Key, false, in.expressions, nil)
 }
 
 func (s *Service) deleteItem(body []byte) (any, *core.Error) {
@@ -728,20 +707,11 @@ func (s *Service) deleteItem(body []byte) (any, *core.Error) {
 	if err != nil {
 		return nil, err
 	}
-	units := writeUnits(w.size)
-	s.consume(0, units)
-	if !w.conditionHolds() {
-		return nil, conditionFailed()
-	}
-	w.apply()
-	out := map[string]any{}
-	if in.ReturnValues == "ALL_OLD" && w.before != nil {
+	out, err := s.write(w, in.TableName, in.ReturnConsumedCapacity)
+	if err == nil && in.ReturnValues == "ALL_OLD" && w.before != nil {
 		out["Attributes"] = w.before
 	}
-	if c := consumed(in.ReturnConsumedCapacity, in.TableName, 0, units); c != nil {
-		out["ConsumedCapacity"] = c
-	}
-	return out, nil
+	return out, err
 }
 
 func (s *Service) query(body []byte) (any, *core.Error) {

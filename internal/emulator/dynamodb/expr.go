@@ -2,6 +2,7 @@ package dynamodb
 
 import (
 	"fmt"
+	"maps"
 	"math/big"
 	"slices"
 	"strconv"
@@ -211,6 +212,18 @@ func (p *parser) expect(kind string) (token, *core.Error) {
 	return t, nil
 }
 
+// call consumes "name(" when the next tokens are a call of one of names
+// (any case), and returns the name in lower case.
+func (p *parser) call(names ...string) (string, bool) {
+	t := p.peek()
+	name := strings.ToLower(t.text)
+	if t.kind != "ident" || p.i+1 >= len(p.toks) || p.toks[p.i+1].kind != "(" || !slices.Contains(names, name) {
+		return "", false
+	}
+	p.i += 2
+	return name, true
+}
+
 func (p *parser) done() *core.Error {
 	if t := p.peek(); t.kind != "eof" {
 		return syntaxError(p.src, t.pos)
@@ -317,8 +330,7 @@ func (p *parser) parseOperand() (operand, *core.Error) {
 		p.ctx.used[t.text] = true
 		return operand{value: v}, nil
 	}
-	if t.kind == "ident" && strings.EqualFold(t.text, "size") && p.i+1 < len(p.toks) && p.toks[p.i+1].kind == "(" {
-		p.i += 2
+	if _, ok := p.call("size"); ok {
 		pth, err := p.parsePath()
 		if err != nil {
 			return operand{}, err
@@ -442,26 +454,24 @@ func parseCondition(src string, ctx *exprContext) (cond, *core.Error) {
 	return c, p.done()
 }
 
-func (p *parser) or() (cond, *core.Error) {
-	l, err := p.and()
-	for err == nil && p.keyword("OR") {
+// chain reads operands joined left to right by a keyword.
+func (p *parser) chain(word string, operand func() (cond, *core.Error), join func(l, r cond) cond) (cond, *core.Error) {
+	l, err := operand()
+	for err == nil && p.keyword(word) {
 		var r cond
-		if r, err = p.and(); err == nil {
-			l = orCond{l, r}
+		if r, err = operand(); err == nil {
+			l = join(l, r)
 		}
 	}
 	return l, err
 }
 
+func (p *parser) or() (cond, *core.Error) {
+	return p.chain("OR", p.and, func(l, r cond) cond { return orCond{l, r} })
+}
+
 func (p *parser) and() (cond, *core.Error) {
-	l, err := p.not()
-	for err == nil && p.keyword("AND") {
-		var r cond
-		if r, err = p.not(); err == nil {
-			l = andCond{l, r}
-		}
-	}
-	return l, err
+	return p.chain("AND", p.not, func(l, r cond) cond { return andCond{l, r} })
 }
 
 func (p *parser) not() (cond, *core.Error) {
@@ -472,6 +482,7 @@ func (p *parser) not() (cond, *core.Error) {
 	return p.primary()
 }
 
+// conditionFuncs are the condition functions and their arities.
 var conditionFuncs = map[string]int{"attribute_exists": 1, "attribute_not_exists": 1, "attribute_type": 2, "begins_with": 2, "contains": 2}
 
 func (p *parser) primary() (cond, *core.Error) {
@@ -485,14 +496,13 @@ func (p *parser) primary() (cond, *core.Error) {
 		_, err = p.expect(")")
 		return c, err
 	}
-	if arity, ok := conditionFuncs[strings.ToLower(t.text)]; ok && t.kind == "ident" && p.i+1 < len(p.toks) && p.toks[p.i+1].kind == "(" {
-		p.i += 2
+	if name, ok := p.call(slices.Collect(maps.Keys(conditionFuncs))...); ok {
 		pth, err := p.parsePath()
 		if err != nil {
 			return nil, err
 		}
-		fc := funcCond{name: strings.ToLower(t.text), path: pth}
-		if arity == 2 {
+		fc := funcCond{name: name, path: pth}
+		if conditionFuncs[name] == 2 {
 			if _, err := p.expect(","); err != nil {
 				return nil, err
 			}

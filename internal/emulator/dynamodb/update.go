@@ -108,10 +108,7 @@ func (p *parser) parseSetValue() (setValue, *core.Error) {
 }
 
 func (p *parser) parseSetOperand() (setOperand, *core.Error) {
-	t := p.peek()
-	fn := strings.ToLower(t.text)
-	if t.kind == "ident" && (fn == "if_not_exists" || fn == "list_append") && p.i+1 < len(p.toks) && p.toks[p.i+1].kind == "(" {
-		p.i += 2
+	if fn, ok := p.call("if_not_exists", "list_append"); ok {
 		a, err := p.parseSetOperand()
 		if err != nil {
 			return setOperand{}, err

@@ -28,32 +28,30 @@ type Value struct {
 // Item is one item: attribute name to value.
 type Item map[string]*Value
 
-func (v *Value) kind() string {
-	switch {
-	case v == nil:
-		return ""
-	case v.S != nil:
-		return "S"
-	case v.N != nil:
-		return "N"
-	case v.B != nil:
-		return "B"
-	case v.BOOL != nil:
-		return "BOOL"
-	case v.NULL != nil:
-		return "NULL"
-	case v.M != nil:
-		return "M"
-	case v.L != nil:
-		return "L"
-	case v.SS != nil:
-		return "SS"
-	case v.NS != nil:
-		return "NS"
-	case v.BS != nil:
-		return "BS"
+// types counts the types set on v and names the first.
+func (v *Value) types() (n int, first string) {
+	if v == nil {
+		return 0, ""
 	}
-	return ""
+	for _, t := range [...]struct {
+		name string
+		set  bool
+	}{{"S", v.S != nil}, {"N", v.N != nil}, {"B", v.B != nil}, {"BOOL", v.BOOL != nil}, {"NULL", v.NULL != nil},
+		{"M", v.M != nil}, {"L", v.L != nil}, {"SS", v.SS != nil}, {"NS", v.NS != nil}, {"BS", v.BS != nil}} {
+		if t.set {
+			if n == 0 {
+				first = t.name
+			}
+			n++
+		}
+	}
+	return n, first
+}
+
+// kind is the value's type ("" for none).
+func (v *Value) kind() string {
+	_, k := v.types()
+	return k
 }
 
 func validation(msg string) *core.Error {
@@ -63,14 +61,9 @@ func validation(msg string) *core.Error {
 // check validates a value as DynamoDB does on input: one type, numbers
 // that are numbers, no empty or duplicate set members.
 func (v *Value) check() *core.Error {
-	if v.kind() == "" {
+	n, _ := v.types()
+	if n == 0 {
 		return validation("Supplied AttributeValue is empty, must contain exactly one of the supported datatypes")
-	}
-	n := 0
-	for _, set := range []bool{v.S != nil, v.N != nil, v.B != nil, v.BOOL != nil, v.NULL != nil, v.M != nil, v.L != nil, v.SS != nil, v.NS != nil, v.BS != nil} {
-		if set {
-			n++
-		}
 	}
 	if n != 1 {
 		return validation("Supplied AttributeValue has more than one datatypes set, must contain exactly one of the supported datatypes")
