@@ -70,6 +70,15 @@ func notFound(name string) *core.Error {
 	return core.Errorf(http.StatusBadRequest, "ResourceNotFoundException", "Requested resource not found: Table: "+name+" not found")
 }
 
+// namedTable is the table a request that names nothing else names.
+func (s *Service) namedTable(body []byte) (*table, *core.Error) {
+	var in struct{ TableName string }
+	if err := core.DecodeJSON(body, &in); err != nil {
+		return nil, err
+	}
+	return s.table(in.TableName)
+}
+
 func (s *Service) table(name string) (*table, *core.Error) {
 	if name == "" {
 		return nil, validation("1 validation error detected: Value null at 'tableName' failed to satisfy constraint: Member must not be null")
@@ -207,11 +216,7 @@ func (s *Service) description(t *table) map[string]any {
 }
 
 func (s *Service) describeTable(body []byte) (any, *core.Error) {
-	var in struct{ TableName string }
-	if err := core.DecodeJSON(body, &in); err != nil {
-		return nil, err
-	}
-	t, err := s.table(in.TableName)
+	t, err := s.namedTable(body)
 	if err != nil {
 		return nil, err
 	}
@@ -219,11 +224,7 @@ func (s *Service) describeTable(body []byte) (any, *core.Error) {
 }
 
 func (s *Service) deleteTable(body []byte) (any, *core.Error) {
-	var in struct{ TableName string }
-	if err := core.DecodeJSON(body, &in); err != nil {
-		return nil, err
-	}
-	t, err := s.table(in.TableName)
+	t, err := s.namedTable(body)
 	if err != nil {
 		return nil, err
 	}
@@ -260,11 +261,7 @@ func (s *Service) updateTTL(body []byte) (any, *core.Error) {
 }
 
 func (s *Service) describeTTL(body []byte) (any, *core.Error) {
-	var in struct{ TableName string }
-	if err := core.DecodeJSON(body, &in); err != nil {
-		return nil, err
-	}
-	t, err := s.table(in.TableName)
+	t, err := s.namedTable(body)
 	if err != nil {
 		return nil, err
 	}
