@@ -115,10 +115,6 @@ func TestFaultMatrix(t *testing.T) {
 		t.Fatal(err)
 	}
 	popts.EncryptAWS.Retryer, popts.PlannerAWS.Retryer = cfg.Retryer, cfg.Retryer
-	// Job records stay off here for now: under duplicate delivery two
-	// deliveries of one task can run at once and reach different outcomes,
-	// and the job keeps the one that commits first (see the jobs package).
-	popts.Jobs = jobs.Config{}
 	p := pipeline.New(cfg, d.policy, d.queues, popts)
 	kills := killMidBatch(p, cfg, d, 2)
 	var plannerFailures atomic.Int64
@@ -195,6 +191,43 @@ func TestFaultMatrix(t *testing.T) {
 	// Each copy in place adds a version: the copy beside the kept original.
 	if want := int64(prep.Versions+d.opts.Uploads) + prep.Copies; total != want {
 		t.Errorf("%d object versions classified, want %d (%d seeded, %d uploaded, %d copies)", total, want, prep.Versions, d.opts.Uploads, prep.Copies)
+	}
+	// Every backfill job is complete, its outcomes account for every row
+	// exactly, and its report lists exactly the objects its counts say,
+	// each in the state its row says: under duplicate delivery, kills and
+	// faults, the counts are the truth.
+	jc, err := d.checkJobs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range jc.Failures {
+		t.Error(f)
+	}
+	backfills := 0
+	for _, j := range jc.Jobs {
+		if j.Kind != jobs.KindUploads {
+			backfills++
+			t.Logf("job %s %s: rows %d, planned %d, done %d, outcomes %v, report %d rows", j.ID, j.State, j.Rows, j.Planned, j.Done, j.Outcomes, jc.Rows[j.ID])
+		}
+	}
+	if backfills != 3 {
+		t.Errorf("%d backfill jobs, want one per inventory (3)", backfills)
+	}
+	// And the other way: every version of the inventories left not updated
+	// is listed, as failed, in its job's report (a current-only bucket's
+	// rows name no version). Uploads during the run are no backfill's.
+	for id := range v.notUpdated {
+		bucketKey, _, _ := strings.Cut(id, "@")
+		if strings.Contains(id, "/incoming/") {
+			continue
+		}
+		r, ok := jc.Reported[id]
+		if !ok {
+			r, ok = jc.Reported[bucketKey+"@"]
+		}
+		if !ok || r.Outcome.Status != rekey.Failed {
+			t.Errorf("%s is not updated, and its job's report says %v (listed: %v)", id, r.Outcome, ok)
+		}
 	}
 	for _, c := range counts {
 		switch {

@@ -76,6 +76,8 @@ type JobCheck struct {
 	Jobs     []*jobs.Job
 	Rows     map[string]int64 // report rows, by job
 	Failures []string
+	// Reported is every report row, by bucket/key@version.
+	Reported map[string]jobs.Row
 }
 
 // checkJobs reads every job and its report, and checks them against the
@@ -87,7 +89,7 @@ func (d *demo) checkJobs(ctx context.Context) (*JobCheck, error) {
 	if err != nil {
 		return nil, err
 	}
-	jc := &JobCheck{Rows: map[string]int64{}}
+	jc := &JobCheck{Rows: map[string]int64{}, Reported: map[string]jobs.Row{}}
 	fail := func(format string, args ...any) { jc.Failures = append(jc.Failures, fmt.Sprintf(format, args...)) }
 	reports := d.jobs.Reports(nil)
 	for _, j := range list {
@@ -122,6 +124,7 @@ func (d *demo) checkJobs(ctx context.Context) (*JobCheck, error) {
 		}
 		for _, r := range rows {
 			d.checkRow(j.ID, r, fail)
+			jc.Reported[r.Bucket+"/"+r.Key+"@"+r.VersionID] = r
 		}
 	}
 	return jc, nil

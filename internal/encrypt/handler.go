@@ -32,7 +32,9 @@ type MessageSender interface {
 // JobRecorder commits what a batch did to its jobs (jobs.Committer in
 // production).
 type JobRecorder interface {
+	Claim(ctx context.Context, token string, lease time.Time, tasks []jobs.Task) ([]jobs.Claim, error)
 	Commit(ctx context.Context, token string, ds []jobs.Delivery) ([]jobs.Result, error)
+	Release(ctx context.Context, token string, tasks []jobs.Task)
 	AddUploads(ctx context.Context, bucket string, day time.Time, c jobs.Counts) error
 	Wants(o rekey.Outcome) bool
 }
@@ -94,6 +96,9 @@ type messageWork struct {
 	// duplicate marks an object named earlier in the same batch: it shares
 	// that object's outcome and needs no follow-up of its own.
 	duplicate []bool
+	// notRun marks a tracked task this delivery may not run: committed
+	// already, or held by another delivery.
+	notRun bool
 }
 
 type objectRef struct{ i, j int }
@@ -161,9 +166,15 @@ func (h *Handler) HandleWithSummary(ctx context.Context, ev events.SQSEvent) (ev
 		}
 	}
 
+	token := newToken()
+	var held []outgoing
+	if h.Jobs != nil {
+		held = h.claim(ctx, cfg, token, ev, work, &sum)
+	}
+
 	h.rekeyAll(ctx, cfg, work, &sum)
 
-	token := newToken()
+	out = append(out, held...)
 	for i := range work {
 		out = append(out, h.followUps(i, ev.Records[i].MessageId, &work[i], cfg, token, &sum)...)
 	}
@@ -240,6 +251,9 @@ func (h *Handler) rekeyAll(ctx context.Context, cfg Config, work []messageWork, 
 	var dups []objectRef
 loop:
 	for i := range work {
+		if work[i].notRun {
+			continue
+		}
 		for j, obj := range work[i].task.Objects {
 			if obj.Skip != "" {
 				continue
@@ -283,7 +297,7 @@ loop:
 // all its other objects, and access problems need a person, who redrives
 // the DLQ when they are fixed.
 func (h *Handler) followUps(i int, messageID string, w *messageWork, cfg Config, token string, sum *Summary) []outgoing {
-	if len(w.task.Objects) == 0 {
+	if len(w.task.Objects) == 0 || w.notRun {
 		return nil
 	}
 	tracked := w.task.ID != ""

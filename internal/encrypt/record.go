@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -31,8 +32,66 @@ func plannerOutcome(reason string) rekey.Outcome {
 }
 
 // waitDelaySeconds is how long a follow-up that arrived before its
-// parent's commit waits before it is tried again.
-const waitDelaySeconds = 5
+// parent's commit waits before it is tried again; heldDelaySeconds how
+// long a task another delivery holds waits (that delivery commits it, or
+// its lease runs out and this copy takes it over).
+const (
+	waitDelaySeconds = 5
+	heldDelaySeconds = 30
+)
+
+// leaseAfterDeadline is how long past the invocation's deadline a claim
+// lasts (the commit runs after the objects' deadline); an invocation
+// without a deadline holds its tasks for noDeadlineLease.
+const (
+	leaseAfterDeadline = 30 * time.Second
+	noDeadlineLease    = 15 * time.Minute
+)
+
+// claim takes the batch's tracked tasks for this delivery. A task
+// committed already is dropped; one another delivery holds is sent again
+// with a delay; and if the claim itself fails, the task is not run and is
+// redelivered. It returns the messages to send for held tasks.
+func (h *Handler) claim(ctx context.Context, cfg Config, token string, ev events.SQSEvent, work []messageWork, sum *Summary) []outgoing {
+	var tasks []jobs.Task
+	var which []int
+	for i := range work {
+		if t := work[i].task; t.ID != "" {
+			tasks = append(tasks, jobs.Task{JobID: t.JobID, MessageID: t.ID})
+			which = append(which, i)
+		}
+	}
+	if len(tasks) == 0 {
+		return nil
+	}
+	lease := h.now().Add(noDeadlineLease)
+	if deadline, ok := ctx.Deadline(); ok {
+		lease = deadline.Add(leaseAfterDeadline)
+	}
+	claims, err := h.Jobs.Claim(context.WithoutCancel(ctx), token, lease, tasks)
+	if err != nil {
+		h.logger().Warn("claiming tasks failed; the ones not claimed are sent again", "error", err)
+	}
+	var out []outgoing
+	for k, c := range claims {
+		i := which[k]
+		if c == jobs.Claimed {
+			continue
+		}
+		work[i].notRun = true
+		sum.Uncounted++
+		for _, obj := range work[i].task.Objects {
+			if obj.Skip == "" {
+				sum.Objects--
+			}
+		}
+		if c == jobs.Held {
+			out = append(out, outgoing{i, cfg.WorkQueueURL, queue.Message{Body: ev.Records[i].Body, DelaySeconds: heldDelaySeconds}})
+		}
+		h.logger().Info("task not run", "messageId", ev.Records[i].MessageId, "job", tasks[k].JobID, "task", tasks[k].MessageID, "claim", c.String())
+	}
+	return out
+}
 
 // record commits the batch's tracked messages to their jobs and counts the
 // untracked ones (upload events) into their buckets' rolling jobs. A
@@ -46,7 +105,7 @@ func (h *Handler) record(ctx context.Context, cfg Config, token string, ev event
 	uploads := map[string]*jobs.Counts{}
 	for i := range work {
 		w := &work[i]
-		if failed[i] || len(w.task.Objects) == 0 && w.task.Plan == nil {
+		if failed[i] || w.notRun || len(w.task.Objects) == 0 && w.task.Plan == nil {
 			continue
 		}
 		if w.task.ID == "" {
@@ -67,13 +126,17 @@ func (h *Handler) record(ctx context.Context, cfg Config, token string, ev event
 	results, err := h.Jobs.Commit(context.WithoutCancel(ctx), token, ds)
 	if err != nil {
 		log.Error("job commit failed; the batch's tracked messages will be redelivered", "error", err)
-		for _, i := range which {
+		var release []jobs.Task
+		for k, i := range which {
 			failed[i] = true
+			release = append(release, jobs.Task{JobID: ds[k].JobID, MessageID: ds[k].MessageID})
 		}
+		h.Jobs.Release(context.WithoutCancel(ctx), token, release)
 		return
 	}
 	var waiting []queue.Message
 	var waitingFrom []int
+	var release []jobs.Task
 	for k, r := range results {
 		i := which[k]
 		switch r {
@@ -82,10 +145,12 @@ func (h *Handler) record(ctx context.Context, cfg Config, token string, ev event
 		case jobs.WaitForParent:
 			waiting = append(waiting, queue.Message{Body: ev.Records[i].Body, DelaySeconds: waitDelaySeconds})
 			waitingFrom = append(waitingFrom, i)
+			release = append(release, jobs.Task{JobID: ds[k].JobID, MessageID: ds[k].MessageID})
 		}
 		sum.Uncounted++
 		log.Info("message not counted", "messageId", ev.Records[i].MessageId, "job", ds[k].JobID, "task", ds[k].MessageID, "result", r.String())
 	}
+	h.Jobs.Release(context.WithoutCancel(ctx), token, release)
 	if len(waiting) > 0 {
 		for k, err := range h.Sender.Send(context.WithoutCancel(ctx), cfg.WorkQueueURL, waiting) {
 			if err != nil {

@@ -31,7 +31,8 @@ type Result int
 const (
 	// Committed: counted, and its report rows listed.
 	Committed Result = iota
-	// Duplicate: the message was committed by another delivery.
+	// Duplicate: the task was committed by another delivery, or another
+	// delivery took it over when this one's lease ran out.
 	Duplicate
 	// Stale: a follow-up of a delivery that lost its commit; nothing of it
 	// counts, and the winner's own follow-ups cover its objects.
@@ -126,8 +127,10 @@ func (c *Committer) commitChunk(ctx context.Context, token string, ds []Delivery
 			case code == "ConditionalCheckFailed" && o.delivery >= 0 && !o.parentCheck:
 				live[o.delivery], results[o.delivery], dropped = false, Duplicate, true
 			case code == "ConditionalCheckFailed" && o.delivery >= 0:
+				// The parent has no record yet, or its sender holds it but has
+				// not committed: wait. Anyone else's record: this one is stale.
 				live[o.delivery], results[o.delivery], dropped = false, Stale, true
-				if reason.Item == nil {
+				if reason.Item == nil || strAttr(reason.Item["tok"]) == ds[o.delivery].ParentToken {
 					results[o.delivery] = WaitForParent
 				}
 			default:
@@ -182,15 +185,20 @@ func (c *Committer) transaction(token string, ds []Delivery, live []bool, parts 
 		if !live[i] {
 			continue
 		}
-		items = append(items, types.TransactWriteItem{Put: &types.Put{TableName: aws.String(s.Table),
-			Item:                     map[string]types.AttributeValue{attrPK: jobPK(d.JobID), attrSK: str(skMsgPrefix + d.MessageID), "tok": str(token), attrExpires: s.expires()},
-			ConditionExpression:      aws.String("attribute_not_exists(#sk)"),
-			ExpressionAttributeNames: map[string]string{"#sk": attrSK}}})
+		// The task's record, claimed by this delivery, becomes committed.
+		items = append(items, types.TransactWriteItem{Update: &types.Update{TableName: aws.String(s.Table), Key: key(jobPK(d.JobID), skMsgPrefix+d.MessageID),
+			UpdateExpression:          aws.String("SET #committed = :now"),
+			ConditionExpression:       aws.String("#tok = :tok AND attribute_not_exists(#committed)"),
+			ExpressionAttributeNames:  map[string]string{"#tok": "tok", "#committed": "committed"},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":tok": str(token), ":now": num(s.now().UnixMilli())}}})
 		owners = append(owners, owner{delivery: i})
 		if parent := parentOf(d.MessageID); parent != "" {
+			// A follow-up counts only once its parent was committed by the
+			// delivery that sent it.
 			items = append(items, types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{TableName: aws.String(s.Table),
-				Key: key(jobPK(d.JobID), skMsgPrefix+parent), ConditionExpression: aws.String("#tok = :tok"),
-				ExpressionAttributeNames: map[string]string{"#tok": "tok"}, ExpressionAttributeValues: map[string]types.AttributeValue{":tok": str(d.ParentToken)},
+				Key: key(jobPK(d.JobID), skMsgPrefix+parent), ConditionExpression: aws.String("#tok = :tok AND attribute_exists(#committed)"),
+				ExpressionAttributeNames:            map[string]string{"#tok": "tok", "#committed": "committed"},
+				ExpressionAttributeValues:           map[string]types.AttributeValue{":tok": str(d.ParentToken)},
 				ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld}})
 			owners = append(owners, owner{delivery: i, parentCheck: true})
 		}
@@ -329,7 +337,7 @@ func (s *Store) Reopen(ctx context.Context, jobID, deadLetterID, parentToken, pr
 		{Put: &types.Put{TableName: aws.String(s.Table), Item: map[string]types.AttributeValue{attrPK: jobPK(jobID), attrSK: str(skRedrive + deadLetterID),
 			attrExpires: s.expires()}, ConditionExpression: aws.String("attribute_not_exists(#sk)"), ExpressionAttributeNames: map[string]string{"#sk": attrSK}}},
 		{ConditionCheck: &types.ConditionCheck{TableName: aws.String(s.Table), Key: key(jobPK(jobID), skMsgPrefix+parentOf(deadLetterID)),
-			ConditionExpression: aws.String("#tok = :tok"), ExpressionAttributeNames: map[string]string{"#tok": "tok"},
+			ConditionExpression: aws.String("#tok = :tok AND attribute_exists(#committed)"), ExpressionAttributeNames: map[string]string{"#tok": "tok", "#committed": "committed"},
 			ExpressionAttributeValues: map[string]types.AttributeValue{":tok": str(parentToken)}}},
 		{Update: &types.Update{TableName: aws.String(s.Table), Key: key(jobPK(jobID), randomShard()), UpdateExpression: aws.String(expr),
 			ExpressionAttributeNames: names, ExpressionAttributeValues: values}},

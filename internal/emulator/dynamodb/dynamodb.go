@@ -471,12 +471,18 @@ func (s *Service) preparePut(in putInput) (*preparedWrite, *core.Error) {
 }
 
 // write runs one checked write outside a transaction: billed whether or
-// not its condition holds, applied only when it does.
-func (s *Service) write(w *preparedWrite, tableName, capacityMode string) (map[string]any, *core.Error) {
+// not its condition holds, applied only when it does. A failed condition
+// returns the item as it was when onFailure is ALL_OLD
+// (ReturnValuesOnConditionCheckFailure).
+func (s *Service) write(w *preparedWrite, tableName, capacityMode, onFailure string) (map[string]any, *core.Error) {
 	units := writeUnits(w.size)
 	s.consume(0, units)
 	if !w.conditionHolds() {
-		return nil, conditionFailed()
+		e := conditionFailed()
+		if onFailure == "ALL_OLD" && w.before != nil {
+			e.Fields = map[string]any{"Item": w.before}
+		}
+		return nil, e
 	}
 	w.apply()
 	out := map[string]any{}
@@ -510,7 +516,7 @@ func (s *Service) putItem(body []byte) (any, *core.Error) {
 	if err != nil {
 		return nil, err
 	}
-	out, err := s.write(w, in.TableName, in.ReturnConsumedCapacity)
+	out, err := s.write(w, in.TableName, in.ReturnConsumedCapacity, in.ReturnValuesOnConditionCheckFailure)
 	if err == nil && in.ReturnValues == "ALL_OLD" && w.before != nil {
 		out["Attributes"] = w.before
 	}
@@ -659,7 +665,7 @@ func (s *Service) updateItem(body []byte) (any, *core.Error) {
 	if err != nil {
 		return nil, err
 	}
-	out, err := s.write(w, in.TableName, in.ReturnConsumedCapacity)
+	out, err := s.write(w, in.TableName, in.ReturnConsumedCapacity, in.ReturnValuesOnConditionCheckFailure)
 	if err != nil {
 		return nil, err
 	}
@@ -704,7 +710,7 @@ func (s *Service) deleteItem(body []byte) (any, *core.Error) {
 	if err != nil {
 		return nil, err
 	}
-	out, err := s.write(w, in.TableName, in.ReturnConsumedCapacity)
+	out, err := s.write(w, in.TableName, in.ReturnConsumedCapacity, in.ReturnValuesOnConditionCheckFailure)
 	if err == nil && in.ReturnValues == "ALL_OLD" && w.before != nil {
 		out["Attributes"] = w.before
 	}
