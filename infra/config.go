@@ -33,6 +33,7 @@ type Config struct {
 	SourceKeyArns             []string       `json:"sourceKeyArns,omitempty"`
 	Encrypt                   FunctionConfig `json:"encrypt"`
 	Planner                   FunctionConfig `json:"planner"`
+	Jobs                      JobsConfig     `json:"jobs"`
 	LogRetentionDays          int            `json:"logRetentionDays,omitempty"`
 	AlarmOldestMessageSeconds int            `json:"alarmOldestMessageSeconds,omitempty"`
 }
@@ -151,6 +152,9 @@ func (c *Config) validate() error {
 		if err := f.validate(name); err != nil {
 			return err
 		}
+	}
+	if err := c.Jobs.validate(); err != nil {
+		return err
 	}
 	if c.LogRetentionDays == 0 {
 		c.LogRetentionDays = 30

@@ -51,22 +51,23 @@ func NewS3RekeyStack(scope constructs.Construct, id string, props *S3RekeyStackP
 	cfg := props.Config
 
 	s.buildQueues(cfg)
+	jr := s.buildJobs(cfg)
 	keys := s.targetKeys(cfg)
 	pol := cfg.Policy(func(bucket string) string { return *keys[bucket].KeyArn() }, *awscdk.Aws_ACCOUNT_ID())
-	s.Encrypt = s.function("Encrypt", props.EncryptCode, cfg.Encrypt, cfg.LogRetentionDays, map[string]*string{
+	s.Encrypt = s.function("Encrypt", props.EncryptCode, cfg.Encrypt, cfg.LogRetentionDays, withEnv(jr.env, map[string]*string{
 		"S3REKEY_POLICY":             jsii.String(string(pol)),
 		"S3REKEY_WORK_QUEUE_URL":     s.WorkQueue.QueueUrl(),
 		"S3REKEY_WORK_DLQ_URL":       s.WorkDLQ.QueueUrl(),
 		"S3REKEY_MAX_ATTEMPTS":       jsii.String(strconv.Itoa(cfg.Encrypt.MaxAttempts)),
 		"S3REKEY_CONCURRENCY":        jsii.String(strconv.Itoa(cfg.Encrypt.ObjectsInFlight)),
 		"S3REKEY_HEAD_BEFORE_UPDATE": jsii.String(strconv.FormatBool(cfg.Encrypt.HeadBeforeUpdate)),
-	})
-	s.Planner = s.function("Planner", props.PlannerCode, cfg.Planner, cfg.LogRetentionDays, map[string]*string{
+	}))
+	s.Planner = s.function("Planner", props.PlannerCode, cfg.Planner, cfg.LogRetentionDays, withEnv(jr.env, map[string]*string{
 		"S3REKEY_POLICY":            jsii.String(string(pol)),
 		"S3REKEY_WORK_QUEUE_URL":    s.WorkQueue.QueueUrl(),
 		"S3REKEY_CONTROL_QUEUE_URL": s.ControlQueue.QueueUrl(),
 		"S3REKEY_CONTROL_DLQ_URL":   s.ControlDLQ.QueueUrl(),
-	})
+	}))
 	s.eventSource(s.Encrypt, s.WorkQueue, cfg.Encrypt)
 	s.eventSource(s.Planner, s.ControlQueue, cfg.Planner)
 
@@ -76,6 +77,7 @@ func NewS3RekeyStack(scope constructs.Construct, id string, props *S3RekeyStackP
 		ManagedBuckets: cfg.bucketNames(), InventoryBucketARN: *inventory.BucketArn(), SourceKeyARNs: cfg.SourceKeyArns,
 		WorkQueueARN: *s.WorkQueue.QueueArn(), WorkDLQARN: *s.WorkDLQ.QueueArn(),
 		ControlQueueARN: *s.ControlQueue.QueueArn(), ControlDLQARN: *s.ControlDLQ.QueueArn(),
+		JobsTableARN: *jr.table.TableArn(), ReportObjectsARN: jr.reportObjectsARN, ReportKeyARN: *jr.reportKeyARN,
 	}
 	for _, arn := range distinctKeyARNs(cfg, keys) {
 		res.TargetKeyARNs = append(res.TargetKeyARNs, *arn)
@@ -103,7 +105,17 @@ func NewS3RekeyStack(scope constructs.Construct, id string, props *S3RekeyStackP
 	out("EncryptFunctionName", s.Encrypt.FunctionName())
 	out("PlannerFunctionName", s.Planner.FunctionName())
 	out("InventoryBucketName", inventory.BucketName())
+	out("JobsTableName", jr.table.TableName())
+	out("ReportLocation", jr.reportLocationOutput)
 	return s
+}
+
+// withEnv is a function's own environment with the shared settings added.
+func withEnv(shared, own map[string]*string) map[string]*string {
+	for k, v := range shared {
+		own[k] = v
+	}
+	return own
 }
 
 // buildQueues makes the work and control queues with their DLQs: SSE on,

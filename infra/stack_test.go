@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -285,8 +286,14 @@ func TestS3RekeyStack(t *testing.T) {
 			t.Errorf("inventory bucket policy %s", bp)
 		}
 		keys := r("AWS::KMS::Key")
-		if len(keys) != 1 {
-			t.Errorf("%d created keys, want the one configured as create", len(keys))
+		target := 0
+		for _, k := range keys {
+			if strings.HasPrefix(fmt.Sprint(k["Description"]), "s3rekey target key") {
+				target++
+			}
+		}
+		if target != 1 || len(keys) != 2 {
+			t.Errorf("%d created target keys of %d keys, want the one configured as create and the report key", target, len(keys))
 		}
 		for _, k := range keys {
 			if k["EnableKeyRotation"] != true {
@@ -339,7 +346,7 @@ func TestS3RekeyStack(t *testing.T) {
 		// the source the end-to-end tests bind in the emulator, plus what
 		// CDK's SQS event source adds for Lambda's poller.
 		res := permissions.Resources{Partition: "aws", Region: "r", Account: "a", ManagedBuckets: []string{"b"}, TargetKeyARNs: []string{"k"},
-			CopyBuckets: []string{"example-archive"}}
+			CopyBuckets: []string{"example-archive"}, JobsTableARN: "t", ReportObjectsARN: "o", ReportKeyARN: "k"}
 		for role, want := range map[string][]permissions.Statement{"EncryptServiceRole": permissions.Encrypt(res), "PlannerServiceRole": permissions.Planner(res)} {
 			var doc struct {
 				Statement []struct {
@@ -456,9 +463,98 @@ func TestS3RekeyStack(t *testing.T) {
 			t.Errorf("dashboard lacks the outcome metrics: %.400s", dash)
 		}
 		outputs := js(tmpl["Outputs"])
-		for _, o := range []string{"WorkQueueUrl", "WorkDeadLetterQueueUrl", "ControlQueueUrl", "ControlDeadLetterQueueUrl", "EncryptFunctionName", "PlannerFunctionName", "InventoryBucketName"} {
+		for _, o := range []string{"WorkQueueUrl", "WorkDeadLetterQueueUrl", "ControlQueueUrl", "ControlDeadLetterQueueUrl", "EncryptFunctionName", "PlannerFunctionName", "InventoryBucketName",
+			"JobsTableName", "ReportLocation"} {
 			if !strings.Contains(outputs, o) {
 				t.Errorf("output %s missing", o)
+			}
+		}
+	})
+
+	t.Run("job records and reports", func(t *testing.T) {
+		tables := r("AWS::DynamoDB::Table")
+		if len(tables) != 1 {
+			t.Fatalf("%d tables, want the jobs table", len(tables))
+		}
+		var tableID string
+		for id, tb := range tables {
+			tableID = id
+			if tb["BillingMode"] != "PAY_PER_REQUEST" || tb["TableName"] != nil {
+				t.Errorf("jobs table is not on demand, or has a hard-coded name: %s", js(tb))
+			}
+			if sse, _ := tb["SSESpecification"].(map[string]any); sse["SSEEnabled"] != true {
+				t.Errorf("jobs table is not encrypted: %s", js(tb["SSESpecification"]))
+			}
+			if pitr, _ := tb["PointInTimeRecoverySpecification"].(map[string]any); pitr["PointInTimeRecoveryEnabled"] != true {
+				t.Errorf("jobs table has no point-in-time recovery: %s", js(tb["PointInTimeRecoverySpecification"]))
+			}
+			if ttl, _ := tb["TimeToLiveSpecification"].(map[string]any); ttl["AttributeName"] != "expires" || ttl["Enabled"] != true {
+				t.Errorf("jobs table's TTL: %s", js(tb["TimeToLiveSpecification"]))
+			}
+		}
+		if res := tmpl["Resources"].(map[string]any)[tableID].(map[string]any); res["DeletionPolicy"] != "Retain" {
+			t.Errorf("jobs table is deleted with the stack (%v): job records are audit evidence", res["DeletionPolicy"])
+		}
+		var reportBucket string
+		for id, b := range r("AWS::S3::Bucket") {
+			enc := js(b["BucketEncryption"])
+			if strings.Contains(enc, "aws:kms") {
+				reportBucket = id
+				if !strings.Contains(enc, "ReportKey") || !strings.Contains(enc, `"BucketKeyEnabled":true`) {
+					t.Errorf("report bucket not under the report key with a bucket key: %s", enc)
+				}
+				if !strings.Contains(js(b["PublicAccessBlockConfiguration"]), `"BlockPublicPolicy":true`) {
+					t.Errorf("report bucket does not block public access")
+				}
+			}
+		}
+		if reportBucket == "" {
+			t.Fatal("no report bucket encrypted with SSE-KMS")
+		}
+		for id, f := range r("AWS::Lambda::Function") {
+			if !strings.HasPrefix(fmt.Sprint(f["Description"]), "s3rekey ") {
+				continue // CDK's own custom-resource handlers
+			}
+			env := js(f["Environment"])
+			for _, v := range []string{"S3REKEY_JOBS_TABLE", tableID, "S3REKEY_REPORT_BUCKET", reportBucket, "S3REKEY_REPORT_KMS_KEY_ARN", "S3REKEY_REPORT_PREFIX", "s3rekey-reports"} {
+				if !strings.Contains(env, v) {
+					t.Errorf("function %s's environment lacks %s", id, v)
+				}
+			}
+		}
+		// Least privilege: item actions on the jobs table only; report
+		// objects under the prefix only; the report key through S3 only.
+		policies := r("AWS::IAM::Policy")
+		for _, p := range policies {
+			var doc struct {
+				Statement []struct {
+					Sid       string
+					Action    any
+					Resource  any
+					Condition any
+				}
+			}
+			_ = json.Unmarshal([]byte(js(p["PolicyDocument"])), &doc)
+			role := js(p["Roles"])
+			for _, st := range doc.Statement {
+				actions, resource := js(st.Action), js(st.Resource)
+				switch {
+				case strings.Contains(actions, "dynamodb:") && !strings.Contains(actions, "DescribeStream"):
+					if !strings.Contains(resource, tableID) || strings.Contains(actions, "Scan") || strings.Contains(actions, "DeleteItem") {
+						t.Errorf("%s: %s grants %s on %s", role, st.Sid, actions, resource)
+					}
+					if strings.Contains(role, "Planner") && actions != `["dynamodb:UpdateItem","dynamodb:PutItem"]` {
+						t.Errorf("planner may %s on the jobs table, want UpdateItem and PutItem only", actions)
+					}
+				case st.Sid == "WriteReports":
+					if !strings.Contains(resource, reportBucket) || !strings.Contains(resource, "/s3rekey-reports/*") {
+						t.Errorf("report writes allowed on %s, want the report prefix only", resource)
+					}
+				case st.Sid == "ReportKey":
+					if !strings.Contains(resource, "ReportKey") || !strings.Contains(js(st.Condition), "kms:ViaService") {
+						t.Errorf("report key grant %s on %s (%s)", actions, resource, js(st.Condition))
+					}
+				}
 			}
 		}
 	})
@@ -540,6 +636,10 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		"memory":              {`{"buckets":{"b1b":{"kmsKeyArn":"` + key + `"}},"encrypt":{"memoryMB":64}}`, "encrypt.memoryMB"},
 		"concurrency":         {`{"buckets":{"b1b":{"kmsKeyArn":"` + key + `"}},"planner":{"maxConcurrency":1}}`, "planner.maxConcurrency"},
 		"source key":          {`{"buckets":{"b1b":{"kmsKeyArn":"` + key + `"}},"sourceKeyArns":["alias/old"]}`, "sourceKeyArns[0]"},
+		"report key alias":    {`{"buckets":{"b1b":{"kmsKeyArn":"` + key + `"}},"jobs":{"reports":{"kmsKeyArn":"alias/reports"}}}`, "jobs.reports.kmsKeyArn"},
+		"report bucket, no key": {`{"buckets":{"b1b":{"kmsKeyArn":"` + key + `"}},"jobs":{"reports":{"bucket":"audit"}}}`,
+			"jobs.reports.kmsKeyArn"},
+		"retention": {`{"buckets":{"b1b":{"kmsKeyArn":"` + key + `"}},"jobs":{"retentionDays":-1}}`, "jobs.retentionDays"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

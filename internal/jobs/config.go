@@ -2,7 +2,10 @@ package jobs
 
 import (
 	"errors"
+	"fmt"
 	"os"
+	"strconv"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -18,6 +21,8 @@ const (
 	EnvReportPrefix = "S3REKEY_REPORT_PREFIX"
 	EnvReportKey    = "S3REKEY_REPORT_KMS_KEY_ARN"
 	EnvReportAll    = "S3REKEY_REPORT_ALL"
+	// EnvRetentionDays is how long records live (default 90 days).
+	EnvRetentionDays = "S3REKEY_JOBS_RETENTION_DAYS"
 )
 
 // Config says where job records and reports go. An empty Table turns job
@@ -26,6 +31,8 @@ type Config struct {
 	Table                                       string
 	ReportBucket, ReportPrefix, ReportKMSKeyARN string
 	ReportAll                                   bool
+	// Retention is how long records live (default DefaultRetention).
+	Retention time.Duration
 }
 
 // ConfigFromEnv reads the jobs configuration.
@@ -39,6 +46,13 @@ func ConfigFromEnv() (Config, error) {
 	default:
 		return c, errors.New(EnvReportAll + "=" + v + ": want true or false")
 	}
+	if v := os.Getenv(EnvRetentionDays); v != "" {
+		days, err := strconv.Atoi(v)
+		if err != nil || days < 1 || days > 3650 {
+			return c, fmt.Errorf("%s=%q: want a whole number of days from 1 to 3650", EnvRetentionDays, v)
+		}
+		c.Retention = time.Duration(days) * 24 * time.Hour
+	}
 	if c.ReportBucket != "" && (c.Table == "" || c.ReportKMSKeyARN == "") {
 		return c, errors.New(EnvReportBucket + " needs " + EnvTable + " and " + EnvReportKey + " (reports are SSE-KMS)")
 	}
@@ -51,7 +65,7 @@ func (c Config) Wire(awsCfg aws.Config) (*Store, *Committer) {
 	if c.Table == "" {
 		return nil, nil
 	}
-	store := &Store{API: dynamodb.NewFromConfig(awsCfg), Table: c.Table}
+	store := &Store{API: dynamodb.NewFromConfig(awsCfg), Table: c.Table, Retention: c.Retention}
 	committer := &Committer{Store: store}
 	if c.ReportBucket != "" {
 		s3c := s3.NewFromConfig(awsCfg, awsconf.S3Options(awsCfg))
