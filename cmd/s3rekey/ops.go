@@ -8,13 +8,16 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -23,6 +26,7 @@ import (
 	"github.com/s3rekey/s3rekey/internal/awsconf"
 	"github.com/s3rekey/s3rekey/internal/jobs"
 	"github.com/s3rekey/s3rekey/internal/keyalias"
+	"github.com/s3rekey/s3rekey/internal/messages"
 	"github.com/s3rekey/s3rekey/internal/pipeline"
 	"github.com/s3rekey/s3rekey/internal/planner"
 	"github.com/s3rekey/s3rekey/internal/policy"
@@ -141,7 +145,11 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	p := pipeline.New(cfg, pol, q, pipeline.Options{Concurrency: *concurrency})
+	jc, err := jobs.ConfigFromEnv()
+	if err != nil {
+		return usageError{err}
+	}
+	p := pipeline.New(cfg, pol, q, pipeline.Options{Concurrency: *concurrency, Jobs: jc})
 	return runPipeline(ctx, p, *untilIdle, *settle, *asJSON, stdout, stderr)
 }
 
@@ -342,7 +350,11 @@ func runBackfill(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		if err != nil {
 			return err
 		}
-		p, controlURL = pipeline.New(cfg, pol, q, pipeline.Options{}), q.Control
+		jc, err := jobs.ConfigFromEnv()
+		if err != nil {
+			return usageError{err}
+		}
+		p, controlURL = pipeline.New(cfg, pol, q, pipeline.Options{Jobs: jc}), q.Control
 	} else {
 		if controlURL == "" {
 			return usageError{errors.New("--control-queue is required")}
@@ -428,12 +440,14 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	return tw.Flush()
 }
 
-const redriveUsage = `Usage: s3rekey redrive --queue NAME|URL [--yes] [flags]
+const redriveUsage = `Usage: s3rekey redrive --queue NAME|URL [--table NAME] [--yes] [flags]
 
 Moves the messages of a queue's dead-letter queue back to the queue (SQS
 StartMessageMoveTask), after showing how many and asking for confirmation.
 Dead letters of the work queue are object tasks: once the cause (a key
-policy, a permission) is fixed, they run again. Without a terminal, --yes is
+policy, a permission) is fixed, they run again. With the jobs table
+(--table, or S3REKEY_JOBS_TABLE), their jobs are reopened first: the
+objects count as pending until they run again. Without a terminal, --yes is
 required.
 
 Examples:
@@ -445,6 +459,7 @@ func runRedrive(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs, conn := newAWSFlagSet("redrive", redriveUsage, stderr)
 	queueFlag := fs.String("queue", "", "the `NAME|URL` of the queue whose DLQ to move back")
 	yes := fs.Bool("yes", false, "do not ask for confirmation")
+	table := fs.String("table", os.Getenv(jobs.EnvTable), "jobs table `NAME`: reopen the dead letters' jobs (default: $"+jobs.EnvTable+")")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -482,6 +497,12 @@ func runRedrive(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			return nil
 		}
 	}
+	if *table != "" {
+		store := &jobs.Store{API: dynamodb.NewFromConfig(cfg), Table: *table}
+		if err := reopenJobs(ctx, sqsc, store, dlqURL, d.Waiting, stdout); err != nil {
+			return err
+		}
+	}
 	arns, err := queueARNs(ctx, sqsc, dlqURL, url)
 	if err != nil {
 		return err
@@ -513,6 +534,69 @@ func runRedrive(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 	}
 	fmt.Fprintln(stdout, "the move is still running; check with 's3rekey status'")
+	return nil
+}
+
+// reopenJobs reads every dead letter once and reopens its job (once per
+// dead letter, however often this runs), then makes them visible again for
+// the move. Dead letters that are not job tasks are left as they are.
+func reopenJobs(ctx context.Context, api *sqs.Client, store *jobs.Store, dlqURL string, waiting int64, stdout io.Writer) error {
+	seen := map[string]bool{}
+	var handles []string
+	byJob := map[string]int64{}
+	stale := 0
+	// Each dead letter is held (120 s) once read, so every round reads new
+	// ones; the rounds are bounded by what the queue held.
+	for round := int64(0); round < waiting/10+10 && int64(len(seen)) < waiting; round++ {
+		out, err := api.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(dlqURL), MaxNumberOfMessages: 10, VisibilityTimeout: 120})
+		if err != nil {
+			return fmt.Errorf("read dead letters: %w", err)
+		}
+		if len(out.Messages) == 0 {
+			break
+		}
+		for _, m := range out.Messages {
+			if seen[aws.ToString(m.MessageId)] {
+				continue
+			}
+			seen[aws.ToString(m.MessageId)] = true
+			handles = append(handles, aws.ToString(m.ReceiptHandle))
+			t, err := messages.Decode(aws.ToString(m.Body))
+			if err != nil || t.Prior == "" {
+				continue
+			}
+			n := int64(0)
+			for _, o := range t.Objects {
+				if o.Skip == "" {
+					n++
+				}
+			}
+			wasStale, err := store.Reopen(ctx, t.JobID, t.ID, t.ParentToken, t.Prior, n)
+			if err != nil {
+				return err
+			}
+			if wasStale {
+				stale++
+				continue
+			}
+			byJob[t.JobID] += n
+		}
+	}
+	for start := 0; start < len(handles); start += 10 {
+		var entries []sqstypes.ChangeMessageVisibilityBatchRequestEntry
+		for i, h := range handles[start:min(start+10, len(handles))] {
+			entries = append(entries, sqstypes.ChangeMessageVisibilityBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: aws.String(h), VisibilityTimeout: 0})
+		}
+		if _, err := api.ChangeMessageVisibilityBatch(ctx, &sqs.ChangeMessageVisibilityBatchInput{QueueUrl: aws.String(dlqURL), Entries: entries}); err != nil {
+			return fmt.Errorf("release dead letters for the move: %w", err)
+		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(byJob)) {
+		fmt.Fprintf(stdout, "reopened job %s: %d objects pending again\n", id, byJob[id])
+	}
+	if stale > 0 {
+		fmt.Fprintf(stdout, "%d dead letters of deliveries that lost their commit: they count nothing\n", stale)
+	}
 	return nil
 }
 

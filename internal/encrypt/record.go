@@ -180,7 +180,7 @@ func counted(o rekey.Outcome, attempt int, cfg Config) (rekey.Outcome, bool) {
 // the rows its job's report lists.
 func (h *Handler) delivery(w *messageWork, cfg Config) jobs.Delivery {
 	t := w.task
-	d := jobs.Delivery{JobID: t.JobID, MessageID: t.ID, ParentToken: t.ParentToken, Counts: jobs.Counts{Outcomes: map[string]int64{}}}
+	d := jobs.Delivery{JobID: t.JobID, MessageID: t.ID, ParentToken: t.ParentToken, Prior: t.Prior, Counts: jobs.Counts{Outcomes: map[string]int64{}}}
 	if p := t.Plan; p != nil {
 		d.Counts.Rows = p.Rows
 		for reason, n := range p.Skipped {
@@ -199,6 +199,9 @@ func (h *Handler) delivery(w *messageWork, cfg Config) jobs.Delivery {
 		}
 		if t.Plan != nil {
 			d.Counts.Planned++
+		}
+		if t.Prior != "" {
+			d.Objects++
 		}
 		o, ok := counted(w.outcomes[j], t.Attempt, cfg)
 		if !w.started[j] || !ok {

@@ -21,8 +21,12 @@ type Delivery struct {
 	JobID, MessageID string
 	// ParentToken is, for a follow-up, the token its parent committed with.
 	ParentToken string
-	Counts      Counts
-	Rows        []Row
+	// Prior is, for a redriven dead letter, the outcome its Objects were
+	// counted under: the redrive takes it back, once (see Reopen).
+	Prior   string
+	Objects int64
+	Counts  Counts
+	Rows    []Row
 }
 
 // Result says what became of one delivery's commit.
@@ -92,6 +96,9 @@ func (c *Committer) commitChunk(ctx context.Context, token string, ds []Delivery
 	}
 	var parts map[string]part
 	dropped := true // the parts to write are those of the live deliveries
+	// selfReopen marks redriven dead letters whose job was not reopened by
+	// the redrive (moved by other means): their commit reopens it.
+	selfReopen := make([]bool, len(ds))
 	for attempt := 0; ; attempt++ {
 		if dropped {
 			var err error
@@ -100,7 +107,7 @@ func (c *Committer) commitChunk(ctx context.Context, token string, ds []Delivery
 			}
 			dropped = false
 		}
-		items, owners := c.transaction(token, ds, live, parts)
+		items, owners := c.transaction(token, ds, live, selfReopen, parts)
 		if len(items) == 0 {
 			return nil
 		}
@@ -124,6 +131,9 @@ func (c *Committer) commitChunk(ctx context.Context, token string, ds []Delivery
 			case code == "None" || code == "":
 			case code == "TransactionConflict":
 				conflict = true
+			case code == "ConditionalCheckFailed" && o.reopen:
+				// Reopened by the redrive after all, or not: try the other way.
+				selfReopen[o.delivery] = !selfReopen[o.delivery]
 			case code == "ConditionalCheckFailed" && o.delivery >= 0 && !o.parentCheck:
 				live[o.delivery], results[o.delivery], dropped = false, Duplicate, true
 			case code == "ConditionalCheckFailed" && o.delivery >= 0:
@@ -174,13 +184,17 @@ func (c *Committer) writeParts(ctx context.Context, partID string, ds []Delivery
 type owner struct {
 	delivery    int // -1 for a job's own items
 	parentCheck bool
+	// reopen marks the item that checks (or, with selfReopen, makes) a
+	// redriven dead letter's reopen marker.
+	reopen bool
 }
 
-func (c *Committer) transaction(token string, ds []Delivery, live []bool, parts map[string]part) ([]types.TransactWriteItem, []owner) {
+func (c *Committer) transaction(token string, ds []Delivery, live, selfReopen []bool, parts map[string]part) ([]types.TransactWriteItem, []owner) {
 	s := c.Store
 	var items []types.TransactWriteItem
 	var owners []owner
 	counts := map[string]*Counts{}
+	reopenJobs := map[string]bool{}
 	for i, d := range ds {
 		if !live[i] {
 			continue
@@ -206,6 +220,24 @@ func (c *Committer) transaction(token string, ds []Delivery, live []bool, parts 
 			counts[d.JobID] = &Counts{}
 		}
 		counts[d.JobID].add(d.Counts)
+		if d.Prior != "" {
+			marker := key(jobPK(d.JobID), skRedrive+d.MessageID)
+			if selfReopen[i] {
+				items = append(items, types.TransactWriteItem{Put: &types.Put{TableName: aws.String(s.Table),
+					Item:                map[string]types.AttributeValue{attrPK: marker[attrPK], attrSK: marker[attrSK], attrExpires: s.expires()},
+					ConditionExpression: aws.String("attribute_not_exists(#sk)"), ExpressionAttributeNames: map[string]string{"#sk": attrSK}}})
+				counts[d.JobID].add(reopened(d.Prior, d.Objects))
+				reopenJobs[d.JobID] = true
+			} else {
+				items = append(items, types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{TableName: aws.String(s.Table), Key: marker,
+					ConditionExpression: aws.String("attribute_exists(#sk)"), ExpressionAttributeNames: map[string]string{"#sk": attrSK}}})
+			}
+			owners = append(owners, owner{delivery: i, reopen: true})
+		}
+	}
+	for _, job := range slices.Sorted(maps.Keys(reopenJobs)) {
+		items = append(items, reopenRecord(s.Table, job))
+		owners = append(owners, owner{delivery: -1})
 	}
 	for _, job := range slices.Sorted(maps.Keys(counts)) {
 		if !counts[job].empty() {
@@ -331,8 +363,7 @@ func (c *Committer) dropRedriven(ctx context.Context, jobID string, parts []part
 // for the dead letter of a delivery that lost its commit, which counted
 // nothing.
 func (s *Store) Reopen(ctx context.Context, jobID, deadLetterID, parentToken, prior string, objects int64) (stale bool, err error) {
-	c := Counts{Done: -objects, Outcomes: map[string]int64{prior: -objects}}
-	expr, names, values := s.addUpdate(c)
+	expr, names, values := s.addUpdate(reopened(prior, objects))
 	items := []types.TransactWriteItem{
 		{Put: &types.Put{TableName: aws.String(s.Table), Item: map[string]types.AttributeValue{attrPK: jobPK(jobID), attrSK: str(skRedrive + deadLetterID),
 			attrExpires: s.expires()}, ConditionExpression: aws.String("attribute_not_exists(#sk)"), ExpressionAttributeNames: map[string]string{"#sk": attrSK}}},
@@ -341,8 +372,7 @@ func (s *Store) Reopen(ctx context.Context, jobID, deadLetterID, parentToken, pr
 			ExpressionAttributeValues: map[string]types.AttributeValue{":tok": str(parentToken)}}},
 		{Update: &types.Update{TableName: aws.String(s.Table), Key: key(jobPK(jobID), randomShard()), UpdateExpression: aws.String(expr),
 			ExpressionAttributeNames: names, ExpressionAttributeValues: values}},
-		{Update: &types.Update{TableName: aws.String(s.Table), Key: key(jobPK(jobID), skMeta), UpdateExpression: aws.String("REMOVE #completed, #manifest"),
-			ExpressionAttributeNames: map[string]string{"#completed": "completed", "#manifest": "reportManifest"}}},
+		reopenRecord(s.Table, jobID),
 	}
 	for attempt := 0; ; attempt++ {
 		_, err = s.API.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
@@ -364,6 +394,20 @@ func (s *Store) Reopen(ctx context.Context, jobID, deadLetterID, parentToken, pr
 		return false, fmt.Errorf("job %s: reopen for %s: %w", jobID, deadLetterID, err)
 	}
 	return false, nil
+}
+
+// reopenRecord makes a job's record not complete again, so that its
+// completion writes a new report manifest.
+func reopenRecord(table, jobID string) types.TransactWriteItem {
+	return types.TransactWriteItem{Update: &types.Update{TableName: aws.String(table), Key: key(jobPK(jobID), skMeta),
+		UpdateExpression:         aws.String("REMOVE #completed, #manifest"),
+		ExpressionAttributeNames: map[string]string{"#completed": "completed", "#manifest": "reportManifest"}}}
+}
+
+// reopened are the counts a redrive takes back: objects counted done
+// under prior are pending again.
+func reopened(prior string, objects int64) Counts {
+	return Counts{Done: -objects, Outcomes: map[string]int64{prior: -objects}}
 }
 
 // AddUploads counts the new-upload path's outcomes (see Store.AddUploads).
