@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -124,6 +125,11 @@ func (h *Handler) record(ctx context.Context, cfg Config, token string, ev event
 		return
 	}
 	results, err := h.Jobs.Commit(context.WithoutCancel(ctx), token, ds)
+	var incomplete *jobs.CompletionError
+	if errors.As(err, &incomplete) {
+		log.Warn("batch committed, but completing its job failed: the counts stand, and the report manifest waits for the job's next commit", "error", err)
+		err = nil
+	}
 	if err != nil {
 		log.Error("job commit failed; the batch's tracked messages will be redelivered", "error", err)
 		var release []jobs.Task

@@ -66,7 +66,8 @@ const maxPerTransaction = 40
 
 // Commit commits the deliveries of one batch, made with token, and
 // completes the jobs they finish. An error means nothing it names was
-// committed for certain: the caller lets those messages be delivered again.
+// committed for certain, and the caller lets those messages be delivered
+// again; except a *CompletionError, which comes with the results.
 func (c *Committer) Commit(ctx context.Context, token string, ds []Delivery) ([]Result, error) {
 	results := make([]Result, len(ds))
 	jobs := map[string]bool{}
@@ -81,13 +82,26 @@ func (c *Committer) Commit(ctx context.Context, token string, ds []Delivery) ([]
 			}
 		}
 	}
+	var incomplete []error
 	for _, id := range slices.Sorted(maps.Keys(jobs)) {
 		if err := c.completeIfFinished(ctx, id); err != nil {
-			return results, err
+			incomplete = append(incomplete, err)
 		}
+	}
+	if len(incomplete) > 0 {
+		return results, &CompletionError{Err: errors.Join(incomplete...)}
 	}
 	return results, nil
 }
+
+// CompletionError is a commit that succeeded, after which completing a
+// finished job failed: the results stand, and the job completes at the
+// next commit that finds it finished (a job whose last commit meets this
+// shows its counts finished and no report manifest).
+type CompletionError struct{ Err error }
+
+func (e *CompletionError) Error() string { return "complete jobs: " + e.Err.Error() }
+func (e *CompletionError) Unwrap() error { return e.Err }
 
 func (c *Committer) commitChunk(ctx context.Context, token string, ds []Delivery, results []Result) error {
 	live := make([]bool, len(ds))
@@ -260,6 +274,9 @@ func (c *Committer) transaction(token string, ds []Delivery, live, selfReopen []
 // complete when every planned object has its outcome.
 func (c *Committer) completeIfFinished(ctx context.Context, id string) error {
 	j, err := c.Store.Get(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return nil // counted before its record was written: nothing to complete yet
+	}
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,208 @@
+package jobs_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/s3rekey/s3rekey/internal/emulator"
+	"github.com/s3rekey/s3rekey/internal/emulator/emutest"
+	"github.com/s3rekey/s3rekey/internal/jobs"
+)
+
+// newStore starts an emulator with a jobs table, as the stack makes it.
+func newStore(t *testing.T) (*jobs.Committer, *emutest.Env) {
+	t.Helper()
+	e := emutest.Start(t, emulator.Options{})
+	db := dynamodb.NewFromConfig(e.Cfg)
+	_, err := db.CreateTable(context.Background(), &dynamodb.CreateTableInput{TableName: aws.String("jobs"), BillingMode: ddbtypes.BillingModePayPerRequest,
+		KeySchema: []ddbtypes.KeySchemaElement{{AttributeName: aws.String("pk"), KeyType: ddbtypes.KeyTypeHash}, {AttributeName: aws.String("sk"), KeyType: ddbtypes.KeyTypeRange}},
+		AttributeDefinitions: []ddbtypes.AttributeDefinition{{AttributeName: aws.String("pk"), AttributeType: ddbtypes.ScalarAttributeTypeS},
+			{AttributeName: aws.String("sk"), AttributeType: ddbtypes.ScalarAttributeTypeS}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &jobs.Committer{Store: &jobs.Store{API: db, Table: "jobs"}}, e
+}
+
+func claim(t *testing.T, c *jobs.Committer, token string, lease time.Time, tasks ...jobs.Task) []jobs.Claim {
+	t.Helper()
+	got, err := c.Claim(context.Background(), token, lease, tasks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+func commit(t *testing.T, c *jobs.Committer, token string, ds ...jobs.Delivery) []jobs.Result {
+	t.Helper()
+	got, err := c.Commit(context.Background(), token, ds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+// TestCommitCountsEachTaskOnce walks one job through every way a task can
+// reach the commit twice or early, and checks the counts after each.
+func TestCommitCountsEachTaskOnce(t *testing.T) {
+	c, _ := newStore(t)
+	ctx := context.Background()
+	const job = "inv-000000000001"
+	if _, err := c.Store.Begin(ctx, job, jobs.KindInventory, "s3://inv/manifest.json", 1, ""); err != nil {
+		t.Fatal(err)
+	}
+	soon := time.Now().Add(time.Minute)
+	root := jobs.Task{JobID: job, MessageID: jobs.MessageID("file", "0")}
+	rootDelivery := jobs.Delivery{JobID: job, MessageID: root.MessageID, Counts: jobs.Counts{Rows: 4, RowsExpected: 4, UnitsDone: 1, Planned: 4, Done: 3,
+		Outcomes: map[string]int64{"updated": 3}}}
+
+	// A second delivery cannot take a task the first holds.
+	if got := claim(t, c, "A", soon, root); got[0] != jobs.Claimed {
+		t.Fatalf("first claim: %v", got)
+	}
+	if got := claim(t, c, "B", soon, root); got[0] != jobs.Held {
+		t.Fatalf("claim of a held task: %v, want held", got)
+	}
+	// A's follow-up (one object to retry) arrives before A commits: it waits.
+	retry := jobs.Task{JobID: job, MessageID: jobs.ChildID(root.MessageID, jobs.ChildRetry, "")}
+	retryDelivery := jobs.Delivery{JobID: job, MessageID: retry.MessageID, ParentToken: "A", Counts: jobs.Counts{Done: 1, Outcomes: map[string]int64{"updated": 1}}}
+	claim(t, c, "C", soon, retry)
+	if got := commit(t, c, "C", retryDelivery); got[0] != jobs.WaitForParent {
+		t.Fatalf("follow-up before its parent's commit: %v, want wait-for-parent", got)
+	}
+	c.Release(ctx, "C", []jobs.Task{retry})
+
+	if got := commit(t, c, "A", rootDelivery); got[0] != jobs.Committed {
+		t.Fatalf("root commit: %v", got)
+	}
+	if got := claim(t, c, "B", soon, root); got[0] != jobs.AlreadyCommitted {
+		t.Fatalf("claim of a committed task: %v, want already-committed", got)
+	}
+	// The released follow-up is taken at once by its next delivery.
+	if got := claim(t, c, "D", soon, retry); got[0] != jobs.Claimed {
+		t.Fatalf("claim of a released task: %v", got)
+	}
+	// A follow-up sent by a delivery that never won its parent is stale.
+	stale := jobs.Task{JobID: job, MessageID: jobs.ChildID(root.MessageID, jobs.ChildUnstarted, "")}
+	claim(t, c, "E", soon, stale)
+	if got := commit(t, c, "E", jobs.Delivery{JobID: job, MessageID: stale.MessageID, ParentToken: "B",
+		Counts: jobs.Counts{Done: 1, Outcomes: map[string]int64{"compliant": 1}}}); got[0] != jobs.Stale {
+		t.Fatalf("follow-up of a losing delivery: %v, want stale", got)
+	}
+	j, err := c.Store.Get(ctx, job)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j.State != jobs.StateRunning || j.Done != 3 || j.Planned != 4 {
+		t.Fatalf("before the retry commits: %s %d/%d", j.State, j.Done, j.Planned)
+	}
+	if got := commit(t, c, "D", retryDelivery); got[0] != jobs.Committed {
+		t.Fatalf("follow-up commit: %v", got)
+	}
+	// Committing the same delivery again counts nothing.
+	if got := commit(t, c, "D", retryDelivery); got[0] != jobs.Duplicate {
+		t.Fatalf("second commit of one task: %v, want duplicate", got)
+	}
+	if j, err = c.Store.Get(ctx, job); err != nil {
+		t.Fatal(err)
+	}
+	if j.State != jobs.StateComplete || j.Done != 4 || j.Rows != 4 || j.Outcomes["updated"] != 4 || len(j.Outcomes) != 1 || j.Completed.IsZero() {
+		t.Fatalf("after every commit: %+v", j)
+	}
+}
+
+// TestLeaseEnds: a delivery that died with its task claimed holds it only
+// until its lease ends.
+func TestLeaseEnds(t *testing.T) {
+	c, _ := newStore(t)
+	task := jobs.Task{JobID: "inv-000000000002", MessageID: "m"}
+	if got := claim(t, c, "dead", time.Now().Add(-time.Second), task); got[0] != jobs.Claimed {
+		t.Fatalf("%v", got)
+	}
+	if got := claim(t, c, "next", time.Now().Add(time.Minute), task); got[0] != jobs.Claimed {
+		t.Fatalf("claim after the lease ended: %v, want claimed", got)
+	}
+	// The dead delivery can no longer commit it.
+	if got := commit(t, c, "dead", jobs.Delivery{JobID: task.JobID, MessageID: "m", Counts: jobs.Counts{Done: 1}}); got[0] != jobs.Duplicate {
+		t.Fatalf("commit by a delivery whose lease ended: %v, want duplicate", got)
+	}
+}
+
+// TestConcurrentCommitsAreExact: many deliveries of distinct tasks commit
+// at once into one job, and nothing is lost or doubled.
+func TestConcurrentCommitsAreExact(t *testing.T) {
+	c, _ := newStore(t)
+	ctx := context.Background()
+	const job, n = "inv-000000000003", 60
+	if _, err := c.Store.Begin(ctx, job, jobs.KindInventory, "s3://inv/manifest.json", 1, ""); err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			token := "t" + jobs.MessageID("x", string(rune(i)))
+			task := jobs.Task{JobID: job, MessageID: jobs.MessageID("file", string(rune(i)))}
+			d := jobs.Delivery{JobID: job, MessageID: task.MessageID, Counts: jobs.Counts{Rows: 10, Planned: 10, Done: 10, Outcomes: map[string]int64{"updated": 10}}}
+			if i == n-1 {
+				d.Counts.UnitsDone, d.Counts.RowsExpected = 1, 10*n
+			}
+			if _, err := c.Claim(ctx, token, time.Now().Add(time.Minute), []jobs.Task{task}); err != nil {
+				errs <- err
+				return
+			}
+			_, err := c.Commit(ctx, token, []jobs.Delivery{d})
+			errs <- err
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	j, err := c.Store.Get(ctx, job)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j.State != jobs.StateComplete || j.Done != 10*n || j.Outcomes["updated"] != 10*n {
+		t.Fatalf("%s: %d done, %v; want complete with %d updated", j.State, j.Done, j.Outcomes, 10*n)
+	}
+}
+
+// conflicting cancels the first transactions it sees with
+// TransactionConflict on every item, as DynamoDB does when another
+// transaction holds one of them (API_TransactWriteItems).
+type conflicting struct {
+	jobs.DynamoDBAPI
+	left int
+}
+
+func (c *conflicting) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, optFns ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
+	if c.left > 0 {
+		c.left--
+		reasons := make([]ddbtypes.CancellationReason, len(in.TransactItems))
+		for i := range reasons {
+			reasons[i] = ddbtypes.CancellationReason{Code: aws.String("TransactionConflict")}
+		}
+		return nil, &ddbtypes.TransactionCanceledException{Message: aws.String("Transaction cancelled"), CancellationReasons: reasons}
+	}
+	return c.DynamoDBAPI.TransactWriteItems(ctx, in, optFns...)
+}
+
+func TestCommitRetriesTransactionConflicts(t *testing.T) {
+	c, _ := newStore(t)
+	c.Store.API = &conflicting{DynamoDBAPI: c.Store.API, left: 3}
+	task := jobs.Task{JobID: "inv-000000000004", MessageID: "m"}
+	claim(t, c, "tok", time.Now().Add(time.Minute), task)
+	if got := commit(t, c, "tok", jobs.Delivery{JobID: task.JobID, MessageID: "m", Counts: jobs.Counts{Done: 1, Outcomes: map[string]int64{"updated": 1}}}); got[0] != jobs.Committed {
+		t.Fatalf("commit after three conflicts: %v, want committed", got)
+	}
+	c.Store.API.(*conflicting).left = 100
+	if _, err := c.Commit(context.Background(), "tok", []jobs.Delivery{{JobID: task.JobID, MessageID: "n"}}); err == nil {
+		t.Fatal("a commit that always conflicts succeeded")
+	}
+}
