@@ -42,20 +42,26 @@ func CreateJobsTable(ctx context.Context, cfg aws.Config, name string) error {
 }
 
 // setupJobs makes the table, the report bucket and the report key.
-func (d *demo) setupJobs(ctx context.Context) error {
-	cfg := clientConfig(d.emu.AWSConfig())
-	if err := CreateJobsTable(ctx, cfg, JobsTable); err != nil {
-		return err
+func (d *demo) setupJobs(ctx context.Context) (err error) {
+	d.jobs, err = SetupJobs(ctx, d.emu, JobsTable, ReportBucket)
+	return err
+}
+
+// SetupJobs makes on emu what the stack makes for job records: the table,
+// a report bucket and a report key.
+func SetupJobs(ctx context.Context, emu *emulator.Emulator, table, reportBucket string) (jobs.Config, error) {
+	cfg := clientConfig(emu.AWSConfig())
+	if err := CreateJobsTable(ctx, cfg, table); err != nil {
+		return jobs.Config{}, err
 	}
-	if _, err := d.s3.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(ReportBucket)}); err != nil {
-		return err
+	if _, err := s3.NewFromConfig(cfg, emulator.PathStyle).CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(reportBucket)}); err != nil {
+		return jobs.Config{}, err
 	}
 	key, err := kms.NewFromConfig(cfg).CreateKey(ctx, &kms.CreateKeyInput{Description: aws.String("s3rekey job reports")})
 	if err != nil {
-		return err
+		return jobs.Config{}, err
 	}
-	d.jobs = jobs.Config{Table: JobsTable, ReportBucket: ReportBucket, ReportPrefix: ReportPrefix, ReportKMSKeyARN: aws.ToString(key.KeyMetadata.Arn)}
-	return nil
+	return jobs.Config{Table: table, ReportBucket: reportBucket, ReportPrefix: ReportPrefix, ReportKMSKeyARN: aws.ToString(key.KeyMetadata.Arn)}, nil
 }
 
 // JobsResources adds a jobs configuration's table, report location and
@@ -80,18 +86,26 @@ type JobCheck struct {
 	Reported map[string]jobs.Row
 }
 
-// checkJobs reads every job and its report, and checks them against the
-// objects: a finished job's outcomes account for every row, its report
-// lists as many rows as its counts say it should, and every object it
-// lists is in the state its row says (not on the target key, or gone).
 func (d *demo) checkJobs(ctx context.Context) (*JobCheck, error) {
-	list, err := d.jobStore().List(ctx, 50)
+	return CheckJobs(ctx, d.emu, d.jobs, d.target)
+}
+
+// CheckJobs reads every job and its report, and checks them against the
+// objects: every backfill job is complete, its outcomes account for every
+// row, its report lists as many rows as its counts say it should, and
+// every object it lists is in the state its row says (not on the target
+// key, or gone).
+func CheckJobs(ctx context.Context, emu *emulator.Emulator, cfg jobs.Config, target string) (*JobCheck, error) {
+	admin := clientConfig(emu.AWSConfig())
+	store := &jobs.Store{API: dynamodb.NewFromConfig(admin), Table: cfg.Table}
+	s3c := s3.NewFromConfig(admin, emulator.PathStyle)
+	list, err := store.List(ctx, 100)
 	if err != nil {
 		return nil, err
 	}
 	jc := &JobCheck{Rows: map[string]int64{}, Reported: map[string]jobs.Row{}}
 	fail := func(format string, args ...any) { jc.Failures = append(jc.Failures, fmt.Sprintf(format, args...)) }
-	reports := d.jobs.Reports(nil)
+	reports := cfg.Reports(nil)
 	for _, j := range list {
 		jc.Jobs = append(jc.Jobs, j)
 		if j.Kind == jobs.KindUploads {
@@ -114,7 +128,7 @@ func (d *demo) checkJobs(ctx context.Context) (*JobCheck, error) {
 			fail("job %s is complete without a report manifest", j.ID)
 			continue
 		}
-		rows, err := jobs.ReadReport(ctx, d.s3, j.ReportManifest)
+		rows, err := jobs.ReadReport(ctx, s3c, j.ReportManifest)
 		if err != nil {
 			return nil, err
 		}
@@ -123,7 +137,7 @@ func (d *demo) checkJobs(ctx context.Context) (*JobCheck, error) {
 			fail("job %s: report lists %d objects, its counts say %d", j.ID, len(rows), listed)
 		}
 		for _, r := range rows {
-			d.checkRow(j.ID, r, fail)
+			checkRow(emu, target, j.ID, r, fail)
 			jc.Reported[r.Bucket+"/"+r.Key+"@"+r.VersionID] = r
 		}
 	}
@@ -131,8 +145,8 @@ func (d *demo) checkJobs(ctx context.Context) (*JobCheck, error) {
 }
 
 // checkRow checks one report row against the object it names.
-func (d *demo) checkRow(jobID string, r jobs.Row, fail func(string, ...any)) {
-	st, ok := d.emu.Inspect(r.Bucket, r.Key, r.VersionID)
+func checkRow(emu *emulator.Emulator, target, jobID string, r jobs.Row, fail func(string, ...any)) {
+	st, ok := emu.Inspect(r.Bucket, r.Key, r.VersionID)
 	switch {
 	case r.Outcome.Status == rekey.Gone:
 		if ok && !st.DeleteMarker {
@@ -140,7 +154,7 @@ func (d *demo) checkRow(jobID string, r jobs.Row, fail func(string, ...any)) {
 		}
 	case !ok:
 		fail("job %s: %s/%s@%s reported %s but missing", jobID, r.Bucket, r.Key, r.VersionID, r.Outcome)
-	case st.Encryption == rekey.EncKMS && st.KMSKeyARN == d.target && st.BucketKey:
+	case st.Encryption == rekey.EncKMS && st.KMSKeyARN == target && st.BucketKey:
 		fail("job %s: %s/%s@%s reported %s but is on the target key", jobID, r.Bucket, r.Key, r.VersionID, r.Outcome)
 	}
 }
@@ -152,7 +166,7 @@ func outcomeOf(key string) rekey.Outcome {
 
 // jobProgress is the backfill jobs' state for a progress line.
 func (d *demo) jobProgress() string {
-	list, err := d.jobStore().List(context.Background(), 10)
+	list, err := (&jobs.Store{API: dynamodb.NewFromConfig(clientConfig(d.emu.AWSConfig())), Table: d.jobs.Table}).List(context.Background(), 10)
 	if err != nil {
 		return ""
 	}
@@ -166,10 +180,4 @@ func (d *demo) jobProgress() string {
 		return ""
 	}
 	return "; " + strings.Join(parts, ", ")
-}
-
-// jobStore reads the demo's job records with full access, as a person
-// running the CLI would.
-func (d *demo) jobStore() *jobs.Store {
-	return &jobs.Store{API: dynamodb.NewFromConfig(clientConfig(d.emu.AWSConfig())), Table: d.jobs.Table}
 }

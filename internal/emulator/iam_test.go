@@ -205,3 +205,54 @@ func TestIAMSQSAndKMSAndExpiredSessions(t *testing.T) {
 		t.Errorf("unbound identity: %v", err)
 	}
 }
+
+// An SSE-KMS upload needs kms:GenerateDataKey on the key and a download
+// kms:Decrypt, used by S3 on the caller's behalf (S3 User Guide,
+// UsingKMSEncryption.md, "Permissions"); SSE-S3 objects need neither.
+func TestIAMSSEKMSObjectsNeedTheKey(t *testing.T) {
+	e := emutest.Start(t, emulator.Options{})
+	e.Bucket(t, "kms-bucket", false)
+	keyARN := e.Key(t)
+	allowS3 := `{"Effect":"Allow","Action":["s3:PutObject","s3:GetObject"],"Resource":"arn:aws:s3:::kms-bucket/*"}`
+	via := `"Condition":{"StringEquals":{"kms:ViaService":"s3.` + e.Emu.Region() + `.amazonaws.com"}}`
+	ctx := context.Background()
+	put := func(c iamClients, key string, sse bool) error {
+		in := &s3.PutObjectInput{Bucket: aws.String("kms-bucket"), Key: aws.String(key), Body: strings.NewReader("x")}
+		if sse {
+			in.ServerSideEncryption, in.SSEKMSKeyId, in.BucketKeyEnabled = types.ServerSideEncryptionAwsKms, aws.String(keyARN), aws.Bool(true)
+		}
+		_, err := c.s3.PutObject(ctx, in)
+		return err
+	}
+	get := func(c iamClients, key string) error {
+		out, err := c.s3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("kms-bucket"), Key: aws.String(key)})
+		if err == nil {
+			out.Body.Close()
+		}
+		return err
+	}
+
+	bind(t, e, "AKIANOKEY", allowS3)
+	none := clientsAs(e, "AKIANOKEY")
+	if err := put(none, "plain", false); err != nil {
+		t.Fatalf("SSE-S3 upload without KMS permissions: %v", err)
+	}
+	if err := put(none, "sealed", true); code(err) != "AccessDenied" {
+		t.Fatalf("SSE-KMS upload without kms:GenerateDataKey: %v, want AccessDenied", err)
+	}
+	bind(t, e, "AKIAWRITER", allowS3, `{"Effect":"Allow","Action":"kms:GenerateDataKey","Resource":"`+keyARN+`",`+via+`}`)
+	writer := clientsAs(e, "AKIAWRITER")
+	if err := put(writer, "sealed", true); err != nil {
+		t.Fatalf("SSE-KMS upload with kms:GenerateDataKey through S3: %v", err)
+	}
+	if err := get(writer, "sealed"); code(err) != "AccessDenied" {
+		t.Fatalf("SSE-KMS download without kms:Decrypt: %v, want AccessDenied", err)
+	}
+	if err := get(none, "plain"); err != nil {
+		t.Fatalf("SSE-S3 download without KMS permissions: %v", err)
+	}
+	bind(t, e, "AKIAREADER", allowS3, `{"Effect":"Allow","Action":"kms:Decrypt","Resource":"`+keyARN+`",`+via+`}`)
+	if err := get(clientsAs(e, "AKIAREADER"), "sealed"); err != nil {
+		t.Fatalf("SSE-KMS download with kms:Decrypt through S3: %v", err)
+	}
+}

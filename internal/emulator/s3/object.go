@@ -369,6 +369,10 @@ func (s *Service) putObject(w http.ResponseWriter, r *http.Request, bucketName, 
 		s.mu.Unlock()
 		return apiErr
 	}
+	if apiErr := s.kmsAccess(r, v.env, "kms:GenerateDataKey"); apiErr != nil {
+		s.mu.Unlock()
+		return apiErr
+	}
 	b.addVersion(v)
 	ev := b.newEvent("ObjectCreated:Put", "PutObject", v)
 	writeVersionHeaders(w, b, v)
@@ -488,6 +492,12 @@ func (s *Service) readObject(w http.ResponseWriter, r *http.Request, bucketName,
 	v := *found // UpdateObjectEncryption may change the envelope once the lock is released
 	s.mu.RUnlock()
 
+	if withBody {
+		if apiErr := s.kmsAccess(r, v.env, "kms:Decrypt"); apiErr != nil {
+			clearHeaders(w)
+			return apiErr
+		}
+	}
 	var plain []byte
 	if withBody || v.env.kind == sseC {
 		if plain, apiErr = s.openObject(&v, req); apiErr != nil {

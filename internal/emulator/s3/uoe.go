@@ -98,23 +98,38 @@ var targetKeyActions = []string{"kms:Encrypt", "kms:Decrypt", "kms:GenerateDataK
 // caller's behalf (kms:ViaService is S3 of the region): every target-key
 // action, and kms:Decrypt on the key of an SSE-KMS source.
 func (s *Service) uoeKMSAccess(r *http.Request, source envelope, targetARN string) *core.Error {
-	ctx := func(keyARN string) map[string][]string {
-		return map[string][]string{"kms:ViaService": {"s3." + s.region + ".amazonaws.com"}, "kms:CallerAccount": {s.account},
-			"kms:ResourceAliases": s.kms.Aliases(keyARN)}
-	}
-	deny := func(action, key string) *core.Error {
-		return core.Errorf(http.StatusForbidden, "AccessDenied",
-			"User is not authorized to perform: "+action+" on resource: "+key+" because no identity-based policy allows the "+action+" action")
-	}
 	for _, action := range targetKeyActions {
-		if !s.allowed(r, action, targetARN, ctx(targetARN)) {
-			return deny(action, targetARN)
+		if err := s.kmsAllowed(r, action, targetARN); err != nil {
+			return err
 		}
 	}
-	if source.kind == sseKMS && !s.allowed(r, "kms:Decrypt", source.kmsKeyARN, ctx(source.kmsKeyARN)) {
-		return deny("kms:Decrypt", source.kmsKeyARN)
+	if source.kind == sseKMS {
+		return s.kmsAllowed(r, "kms:Decrypt", source.kmsKeyARN)
 	}
 	return nil
+}
+
+// kmsAccess checks the KMS permission S3 uses on the caller's behalf to
+// write (kms:GenerateDataKey) or read (kms:Decrypt) an object under SSE-KMS
+// or DSSE-KMS (UsingKMSEncryption.md: "Permissions"); other objects need
+// none.
+func (s *Service) kmsAccess(r *http.Request, env envelope, action string) *core.Error {
+	if env.kind != sseKMS && env.kind != sseDSSE {
+		return nil
+	}
+	return s.kmsAllowed(r, action, env.kmsKeyARN)
+}
+
+// kmsAllowed asks IAM about one KMS action S3 takes for the caller
+// (kms:ViaService is S3 of the region).
+func (s *Service) kmsAllowed(r *http.Request, action, keyARN string) *core.Error {
+	ctx := map[string][]string{"kms:ViaService": {"s3." + s.region + ".amazonaws.com"}, "kms:CallerAccount": {s.account},
+		"kms:ResourceAliases": s.kms.Aliases(keyARN)}
+	if s.allowed(r, action, keyARN, ctx) {
+		return nil
+	}
+	return core.Errorf(http.StatusForbidden, "AccessDenied",
+		"User is not authorized to perform: "+action+" on resource: "+keyARN+" because no identity-based policy allows the "+action+" action")
 }
 
 // updateObjectEncryption re-wraps an object's data key under the target KMS
