@@ -21,6 +21,10 @@ type JobsConfig struct {
 	RetentionDays int `json:"retentionDays,omitempty"`
 	// Reports: the report location. An empty Bucket makes one.
 	Reports ReportsConfig `json:"reports"`
+	// CountUploads counts the new-upload path into a rolling job per
+	// bucket and day (default true): one DynamoDB write per bucket per
+	// batch of events (see BENCHMARKS.md for what it adds).
+	CountUploads *bool `json:"countUploads,omitempty"`
 }
 
 // ReportsConfig is the completion reports' location and encryption.
@@ -109,6 +113,7 @@ func (s *S3RekeyStack) buildJobs(cfg *Config) jobResources {
 		jobs.EnvReportPrefix:  jsii.String(j.Reports.Prefix),
 		jobs.EnvReportKey:     key.KeyArn(),
 		jobs.EnvReportAll:     jsii.String(strconv.FormatBool(j.Reports.All)),
+		jobs.EnvCountUploads:  jsii.String(strconv.FormatBool(j.CountUploads == nil || *j.CountUploads)),
 	}
 	return jobResources{table: table, reportBucketName: bucketName, reportObjectsARN: *bucketArn + "/" + j.Reports.Prefix + "/*",
 		reportKeyARN: key.KeyArn(), env: env,

@@ -516,7 +516,8 @@ func TestS3RekeyStack(t *testing.T) {
 				continue // CDK's own custom-resource handlers
 			}
 			env := js(f["Environment"])
-			for _, v := range []string{"S3REKEY_JOBS_TABLE", tableID, "S3REKEY_REPORT_BUCKET", reportBucket, "S3REKEY_REPORT_KMS_KEY_ARN", "S3REKEY_REPORT_PREFIX", "s3rekey-reports"} {
+			for _, v := range []string{"S3REKEY_JOBS_TABLE", tableID, "S3REKEY_REPORT_BUCKET", reportBucket, "S3REKEY_REPORT_KMS_KEY_ARN", "S3REKEY_REPORT_PREFIX", "s3rekey-reports",
+				`"S3REKEY_JOBS_COUNT_UPLOADS":"true"`, `"S3REKEY_JOBS_RETENTION_DAYS":"90"`} {
 				if !strings.Contains(env, v) {
 					t.Errorf("function %s's environment lacks %s", id, v)
 				}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/s3rekey/s3rekey/internal/demo"
 	"github.com/s3rekey/s3rekey/internal/emulator"
+	"github.com/s3rekey/s3rekey/internal/jobs"
 )
 
 const emulatorUsage = `Usage: s3rekey emulator [flags]
@@ -122,12 +123,16 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	defer emu.Close()
-	fmt.Fprintf(stdout, "s3rekey emulator serving S3, SQS and KMS at %s (account %s, region %s)\n\n", emu.URL(), emu.Account(), emu.Region())
+	fmt.Fprintf(stdout, "s3rekey emulator serving S3, SQS, KMS and DynamoDB at %s (account %s, region %s)\n\n", emu.URL(), emu.Account(), emu.Region())
+	var jobsEnv []string
 	if *seed > 0 {
 		prep, err := demo.Prepare(ctx, emu, demo.Options{Objects: *seed, Format: invFormat, Progress: stdout})
 		if err != nil {
 			return fmt.Errorf("seed: %w", err)
 		}
+		j := prep.Jobs
+		jobsEnv = []string{jobs.EnvTable + "=" + j.Table, jobs.EnvReportBucket + "=" + j.ReportBucket,
+			jobs.EnvReportPrefix + "=" + j.ReportPrefix, jobs.EnvReportKey + "=" + j.ReportKMSKeyARN}
 		if err := os.WriteFile(*policyOut, prep.PolicyJSON, 0o644); err != nil {
 			return fmt.Errorf("write the policy: %w", err)
 		}
@@ -140,6 +145,12 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fmt.Fprintln(stdout, "Point the AWS CLI or an SDK at it with:")
 	for _, line := range emu.EnvLines() {
 		fmt.Fprintln(stdout, "  export "+line)
+	}
+	if jobsEnv != nil {
+		fmt.Fprintln(stdout, "and s3rekey run, backfill, jobs, report and redrive at its job records and reports with:")
+		for _, line := range jobsEnv {
+			fmt.Fprintln(stdout, "  export "+line)
+		}
 	}
 	fmt.Fprintf(stdout, `
 AWS_ENDPOINT_URL is read only by AWS CLI 2.13.0 (1.29.0) and boto3 1.28.0 or

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -75,8 +76,19 @@ func TestJobCommands(t *testing.T) {
 	if err != nil || !strings.Contains(string(csvText), "a+b%2Cc.jpg") || !strings.HasPrefix(string(csvText), "Bucket,Key,VersionId,TaskStatus") {
 		t.Errorf("local copy %q %v", csvText, err)
 	}
+	// Athena reads exactly the listed parts through hive/symlink.txt.
+	s3c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
+	link, err := s3c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("reports"), Key: aws.String("r/" + id + "/hive/symlink.txt")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	links, _ := io.ReadAll(link.Body)
+	link.Body.Close()
+	if lines := strings.Fields(string(links)); len(lines) != 1 || !strings.HasPrefix(lines[0], "s3://reports/r/"+id+"/parts/") {
+		t.Errorf("symlink.txt %q, want the one part", links)
+	}
 	// The report files are SSE-KMS under the configured key.
-	got, err := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true }).HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("reports"),
+	got, err := s3c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("reports"),
 		Key: aws.String("r/" + id + "/manifest.json")})
 	if err != nil || aws.ToString(got.SSEKMSKeyId) != jc.ReportKMSKeyARN {
 		t.Errorf("manifest encryption %v %v", got, err)

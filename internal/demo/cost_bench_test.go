@@ -14,6 +14,7 @@ import (
 
 	"github.com/s3rekey/s3rekey/internal/cost"
 	"github.com/s3rekey/s3rekey/internal/emulator"
+	"github.com/s3rekey/s3rekey/internal/jobs"
 	"github.com/s3rekey/s3rekey/internal/pipeline"
 )
 
@@ -28,12 +29,22 @@ import (
 //
 // Function time is measured here with the emulator sharing the two cores,
 // and priced at 1,769 MB (one vCPU).
+//
+// Each runs with job records (the default) and without them, side by
+// side, so that what jobs add is measured in one run; the event path's
+// job records are its rolling uploads jobs.
 func BenchmarkCostPerMillion(b *testing.B) {
-	b.Run("backfill", func(b *testing.B) { costRun(b, 20000, false) })
-	b.Run("event", func(b *testing.B) { costRun(b, 5000, true) })
+	for _, tracked := range []bool{true, false} {
+		suffix := ""
+		if !tracked {
+			suffix = "-untracked"
+		}
+		b.Run("backfill"+suffix, func(b *testing.B) { costRun(b, 20000, false, tracked) })
+		b.Run("event"+suffix, func(b *testing.B) { costRun(b, 5000, true, tracked) })
+	}
 }
 
-func costRun(b *testing.B, n int, events bool) {
+func costRun(b *testing.B, n int, events, tracked bool) {
 	for range b.N {
 		ctx := context.Background()
 		emu, err := emulator.Start(ctx, emulator.Options{})
@@ -65,7 +76,11 @@ func costRun(b *testing.B, n int, events bool) {
 				b.Error(err)
 			}
 		}
-		p := pipeline.New(clientConfig(emu.AWSConfig()), d.policy, d.queues, pipeline.Options{Concurrency: 4, Jobs: d.jobs})
+		jc := d.jobs
+		if !tracked {
+			jc = jobs.Config{}
+		}
+		p := pipeline.New(clientConfig(emu.AWSConfig()), d.policy, d.queues, pipeline.Options{Concurrency: 4, Jobs: jc})
 		b.StartTimer()
 		began := time.Now()
 		if events {

@@ -113,7 +113,9 @@ type Prepared struct {
 	// Copies are the objects the run will copy in place; each copy's own
 	// Object Created event ends as one more (compliant) outcome.
 	Copies int64
-	d      *demo
+	// Jobs is where the run's job records and reports go.
+	Jobs jobs.Config
+	d    *demo
 }
 
 // Prepare creates keys, buckets and queues on emu, seeds the mix, turns on
@@ -132,7 +134,7 @@ func Prepare(ctx context.Context, emu *emulator.Emulator, opts Options) (*Prepar
 	if err := d.setup(ctx); err != nil {
 		return nil, err
 	}
-	p := &Prepared{d: d, Policy: d.policy, PolicyJSON: d.policyJSON, Queues: d.queues}
+	p := &Prepared{d: d, Policy: d.policy, PolicyJSON: d.policyJSON, Queues: d.queues, Jobs: d.jobs}
 	var err error
 	if p.Seeded, p.Versions, err = d.seed(ctx); err != nil {
 		return nil, err

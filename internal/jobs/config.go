@@ -23,6 +23,9 @@ const (
 	EnvReportAll    = "S3REKEY_REPORT_ALL"
 	// EnvRetentionDays is how long records live (default 90 days).
 	EnvRetentionDays = "S3REKEY_JOBS_RETENTION_DAYS"
+	// EnvCountUploads turns the new-upload path's rolling jobs on or off
+	// (default on).
+	EnvCountUploads = "S3REKEY_JOBS_COUNT_UPLOADS"
 )
 
 // Config says where job records and reports go. An empty Table turns job
@@ -33,6 +36,9 @@ type Config struct {
 	ReportAll                                   bool
 	// Retention is how long records live (default DefaultRetention).
 	Retention time.Duration
+	// SkipUploads leaves the new-upload path uncounted: the rolling jobs
+	// cost a DynamoDB write per bucket per batch of events.
+	SkipUploads bool
 }
 
 // ConfigFromEnv reads the jobs configuration.
@@ -45,6 +51,13 @@ func ConfigFromEnv() (Config, error) {
 		c.ReportAll = true
 	default:
 		return c, errors.New(EnvReportAll + "=" + v + ": want true or false")
+	}
+	switch v := os.Getenv(EnvCountUploads); v {
+	case "", "true":
+	case "false":
+		c.SkipUploads = true
+	default:
+		return c, errors.New(EnvCountUploads + "=" + v + ": want true or false")
 	}
 	if v := os.Getenv(EnvRetentionDays); v != "" {
 		days, err := strconv.Atoi(v)
@@ -66,7 +79,7 @@ func (c Config) Wire(awsCfg aws.Config) (*Store, *Committer) {
 		return nil, nil
 	}
 	store := &Store{API: dynamodb.NewFromConfig(awsCfg), Table: c.Table, Retention: c.Retention}
-	committer := &Committer{Store: store}
+	committer := &Committer{Store: store, SkipUploads: c.SkipUploads}
 	if c.ReportBucket != "" {
 		s3c := s3.NewFromConfig(awsCfg, awsconf.S3Options(awsCfg))
 		committer.Reports = c.Reports(s3c)

@@ -168,6 +168,15 @@ func (r *Reports) writeManifest(ctx context.Context, jobID string, parts []part,
 		m.Rows += p.Rows
 	}
 	body, _ := json.MarshalIndent(m, "", "  ")
+	// hive/symlink.txt lists the same parts for Athena (SymlinkTextInputFormat),
+	// as S3 Inventory does: parts a lost commit left behind are in neither.
+	var links strings.Builder
+	for _, p := range parts {
+		links.WriteString("s3://" + r.Bucket + "/" + p.Key + "\n")
+	}
+	if _, err := r.put(ctx, r.dir(jobID)+"hive/symlink.txt", "text/plain", []byte(links.String())); err != nil {
+		return "", err
+	}
 	key := r.dir(jobID) + "manifest.json"
 	_, err := r.put(ctx, key, "application/json", body)
 	return "s3://" + r.Bucket + "/" + key, err

@@ -102,6 +102,18 @@ func Plan(ctx context.Context, api inventory.GetObjectAPI, manifestURL string, p
 		LambdaSeconds: float64(enqueued+rep.WouldCopy) * LambdaSecondsPerObject,
 		LambdaInvokes: packer.messages/10 + int64(len(m.Files)) + 1,
 	}
+	// Job records: per task a claim (1 write unit) and its record in the
+	// batch's transaction (2), a share of the batch's counter update (2 per
+	// batch of about ten tasks) and of its completion check (a consistent
+	// read of about 4 KB); the report: a part per batch that has rows to
+	// list, the manifest and its symlink.
+	tasks := packer.messages + int64(len(m.Files)) // and each file's final task
+	rep.Usage.JobWriteUnits = float64(tasks) * 3.2
+	rep.Usage.JobReadUnits = float64(tasks) * 0.1
+	if skipped := rep.Rows - enqueued - rep.WouldCopy; skipped > 0 {
+		rep.Usage.ReportPuts = min(skipped, (tasks+9)/10)
+	}
+	rep.Usage.ReportPuts += 2
 	rep.Usage.KMS = rep.kmsSources
 	if !target.BucketKeyEnabled {
 		rep.Usage.KMS += enqueued + rep.WouldCopy // and encrypts each one's under the target, without a bucket key
