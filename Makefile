@@ -13,7 +13,8 @@ FUZZTIME    ?= 30s
 FUZZ_TARGETS := internal/emulator:FuzzS3Request internal/emulator:FuzzJSONRequest internal/emulator:FuzzParseFlags \
 	internal/messages:FuzzDecode internal/policy:FuzzParse internal/planner:FuzzDecodeJobs \
 	internal/inventory:FuzzParseManifest internal/inventory:FuzzCSVRows \
-	internal/emulator/iam:FuzzParsePolicy internal/emulator/sqs:FuzzQueryInput
+	internal/emulator/iam:FuzzParsePolicy internal/emulator/sqs:FuzzQueryInput \
+	internal/emulator/dynamodb:FuzzExpressions internal/jobs:FuzzReadPart
 
 .PHONY: all build test test-faults fuzz lint demo bench synth deploy clean
 
