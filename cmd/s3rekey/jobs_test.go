@@ -28,15 +28,7 @@ func TestJobCommands(t *testing.T) {
 	c := newCLIEnv(t, 0)
 	ctx := context.Background()
 	cfg := c.Emu.AWSConfig()
-	if err := demo.CreateJobsTable(ctx, cfg, "jobs"); err != nil {
-		t.Fatal(err)
-	}
-	c.Bucket(t, "reports", false)
-	key, err := kms.NewFromConfig(cfg).CreateKey(ctx, &kms.CreateKeyInput{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	jc := jobs.Config{Table: "jobs", ReportBucket: "reports", ReportPrefix: "r", ReportKMSKeyARN: aws.ToString(key.KeyMetadata.Arn)}
+	jc := jobsEnv(t, c)
 	store, committer := jc.Wire(cfg)
 	id := jobs.InventoryID("s3://inventory/m/manifest.json")
 	if _, err := store.Begin(ctx, id, jobs.KindInventory, "s3://inventory/m/manifest.json", 1, committer.Reports.Location(id)); err != nil {
@@ -96,6 +88,7 @@ func TestJobCommands(t *testing.T) {
 	if code, _, errOut := c.cli(t, "jobs", "show", "inv-000000000000", "--table", "jobs"); code != exitFailure || !strings.Contains(errOut, "no such job") {
 		t.Errorf("unknown job: exit %d %s", code, errOut)
 	}
+	t.Setenv(jobs.EnvTable, "")
 	if code, _, _ := c.cli(t, "jobs"); code != exitUsage {
 		t.Errorf("jobs without a table: exit %d", code)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/s3rekey/s3rekey/internal/demo"
 	"github.com/s3rekey/s3rekey/internal/emulator"
 	"github.com/s3rekey/s3rekey/internal/emulator/emutest"
 	"github.com/s3rekey/s3rekey/internal/jobs"
@@ -18,15 +19,10 @@ import (
 func newStore(t *testing.T) (*jobs.Committer, *emutest.Env) {
 	t.Helper()
 	e := emutest.Start(t, emulator.Options{})
-	db := dynamodb.NewFromConfig(e.Cfg)
-	_, err := db.CreateTable(context.Background(), &dynamodb.CreateTableInput{TableName: aws.String("jobs"), BillingMode: ddbtypes.BillingModePayPerRequest,
-		KeySchema: []ddbtypes.KeySchemaElement{{AttributeName: aws.String("pk"), KeyType: ddbtypes.KeyTypeHash}, {AttributeName: aws.String("sk"), KeyType: ddbtypes.KeyTypeRange}},
-		AttributeDefinitions: []ddbtypes.AttributeDefinition{{AttributeName: aws.String("pk"), AttributeType: ddbtypes.ScalarAttributeTypeS},
-			{AttributeName: aws.String("sk"), AttributeType: ddbtypes.ScalarAttributeTypeS}}})
-	if err != nil {
+	if err := demo.CreateJobsTable(context.Background(), e.Cfg, "jobs"); err != nil {
 		t.Fatal(err)
 	}
-	return &jobs.Committer{Store: &jobs.Store{API: db, Table: "jobs"}}, e
+	return &jobs.Committer{Store: &jobs.Store{API: dynamodb.NewFromConfig(e.Cfg), Table: "jobs"}}, e
 }
 
 func claim(t *testing.T, c *jobs.Committer, token string, lease time.Time, tasks ...jobs.Task) []jobs.Claim {

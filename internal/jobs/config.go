@@ -45,20 +45,15 @@ type Config struct {
 func ConfigFromEnv() (Config, error) {
 	c := Config{Table: os.Getenv(EnvTable), ReportBucket: os.Getenv(EnvReportBucket), ReportPrefix: os.Getenv(EnvReportPrefix),
 		ReportKMSKeyARN: os.Getenv(EnvReportKey)}
-	switch v := os.Getenv(EnvReportAll); v {
-	case "", "false":
-	case "true":
-		c.ReportAll = true
-	default:
-		return c, errors.New(EnvReportAll + "=" + v + ": want true or false")
+	var err error
+	if c.ReportAll, err = envBool(EnvReportAll, false); err != nil {
+		return c, err
 	}
-	switch v := os.Getenv(EnvCountUploads); v {
-	case "", "true":
-	case "false":
-		c.SkipUploads = true
-	default:
-		return c, errors.New(EnvCountUploads + "=" + v + ": want true or false")
+	countUploads, err := envBool(EnvCountUploads, true)
+	if err != nil {
+		return c, err
 	}
+	c.SkipUploads = !countUploads
 	if v := os.Getenv(EnvRetentionDays); v != "" {
 		days, err := strconv.Atoi(v)
 		if err != nil || days < 1 || days > 3650 {
@@ -70,6 +65,18 @@ func ConfigFromEnv() (Config, error) {
 		return c, errors.New(EnvReportBucket + " needs " + EnvTable + " and " + EnvReportKey + " (reports are SSE-KMS)")
 	}
 	return c, nil
+}
+
+// envBool reads true or false, def when unset.
+func envBool(name string, def bool) (bool, error) {
+	switch v := os.Getenv(name); v {
+	case "":
+		return def, nil
+	case "true", "false":
+		return v == "true", nil
+	default:
+		return def, errors.New(name + "=" + v + ": want true or false")
+	}
 }
 
 // Wire builds the store and committer of a configuration on AWS; nil

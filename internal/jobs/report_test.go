@@ -10,7 +10,7 @@ import (
 
 func TestReportsWant(t *testing.T) {
 	cases := []struct {
-		outcome       rekey.Outcome
+		outcome        rekey.Outcome
 		byDefault, all bool
 	}{
 		{rekey.Outcome{Status: rekey.Updated}, false, true},
