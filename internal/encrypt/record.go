@@ -104,8 +104,14 @@ func (h *Handler) record(ctx context.Context, cfg Config, token string, ev event
 	var ds []jobs.Delivery
 	var which []int
 	uploads := map[string]*jobs.Counts{}
+	var unsent []jobs.Task
 	for i := range work {
 		w := &work[i]
+		if failed[i] && w.task.ID != "" && !w.notRun {
+			// A follow-up could not be sent: the task is delivered again,
+			// and its next delivery may run it at once.
+			unsent = append(unsent, jobs.Task{JobID: w.task.JobID, MessageID: w.task.ID})
+		}
 		if failed[i] || w.notRun || len(w.task.Objects) == 0 && w.task.Plan == nil {
 			continue
 		}
@@ -116,6 +122,7 @@ func (h *Handler) record(ctx context.Context, cfg Config, token string, ev event
 		ds = append(ds, h.delivery(w, cfg))
 		which = append(which, i)
 	}
+	h.Jobs.Release(context.WithoutCancel(ctx), token, unsent)
 	for bucket, c := range uploads {
 		if err := h.Jobs.AddUploads(ctx, bucket, h.now(), *c); err != nil {
 			log.Warn("uploads job not counted", "bucket", bucket, "error", err)
