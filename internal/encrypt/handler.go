@@ -79,6 +79,10 @@ type Handler struct {
 	Jobs JobRecorder
 
 	inflight keyLocks
+	// window adapts the objects in flight to throttling (see aimd); made
+	// on first use with the configured concurrency.
+	windowOnce sync.Once
+	window     *aimd
 }
 
 // outgoing is a message to send on behalf of one incoming message.
@@ -217,10 +221,14 @@ func (h *Handler) rekeyAll(ctx context.Context, cfg Config, work []messageWork, 
 	log := h.logger()
 	var mu sync.Mutex
 	byBucket := map[[2]string]int{}
+	h.windowOnce.Do(func() { h.window = newAIMD(cfg.Concurrency) })
+	window := h.window
 	rekeyOne := func(ref objectRef) {
 		obj := work[ref.i].task.Objects[ref.j]
 		unlock := h.inflight.lock(obj.Bucket + "\x00" + obj.Key + "\x00" + obj.VersionID)
+		round := window.acquire()
 		res := h.Rekeyer.Rekey(objCtx, obj)
+		window.release(round, rekey.Throttled(res.Outcome))
 		unlock()
 		work[ref.i].outcomes[ref.j] = res.Outcome
 		mu.Lock()
@@ -313,7 +321,7 @@ func (h *Handler) followUps(i int, messageID string, w *messageWork, cfg Config,
 		case obj.Skip != "":
 		case !w.started[j]:
 			unstarted = append(unstarted, obj)
-		case o.Status == rekey.Retry && w.task.Attempt+1 >= cfg.MaxAttempts:
+		case exhausted(o, w.task.Attempt, cfg):
 			key := rekey.Outcome{Status: rekey.Retry, Reason: "attempts-exhausted", Detail: o.Reason}
 			deadByReason[key] = append(deadByReason[key], obj)
 		case o.Status == rekey.Retry:
@@ -379,6 +387,13 @@ func (h *Handler) followUps(i int, messageID string, w *messageWork, cfg Config,
 		h.logger().Warn("objects dead-lettered", "messageId", messageID, "objects", len(objs), "outcome", string(o.Status), "reason", o.Reason)
 	}
 	return out
+}
+
+// exhausted reports a retry that ran out of attempts. Throttling never
+// does: a throttled object is tried again, later, however often, since the
+// cure is time, not a person.
+func exhausted(o rekey.Outcome, attempt int, cfg Config) bool {
+	return o.Status == rekey.Retry && !rekey.Throttled(o) && attempt+1 >= cfg.MaxAttempts
 }
 
 // deadOutcome is how a dead-lettered object is counted: failed, with its

@@ -263,7 +263,8 @@ func TestMixedBucketEndToEnd(t *testing.T) {
 func TestRetryThenDeadLetterAfterAttempts(t *testing.T) {
 	p := newPipeline(t, encrypt.Config{MaxAttempts: 3, RetryBaseDelay: time.Second})
 	p.Put(t, &s3.PutObjectInput{Bucket: aws.String("data"), Key: aws.String("slow.txt")}, "x")
-	if err := p.Emu.SetFault(emulator.Fault{Service: "s3", Operation: "UpdateObjectEncryption", Code: "SlowDown", Rate: 1}); err != nil {
+	// A fault that is not throttling (throttling is never dead-lettered).
+	if err := p.Emu.SetFault(emulator.Fault{Service: "s3", Operation: "UpdateObjectEncryption", Code: "InternalError", Rate: 1}); err != nil {
 		t.Fatal(err)
 	}
 	p.sendTask(t, messages.Object{Bucket: "data", Key: "slow.txt"})
@@ -279,7 +280,7 @@ func TestRetryThenDeadLetterAfterAttempts(t *testing.T) {
 	if err != nil || len(task.Objects) != 1 || task.Objects[0].Key != "slow.txt" || task.Attempt != 0 || !task.Redelivered {
 		t.Errorf("dead letter %s decodes to %+v, %v", d.body, task, err)
 	}
-	if d.attrs[encrypt.AttrOutcome] != "retry" || d.attrs[encrypt.AttrReason] != "attempts-exhausted" || d.attrs[encrypt.AttrDetail] != "SlowDown" ||
+	if d.attrs[encrypt.AttrOutcome] != "retry" || d.attrs[encrypt.AttrReason] != "attempts-exhausted" || d.attrs[encrypt.AttrDetail] != "InternalError" ||
 		d.attrs[encrypt.AttrAttempts] != "3" {
 		t.Errorf("dead letter attributes %v", d.attrs)
 	}
@@ -296,6 +297,38 @@ func TestRetryThenDeadLetterAfterAttempts(t *testing.T) {
 	}
 	if again := p.drainDLQ(t); len(again) != 1 || again[0].attrs[encrypt.AttrAttempts] != "3" {
 		t.Errorf("after the redrive the DLQ holds %+v, want the object once, after 3 attempts", again)
+	}
+}
+
+// A throttled object is tried again past the attempt limit, never
+// dead-lettered: throttling passes with time, and a dead letter would need
+// a person for nothing.
+func TestThrottlingIsNeverDeadLettered(t *testing.T) {
+	p := newPipeline(t, encrypt.Config{MaxAttempts: 2, RetryBaseDelay: time.Second})
+	p.Put(t, &s3.PutObjectInput{Bucket: aws.String("data"), Key: aws.String("hot.txt")}, "x")
+	if err := p.Emu.SetFault(emulator.Fault{Service: "s3", Operation: "UpdateObjectEncryption", Code: "SlowDown", Rate: 1}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		// Clear the throttling once the object was refused more often than
+		// MaxAttempts allows for other errors.
+		for p.Emu.CountOf("s3", "UpdateObjectEncryption", "data") < 3 && ctx.Err() == nil {
+			time.Sleep(20 * time.Millisecond)
+		}
+		p.Emu.ClearFaults()
+	}()
+	p.sendTask(t, messages.Object{Bucket: "data", Key: "hot.txt"})
+	p.runUntilIdle(t)
+	if dead := p.drainDLQ(t); len(dead) != 0 {
+		t.Fatalf("a throttled object was dead-lettered: %+v", dead)
+	}
+	if n := p.Emu.CountOf("s3", "UpdateObjectEncryption", "data"); n < 4 {
+		t.Errorf("%d update attempts, want the 3 throttled ones and the one that went through", n)
+	}
+	if st, _ := p.Emu.Inspect("data", "hot.txt", ""); st.Encryption != "SSE-KMS" {
+		t.Errorf("the object ends %s, want updated once the throttling passed", st.Encryption)
 	}
 }
 

@@ -178,7 +178,7 @@ func (h *Handler) record(ctx context.Context, cfg Config, token string, ev event
 // dead-lettered, and counts as failed like any dead letter.
 func counted(o rekey.Outcome, attempt int, cfg Config) (rekey.Outcome, bool) {
 	switch {
-	case o.Status == rekey.Retry && attempt+1 < cfg.MaxAttempts:
+	case o.Status == rekey.Retry && !exhausted(o, attempt, cfg):
 		return o, false
 	case o.Status == rekey.Retry:
 		return deadOutcome(rekey.Outcome{Reason: "attempts-exhausted", Detail: o.Reason}), true

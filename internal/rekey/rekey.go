@@ -315,6 +315,16 @@ func (r *Rekeyer) reclassify(ctx context.Context, obj messages.Object, target po
 	return d.Outcome
 }
 
+// throttleCodes are the answers of a service over its request rate: S3's
+// 503 SlowDown (for KMS too, when S3's calls to KMS are throttled), and
+// KMS's and the SDKs' throttling codes.
+var throttleCodes = map[string]bool{"SlowDown": true, "Throttling": true, "ThrottlingException": true, "RequestLimitExceeded": true,
+	"TooManyRequestsException": true, "KMS.ThrottlingException": true, "RequestThrottled": true}
+
+// Throttled reports an outcome of a request over a service's rate: the
+// sender should slow down, and the object be tried again.
+func Throttled(o Outcome) bool { return o.Status == Retry && throttleCodes[o.Reason] }
+
 // retryableCodes are error codes that go away by themselves.
 var retryableCodes = map[string]bool{
 	"SlowDown": true, "ServiceUnavailable": true, "InternalError": true, "RequestTimeout": true,
