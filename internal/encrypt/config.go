@@ -38,10 +38,11 @@ type Config struct {
 	// copies) are copied in parts of CopyPartSize (default 512 MiB).
 	MultipartCopyThreshold, CopyPartSize int64
 	// MaxAttempts is how many times an object is tried before a retryable
-	// failure goes to the DLQ (default 8).
+	// failure goes to the DLQ (default 8); throttling never does.
 	MaxAttempts int
-	// Concurrency is the number of objects in flight per invocation
-	// (default 256: each object is at most three S3 requests, one at a time).
+	// Concurrency is the most objects in flight per invocation (default
+	// 256: each object is at most three S3 requests, one at a time);
+	// throttling lowers the window below it for a while (see aimd).
 	Concurrency int
 	// DeadlineMargin is how long before the invocation deadline no new
 	// object starts (default 5s).
