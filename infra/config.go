@@ -74,6 +74,10 @@ type FunctionConfig struct {
 	// HeadBeforeUpdate (encrypt only): read every object before updating
 	// it, even where the inventory proves SSE-S3 (see BENCHMARKS.md).
 	HeadBeforeUpdate bool `json:"headBeforeUpdate,omitempty"`
+	// ListingRanges (planner only): how many ranges a listing backfill is
+	// split into, listed at once (default 8; at most maxConcurrency run at
+	// once).
+	ListingRanges int `json:"listingRanges,omitempty"`
 }
 
 // Defaults. 1769 MB gives encrypt one full vCPU: its work is CPU-bound in
@@ -82,7 +86,7 @@ type FunctionConfig struct {
 var (
 	defaultEncrypt = FunctionConfig{MemoryMB: 1769, TimeoutSeconds: 300, BatchSize: 10, BatchingWindowSeconds: 1,
 		MaxConcurrency: 50, ObjectsInFlight: 256, MaxAttempts: 8, EphemeralMB: 512}
-	defaultPlanner = FunctionConfig{MemoryMB: 1024, TimeoutSeconds: 900, BatchSize: 1, MaxConcurrency: 5, EphemeralMB: 10240}
+	defaultPlanner = FunctionConfig{MemoryMB: 1024, TimeoutSeconds: 900, BatchSize: 1, MaxConcurrency: 5, EphemeralMB: 10240, ListingRanges: 8}
 )
 
 // ParseConfig reads the context value (a JSON object, or a string holding
@@ -178,7 +182,8 @@ func withDefaults(f, d FunctionConfig) FunctionConfig {
 	return FunctionConfig{MemoryMB: pick(f.MemoryMB, d.MemoryMB), TimeoutSeconds: pick(f.TimeoutSeconds, d.TimeoutSeconds),
 		BatchSize: pick(f.BatchSize, d.BatchSize), BatchingWindowSeconds: pick(f.BatchingWindowSeconds, d.BatchingWindowSeconds),
 		MaxConcurrency: pick(f.MaxConcurrency, d.MaxConcurrency), ObjectsInFlight: pick(f.ObjectsInFlight, d.ObjectsInFlight),
-		MaxAttempts: pick(f.MaxAttempts, d.MaxAttempts), EphemeralMB: pick(f.EphemeralMB, d.EphemeralMB), HeadBeforeUpdate: f.HeadBeforeUpdate}
+		MaxAttempts: pick(f.MaxAttempts, d.MaxAttempts), EphemeralMB: pick(f.EphemeralMB, d.EphemeralMB), HeadBeforeUpdate: f.HeadBeforeUpdate,
+		ListingRanges: pick(f.ListingRanges, d.ListingRanges)}
 }
 
 func (f FunctionConfig) validate(name string) error {
@@ -194,6 +199,7 @@ func (f FunctionConfig) validate(name string) error {
 		{"objectsInFlight", f.ObjectsInFlight, 0, 10000},
 		{"maxAttempts", f.MaxAttempts, 0, 100},
 		{"ephemeralStorageMB", f.EphemeralMB, 512, 10240},
+		{"listingRanges", f.ListingRanges, 0, 100},
 	}
 	for _, c := range checks {
 		if c.v < c.lo || c.v > c.hi {

@@ -67,6 +67,7 @@ func NewS3RekeyStack(scope constructs.Construct, id string, props *S3RekeyStackP
 		"S3REKEY_WORK_QUEUE_URL":    s.WorkQueue.QueueUrl(),
 		"S3REKEY_CONTROL_QUEUE_URL": s.ControlQueue.QueueUrl(),
 		"S3REKEY_CONTROL_DLQ_URL":   s.ControlDLQ.QueueUrl(),
+		"S3REKEY_LISTING_RANGES":    jsii.String(strconv.Itoa(cfg.Planner.ListingRanges)),
 	}))
 	s.eventSource(s.Encrypt, s.WorkQueue, cfg.Encrypt)
 	s.eventSource(s.Planner, s.ControlQueue, cfg.Planner)

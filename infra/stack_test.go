@@ -523,6 +523,11 @@ func TestS3RekeyStack(t *testing.T) {
 				}
 			}
 		}
+		for _, f := range r("AWS::Lambda::Function") {
+			if f["Description"] == "s3rekey Planner" && !strings.Contains(js(f["Environment"]), `"S3REKEY_LISTING_RANGES":"8"`) {
+				t.Errorf("planner's environment lacks the listing ranges: %s", js(f["Environment"]))
+			}
+		}
 		// Least privilege: item actions on the jobs table only; report
 		// objects under the prefix only; the report key through S3 only.
 		policies := r("AWS::IAM::Policy")

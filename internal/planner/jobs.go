@@ -35,17 +35,37 @@ type Job struct {
 	File *FileTask `json:"file,omitempty"`
 	// Listing jobs: a bucket, a prefix, whether to list versions, and
 	// where the previous invocation stopped.
-	Bucket          string `json:"bucket,omitempty"`
-	Prefix          string `json:"prefix,omitempty"`
-	Versions        bool   `json:"versions,omitempty"`
-	Token           string `json:"token,omitempty"`
+	Bucket   string `json:"bucket,omitempty"`
+	Prefix   string `json:"prefix,omitempty"`
+	Versions bool   `json:"versions,omitempty"`
+	Token    string `json:"token,omitempty"`
+	// StartAfter is where a range's listing of current objects starts.
+	StartAfter      string `json:"startAfter,omitempty"`
 	KeyMarker       string `json:"keyMarker,omitempty"`
 	VersionIDMarker string `json:"versionIdMarker,omitempty"`
 	// Listed is how many entries the listing has read so far.
 	Listed int64 `json:"listed,omitempty"`
+	// Range is set on one of the ranges a listing is split into, listed
+	// apart and at once: the keys after After (none: from the start) up to
+	// and including Until (none: to the end).
+	Range *KeyRange `json:"range,omitempty"`
 	// Redelivered marks a job (or work derived from one) that SQS delivered
 	// more than once: what it enqueues may have been done already.
 	Redelivered bool `json:"redelivered,omitempty"`
+}
+
+// KeyRange is one range of a split listing: keys k with After < k, and
+// k <= Until unless Until is empty. An exclusive start is what S3's
+// StartAfter and KeyMarker take, so every key falls in exactly one range.
+type KeyRange struct {
+	Index int    `json:"index"`
+	After string `json:"after,omitempty"`
+	Until string `json:"until,omitempty"`
+}
+
+// contains reports whether key lies in the range.
+func (r *KeyRange) contains(key string) bool {
+	return r == nil || (key > r.After && (r.Until == "" || key <= r.Until))
 }
 
 // FileTask is one inventory data file and how far it has been read.

@@ -63,6 +63,10 @@ type Config struct {
 	// Jobs is where job records and reports go (off when its Table is
 	// empty).
 	Jobs jobs.Config
+	// ListingRanges is how many ranges a listing is split into, to be
+	// listed at once (default 8; 1 lists in one run). The split follows
+	// the bucket's top-level prefixes (under the job's prefix).
+	ListingRanges int
 	// BlockRows is how many rows of a data file make a block (default
 	// 10,000): a task never spans two blocks, and a checkpoint waits for a
 	// block's end, so that a replayed file task makes the same tasks.
@@ -78,6 +82,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.BlockRows <= 0 {
 		c.BlockRows = 10000
+	}
+	if c.ListingRanges <= 0 {
+		c.ListingRanges = 8
 	}
 	return c
 }
@@ -438,12 +445,27 @@ func (p *Planner) runListing(ctx context.Context, job Job) error {
 	if job.Versions && target.Versions != policy.VersionsAll {
 		return &messages.RejectedError{Reason: "listing versions of " + job.Bucket + ", whose policy says versions: current"}
 	}
-	if job.Token == "" && job.KeyMarker == "" && job.Listed == 0 {
-		if _, err := p.begin(ctx, job.JobID, jobs.KindListing, "s3://"+job.Bucket+"/"+job.Prefix, 1); err != nil {
+	if job.Range == nil && job.Token == "" && job.KeyMarker == "" && job.Listed == 0 {
+		ranges, err := p.splitListing(ctx, cfg, job, target.ExpectedOwner)
+		if err != nil {
+			return fmt.Errorf("listing %s: split: %w", job.Bucket, err)
+		}
+		if _, err := p.begin(ctx, job.JobID, jobs.KindListing, "s3://"+job.Bucket+"/"+job.Prefix, max(1, len(ranges))); err != nil {
 			return err
+		}
+		if len(ranges) > 1 {
+			return p.sendRanges(ctx, cfg, job, ranges)
 		}
 	}
 	unit := fmt.Sprintf("s3://%s/%s|versions=%t", job.Bucket, job.Prefix, job.Versions)
+	if job.Range != nil {
+		unit += "|range=" + strconv.Itoa(job.Range.Index)
+		if job.Token == "" && job.KeyMarker == "" && job.Listed == 0 && job.Range.After != "" {
+			// The range starts after its lower bound: S3's StartAfter and
+			// KeyMarker are exclusive too.
+			job.StartAfter, job.KeyMarker = job.Range.After, job.Range.After
+		}
+	}
 	b := p.newBatcher(cfg, job, unit)
 	stats := Stats{Skipped: map[string]int64{}}
 	for page := 0; ; page++ {
@@ -461,6 +483,10 @@ func (p *Planner) runListing(ctx context.Context, job Job) error {
 		if err != nil {
 			return fmt.Errorf("listing %s: %w", job.Bucket, err)
 		}
+		// Entries past the range's end end the range.
+		var past bool
+		objs, markers, past = job.Range.clip(objs, markers)
+		more = more && !past
 		// A page is a block: its tasks are named by its first entry, which a
 		// replay from the same place lists first again.
 		first := ""
@@ -506,10 +532,99 @@ func (p *Planner) runListing(ctx context.Context, job Job) error {
 	return nil
 }
 
+// splitListing chooses the ranges a listing is split into: bounds at
+// evenly spaced top-level prefixes under the job's prefix (a listing with
+// a delimiter, at most ten pages of prefixes). Fewer than two prefixes, or
+// ListingRanges 1: one range, listed as before.
+func (p *Planner) splitListing(ctx context.Context, cfg Config, job Job, owner string) ([]KeyRange, error) {
+	if cfg.ListingRanges < 2 {
+		return nil, nil
+	}
+	var prefixes []string
+	var token *string
+	for range 10 {
+		out, err := p.List.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(job.Bucket), Prefix: nonEmpty(job.Prefix), Delimiter: aws.String("/"),
+			ContinuationToken: token, ExpectedBucketOwner: aws.String(owner), EncodingType: types.EncodingTypeUrl})
+		if err != nil {
+			return nil, err
+		}
+		for _, cp := range out.CommonPrefixes {
+			prefix, err := listedKey(cp.Prefix)
+			if err != nil {
+				return nil, err
+			}
+			prefixes = append(prefixes, prefix)
+		}
+		if token = out.NextContinuationToken; !aws.ToBool(out.IsTruncated) || token == nil {
+			break
+		}
+	}
+	n := min(cfg.ListingRanges, len(prefixes))
+	if n < 2 {
+		return nil, nil
+	}
+	// Range i covers (bound i, bound i+1]: contiguous and disjoint, so every
+	// key is in exactly one, whatever the bounds; prefixes make ranges of
+	// similar size where the bucket's top level is balanced.
+	ranges := make([]KeyRange, n)
+	for i := range n {
+		ranges[i].Index = i
+		if i > 0 {
+			ranges[i].After = prefixes[i*len(prefixes)/n]
+			ranges[i-1].Until = ranges[i].After
+		}
+	}
+	return ranges, nil
+}
+
+// sendRanges sends a listing's ranges to the control queue, to be listed
+// at once by as many planner invocations.
+func (p *Planner) sendRanges(ctx context.Context, cfg Config, job Job, ranges []KeyRange) error {
+	var msgs []queue.Message
+	for i := range ranges {
+		r := job
+		r.Range = &ranges[i]
+		body, err := r.Encode()
+		if err != nil {
+			return err
+		}
+		msgs = append(msgs, queue.Message{Body: body})
+	}
+	if err := firstError(p.Sender.Send(ctx, cfg.ControlQueueURL, msgs)); err != nil {
+		return fmt.Errorf("listing %s: send its ranges: %w", job.Bucket, err)
+	}
+	p.logger().Info("listing split into ranges", "bucket", job.Bucket, "prefix", job.Prefix, "ranges", len(ranges))
+	return nil
+}
+
+// clip keeps the entries of a page that lie in the range, and reports
+// whether the page reached past its end (listings are in key order).
+func (r *KeyRange) clip(objs, markers []messages.Object) (inObjs, inMarkers []messages.Object, past bool) {
+	if r == nil {
+		return objs, markers, false
+	}
+	keep := func(list []messages.Object) []messages.Object {
+		var out []messages.Object
+		for _, o := range list {
+			if r.contains(o.Key) {
+				out = append(out, o)
+			} else if r.Until != "" && o.Key > r.Until {
+				past = true
+			}
+		}
+		return out
+	}
+	return keep(objs), keep(markers), past
+}
+
 // listPage reads one page of current objects and advances job past it.
 func (p *Planner) listPage(ctx context.Context, job *Job, owner string) ([]messages.Object, bool, error) {
-	out, err := p.List.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(job.Bucket), Prefix: nonEmpty(job.Prefix),
-		ContinuationToken: nonEmpty(job.Token), ExpectedBucketOwner: aws.String(owner), EncodingType: types.EncodingTypeUrl})
+	in := &s3.ListObjectsV2Input{Bucket: aws.String(job.Bucket), Prefix: nonEmpty(job.Prefix),
+		ContinuationToken: nonEmpty(job.Token), ExpectedBucketOwner: aws.String(owner), EncodingType: types.EncodingTypeUrl}
+	if job.Token == "" {
+		in.StartAfter = nonEmpty(job.StartAfter)
+	}
+	out, err := p.List.ListObjectsV2(ctx, in)
 	if err != nil {
 		return nil, false, err
 	}
@@ -775,6 +890,8 @@ const (
 	EnvWorkQueueURL    = "S3REKEY_WORK_QUEUE_URL"
 	EnvControlQueueURL = "S3REKEY_CONTROL_QUEUE_URL"
 	EnvControlDLQURL   = "S3REKEY_CONTROL_DLQ_URL"
+	// EnvListingRanges is how many ranges a listing is split into.
+	EnvListingRanges = "S3REKEY_LISTING_RANGES"
 )
 
 // ConfigFromEnv reads the planner function's configuration.
@@ -788,6 +905,13 @@ func ConfigFromEnv() (Config, error) {
 		return c, err
 	}
 	c.Jobs = jc
+	if v := os.Getenv(EnvListingRanges); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 100 {
+			return c, fmt.Errorf("%s=%q: want a whole number from 1 to 100", EnvListingRanges, v)
+		}
+		c.ListingRanges = n
+	}
 	return c.withDefaults(), nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"crypto/md5"
 	"encoding/base64"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -447,5 +448,64 @@ func TestRejectedJobsGoToTheControlDLQ(t *testing.T) {
 	}
 	if n := countMessages(t, v, v.controlDLQ); n != 2 {
 		t.Errorf("control DLQ holds %d messages, want the 2 rejected jobs", n)
+	}
+}
+
+// A listing split into ranges listed apart enqueues exactly what one
+// listing does: every key once, whichever range its prefix, a key named
+// like a prefix, top-level keys, '+', unicode and keys that sort between
+// prefixes included; every version, with delete markers counted.
+func TestListingSplitIntoRangesListsEveryKeyOnce(t *testing.T) {
+	v := newEnv(t, policy.VersionsAll)
+	var keys []string
+	// Seven top-level prefixes: a/, b+c/, b/, d/, e/, ü/ and zz/.
+	for _, p := range []string{"a/", "b+c/", "b/", "b.txt", "d/x/", "e/", "ü/", "zz/", "top", "e"} {
+		for i := range 40 {
+			keys = append(keys, fmt.Sprintf("%s%03d", p, i))
+		}
+	}
+	keys = append(keys, "a/", "e/", "a.", "a0", "")
+	var want, wantVersions []string
+	for _, key := range keys {
+		if key == "" {
+			continue
+		}
+		out := v.Put(t, &s3.PutObjectInput{Bucket: aws.String("src"), Key: aws.String(key)}, "x")
+		want = append(want, key+"@")
+		wantVersions = append(wantVersions, key+"@"+aws.ToString(out.VersionId))
+	}
+	// A second version and a delete marker in one range.
+	out := v.Put(t, &s3.PutObjectInput{Bucket: aws.String("src"), Key: aws.String("e/001")}, "y")
+	wantVersions = append(wantVersions, "e/001@"+aws.ToString(out.VersionId))
+	if _, err := v.S3.DeleteObject(context.Background(), &s3.DeleteObjectInput{Bucket: aws.String("src"), Key: aws.String("zz/000")}); err != nil {
+		t.Fatal(err)
+	}
+	want = slices.DeleteFunc(slices.Clone(want), func(k string) bool { return k == "zz/000@" })
+	sort.Strings(want)
+	sort.Strings(wantVersions)
+	clock := &steppingClock{now: time.Unix(1_800_000_000, 0)}
+	v.planner.Now = clock.Now
+	for _, ranges := range []int{1, 3, 8} {
+		for _, versions := range []bool{false, true} {
+			v.planner.Config.ListingRanges = ranges
+			var rows, markers int64
+			v.planner.OnStats = func(s planner.Stats) { rows += s.Rows; markers += s.Skipped["delete-marker"] }
+			invocations := runContinuations(t, v, clock, planner.Job{Type: planner.TypeListing, Bucket: "src", Versions: versions}, time.Minute)
+			got := drainObjects(t, v, messages.SourceListing)
+			sort.Strings(got)
+			expect := want
+			if versions {
+				expect = wantVersions
+			}
+			if strings.Join(got, "\n") != strings.Join(expect, "\n") {
+				t.Errorf("ranges=%d versions=%v: enqueued %d objects, want %d once each", ranges, versions, len(got), len(expect))
+			}
+			if wantInv := min(ranges, 7) + 1; ranges > 1 && invocations != wantInv {
+				t.Errorf("ranges=%d: %d planner runs, want the split and one per range (%d)", ranges, invocations, wantInv)
+			}
+			if versions && markers != 1 {
+				t.Errorf("ranges=%d: %d delete markers counted, want 1", ranges, markers)
+			}
+		}
 	}
 }
