@@ -9,6 +9,7 @@ import (
 
 	"github.com/s3rekey/s3rekey/internal/cost"
 	"github.com/s3rekey/s3rekey/internal/demo"
+	"github.com/s3rekey/s3rekey/internal/jobs"
 )
 
 const demoUsage = `Usage: s3rekey demo [flags]
@@ -101,7 +102,11 @@ func printDemo(w io.Writer, res *demo.Result) {
 	if res.Jobs != nil {
 		fmt.Fprintf(tw, "\nJobs (records in DynamoDB; reports checked against the objects)\n")
 		for _, j := range res.Jobs.Jobs {
-			fmt.Fprintf(tw, "  %s\t%s, %s: %d rows, %d planned, %d done\n", j.ID, j.Kind, j.State, j.Rows, j.Planned, j.Done)
+			if j.Kind == jobs.KindUploads {
+				fmt.Fprintf(tw, "  %s\t%s of %s today, %s: %d objects\n", j.ID, j.Kind, j.Source, j.State, j.Done)
+			} else {
+				fmt.Fprintf(tw, "  %s\t%s, %s: %d rows, %d planned, %d done\n", j.ID, j.Kind, j.State, j.Rows, j.Planned, j.Done)
+			}
 			for _, k := range sortedKeys(j.Outcomes) {
 				fmt.Fprintf(tw, "    %s\t%d\n", k, j.Outcomes[k])
 			}
