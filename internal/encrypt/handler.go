@@ -312,6 +312,7 @@ func (h *Handler) followUps(i int, messageID string, w *messageWork, cfg Config,
 	var retry, unstarted []messages.Object
 	deadByReason := map[rekey.Outcome][]messages.Object{}
 	lastRetry := rekey.Outcome{}
+	onlyThrottled := true
 	for j, obj := range w.task.Objects {
 		o := w.outcomes[j]
 		switch {
@@ -327,6 +328,7 @@ func (h *Handler) followUps(i int, messageID string, w *messageWork, cfg Config,
 		case o.Status == rekey.Retry:
 			retry = append(retry, obj)
 			lastRetry = o
+			onlyThrottled = onlyThrottled && rekey.Throttled(o)
 		case o.Status == rekey.Failed:
 			key := rekey.Outcome{Status: o.Status, Reason: o.Reason}
 			deadByReason[key] = append(deadByReason[key], obj)
@@ -350,6 +352,12 @@ func (h *Handler) followUps(i int, messageID string, w *messageWork, cfg Config,
 	}
 	if len(retry) > 0 {
 		delay := h.retryDelay(w.task.Attempt, cfg)
+		if onlyThrottled {
+			// The window of objects in flight already slows the sender down
+			// (aimd); the delay only spreads the retries, and a long one
+			// leaves the quota unused while they wait.
+			delay = min(delay, throttledRetryDelay)
+		}
 		out = append(out, outgoing{i, cfg.WorkQueueURL, queue.Message{Body: task(retry, w.task.Attempt+1, jobs.ChildRetry), DelaySeconds: delay}})
 		sum.Requeued += len(retry)
 		h.logger().Info("objects requeued", "messageId", messageID, "objects", len(retry), "attempt", w.task.Attempt+1,
@@ -410,6 +418,9 @@ func sortedOutcomes(m map[rekey.Outcome][]messages.Object) []rekey.Outcome {
 	sort.Slice(out, func(a, b int) bool { return out[a].String() < out[b].String() })
 	return out
 }
+
+// throttledRetryDelay is the longest delay of a retry of throttled objects.
+const throttledRetryDelay = 2
 
 // retryDelay is exponential in the attempt, capped at SQS's 900 s, with
 // jitter so that a throttled burst does not come back as one burst.

@@ -543,9 +543,10 @@ func TestSendFailureBecomesBatchItemFailure(t *testing.T) {
 
 func TestRetryDelayGrowsAndIsCapped(t *testing.T) {
 	sender := &fakeSender{}
+	reason := "InternalError"
 	h := &encrypt.Handler{
 		Rekeyer: fakeRekeyer{func(context.Context, messages.Object) rekey.Result {
-			return rekey.Result{Outcome: rekey.Outcome{Status: rekey.Retry, Reason: "SlowDown"}}
+			return rekey.Result{Outcome: rekey.Outcome{Status: rekey.Retry, Reason: reason}}
 		}},
 		Sender: sender,
 		Config: encrypt.Config{WorkQueueURL: "work", DeadLetterQueueURL: "dlq", MaxAttempts: 100, RetryBaseDelay: 2 * time.Second},
@@ -565,6 +566,16 @@ func TestRetryDelayGrowsAndIsCapped(t *testing.T) {
 		if m.DelaySeconds < bounds[i][0] || m.DelaySeconds > bounds[i][1] {
 			t.Errorf("requeue %d delay %ds, want %d..%d", i, m.DelaySeconds, bounds[i][0], bounds[i][1])
 		}
+	}
+	// Throttled objects come back within two seconds, however many times
+	// they were refused: the window of objects in flight does the slowing.
+	reason = "SlowDown"
+	body, _ := messages.Task{Source: messages.SourceManual, Attempt: 20, Objects: []messages.Object{{Bucket: "bkt", Key: "k"}}}.Encode()
+	if _, err := h.Handle(context.Background(), events.SQSEvent{Records: []events.SQSMessage{{MessageId: "m", Body: body}}}); err != nil {
+		t.Fatal(err)
+	}
+	if d := sender.sent["work"][3].DelaySeconds; d < 1 || d > 2 {
+		t.Errorf("throttled retry at attempt 20: delay %ds, want 1..2", d)
 	}
 }
 
