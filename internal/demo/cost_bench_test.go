@@ -47,35 +47,12 @@ func BenchmarkCostPerMillion(b *testing.B) {
 func costRun(b *testing.B, n int, events, tracked bool) {
 	for range b.N {
 		ctx := context.Background()
-		emu, err := emulator.Start(ctx, emulator.Options{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		d := &demo{opts: Options{Objects: n, Progress: bytes.NewBuffer(nil)}.withDefaults(), emu: emu,
-			s3: s3.NewFromConfig(clientConfig(emu.AWSConfig()), emulator.PathStyle), before: map[string]fingerprint{}}
-		d.progressW = d.opts.Progress
-		for _, r := range []emulator.EventBridgeRule{{Bucket: DataBucket, Queue: WorkQueue}, {Bucket: InventoryBucket, KeySuffix: "manifest.checksum", Queue: ControlQueue}} {
-			emu.AddEventBridgeRule(r)
-		}
-		if err := d.setup(ctx); err != nil {
-			b.Fatal(err)
-		}
-		eb := func(bucket string) {
-			if _, err := d.s3.PutBucketNotificationConfiguration(ctx, &s3.PutBucketNotificationConfigurationInput{Bucket: aws.String(bucket),
-				NotificationConfiguration: &types.NotificationConfiguration{EventBridgeConfiguration: &types.EventBridgeConfiguration{}}}); err != nil {
-				b.Fatal(err)
-			}
-		}
-		eb(InventoryBucket)
+		d, emu := benchWorld(b, n)
 		if events {
-			eb(DataBucket)
+			emu.AddEventBridgeRule(emulator.EventBridgeRule{Bucket: DataBucket, Queue: WorkQueue})
+			eventBridgeOn(b, d, DataBucket)
 		}
-		put := func(i int) {
-			if _, err := d.s3.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(DataBucket), Key: aws.String(fmt.Sprintf("data/%07d.json", i)),
-				Body: bytes.NewReader([]byte("{}"))}); err != nil {
-				b.Error(err)
-			}
-		}
+		put := d.putData(b)
 		jc := d.jobs
 		if !tracked {
 			jc = jobs.Config{}
@@ -117,6 +94,45 @@ func costRun(b *testing.B, n int, events, tracked bool) {
 		b.ReportMetric(float64(n)/wall.Seconds(), "objects/s")
 		b.ReportMetric(0, "ns/op")
 		_ = emu.Close()
+	}
+}
+
+// benchWorld starts an emulator with the demo's keys, buckets, queues and
+// jobs, and inventories that start backfills through EventBridge.
+func benchWorld(b *testing.B, n int) (*demo, *emulator.Emulator) {
+	b.Helper()
+	emu, err := emulator.Start(context.Background(), emulator.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = emu.Close() })
+	d := &demo{opts: Options{Objects: n, Progress: bytes.NewBuffer(nil)}.withDefaults(), emu: emu,
+		s3: s3.NewFromConfig(clientConfig(emu.AWSConfig()), emulator.PathStyle), before: map[string]fingerprint{}}
+	d.progressW = d.opts.Progress
+	emu.AddEventBridgeRule(emulator.EventBridgeRule{Bucket: InventoryBucket, KeySuffix: "manifest.checksum", Queue: ControlQueue})
+	if err := d.setup(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	eventBridgeOn(b, d, InventoryBucket)
+	return d, emu
+}
+
+// putData uploads data/NNNNNNN.json objects (SSE-S3) to the data bucket,
+// all in one partition.
+func (d *demo) putData(b *testing.B) func(i int) {
+	return func(i int) {
+		if _, err := d.s3.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String(DataBucket), Key: aws.String(fmt.Sprintf("data/%07d.json", i)),
+			Body: bytes.NewReader([]byte("{}"))}); err != nil {
+			b.Error(err)
+		}
+	}
+}
+
+func eventBridgeOn(b *testing.B, d *demo, bucket string) {
+	b.Helper()
+	if _, err := d.s3.PutBucketNotificationConfiguration(context.Background(), &s3.PutBucketNotificationConfigurationInput{Bucket: aws.String(bucket),
+		NotificationConfiguration: &types.NotificationConfiguration{EventBridgeConfiguration: &types.EventBridgeConfiguration{}}}); err != nil {
+		b.Fatal(err)
 	}
 }
 

@@ -1,15 +1,11 @@
 package demo
 
 import (
-	"bytes"
 	"context"
-	"fmt"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
@@ -29,24 +25,8 @@ func BenchmarkQuotaFound(b *testing.B) {
 	const n, quota = 20000, 1000.0
 	for range b.N {
 		ctx := context.Background()
-		emu, err := emulator.Start(ctx, emulator.Options{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		d := &demo{opts: Options{Objects: n, Progress: bytes.NewBuffer(nil)}.withDefaults(), emu: emu,
-			s3: s3.NewFromConfig(clientConfig(emu.AWSConfig()), emulator.PathStyle), before: map[string]fingerprint{}}
-		d.progressW = d.opts.Progress
-		emu.AddEventBridgeRule(emulator.EventBridgeRule{Bucket: InventoryBucket, KeySuffix: "manifest.checksum", Queue: ControlQueue})
-		if err := d.setup(ctx); err != nil {
-			b.Fatal(err)
-		}
-		parallel(n, 16, func(i int) {
-			if _, err := d.s3.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(DataBucket), Key: aws.String(fmt.Sprintf("data/%07d.json", i)),
-				Body: bytes.NewReader([]byte("{}"))}); err != nil {
-				b.Error(err)
-			}
-		})
-		eventBridgeOn(b, d, InventoryBucket)
+		d, emu := benchWorld(b, n)
+		parallel(n, 16, d.putData(b))
 		emu.SetQuotas(emulator.Quotas{S3PutPerSecond: quota})
 		emu.ResetCounts()
 		p := pipeline.New(clientConfig(emu.AWSConfig()), d.policy, d.queues, pipeline.Options{Concurrency: 4, Jobs: d.jobs})
@@ -77,13 +57,5 @@ func BenchmarkQuotaFound(b *testing.B) {
 		b.ReportMetric(float64(updates-n)/float64(updates), "throttled-share")
 		b.ReportMetric(0, "ns/op")
 		_ = emu.Close()
-	}
-}
-
-func eventBridgeOn(b *testing.B, d *demo, bucket string) {
-	b.Helper()
-	if _, err := d.s3.PutBucketNotificationConfiguration(context.Background(), &s3.PutBucketNotificationConfigurationInput{Bucket: aws.String(bucket),
-		NotificationConfiguration: &s3types.NotificationConfiguration{EventBridgeConfiguration: &s3types.EventBridgeConfiguration{}}}); err != nil {
-		b.Fatal(err)
 	}
 }
