@@ -30,7 +30,9 @@ type Config struct {
 	// kms:Decrypt on every key of the account, usable only through S3 of
 	// the region (kms:ViaService), for those who do not know all their old
 	// keys.
-	SourceKeyArns             []string       `json:"sourceKeyArns,omitempty"`
+	SourceKeyArns []string `json:"sourceKeyArns,omitempty"`
+	// MaxKMSRequestsPerSecond is the policy's account-wide KMS budget.
+	MaxKMSRequestsPerSecond   float64        `json:"maxKmsRequestsPerSecond,omitempty"`
 	Encrypt                   FunctionConfig `json:"encrypt"`
 	Planner                   FunctionConfig `json:"planner"`
 	Jobs                      JobsConfig     `json:"jobs"`
@@ -51,6 +53,7 @@ type BucketConfig struct {
 	EnableEventBridge    *bool                      `json:"enableEventBridge,omitempty"`    // default true: enforce on every upload
 	SetDefaultEncryption bool                       `json:"setDefaultEncryption,omitempty"` // PutBucketEncryption with the target key
 	Inventory            *InventoryConfig           `json:"inventory,omitempty"`            // configure an S3 Inventory report
+	MaxObjectsPerSecond  float64                    `json:"maxObjectsPerSecond,omitempty"`  // the bucket's budget (0: none)
 }
 
 // InventoryConfig is the S3 Inventory report the stack configures.
@@ -225,18 +228,16 @@ func (c *Config) bucketNames() []string {
 // gives the ARN of a created key for a bucket (a deploy-time token in the
 // stack); createdOwner is the owner of created keys.
 func (c *Config) Policy(keyARN func(bucket string) string, createdOwner string) []byte {
-	p := struct {
-		DryRun  bool                     `json:"dryRun"`
-		Buckets map[string]policy.Bucket `json:"buckets"`
-	}{DryRun: c.DryRun, Buckets: map[string]policy.Bucket{}}
+	p := policy.Policy{DryRun: c.DryRun, MaxKMSRequestsPerSecond: c.MaxKMSRequestsPerSecond, Buckets: map[string]policy.Bucket{}}
 	for name, b := range c.Buckets {
 		pb := policy.Bucket{KMSKeyARN: b.KMSKeyArn, BucketKeyEnabled: b.BucketKeyEnabled, ExpectedOwner: b.ExpectedOwner,
-			IncludePrefixes: b.IncludePrefixes, ExcludePrefixes: b.ExcludePrefixes, Versions: b.Versions, UnsupportedSources: b.UnsupportedSources}
+			IncludePrefixes: b.IncludePrefixes, ExcludePrefixes: b.ExcludePrefixes, Versions: b.Versions, UnsupportedSources: b.UnsupportedSources,
+			MaxObjectsPerSecond: b.MaxObjectsPerSecond}
 		if b.KMSKeyArn == CreateKey {
 			pb.KMSKeyARN, pb.ExpectedOwner = keyARN(name), createdOwner
 		}
 		p.Buckets[name] = pb
 	}
-	out, _ := json.Marshal(p) // strings, bools and slices: cannot fail
+	out, _ := json.Marshal(p) // strings, numbers, bools and slices: cannot fail
 	return out
 }

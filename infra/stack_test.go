@@ -192,6 +192,12 @@ func TestS3RekeyStack(t *testing.T) {
 		if b, _ := p.Lookup("example-archive"); b.KMSKeyARN != "arn:aws:kms:us-east-1:222233334444:key/new" || b.Versions != "all" {
 			t.Errorf("rendered policy %+v", b)
 		}
+		// The budgets of cdk.json reach the functions.
+		if b, _ := p.Lookup("example-archive"); b.MaxObjectsPerSecond != cfg.Buckets["example-archive"].MaxObjectsPerSecond ||
+			b.MaxObjectsPerSecond == 0 || p.MaxKMSRequestsPerSecond != cfg.MaxKMSRequestsPerSecond || p.MaxKMSRequestsPerSecond == 0 {
+			t.Errorf("rendered budgets %v objects/s, %v KMS requests/s; cdk.json has %v and %v", b.MaxObjectsPerSecond, p.MaxKMSRequestsPerSecond,
+				cfg.Buckets["example-archive"].MaxObjectsPerSecond, cfg.MaxKMSRequestsPerSecond)
+		}
 	})
 
 	t.Run("event sources", func(t *testing.T) {
@@ -645,7 +651,9 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		"report key alias":    {`{"buckets":{"b1b":{"kmsKeyArn":"` + key + `"}},"jobs":{"reports":{"kmsKeyArn":"alias/reports"}}}`, "jobs.reports.kmsKeyArn"},
 		"report bucket, no key": {`{"buckets":{"b1b":{"kmsKeyArn":"` + key + `"}},"jobs":{"reports":{"bucket":"audit"}}}`,
 			"jobs.reports.kmsKeyArn"},
-		"retention": {`{"buckets":{"b1b":{"kmsKeyArn":"` + key + `"}},"jobs":{"retentionDays":-1}}`, "jobs.retentionDays"},
+		"retention":     {`{"buckets":{"b1b":{"kmsKeyArn":"` + key + `"}},"jobs":{"retentionDays":-1}}`, "jobs.retentionDays"},
+		"object budget": {`{"buckets":{"b1b":{"kmsKeyArn":"` + key + `","maxObjectsPerSecond":-10}}}`, "buckets.b1b.maxObjectsPerSecond"},
+		"KMS budget":    {`{"buckets":{"b1b":{"kmsKeyArn":"` + key + `"}},"maxKmsRequestsPerSecond":-1}`, "maxKmsRequestsPerSecond"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

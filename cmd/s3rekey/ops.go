@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"os"
 	"slices"
 	"strconv"
@@ -24,6 +25,7 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/s3rekey/s3rekey/internal/awsconf"
+	"github.com/s3rekey/s3rekey/internal/encrypt"
 	"github.com/s3rekey/s3rekey/internal/jobs"
 	"github.com/s3rekey/s3rekey/internal/keyalias"
 	"github.com/s3rekey/s3rekey/internal/messages"
@@ -145,12 +147,25 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	jc, err := jobs.ConfigFromEnv()
+	jc, err := localJobs(pol)
 	if err != nil {
-		return usageError{err}
+		return err
 	}
 	p := pipeline.New(cfg, pol, q, pipeline.Options{Concurrency: *concurrency, Jobs: jc})
 	return runPipeline(ctx, p, *untilIdle, *settle, *asJSON, stdout, stderr)
+}
+
+// localJobs reads the jobs settings of a local run from the environment, as
+// the functions do, and checks that they carry the policy's budgets.
+func localJobs(pol *policy.Policy) (jobs.Config, error) {
+	jc, err := jobs.ConfigFromEnv()
+	if err == nil {
+		err = encrypt.Config{Jobs: jc}.Check(pol)
+	}
+	if err != nil {
+		return jc, usageError{err}
+	}
+	return jc, nil
 }
 
 // runPipeline runs p, shows progress on stderr, and prints the summary.
@@ -280,7 +295,35 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fmt.Fprintf(stdout, "\nestimate: %d UpdateObjectEncryption requests at most, %d copies, %d HEADs, %d object-task messages\n",
 		rep.Usage.UOE, rep.WouldCopy, rep.Usage.S3Get-int64(rep.Files)-2, rep.Messages)
 	printCost(stdout, rep.Cost, rep.Rows, 1, "estimate")
+	printPace(stdout, rep.Pace, rep.Usage.KMS)
 	return nil
+}
+
+// printPace says how long the backfill takes at its budgets.
+func printPace(w io.Writer, p planner.Pace, kms int64) {
+	fmt.Fprintf(w, "KMS requests S3 makes on s3rekey's behalf: %d\n", kms)
+	if p.Bound == "" {
+		fmt.Fprintf(w, "time: no budget set (maxObjectsPerSecond, maxKmsRequestsPerSecond); s3rekey finds S3's and KMS's quotas, at most %s at one partition's %d requests a second\n",
+			duration(p.OnePartitionSeconds), planner.S3PutPerPartition)
+		return
+	}
+	fmt.Fprintf(w, "time at the budgets (%s): %s, set by the %s budget\n", budgets(p), duration(p.Seconds), map[string]string{"objects": "objects-a-second", "kms": "KMS"}[p.Bound])
+}
+
+func budgets(p planner.Pace) string {
+	var parts []string
+	if p.ObjectsPerSecond > 0 {
+		parts = append(parts, fmt.Sprintf("%g objects/s", p.ObjectsPerSecond))
+	}
+	if p.KMSRequestsPerSecond > 0 {
+		parts = append(parts, fmt.Sprintf("%g KMS requests/s", p.KMSRequestsPerSecond))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// duration writes seconds as hours, minutes and seconds, to the second.
+func duration(seconds float64) string {
+	return (time.Duration(math.Ceil(seconds)) * time.Second).String()
 }
 
 const backfillUsage = `Usage: s3rekey backfill (--manifest s3://… | --bucket B [--prefix P] [--versions]) --control-queue Q [flags]
@@ -350,9 +393,9 @@ func runBackfill(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		if err != nil {
 			return err
 		}
-		jc, err := jobs.ConfigFromEnv()
+		jc, err := localJobs(pol)
 		if err != nil {
-			return usageError{err}
+			return err
 		}
 		p, controlURL = pipeline.New(cfg, pol, q, pipeline.Options{Jobs: jc}), q.Control
 	} else {

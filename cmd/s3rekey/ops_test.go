@@ -107,8 +107,23 @@ func TestBackfillInventoryThenRun(t *testing.T) {
 		t.Errorf("plan %+v %v", plan, err)
 	}
 	code, out, _ = c.cli(t, "plan", "--manifest", manifest, "--policy", c.policyFile)
-	if code != exitOK || !strings.Contains(out, "would update") || !strings.Contains(out, "S3 Batch Operations") {
+	if code != exitOK || !strings.Contains(out, "would update") || !strings.Contains(out, "S3 Batch Operations") ||
+		!strings.Contains(out, "no budget set") {
 		t.Errorf("plan table:\n%s", out)
+	}
+	// With budgets, the plan says how long the backfill takes at them: 12
+	// objects at 4 a second (SSE-S3 onto a bucket key: no KMS request).
+	budgeted := filepath.Join(t.TempDir(), "budgeted.json")
+	doc, err := os.ReadFile(c.policyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(budgeted, []byte(strings.Replace(string(doc), `"photos":{`, `"photos":{"maxObjectsPerSecond":4,`, 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut = c.cli(t, "plan", "--manifest", manifest, "--policy", budgeted)
+	if code != exitOK || !strings.Contains(out, "time at the budgets (4 objects/s): 3s, set by the objects-a-second budget") {
+		t.Errorf("plan with a budget (exit %d, %s):\n%s", code, errOut, out)
 	}
 
 	if code, _, errOut := c.cli(t, "backfill", "--manifest", manifest, "--control-queue", "s3rekey-control"); code != exitOK || !strings.Contains(errOut, "sent inventory job") {

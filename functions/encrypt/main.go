@@ -20,6 +20,9 @@ func main() {
 		if err != nil {
 			return nil, err
 		}
+		if err := cfg.Check(pol); err != nil {
+			return nil, err
+		}
 		return encrypt.New(awsCfg, keys, cfg, logger, os.Stdout).Handle, nil
 	})
 }

@@ -10,10 +10,12 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/s3rekey/s3rekey/internal/awsconf"
+	"github.com/s3rekey/s3rekey/internal/budget"
 	"github.com/s3rekey/s3rekey/internal/jobs"
 	"github.com/s3rekey/s3rekey/internal/policy"
 	"github.com/s3rekey/s3rekey/internal/queue"
@@ -105,13 +107,23 @@ func ConfigFromEnv() (Config, error) {
 	return c.withDefaults(), nil
 }
 
+// Check reports a policy the configuration cannot carry out: budgets hold
+// across invocations through the jobs table, so they need it.
+func (c Config) Check(pol *policy.Policy) error {
+	if pol.HasBudgets() && c.Jobs.Table == "" {
+		return errors.New("the policy sets budgets (maxObjectsPerSecond, maxKmsRequestsPerSecond), which are shared across invocations through the jobs table: set " + jobs.EnvTable)
+	}
+	return nil
+}
+
 // New wires a handler to AWS: S3 for HEAD and UpdateObjectEncryption, SQS
 // for follow-ups.
 func New(awsCfg aws.Config, pol policy.Source, cfg Config, logger *slog.Logger, metrics io.Writer) *Handler {
 	s3c := s3.NewFromConfig(awsCfg, awsconf.S3Options(awsCfg))
+	rekeyer := &rekey.Rekeyer{Head: s3c, Update: s3c, Source: pol, HeadBeforeUpdate: cfg.HeadBeforeUpdate,
+		Copier: &rekey.Copier{API: s3c, MultipartThreshold: cfg.MultipartCopyThreshold, PartSize: cfg.CopyPartSize}}
 	h := &Handler{
-		Rekeyer: &rekey.Rekeyer{Head: s3c, Update: s3c, Source: pol, HeadBeforeUpdate: cfg.HeadBeforeUpdate,
-			Copier: &rekey.Copier{API: s3c, MultipartThreshold: cfg.MultipartCopyThreshold, PartSize: cfg.CopyPartSize}},
+		Rekeyer: rekeyer,
 		Sender:  &queue.Sender{API: sqs.NewFromConfig(awsCfg)},
 		Config:  cfg.withDefaults(),
 		Logger:  logger,
@@ -119,6 +131,10 @@ func New(awsCfg aws.Config, pol policy.Source, cfg Config, logger *slog.Logger, 
 	}
 	if _, committer := cfg.Jobs.Wire(awsCfg); committer != nil {
 		h.Jobs = committer
+		// Budgets are shared through the same table (see Check).
+		db := dynamodb.NewFromConfig(awsCfg)
+		pacer := &budget.Pacer{Members: &budget.Table{Put: db, Query: db, Name: cfg.Jobs.Table}}
+		rekeyer.Budget = pacer
 	}
 	return h
 }

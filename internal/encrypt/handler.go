@@ -312,7 +312,7 @@ func (h *Handler) followUps(i int, messageID string, w *messageWork, cfg Config,
 	var retry, unstarted []messages.Object
 	deadByReason := map[rekey.Outcome][]messages.Object{}
 	lastRetry := rekey.Outcome{}
-	onlyThrottled := true
+	onlyWaiting := true
 	for j, obj := range w.task.Objects {
 		o := w.outcomes[j]
 		switch {
@@ -328,7 +328,7 @@ func (h *Handler) followUps(i int, messageID string, w *messageWork, cfg Config,
 		case o.Status == rekey.Retry:
 			retry = append(retry, obj)
 			lastRetry = o
-			onlyThrottled = onlyThrottled && rekey.Throttled(o)
+			onlyWaiting = onlyWaiting && rekey.Waiting(o)
 		case o.Status == rekey.Failed:
 			key := rekey.Outcome{Status: o.Status, Reason: o.Reason}
 			deadByReason[key] = append(deadByReason[key], obj)
@@ -352,10 +352,10 @@ func (h *Handler) followUps(i int, messageID string, w *messageWork, cfg Config,
 	}
 	if len(retry) > 0 {
 		delay := h.retryDelay(w.task.Attempt, cfg)
-		if onlyThrottled {
-			// The window of objects in flight already slows the sender down
-			// (aimd); the delay only spreads the retries, and a long one
-			// leaves the quota unused while they wait.
+		if onlyWaiting {
+			// The window of objects in flight (aimd) or the budget already
+			// slows the sender down; the delay only spreads the retries, and
+			// a long one leaves the quota unused while they wait.
 			delay = min(delay, throttledRetryDelay)
 		}
 		out = append(out, outgoing{i, cfg.WorkQueueURL, queue.Message{Body: task(retry, w.task.Attempt+1, jobs.ChildRetry), DelaySeconds: delay}})
@@ -397,11 +397,11 @@ func (h *Handler) followUps(i int, messageID string, w *messageWork, cfg Config,
 	return out
 }
 
-// exhausted reports a retry that ran out of attempts. Throttling never
-// does: a throttled object is tried again, later, however often, since the
-// cure is time, not a person.
+// exhausted reports a retry that ran out of attempts. Throttling and
+// budget waits never do: such an object is tried again, later, however
+// often, since the cure is time, not a person.
 func exhausted(o rekey.Outcome, attempt int, cfg Config) bool {
-	return o.Status == rekey.Retry && !rekey.Throttled(o) && attempt+1 >= cfg.MaxAttempts
+	return o.Status == rekey.Retry && !rekey.Waiting(o) && attempt+1 >= cfg.MaxAttempts
 }
 
 // deadOutcome is how a dead-lettered object is counted: failed, with its

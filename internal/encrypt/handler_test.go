@@ -23,6 +23,7 @@ import (
 	"github.com/s3rekey/s3rekey/internal/emulator"
 	"github.com/s3rekey/s3rekey/internal/emulator/emutest"
 	"github.com/s3rekey/s3rekey/internal/encrypt"
+	"github.com/s3rekey/s3rekey/internal/jobs"
 	"github.com/s3rekey/s3rekey/internal/localrun"
 	"github.com/s3rekey/s3rekey/internal/messages"
 	"github.com/s3rekey/s3rekey/internal/policy"
@@ -577,6 +578,21 @@ func TestRetryDelayGrowsAndIsCapped(t *testing.T) {
 	if d := sender.sent["work"][3].DelaySeconds; d < 1 || d > 2 {
 		t.Errorf("throttled retry at attempt 20: delay %ds, want 1..2", d)
 	}
+	// So do objects held back by their budget, and neither runs out of
+	// attempts.
+	h.Config.MaxAttempts = 2
+	for i, r := range []string{"SlowDown", rekey.ReasonBudget} {
+		reason = r
+		if _, err := h.Handle(context.Background(), events.SQSEvent{Records: []events.SQSMessage{{MessageId: "m", Body: body}}}); err != nil {
+			t.Fatal(err)
+		}
+		if d := sender.sent["work"][4+i].DelaySeconds; d < 1 || d > 2 {
+			t.Errorf("%s retry at attempt 20: delay %ds, want 1..2", r, d)
+		}
+	}
+	if dead := sender.sent["dlq"]; len(dead) != 0 {
+		t.Errorf("%d dead letters for throttling or budget waits, want none", len(dead))
+	}
 }
 
 func TestEMFDocuments(t *testing.T) {
@@ -707,5 +723,20 @@ func TestConcurrentBatchesSerialiseOneObject(t *testing.T) {
 	wg.Wait()
 	if overlap.Load() != 0 {
 		t.Errorf("the same object was rekeyed by %d batches at once", overlap.Load()+1)
+	}
+}
+
+// Budgets are shared through the jobs table: a policy with budgets and no
+// table is refused at start, not run unpaced.
+func TestBudgetsNeedTheJobsTable(t *testing.T) {
+	pol, err := policy.Parse([]byte(`{"buckets":{"b1b":{"kmsKeyArn":"arn:aws:kms:us-east-1:111122223333:key/k","maxObjectsPerSecond":100}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := (encrypt.Config{}).Check(pol); err == nil || !strings.Contains(err.Error(), jobs.EnvTable) {
+		t.Errorf("budgets without a jobs table: %v, want an error naming %s", err, jobs.EnvTable)
+	}
+	if err := (encrypt.Config{Jobs: jobs.Config{Table: "jobs"}}).Check(pol); err != nil {
+		t.Errorf("budgets with a jobs table: %v", err)
 	}
 }

@@ -36,6 +36,12 @@ type Queues struct {
 type Options struct {
 	// Concurrency is the number of encrypt invocations at once (default 4).
 	Concurrency int
+	// Environments is how many execution environments the encrypt
+	// invocations are spread over, each with its own handler — its own
+	// window of objects in flight and its own share of the budgets — as
+	// Lambda runs concurrent invocations (default 1: one handler for all,
+	// the cheapest to run locally).
+	Environments int
 	// ObjectsInFlight is the encrypt handler's objects in flight (default 256).
 	ObjectsInFlight int
 	// HeadBeforeUpdate: see rekey.Rekeyer.HeadBeforeUpdate.
@@ -51,6 +57,9 @@ type Options struct {
 	// Jobs is where job records and reports go (off when its Table is
 	// empty).
 	Jobs jobs.Config
+	// MessageBytes bounds the planner's object tasks (see
+	// planner.Config.MessageBytes); smaller ones deepen the work queue.
+	MessageBytes int
 	// AliasTTL is how long a resolution of the policy's KMS aliases is used
 	// (default keyalias.DefaultTTL).
 	AliasTTL time.Duration
@@ -60,6 +69,7 @@ type Options struct {
 type Pipeline struct {
 	Runner  *localrun.Runner
 	Planner *planner.Planner
+	// Encrypt is the first environment's handler.
 	Encrypt *encrypt.Handler
 	Tally   *Tally
 }
@@ -84,18 +94,31 @@ func New(cfg aws.Config, pol *policy.Policy, q Queues, opts Options) *Pipeline {
 	if len(pol.Aliases()) > 0 {
 		keys = &keyalias.Resolver{API: kms.NewFromConfig(encryptAWS), Configured: pol, TTL: opts.AliasTTL}
 	}
-	p.Encrypt = encrypt.New(encryptAWS, keys, encrypt.Config{WorkQueueURL: q.Work, DeadLetterQueueURL: q.WorkDLQ, Concurrency: opts.ObjectsInFlight,
-		MultipartCopyThreshold: opts.MultipartCopyThreshold, CopyPartSize: opts.CopyPartSize,
-		HeadBeforeUpdate: opts.HeadBeforeUpdate, Jobs: opts.Jobs}, opts.Logger, nil)
-	p.Encrypt.OnBatch = t.addBatch
-	p.Planner = planner.New(plannerAWS, pol, planner.Config{WorkQueueURL: q.Work, ControlQueueURL: q.Control, ControlDLQURL: q.ControlDLQ, Jobs: opts.Jobs}, opts.Logger)
+	p.Planner = planner.New(plannerAWS, pol, planner.Config{WorkQueueURL: q.Work, ControlQueueURL: q.Control, ControlDLQURL: q.ControlDLQ, Jobs: opts.Jobs,
+		MessageBytes: opts.MessageBytes}, opts.Logger)
 	p.Planner.OnStats = t.addPlan
 	p.Runner = &localrun.Runner{API: sqs.NewFromConfig(cfg), Region: cfg.Region, Logger: opts.Logger, Sources: []localrun.Source{
 		{QueueURL: q.Control, Handler: t.timed(p.Planner.Handle), BatchSize: 1, Concurrency: 2, InvocationTimeout: 15 * time.Minute,
 			API: sqs.NewFromConfig(plannerAWS)},
-		{QueueURL: q.Work, Handler: t.timed(p.Encrypt.Handle), BatchSize: 10, Concurrency: opts.Concurrency, InvocationTimeout: 5 * time.Minute,
-			API: sqs.NewFromConfig(encryptAWS)},
 	}}
+	envs := min(max(opts.Environments, 1), opts.Concurrency)
+	for i := range envs {
+		h := encrypt.New(encryptAWS, keys, encrypt.Config{WorkQueueURL: q.Work, DeadLetterQueueURL: q.WorkDLQ, Concurrency: opts.ObjectsInFlight,
+			MultipartCopyThreshold: opts.MultipartCopyThreshold, CopyPartSize: opts.CopyPartSize,
+			HeadBeforeUpdate: opts.HeadBeforeUpdate, Jobs: opts.Jobs}, opts.Logger, nil)
+		h.OnBatch = t.addBatch
+		if i == 0 {
+			p.Encrypt = h
+		}
+		// The invocations are dealt out evenly, the first environments
+		// taking what does not divide.
+		n := opts.Concurrency / envs
+		if i < opts.Concurrency%envs {
+			n++
+		}
+		p.Runner.Sources = append(p.Runner.Sources, localrun.Source{QueueURL: q.Work, Handler: t.timed(h.Handle), BatchSize: 10, Concurrency: n,
+			InvocationTimeout: 5 * time.Minute, API: sqs.NewFromConfig(encryptAWS)})
+	}
 	return p
 }
 

@@ -59,14 +59,14 @@ func BenchmarkEnqueue(b *testing.B) {
 	b.ReportMetric(float64(e.Emu.CountOf("sqs", "SendMessageBatch", ""))/float64(b.N), "batches/op")
 }
 
-// BenchmarkListing lists a bucket of 32,000 keys under 16 top-level
+// BenchmarkListing lists a bucket of 64,000 keys under 16 top-level
 // prefixes, with S3's listing latency stood in for by 100 ms per page of 1,000, in
 // one range and in K ranges run at once (as K planner invocations would),
 // side by side in each iteration, and reports keys listed and enqueued per
 // second for each and their ratio. The target: K listers reach at
 // least 0.8 × K × one lister's rate.
 func BenchmarkListing(b *testing.B) {
-	const prefixes, perPrefix, k = 16, 2000, 4
+	const prefixes, perPrefix, k = 16, 4000, 4
 	e := emutest.Start(b, emulator.Options{})
 	work, _ := e.Queue(b, "work", nil)
 	control, _ := e.Queue(b, "control", nil)

@@ -57,10 +57,49 @@ type PlanReport struct {
 	Messages             int64            `json:"messages"` // object tasks the planner would send
 	Usage                cost.Usage       `json:"usage"`
 	Cost                 cost.Breakdown   `json:"cost"`
+	// Pace is how long the backfill takes at the policy's budgets.
+	Pace Pace `json:"pace"`
 
 	// kmsSources are enqueued SSE-KMS rows without a bucket key: S3 asks
 	// KMS to decrypt each one's data key when it is updated.
 	kmsSources int64
+}
+
+// S3PutPerPartition is S3's PUT-class request rate per partitioned prefix
+// (userguide optimizing-performance.md: "at least 3,500
+// PUT/COPY/POST/DELETE ... requests per second per partitioned Amazon S3
+// prefix"); UpdateObjectEncryption is PUT-class.
+const S3PutPerPartition = 3500
+
+// Pace is how long a backfill takes at its budgets.
+type Pace struct {
+	// ObjectsPerSecond and KMSRequestsPerSecond are the budgets (0: none).
+	ObjectsPerSecond     float64 `json:"objectsPerSecond,omitempty"`
+	KMSRequestsPerSecond float64 `json:"kmsRequestsPerSecond,omitempty"`
+	// Seconds is the time at the budgets, and Bound the one that sets it
+	// ("objects" or "kms"); 0 and "" without a budget.
+	Seconds float64 `json:"seconds,omitempty"`
+	Bound   string  `json:"bound,omitempty"`
+	// OnePartitionSeconds is the time at one S3 partition's PUT-class
+	// quota: the longest a backfill without a budget takes, since S3 adds
+	// partitions as the rate stays high.
+	OnePartitionSeconds float64 `json:"onePartitionSeconds"`
+}
+
+// pace works out the time of sending requests for objects, which cause
+// kms KMS requests, under the budgets.
+func pace(objects, kms int64, target policy.Bucket, pol *policy.Policy) Pace {
+	p := Pace{ObjectsPerSecond: target.MaxObjectsPerSecond, KMSRequestsPerSecond: pol.MaxKMSRequestsPerSecond,
+		OnePartitionSeconds: float64(objects) / S3PutPerPartition}
+	if p.ObjectsPerSecond > 0 {
+		p.Seconds, p.Bound = float64(objects)/p.ObjectsPerSecond, "objects"
+	}
+	if p.KMSRequestsPerSecond > 0 {
+		if t := float64(kms) / p.KMSRequestsPerSecond; t > p.Seconds {
+			p.Seconds, p.Bound = t, "kms"
+		}
+	}
+	return p
 }
 
 // Plan reads an inventory and reports, per the policy, what a backfill
@@ -119,6 +158,7 @@ func Plan(ctx context.Context, api inventory.GetObjectAPI, manifestURL string, p
 		rep.Usage.KMS += enqueued + rep.WouldCopy // and encrypts each one's under the target, without a bucket key
 	}
 	rep.Cost = cost.Price(rep.Usage)
+	rep.Pace = pace(enqueued+rep.WouldCopy, rep.Usage.KMS, target, pol)
 	rep.KeptVersionsPerMonth = cost.StandardStoragePerMonth(rep.KeptVersionBytes)
 	return rep, nil
 }

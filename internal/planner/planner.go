@@ -468,25 +468,26 @@ func (p *Planner) runListing(ctx context.Context, job Job) error {
 	}
 	b := p.newBatcher(cfg, job, unit)
 	stats := Stats{Skipped: map[string]int64{}}
+	// The next page is read while this one is enqueued, so that a lister
+	// waits for S3's answer or for its own work, not for the sum. job
+	// stays the cursor of the pages enqueued: a checkpoint resumes after
+	// them, and a page read ahead is read again.
+	next := p.readPage(ctx, job, target.ExpectedOwner)
 	for page := 0; ; page++ {
 		if page > 0 && p.nearDeadline(ctx, cfg.DeadlineMargin) {
 			return p.checkpoint(ctx, cfg, b, &stats, job, "listing", job.Bucket)
 		}
-		var objs, markers []messages.Object
-		var more bool
-		var err error
-		if job.Versions {
-			objs, markers, more, err = p.listVersionsPage(ctx, &job, target.ExpectedOwner)
-		} else {
-			objs, more, err = p.listPage(ctx, &job, target.ExpectedOwner)
+		read := <-next
+		if read.err != nil {
+			return fmt.Errorf("listing %s: %w", job.Bucket, read.err)
 		}
-		if err != nil {
-			return fmt.Errorf("listing %s: %w", job.Bucket, err)
-		}
+		job.Token, job.KeyMarker, job.VersionIDMarker = read.after.Token, read.after.KeyMarker, read.after.VersionIDMarker
 		// Entries past the range's end end the range.
-		var past bool
-		objs, markers, past = job.Range.clip(objs, markers)
-		more = more && !past
+		objs, markers, past := job.Range.clip(read.objs, read.markers)
+		more := read.more && !past
+		if more {
+			next = p.readPage(ctx, job, target.ExpectedOwner)
+		}
 		// A page is a block: its tasks are named by its first entry, which a
 		// replay from the same place lists first again.
 		first := ""
@@ -615,6 +616,30 @@ func (r *KeyRange) clip(objs, markers []messages.Object) (inObjs, inMarkers []me
 		return out
 	}
 	return keep(objs), keep(markers), past
+}
+
+// pageRead is one page of a listing, and the cursor after it.
+type pageRead struct {
+	objs, markers []messages.Object
+	more          bool
+	after         Job
+	err           error
+}
+
+// readPage reads the page at job's cursor in the background.
+func (p *Planner) readPage(ctx context.Context, job Job, owner string) <-chan pageRead {
+	out := make(chan pageRead, 1) // a page read ahead and not used is dropped
+	go func() {
+		var r pageRead
+		if job.Versions {
+			r.objs, r.markers, r.more, r.err = p.listVersionsPage(ctx, &job, owner)
+		} else {
+			r.objs, r.more, r.err = p.listPage(ctx, &job, owner)
+		}
+		r.after = job
+		out <- r
+	}()
+	return out
 }
 
 // listPage reads one page of current objects and advances job past it.

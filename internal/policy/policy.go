@@ -28,6 +28,10 @@ const (
 type Policy struct {
 	DryRun  bool              `json:"dryRun"`
 	Buckets map[string]Bucket `json:"buckets"`
+	// MaxKMSRequestsPerSecond is the most KMS requests a second s3rekey may
+	// cause in the account and region, counting those S3 makes on its
+	// behalf (0: no budget). See docs/configuration.md for how to choose it.
+	MaxKMSRequestsPerSecond float64 `json:"maxKmsRequestsPerSecond,omitempty"`
 }
 
 // Bucket is the target of one managed bucket.
@@ -45,6 +49,10 @@ type Bucket struct {
 	// UnsupportedSources opts in to copying in place, onto the target key,
 	// the sources UpdateObjectEncryption refuses; default skip.
 	UnsupportedSources *UnsupportedSources `json:"unsupportedSources,omitempty"`
+	// MaxObjectsPerSecond is the most objects a second s3rekey sends
+	// requests for in the bucket, across the whole deployment (0: no
+	// budget; throttling alone paces it).
+	MaxObjectsPerSecond float64 `json:"maxObjectsPerSecond,omitempty"`
 }
 
 // What to do with a source UpdateObjectEncryption refuses.
@@ -143,6 +151,9 @@ func (p *Policy) normalize() error {
 	if len(p.Buckets) == 0 {
 		return errors.New("policy: buckets: at least one bucket is required")
 	}
+	if p.MaxKMSRequestsPerSecond < 0 {
+		return fmt.Errorf("policy: maxKmsRequestsPerSecond: %v is negative (leave it out, or 0, for no budget)", p.MaxKMSRequestsPerSecond)
+	}
 	names := make([]string, 0, len(p.Buckets))
 	for name := range p.Buckets {
 		names = append(names, name)
@@ -204,9 +215,25 @@ func (p *Policy) normalize() error {
 				return errors.New(field("excludePrefixes") + ": empty prefix would exclude everything")
 			}
 		}
+		if b.MaxObjectsPerSecond < 0 {
+			return fmt.Errorf("%s: %v is negative (leave it out, or 0, for no budget)", field("maxObjectsPerSecond"), b.MaxObjectsPerSecond)
+		}
 		p.Buckets[name] = b
 	}
 	return nil
+}
+
+// HasBudgets reports a budget of objects or KMS requests a second.
+func (p *Policy) HasBudgets() bool {
+	if p.MaxKMSRequestsPerSecond > 0 {
+		return true
+	}
+	for _, b := range p.Buckets {
+		if b.MaxObjectsPerSecond > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // Aliases lists the aliases the policy names keys by, each once.
@@ -237,7 +264,8 @@ func (p *Policy) Resolved() bool {
 // configured key ARN is. The policy itself is unchanged, so that it can be
 // resolved again when an alias is repointed.
 func (p *Policy) WithKeys(keyOf func(alias string) (string, error)) (*Policy, error) {
-	out := &Policy{DryRun: p.DryRun, Buckets: make(map[string]Bucket, len(p.Buckets))}
+	out := *p // every setting, then the buckets with their keys resolved
+	out.Buckets = make(map[string]Bucket, len(p.Buckets))
 	for _, name := range p.bucketNames() {
 		b := p.Buckets[name]
 		if b.KeyAlias != "" {
@@ -256,7 +284,7 @@ func (p *Policy) WithKeys(keyOf func(alias string) (string, error)) (*Policy, er
 		}
 		out.Buckets[name] = b
 	}
-	return out, nil
+	return &out, nil
 }
 
 func (p *Policy) bucketNames() []string {

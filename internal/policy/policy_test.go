@@ -21,6 +21,19 @@ func TestParseValid(t *testing.T) {
 	if _, ok := p.Lookup("other"); ok {
 		t.Error("unmanaged bucket found")
 	}
+	if p.HasBudgets() {
+		t.Error("a policy without budgets has budgets")
+	}
+}
+
+func TestBudgetsParse(t *testing.T) {
+	p, err := Parse([]byte(`{"maxKmsRequestsPerSecond":3000,"buckets":{"b1b":{"kmsKeyArn":"` + keyARN + `","maxObjectsPerSecond":1500.5}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := p.Lookup("b1b"); b.MaxObjectsPerSecond != 1500.5 || p.MaxKMSRequestsPerSecond != 3000 || !p.HasBudgets() {
+		t.Errorf("budgets parsed as %v objects/s and %v KMS requests/s", b.MaxObjectsPerSecond, p.MaxKMSRequestsPerSecond)
+	}
 }
 
 func TestParseErrorsNameTheField(t *testing.T) {
@@ -37,6 +50,9 @@ func TestParseErrorsNameTheField(t *testing.T) {
 		{"empty exclude", `{"buckets":{"b1b":{"kmsKeyArn":"` + keyARN + `","excludePrefixes":[""]}}}`, "excludePrefixes"},
 		{"unknown field", `{"buckets":{"b1b":{"kmsKeyArn":"` + keyARN + `","bucketKey":true}}}`, "unknown field"},
 		{"bad bucket name", `{"buckets":{"B":{"kmsKeyArn":"` + keyARN + `"}}}`, "not a valid bucket name"},
+		{"negative object budget", `{"buckets":{"b1b":{"kmsKeyArn":"` + keyARN + `","maxObjectsPerSecond":-1}}}`, "buckets.b1b.maxObjectsPerSecond"},
+		{"negative KMS budget", `{"maxKmsRequestsPerSecond":-5,"buckets":{"b1b":{"kmsKeyArn":"` + keyARN + `"}}}`, "maxKmsRequestsPerSecond"},
+		{"budget not a number", `{"buckets":{"b1b":{"kmsKeyArn":"` + keyARN + `","maxObjectsPerSecond":"fast"}}}`, "maxObjectsPerSecond"},
 		{"not JSON", `dryRun: true`, "policy:"},
 		{"trailing data", `{"buckets":{"b1b":{"kmsKeyArn":"` + keyARN + `"}}} {}`, "trailing data"},
 	}
@@ -107,8 +123,8 @@ func FuzzParse(f *testing.F) {
 // key ARNs before use; the configured policy keeps its aliases, so it can
 // be resolved again.
 func TestAliasesResolveToKeyARNs(t *testing.T) {
-	p, err := Parse([]byte(`{"buckets":{
-		"b1b":{"kmsKeyArn":"alias/app-data"},
+	p, err := Parse([]byte(`{"maxKmsRequestsPerSecond":100,"buckets":{
+		"b1b":{"kmsKeyArn":"alias/app-data","maxObjectsPerSecond":50},
 		"b2b":{"kmsKeyArn":"arn:aws:kms:us-east-1:111122223333:alias/app-data"},
 		"b3b":{"kmsKeyArn":"` + keyARN + `"}}}`))
 	if err != nil {
@@ -119,6 +135,9 @@ func TestAliasesResolveToKeyARNs(t *testing.T) {
 	}
 	target := "arn:aws:kms:us-east-1:111122223333:key/b"
 	r, err := p.WithKeys(func(string) (string, error) { return target, nil })
+	if err == nil && (r.MaxKMSRequestsPerSecond != 100 || r.Buckets["b1b"].MaxObjectsPerSecond != 50) {
+		t.Errorf("resolving aliases lost the budgets: %v KMS requests/s, %v objects/s", r.MaxKMSRequestsPerSecond, r.Buckets["b1b"].MaxObjectsPerSecond)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -108,6 +108,9 @@ func (r *Rekeyer) copyInPlace(ctx context.Context, obj messages.Object, target p
 		return Outcome{Status: Failed, Reason: ReasonACLsEnabled,
 			Detail: "s3://" + obj.Bucket + " has ACLs enabled (Object Ownership is not BucketOwnerEnforced): a copy would drop the objects' ACL grants"}
 	}
+	if out := r.pace(ctx, obj.Bucket, res, KMSRequests(st, target)); out != nil {
+		return *out
+	}
 	var version string
 	if aws.ToInt64(h.ContentLength) > c.threshold() {
 		version, err = c.multipartCopy(ctx, obj, target, h, res)

@@ -41,6 +41,10 @@ const (
 	// ReasonUnreadable: HeadObject answered a bare 400 in a dry run, where
 	// no update is sent to learn whether the object is SSE-C.
 	ReasonUnreadable = "unreadable"
+	// ReasonBudget: the object waited for its budget past the invocation's
+	// deadline, or the shared record of the budget's users could not be
+	// written; nothing was sent for it, and it is tried again.
+	ReasonBudget = "budget"
 )
 
 // Outcome is the one terminal result of one object.

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/s3rekey/s3rekey/internal/budget"
 	"github.com/s3rekey/s3rekey/internal/messages"
 	"github.com/s3rekey/s3rekey/internal/policy"
 )
@@ -28,10 +29,25 @@ type UpdateObjectEncryptionAPI interface {
 	UpdateObjectEncryption(ctx context.Context, in *s3.UpdateObjectEncryptionInput, optFns ...func(*s3.Options)) (*s3.UpdateObjectEncryptionOutput, error)
 }
 
+// Pacer holds the policy's budgets across the deployment (budget.Pacer in
+// production): Wait returns when n requests of scope may start under a
+// budget of perSecond (0: none).
+type Pacer interface {
+	Wait(ctx context.Context, scope string, perSecond float64, n int) error
+}
+
 var (
 	_ HeadObjectAPI             = (*s3.Client)(nil)
 	_ UpdateObjectEncryptionAPI = (*s3.Client)(nil)
+	_ Pacer                     = (*budget.Pacer)(nil)
 )
+
+// Budget scopes: one per bucket for objects a second, one for the
+// account's KMS requests.
+const ScopeKMS = "kms"
+
+// ScopeBucket is the scope of a bucket's budget of objects a second.
+func ScopeBucket(name string) string { return "bucket/" + name }
 
 // Rekeyer brings objects onto their policy's target key.
 type Rekeyer struct {
@@ -51,12 +67,25 @@ type Rekeyer struct {
 	// Copier copies in place the sources a bucket opted in for; nil means
 	// no copies (such objects fail with a reason).
 	Copier *Copier
+	// Budget paces requests under the policy's budgets; nil sends them
+	// unpaced (a policy with budgets needs one).
+	Budget Pacer
 }
 
 // Result is the outcome of one object with what it cost.
 type Result struct {
 	Outcome
 	Heads, Updates int // S3 requests made (each SDK call, retries inside it not counted)
+
+	budgets budgets
+}
+
+// budgets are the budgets an object is paced under, and whether it has
+// been counted against its bucket's yet: an object is counted once,
+// whatever requests it takes.
+type budgets struct {
+	objects, kms float64
+	counted      bool
 }
 
 func (r *Rekeyer) now() time.Time {
@@ -113,7 +142,7 @@ func (r *Rekeyer) rekeyOnce(ctx context.Context, pol *policy.Policy, obj message
 	case !target.InScope(obj.Key):
 		return Result{Outcome: Outcome{Status: Skipped, Reason: ReasonExcludedPrefix}}
 	}
-	var res Result
+	res := Result{budgets: budgets{objects: target.MaxObjectsPerSecond, kms: pol.MaxKMSRequestsPerSecond}}
 	st, locked, known := stateFromFacts(obj.Facts)
 	if known {
 		d := Decide(st, target, dryRun, r.now())
@@ -129,7 +158,8 @@ func (r *Rekeyer) rekeyOnce(ctx context.Context, pol *policy.Policy, obj message
 		known = !d.Copy
 	}
 	if !known || r.HeadBeforeUpdate {
-		st, out := r.head(ctx, obj, target, &res)
+		var out *Outcome
+		st, out = r.head(ctx, obj, target, &res)
 		if out != nil {
 			res.Outcome = *out
 			return res
@@ -148,8 +178,47 @@ func (r *Rekeyer) rekeyOnce(ctx context.Context, pol *policy.Policy, obj message
 			return res
 		}
 	}
-	res.Outcome = r.update(ctx, obj, target, dryRun, &res)
+	res.Outcome = r.update(ctx, obj, target, dryRun, &res, KMSRequests(st, target))
 	return res
+}
+
+// KMSRequests is how many KMS requests S3 makes for an update or copy of
+// an object in state st onto target: one to decrypt a source under SSE-KMS
+// without a bucket key (or DSSE-KMS, which has none), one to encrypt under
+// the target without one. With bucket keys S3 calls KMS once per bucket
+// key's lifetime, not per object (userguide bucket-key.md).
+func KMSRequests(st State, target policy.Bucket) int {
+	n := 0
+	if (st.Encryption == EncKMS && !st.BucketKey) || st.Encryption == EncDSSE {
+		n++
+	}
+	if !target.BucketKeyEnabled {
+		n++
+	}
+	return n
+}
+
+// pace waits for the budgets before a request for obj: the first request
+// counts the object against its bucket's budget, and kms is the KMS
+// requests S3 will make for this one. A budget that cannot be waited for
+// (the invocation's deadline, the shared record unavailable) leaves the
+// object to be tried again.
+func (r *Rekeyer) pace(ctx context.Context, bucket string, res *Result, kms int) *Outcome {
+	if r.Budget == nil {
+		return nil
+	}
+	var err error
+	if !res.budgets.counted {
+		res.budgets.counted = true
+		err = r.Budget.Wait(ctx, ScopeBucket(bucket), res.budgets.objects, 1)
+	}
+	if err == nil && kms > 0 {
+		err = r.Budget.Wait(ctx, ScopeKMS, res.budgets.kms, kms)
+	}
+	if err != nil {
+		return &Outcome{Status: Retry, Reason: ReasonBudget, Detail: err.Error()}
+	}
+	return nil
 }
 
 // stateFromFacts turns inventory facts into a state when they are enough
@@ -172,6 +241,9 @@ func stateFromFacts(f *messages.Facts) (st State, locked, known bool) {
 
 // head reads the object's state. A non-nil Outcome ends the task.
 func (r *Rekeyer) head(ctx context.Context, obj messages.Object, target policy.Bucket, res *Result) (State, *Outcome) {
+	if out := r.pace(ctx, obj.Bucket, res, 0); out != nil {
+		return State{}, out
+	}
 	res.Heads++
 	out, err := r.Head.HeadObject(ctx, &s3.HeadObjectInput{
 		Bucket: aws.String(obj.Bucket), Key: aws.String(obj.Key), VersionId: nonEmpty(obj.VersionID),
@@ -228,9 +300,12 @@ func StateFromHead(h *s3.HeadObjectOutput) State {
 }
 
 // update applies UpdateObjectEncryption and classifies its answer.
-func (r *Rekeyer) update(ctx context.Context, obj messages.Object, target policy.Bucket, dryRun bool, res *Result) Outcome {
+func (r *Rekeyer) update(ctx context.Context, obj messages.Object, target policy.Bucket, dryRun bool, res *Result, kms int) Outcome {
 	if dryRun {
 		return Outcome{Status: WouldUpdate}
+	}
+	if out := r.pace(ctx, obj.Bucket, res, kms); out != nil {
+		return *out
 	}
 	res.Updates++
 	err := r.sendUpdate(ctx, obj, target)
@@ -259,6 +334,11 @@ func (r *Rekeyer) updateUnreadable(ctx context.Context, obj messages.Object, tar
 	const detail = "HeadObject answered 400 without a reason (an SSE-C object, or a request fault such as expired credentials)"
 	if dryRun {
 		return Outcome{Status: Failed, Reason: ReasonUnreadable, Detail: detail + "; a dry run sends no update to tell which"}
+	}
+	// The source is unknown: count only the target's KMS request (an SSE-C
+	// source, the likely one, costs none).
+	if out := r.pace(ctx, obj.Bucket, res, KMSRequests(State{}, target)); out != nil {
+		return *out
 	}
 	res.Updates++
 	err := r.sendUpdate(ctx, obj, target)
@@ -324,6 +404,10 @@ var throttleCodes = map[string]bool{"SlowDown": true, "Throttling": true, "Throt
 // Throttled reports an outcome of a request over a service's rate: the
 // sender should slow down, and the object be tried again.
 func Throttled(o Outcome) bool { return o.Status == Retry && throttleCodes[o.Reason] }
+
+// Waiting reports a retry whose cure is time: throttled, or held back by
+// its budget. Such an object is tried again however often, soon.
+func Waiting(o Outcome) bool { return Throttled(o) || (o.Status == Retry && o.Reason == ReasonBudget) }
 
 // retryableCodes are error codes that go away by themselves.
 var retryableCodes = map[string]bool{

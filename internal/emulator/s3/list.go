@@ -170,6 +170,13 @@ type currentPage struct {
 	last      string
 }
 
+// skipPrefix returns the index of the last key under prefix cp, from i on:
+// the sorted keys under a prefix are contiguous, and one common prefix
+// stands for them all, so a listing by delimiter need not visit each.
+func skipPrefix(keys []string, i int, cp string) int {
+	return i + sort.Search(len(keys)-i, func(j int) bool { return !strings.HasPrefix(keys[i+j], cp) }) - 1
+}
+
 // listCurrent lists current objects after a key (ListObjects and
 // ListObjectsV2 share it; they differ in how they name the marker).
 func (s *Service) listCurrent(bucketName string, p listParams, after string) (currentPage, *core.Error) {
@@ -196,6 +203,7 @@ func (s *Service) listCurrent(bucketName string, p listParams, after string) (cu
 		}
 		cp, rolled := p.commonPrefix(key)
 		if rolled && (cp <= after || page.last == cp) {
+			i = skipPrefix(keys, i, cp)
 			continue
 		}
 		if n == p.maxKeys {
@@ -206,6 +214,7 @@ func (s *Service) listCurrent(bucketName string, p listParams, after string) (cu
 		if rolled {
 			page.prefixes = append(page.prefixes, prefixEntry{p.encode(cp)})
 			page.last = cp
+			i = skipPrefix(keys, i, cp)
 			continue
 		}
 		page.contents = append(page.contents, listEntry{

@@ -1,0 +1,13 @@
+// Package budget holds s3rekey's request budgets — at most so many objects
+// a second per managed bucket, and so many KMS requests a second per
+// account — across every concurrent invocation of a deployment, not per
+// invocation.
+//
+// Each process (a Lambda execution environment) is a member. While it
+// sends requests under a budget it writes a heartbeat into the jobs table
+// every interval, naming the budgets it uses, and reads everyone's; it
+// then paces itself at the budget divided by the members using it. Members
+// that stop sending drop out when their heartbeat expires, and the others
+// speed up. The cost is two table requests per member per interval,
+// whatever the rate.
+package budget

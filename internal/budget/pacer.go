@@ -1,0 +1,215 @@
+package budget
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+)
+
+// Members is the shared record of who paces under which budget (Table in
+// production).
+type Members interface {
+	// Beat records that member paces under scopes until the given time,
+	// and returns, per scope, how many members' records are current.
+	Beat(ctx context.Context, member string, scopes []string, until, now time.Time) (map[string]int, error)
+}
+
+var _ Members = (*Table)(nil)
+
+// DefaultInterval is how often a member writes its heartbeat.
+const DefaultInterval = 5 * time.Second
+
+// burst is how far a pace that fell behind (an idle member) may catch up
+// at once: a tenth of a second's worth of its share.
+const burst = 100 * time.Millisecond
+
+// Pacer paces one process's requests under the shared budgets. The zero
+// value (with Members set) is ready to use; it is safe for concurrent use.
+type Pacer struct {
+	Members Members
+	// Interval is how often the heartbeat is written (default
+	// DefaultInterval). A member's record lasts two intervals, so the
+	// others learn of a member that left within two intervals.
+	Interval time.Duration
+	// Now is the clock (nil: time.Now).
+	Now func() time.Time
+	// sleep waits d or until ctx ends (nil: a timer); tests advance a fake
+	// clock instead.
+	sleep func(ctx context.Context, d time.Duration) error
+
+	idOnce sync.Once
+	id     string
+
+	mu     sync.Mutex
+	scopes map[string]*pace
+	counts map[string]int // members per scope at the last heartbeat
+	beaten time.Time      // when the last heartbeat succeeded
+	beats  int
+	known  map[string]bool // scopes the last heartbeat named
+
+	beatMu sync.Mutex // one heartbeat at a time
+}
+
+// pace is one scope's schedule: the earliest time its next request may
+// start, and when it was last used.
+type pace struct {
+	next, used time.Time
+}
+
+// Wait blocks until n requests of scope may start under a budget of
+// perSecond for the whole deployment, or returns the context's error, or
+// the heartbeat's when the members are not known. A budget of zero or less
+// is no budget: Wait returns at once.
+func (p *Pacer) Wait(ctx context.Context, scope string, perSecond float64, n int) error {
+	if perSecond <= 0 || n <= 0 {
+		return nil
+	}
+	if err := p.heartbeat(ctx, scope); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	now := p.now()
+	sc := p.scopes[scope]
+	sc.used = now
+	rate := perSecond / float64(max(1, p.counts[scope]))
+	start := sc.next
+	if floor := now.Add(-burst); start.Before(floor) {
+		start = floor
+	}
+	sc.next = start.Add(time.Duration(float64(n) / rate * float64(time.Second)))
+	p.mu.Unlock()
+	if d := start.Sub(now); d > 0 {
+		if p.sleep != nil {
+			return p.sleep(ctx, d)
+		}
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// heartbeat keeps the member's record current. It beats and waits when
+// the scope is new to the record or the record is about to expire (the
+// others would then speed up while this member still sends), and beats in
+// the background when an interval has passed.
+//
+// A member's first heartbeat is written twice, a twentieth of an interval
+// apart, before it sends anything: members that start together (a cold
+// start of many environments) then count each other from their first
+// request. One that joins later is counted by the others at their next
+// heartbeat, within an interval.
+func (p *Pacer) heartbeat(ctx context.Context, scope string) error {
+	interval := p.interval()
+	p.mu.Lock()
+	if p.scopes == nil {
+		p.scopes, p.counts, p.known = map[string]*pace{}, map[string]int{}, map[string]bool{}
+	}
+	if p.scopes[scope] == nil {
+		p.scopes[scope] = &pace{}
+	}
+	p.scopes[scope].used = p.now()
+	age := p.now().Sub(p.beaten)
+	must := p.beats == 0 || !p.known[scope] || age >= interval*3/2
+	p.mu.Unlock()
+	switch {
+	case must:
+		p.beatMu.Lock()
+		defer p.beatMu.Unlock()
+		p.mu.Lock()
+		joining := p.beats == 0
+		done := !joining && p.known[scope] && p.now().Sub(p.beaten) < interval*3/2
+		p.mu.Unlock()
+		if done { // another caller beat meanwhile
+			return nil
+		}
+		if err := p.beat(ctx); err != nil || !joining {
+			return err
+		}
+		t := time.NewTimer(interval / 20)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		return p.beat(ctx)
+	case age >= interval:
+		if p.beatMu.TryLock() {
+			go func() {
+				defer p.beatMu.Unlock()
+				// A failure is retried on the next request, and waited for
+				// before the record expires.
+				_ = p.beat(context.WithoutCancel(ctx))
+			}()
+		}
+	}
+	return nil
+}
+
+// beat writes the heartbeat with the scopes used within two intervals and
+// reads the member counts. The caller holds beatMu.
+func (p *Pacer) beat(ctx context.Context) error {
+	interval := p.interval()
+	p.mu.Lock()
+	now := p.now()
+	var scopes []string
+	for name, sc := range p.scopes {
+		if now.Sub(sc.used) < 2*interval {
+			scopes = append(scopes, name)
+		}
+	}
+	p.mu.Unlock()
+	sort.Strings(scopes)
+	counts, err := p.Members.Beat(ctx, p.member(), scopes, now.Add(2*interval), now)
+	if err != nil {
+		return fmt.Errorf("budget: heartbeat: %w", err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.counts, p.beaten = counts, now
+	p.beats++
+	p.known = map[string]bool{}
+	for _, s := range scopes {
+		p.known[s] = true
+	}
+	return nil
+}
+
+// Share is this member's current share of a budget of perSecond in scope.
+func (p *Pacer) Share(scope string, perSecond float64) float64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return perSecond / float64(max(1, p.counts[scope]))
+}
+
+func (p *Pacer) member() string {
+	p.idOnce.Do(func() {
+		b := make([]byte, 8)
+		_, _ = rand.Read(b) // never fails (crypto/rand)
+		p.id = hex.EncodeToString(b)
+	})
+	return p.id
+}
+
+func (p *Pacer) interval() time.Duration {
+	if p.Interval > 0 {
+		return p.Interval
+	}
+	return DefaultInterval
+}
+
+func (p *Pacer) now() time.Time {
+	if p.Now != nil {
+		return p.Now()
+	}
+	return time.Now()
+}

@@ -1,0 +1,52 @@
+package budget_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/s3rekey/s3rekey/internal/budget"
+	"github.com/s3rekey/s3rekey/internal/demo"
+	"github.com/s3rekey/s3rekey/internal/emulator"
+	"github.com/s3rekey/s3rekey/internal/emulator/emutest"
+)
+
+// TestTableCountsCurrentMembersPerScope writes heartbeats into a jobs
+// table made as the stack makes it, and reads back the members per scope:
+// only records whose time has not passed count, and a member's new
+// heartbeat replaces its old one.
+func TestTableCountsCurrentMembersPerScope(t *testing.T) {
+	e := emutest.Start(t, emulator.Options{})
+	ctx := context.Background()
+	if err := demo.CreateJobsTable(ctx, e.Cfg, "jobs"); err != nil {
+		t.Fatal(err)
+	}
+	db := dynamodb.NewFromConfig(e.Cfg)
+	table := &budget.Table{Put: db, Query: db, Name: "jobs"}
+	now := time.Unix(2e9, 0)
+	beat := func(member string, until time.Time, scopes ...string) map[string]int {
+		t.Helper()
+		got, err := table.Beat(ctx, member, scopes, until, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	beat("a", now.Add(10*time.Second), "kms", "bucket/x")
+	beat("b", now.Add(10*time.Second), "bucket/x")
+	beat("gone", now.Add(-time.Second), "kms", "bucket/x")
+	got := beat("c", now.Add(10*time.Second), "kms", "bucket/y")
+	want := map[string]int{"kms": 2, "bucket/x": 2, "bucket/y": 1}
+	for scope, n := range want {
+		if got[scope] != n {
+			t.Errorf("%s: %d members, want %d (all: %v)", scope, got[scope], n, got)
+		}
+	}
+	// a stops using the KMS budget.
+	got = beat("a", now.Add(10*time.Second), "bucket/x")
+	if got["kms"] != 1 || got["bucket/x"] != 2 {
+		t.Errorf("after a's new heartbeat: %v, want kms 1 and bucket/x 2", got)
+	}
+}
