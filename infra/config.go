@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"sort"
 	"strings"
 
@@ -153,6 +154,11 @@ func (c *Config) validate() error {
 			return fmt.Errorf("sourceKeyArns[%d]: %q is not a KMS key ARN", i, arn)
 		}
 	}
+	for name, f := range map[string]FunctionConfig{"encrypt": c.Encrypt, "planner": c.Planner} {
+		if err := f.misplaced(name); err != nil {
+			return err
+		}
+	}
 	c.Encrypt = withDefaults(c.Encrypt, defaultEncrypt)
 	c.Planner = withDefaults(c.Planner, defaultPlanner)
 	for name, f := range map[string]FunctionConfig{"encrypt": c.Encrypt, "planner": c.Planner} {
@@ -187,6 +193,23 @@ func withDefaults(f, d FunctionConfig) FunctionConfig {
 		MaxConcurrency: pick(f.MaxConcurrency, d.MaxConcurrency), ObjectsInFlight: pick(f.ObjectsInFlight, d.ObjectsInFlight),
 		MaxAttempts: pick(f.MaxAttempts, d.MaxAttempts), EphemeralMB: pick(f.EphemeralMB, d.EphemeralMB), HeadBeforeUpdate: f.HeadBeforeUpdate,
 		ListingRanges: pick(f.ListingRanges, d.ListingRanges)}
+}
+
+// functionOnly are the settings only one function reads, by JSON name: set
+// on the other, they would silently do nothing, so they are refused.
+var functionOnly = map[string]string{"objectsInFlight": "encrypt", "maxAttempts": "encrypt", "headBeforeUpdate": "encrypt",
+	"listingRanges": "planner"}
+
+// misplaced refuses a setting of the other function.
+func (f FunctionConfig) misplaced(name string) error {
+	v := reflect.ValueOf(f)
+	for i := range v.NumField() {
+		field, _, _ := strings.Cut(v.Type().Field(i).Tag.Get("json"), ",")
+		if owner, ok := functionOnly[field]; ok && owner != name && !v.Field(i).IsZero() {
+			return fmt.Errorf("%s.%s: only the %s function has this setting", name, field, owner)
+		}
+	}
+	return nil
 }
 
 func (f FunctionConfig) validate(name string) error {

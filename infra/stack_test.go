@@ -651,9 +651,11 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		"report key alias":    {`{"buckets":{"b1b":{"kmsKeyArn":"` + key + `"}},"jobs":{"reports":{"kmsKeyArn":"alias/reports"}}}`, "jobs.reports.kmsKeyArn"},
 		"report bucket, no key": {`{"buckets":{"b1b":{"kmsKeyArn":"` + key + `"}},"jobs":{"reports":{"bucket":"audit"}}}`,
 			"jobs.reports.kmsKeyArn"},
-		"retention":     {`{"buckets":{"b1b":{"kmsKeyArn":"` + key + `"}},"jobs":{"retentionDays":-1}}`, "jobs.retentionDays"},
-		"object budget": {`{"buckets":{"b1b":{"kmsKeyArn":"` + key + `","maxObjectsPerSecond":-10}}}`, "buckets.b1b.maxObjectsPerSecond"},
-		"KMS budget":    {`{"buckets":{"b1b":{"kmsKeyArn":"` + key + `"}},"maxKmsRequestsPerSecond":-1}`, "maxKmsRequestsPerSecond"},
+		"retention":                      {`{"buckets":{"b1b":{"kmsKeyArn":"` + key + `"}},"jobs":{"retentionDays":-1}}`, "jobs.retentionDays"},
+		"encrypt setting on the planner": {`{"buckets":{"b1b":{"kmsKeyArn":"` + key + `"}},"planner":{"objectsInFlight":10}}`, "planner.objectsInFlight: only the encrypt"},
+		"planner setting on encrypt":     {`{"buckets":{"b1b":{"kmsKeyArn":"` + key + `"}},"encrypt":{"listingRanges":4}}`, "encrypt.listingRanges: only the planner"},
+		"object budget":                  {`{"buckets":{"b1b":{"kmsKeyArn":"` + key + `","maxObjectsPerSecond":-10}}}`, "buckets.b1b.maxObjectsPerSecond"},
+		"KMS budget":                     {`{"buckets":{"b1b":{"kmsKeyArn":"` + key + `"}},"maxKmsRequestsPerSecond":-1}`, "maxKmsRequestsPerSecond"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

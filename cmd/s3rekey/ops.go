@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"maps"
 	"math"
 	"os"
@@ -151,7 +152,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	p := pipeline.New(cfg, pol, q, pipeline.Options{Concurrency: *concurrency, Jobs: jc})
+	p := pipeline.New(cfg, pol, q, pipeline.Options{Concurrency: *concurrency, Jobs: jc, Logger: problemLogger(stderr)})
 	return runPipeline(ctx, p, *untilIdle, *settle, *asJSON, stdout, stderr)
 }
 
@@ -166,6 +167,13 @@ func localJobs(pol *policy.Policy) (jobs.Config, error) {
 		return jc, usageError{err}
 	}
 	return jc, nil
+}
+
+// problemLogger logs a local run's warnings and errors (a handler that
+// failed, a send that will be retried) to stderr; the functions' routine
+// lines stay out of the way of the progress and the summary.
+func problemLogger(stderr io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
 
 // runPipeline runs p, shows progress on stderr, and prints the summary.
@@ -397,7 +405,7 @@ func runBackfill(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		if err != nil {
 			return err
 		}
-		p, controlURL = pipeline.New(cfg, pol, q, pipeline.Options{Jobs: jc}), q.Control
+		p, controlURL = pipeline.New(cfg, pol, q, pipeline.Options{Jobs: jc, Logger: problemLogger(stderr)}), q.Control
 	} else {
 		if controlURL == "" {
 			return usageError{errors.New("--control-queue is required")}

@@ -11,8 +11,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
 
@@ -160,6 +162,51 @@ func TestOnlyBoundedKnownLengthBodiesAreCopied(t *testing.T) {
 				if b, _ := io.ReadAll(again); string(b) != payload {
 					t.Error("GetBody does not replay the body")
 				}
+			}
+		})
+	}
+}
+
+// TestThrottlesReachTheCaller: an S3 client with ThrottlesToCaller answers
+// a 503 SlowDown after one request, so that the caller's window sees it,
+// and still retries a 500 InternalError up to MaxAttempts.
+func TestThrottlesReachTheCaller(t *testing.T) {
+	for _, tc := range []struct {
+		code     string
+		status   int
+		requests int
+	}{
+		{"SlowDown", http.StatusServiceUnavailable, 1},
+		{"InternalError", http.StatusInternalServerError, MaxAttempts},
+	} {
+		t.Run(tc.code, func(t *testing.T) {
+			var mu sync.Mutex
+			requests := 0
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				requests++
+				mu.Unlock()
+				w.WriteHeader(tc.status)
+				_, _ = io.WriteString(w, "<Error><Code>"+tc.code+"</Code><Message>m</Message></Error>")
+			}))
+			defer srv.Close()
+			t.Setenv("AWS_REGION", "us-east-1")
+			t.Setenv("AWS_ACCESS_KEY_ID", "AKIDTEST")
+			t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
+			cfg, err := Load(context.Background(), srv.URL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// No backoff between the InternalError tries: the count matters.
+			client := s3.NewFromConfig(cfg, S3Options(cfg), ThrottlesToCaller, func(o *s3.Options) {
+				o.Retryer = retry.AddWithMaxBackoffDelay(o.Retryer, time.Millisecond)
+			})
+			_, err = client.HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: aws.String("b"), Key: aws.String("k")})
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if requests != tc.requests {
+				t.Errorf("%s: %d requests, want %d", tc.code, requests, tc.requests)
 			}
 		})
 	}

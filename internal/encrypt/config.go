@@ -119,7 +119,7 @@ func (c Config) Check(pol *policy.Policy) error {
 // New wires a handler to AWS: S3 for HEAD and UpdateObjectEncryption, SQS
 // for follow-ups.
 func New(awsCfg aws.Config, pol policy.Source, cfg Config, logger *slog.Logger, metrics io.Writer) *Handler {
-	s3c := s3.NewFromConfig(awsCfg, awsconf.S3Options(awsCfg))
+	s3c := s3.NewFromConfig(awsCfg, awsconf.S3Options(awsCfg), awsconf.ThrottlesToCaller)
 	rekeyer := &rekey.Rekeyer{Head: s3c, Update: s3c, Source: pol, HeadBeforeUpdate: cfg.HeadBeforeUpdate,
 		Copier: &rekey.Copier{API: s3c, MultipartThreshold: cfg.MultipartCopyThreshold, PartSize: cfg.CopyPartSize}}
 	h := &Handler{

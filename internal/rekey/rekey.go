@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"strings"
 	"time"
 
@@ -441,6 +442,10 @@ func classify(err error) Outcome {
 			// this is S3 refusing the operation itself (for example a region
 			// without UpdateObjectEncryption): a person must look.
 			return Outcome{Status: Failed, Reason: ReasonNotImplemented, Detail: ae.ErrorMessage()}
+		case httpStatus(err) == http.StatusServiceUnavailable && !throttleCodes[code]:
+			// S3's 503 asks for a lower request rate, whatever its code (a
+			// HEAD's answer has no body to carry one): it is throttling.
+			return Outcome{Status: Retry, Reason: "SlowDown", Detail: strings.TrimSpace(code + ": " + ae.ErrorMessage())}
 		case retryableCodes[code] || httpStatus(err) >= 500:
 			return Outcome{Status: Retry, Reason: code, Detail: ae.ErrorMessage()}
 		case code == "NoSuchBucket":

@@ -393,6 +393,14 @@ func TestClassifyErrors(t *testing.T) {
 		{"UOE NoSuchKey", fakeS3{head: sseS3, update: func() error { return responseError(404, "NoSuchKey", "gone") }}, rekey.Gone, ""},
 		{"UOE refused although updatable", fakeS3{head: sseS3, update: func() error { return responseError(400, "InvalidRequest", "odd") }}, rekey.Failed, rekey.ReasonInvalidRequest},
 		{"UOE throttled by KMS", fakeS3{head: sseS3, update: func() error { return responseError(400, "KMS.ThrottlingException", "slow") }}, rekey.Retry, "KMS.ThrottlingException"},
+		// S3's 503 is its answer to a request rate over the quota (userguide
+		// ErrorBestPractices.md, "Tune application for repeated SlowDown
+		// errors"); a HEAD's 503 has no body to name it, and is throttling
+		// all the same.
+		{"HEAD 503 without a code", fakeS3{head: func() (*s3.HeadObjectOutput, error) { return nil, responseError(503, "ServiceUnavailable", "") }},
+			rekey.Retry, "SlowDown"},
+		{"UOE 503 ServiceUnavailable", fakeS3{head: sseS3, update: func() error { return responseError(503, "ServiceUnavailable", "Reduce your request rate.") }},
+			rekey.Retry, "SlowDown"},
 		// A HEAD answer has no body: its 400 is an SSE-C object, or expired
 		// credentials, a wrong region, a malformed version id. Only
 		// UpdateObjectEncryption's refusal (S3 API reference,
