@@ -97,7 +97,7 @@ var (
 // one) and validates it, naming the field of each error.
 func ParseConfig(raw any) (*Config, error) {
 	if raw == nil {
-		return nil, fmt.Errorf("cdk.json: context %q is missing (see the README's deploy section)", ContextKey)
+		return nil, fmt.Errorf("cdk.json: context %q is missing (see docs/configuration.md)", ContextKey)
 	}
 	var data []byte
 	switch v := raw.(type) {

@@ -122,3 +122,57 @@ func TestOperationsCoversEveryAlarm(t *testing.T) {
 		}
 	}
 }
+
+// TestDocLinksResolve fails on a relative link of README.md, BENCHMARKS.md
+// or docs/ to a file or heading that is not there.
+func TestDocLinksResolve(t *testing.T) {
+	files, err := filepath.Glob("../docs/*.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files = append(files, "../README.md", "../BENCHMARKS.md")
+	fence := regexp.MustCompile("(?s)```.*?```")
+	heading := regexp.MustCompile(`(?m)^#+ (.*)$`)
+	notSlug := regexp.MustCompile(`[^\w\- ]`)
+	link := regexp.MustCompile(`\]\(([^)\s]+)\)`)
+	anchors := func(path string) map[string]bool {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil
+		}
+		out := map[string]bool{}
+		for _, m := range heading.FindAllStringSubmatch(fence.ReplaceAllString(string(data), ""), -1) {
+			slug := notSlug.ReplaceAllString(strings.ToLower(strings.TrimSpace(m[1])), "")
+			out[strings.ReplaceAll(slug, " ", "-")] = true
+		}
+		return out
+	}
+	links := 0
+	for _, file := range files {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range link.FindAllStringSubmatch(string(data), -1) {
+			if strings.Contains(m[1], "://") {
+				continue
+			}
+			links++
+			path, anchor, _ := strings.Cut(m[1], "#")
+			target := file
+			if path != "" {
+				target = filepath.Join(filepath.Dir(file), path)
+			}
+			if _, err := os.Stat(target); err != nil {
+				t.Errorf("%s: link to %s: no such file", file, m[1])
+				continue
+			}
+			if anchor != "" && strings.HasSuffix(target, ".md") && !anchors(target)[anchor] {
+				t.Errorf("%s: link to %s: no such heading", file, m[1])
+			}
+		}
+	}
+	if links < 20 {
+		t.Fatalf("found only %d links: the reader is broken", links)
+	}
+}

@@ -14,7 +14,7 @@ import (
 	"syscall"
 )
 
-// Exit codes, documented in the README.
+// Exit codes, documented in docs/cli.md.
 const (
 	exitOK      = 0
 	exitFailure = 1 // the command ran and failed (for demo: verification failed)

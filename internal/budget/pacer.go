@@ -184,8 +184,8 @@ func (p *Pacer) beat(ctx context.Context) error {
 	return nil
 }
 
-// Share is this member's current share of a budget of perSecond in scope.
-func (p *Pacer) Share(scope string, perSecond float64) float64 {
+// share is this member's current share of a budget of perSecond in scope.
+func (p *Pacer) share(scope string, perSecond float64) float64 {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return perSecond / float64(max(1, p.counts[scope]))

@@ -113,7 +113,7 @@ func TestBudgetHoldsAcrossMembers(t *testing.T) {
 		}
 		c.advance(10 * time.Millisecond)
 	}
-	if got := pacers[0].Share("bucket/b", budget); got != budget/members4 {
+	if got := pacers[0].share("bucket/b", budget); got != budget/members4 {
 		t.Errorf("share %v, want %v", got, budget/members4)
 	}
 	// Count starts per second over the time the schedule covers fully.
@@ -150,7 +150,7 @@ func TestMembersThatLeaveGiveBackTheirShare(t *testing.T) {
 		}()
 	}
 	join.Wait()
-	if got := pacers[0].Share("kms", 100); got != 25 {
+	if got := pacers[0].share("kms", 100); got != 25 {
 		t.Fatalf("share with four members %v, want 25", got)
 	}
 	for range 40 { // 4 s: the others' records (2 s) expire
@@ -158,7 +158,7 @@ func TestMembersThatLeaveGiveBackTheirShare(t *testing.T) {
 		_ = pacers[0].Wait(context.Background(), "kms", 100, 1)
 		waitBeats(pacers[0])
 	}
-	if got := pacers[0].Share("kms", 100); got != 100 {
+	if got := pacers[0].share("kms", 100); got != 100 {
 		t.Errorf("share alone %v, want 100", got)
 	}
 }

@@ -136,18 +136,30 @@ var s3Latency = emulator.Latency{Service: "s3", Operation: "UpdateObjectEncrypti
 // least 20,000 objects with nothing dead-lettered for throttling).
 func BenchmarkQuotaFound(b *testing.B) {
 	for range b.N {
-		d, emu := benchWorld(b, quotaObjects)
-		parallel(quotaObjects, 16, d.putData(b))
-		emu.SetQuotas(emulator.Quotas{S3PutPerSecond: quota})
-		emu.SetLatency(s3Latency)
-		emu.ResetCounts()
-		got := runBackfill(b, d, emu, d.policy, quotaObjects, 4)
-		b.ReportMetric(got.rate, "objects/s")
-		b.ReportMetric(got.rate/quota, "fraction-of-quota")
-		b.ReportMetric(got.steady/quota, "steady-fraction-of-quota")
-		b.ReportMetric(got.throttledShare, "throttled-share")
-		b.ReportMetric(0, "ns/op")
+		d, emu := quotaWorld(b, emulator.Quotas{S3PutPerSecond: quota})
+		runBackfill(b, d, emu, d.policy, quotaObjects, 4).report(b, quota, "quota")
 	}
+}
+
+// quotaWorld seeds the quota benchmarks' objects and puts the quotas and
+// S3's latency in force.
+func quotaWorld(b *testing.B, q emulator.Quotas) (*demo, *emulator.Emulator) {
+	d, emu := benchWorld(b, quotaObjects)
+	parallel(quotaObjects, 16, d.putData(b))
+	emu.SetQuotas(q)
+	emu.SetLatency(s3Latency)
+	emu.ResetCounts()
+	return d, emu
+}
+
+// report reports the backfill's rates against limit (the quota or the
+// budget, named by what).
+func (got backfill) report(b *testing.B, limit float64, what string) {
+	b.ReportMetric(got.rate, "objects/s")
+	b.ReportMetric(got.rate/limit, "fraction-of-"+what)
+	b.ReportMetric(got.steady/limit, "steady-fraction-of-"+what)
+	b.ReportMetric(got.throttledShare, "throttled-share")
+	b.ReportMetric(0, "ns/op")
 }
 
 // BenchmarkBudgetHeld backfills the same objects under the same quota with
@@ -158,17 +170,8 @@ func BenchmarkQuotaFound(b *testing.B) {
 func BenchmarkBudgetHeld(b *testing.B) {
 	const budget = 0.6 * quota
 	for range b.N {
-		d, emu := benchWorld(b, quotaObjects)
-		parallel(quotaObjects, 16, d.putData(b))
-		emu.SetQuotas(emulator.Quotas{S3PutPerSecond: quota})
-		emu.SetLatency(s3Latency)
-		emu.ResetCounts()
-		got := runBackfill(b, d, emu, withBudgets(d.policy, budget, true, 0), quotaObjects, 4)
-		b.ReportMetric(got.rate, "objects/s")
-		b.ReportMetric(got.rate/budget, "fraction-of-budget")
-		b.ReportMetric(got.steady/budget, "steady-fraction-of-budget")
-		b.ReportMetric(got.throttledShare, "throttled-share")
-		b.ReportMetric(0, "ns/op")
+		d, emu := quotaWorld(b, emulator.Quotas{S3PutPerSecond: quota})
+		runBackfill(b, d, emu, withBudgets(d.policy, budget, true, 0), quotaObjects, 4).report(b, budget, "budget")
 	}
 }
 
@@ -183,11 +186,7 @@ func BenchmarkProductionProtected(b *testing.B) {
 	const kmsQuota = 1000.0
 	const production, budget = 0.3 * kmsQuota, 0.6 * kmsQuota
 	for range b.N {
-		d, emu := benchWorld(b, quotaObjects)
-		parallel(quotaObjects, 16, d.putData(b))
-		emu.SetQuotas(emulator.Quotas{KMSPerSecond: kmsQuota})
-		emu.SetLatency(s3Latency)
-		emu.ResetCounts()
+		d, emu := quotaWorld(b, emulator.Quotas{KMSPerSecond: kmsQuota})
 		prod := kms.NewFromConfig(clientConfig(emu.AWSConfig()), func(o *kms.Options) { o.Retryer = aws.NopRetryer{} })
 		var calls, throttled atomic.Int64
 		stop := make(chan struct{})
@@ -233,11 +232,8 @@ func BenchmarkProductionProtected(b *testing.B) {
 		if n := throttled.Load(); n != 0 {
 			b.Errorf("production saw %d of %d requests fail under the backfill, want none", n, calls.Load())
 		}
-		b.ReportMetric(got.rate, "objects/s")
-		b.ReportMetric(got.rate/budget, "fraction-of-budget") // one KMS request per object
-		b.ReportMetric(got.steady/budget, "steady-fraction-of-budget")
+		got.report(b, budget, "budget") // one KMS request per object
 		b.ReportMetric(float64(throttled.Load()), "production-throttles")
 		b.ReportMetric(float64(calls.Load()), "production-requests")
-		b.ReportMetric(0, "ns/op")
 	}
 }
