@@ -69,8 +69,8 @@ type FunctionConfig struct {
 	TimeoutSeconds        int `json:"timeoutSeconds,omitempty"`
 	BatchSize             int `json:"batchSize,omitempty"`
 	BatchingWindowSeconds int `json:"batchingWindowSeconds,omitempty"`
-	// MaxConcurrency caps concurrent invocations: the throttle against S3
-	// and KMS request quotas.
+	// MaxConcurrency caps concurrent invocations (the policy's budgets,
+	// not this, hold S3 and KMS request rates).
 	MaxConcurrency  int `json:"maxConcurrency,omitempty"`
 	ObjectsInFlight int `json:"objectsInFlight,omitempty"` // encrypt only
 	MaxAttempts     int `json:"maxAttempts,omitempty"`     // encrypt only

@@ -468,3 +468,23 @@ func runRealClient(t *testing.T, where string, words []string, url string) {
 		t.Errorf("%s: %v\n%s", where, err, out)
 	}
 }
+
+// TestEmulatorDocsEveryFlag fails when the emulator takes a flag that
+// docs/emulator.md does not describe.
+func TestEmulatorDocsEveryFlag(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/emulator.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var usage syncBuffer
+	run(context.Background(), []string{"emulator", "--help"}, &usage, &usage)
+	flags := regexp.MustCompile(`(?m)^  -([a-z0-9-]+)`).FindAllStringSubmatch(usage.String(), -1)
+	if len(flags) < 10 {
+		t.Fatalf("found only %d flags in the usage:\n%s", len(flags), usage.String())
+	}
+	for _, f := range flags {
+		if !strings.Contains(string(doc), "`--"+f[1]) {
+			t.Errorf("docs/emulator.md does not describe --%s", f[1])
+		}
+	}
+}
