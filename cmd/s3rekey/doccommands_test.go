@@ -351,12 +351,8 @@ func runDocCommands(t *testing.T, cmds []docCommand, targets map[string]bool, cl
 			continue
 		}
 		// Commands below talk to the emulator.
-		if len(words) > 1 && words[0] == "go" && words[1] == "run" {
-			if len(words) < 3 || words[2] != "./cmd/s3rekey" {
-				t.Errorf("%s: go run of something other than the CLI", where)
-				continue
-			}
-			words = append([]string{"s3rekey"}, words[3:]...)
+		if words = cliWords(t, where, words); words == nil {
+			continue
 		}
 		if words[0] == "s3rekey" && len(words) > 1 && words[1] == "emulator" {
 			if world != nil {
@@ -373,9 +369,8 @@ func runDocCommands(t *testing.T, cmds []docCommand, targets map[string]bool, cl
 		if strings.Contains(text, "<job id>") {
 			w.placeholders["<job id>"] = w.jobID(t)
 		}
-		words = shellWords(substitute(t, where, text, w, vars))
-		if words[0] == "go" { // go run ./cmd/s3rekey, substituted again
-			words = append([]string{"s3rekey"}, words[3:]...)
+		if words = cliWords(t, where, shellWords(substitute(t, where, text, w, vars))); words == nil {
+			continue
 		}
 		switch words[0] {
 		case "s3rekey":
@@ -399,6 +394,20 @@ func runDocCommands(t *testing.T, cmds []docCommand, targets map[string]bool, cl
 			t.Errorf("%s: a command no test runs", where)
 		}
 	}
+}
+
+// cliWords reads `go run ./cmd/s3rekey ARGS` as `s3rekey ARGS`; it
+// returns nil, failing the test, for a go run of anything else.
+func cliWords(t *testing.T, where string, words []string) []string {
+	t.Helper()
+	if len(words) < 2 || words[0] != "go" || words[1] != "run" {
+		return words
+	}
+	if len(words) < 3 || words[2] != "./cmd/s3rekey" {
+		t.Errorf("%s: go run of something other than the CLI", where)
+		return nil
+	}
+	return append([]string{"s3rekey"}, words[3:]...)
 }
 
 // substitute replaces $VARS, the documented endpoint and placeholders.

@@ -14,6 +14,7 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go"
 )
 
 // MaxAttempts bounds the SDK's tries of one request; what still fails is
@@ -135,18 +136,33 @@ func ThrottlesToCaller(o *s3.Options) {
 // noThrottleRetries is a retryer that does not retry throttling.
 type noThrottleRetries struct{ aws.RetryerV2 }
 
-var throttles = retry.ThrottleErrorCode{Codes: retry.DefaultThrottleErrorCodes}
-
 func (r noThrottleRetries) IsErrorRetryable(err error) bool {
-	return !s3Throttle(err) && r.RetryerV2.IsErrorRetryable(err)
+	return !Throttled(err) && r.RetryerV2.IsErrorRetryable(err)
 }
 
-// s3Throttle reports a throttling answer: a throttling code, or S3's 503,
-// whose code a HEAD answer (no body) cannot carry (S3 answers 503 Slow
-// Down to "reduce your request rate").
-func s3Throttle(err error) bool {
+// throttleCodes are the error codes of a request over a service's rate: the
+// SDK's own list, and KMS's throttling as S3 relays it.
+var throttleCodes = func() map[string]bool {
+	codes := map[string]bool{"KMS.ThrottlingException": true}
+	for code := range retry.DefaultThrottleErrorCodes {
+		codes[code] = true
+	}
+	return codes
+}()
+
+// IsThrottleCode reports an error code that asks for a lower request rate.
+func IsThrottleCode(code string) bool { return throttleCodes[code] }
+
+// Throttled reports an answer over a service's request rate: a throttling
+// code, or a 503, S3's "Slow Down", whose code a HEAD answer (no body)
+// cannot carry (userguide ErrorBestPractices.md).
+func Throttled(err error) bool {
+	var ae smithy.APIError
+	if errors.As(err, &ae) && IsThrottleCode(ae.ErrorCode()) {
+		return true
+	}
 	var re *awshttp.ResponseError
-	return throttles.IsErrorThrottle(err) == aws.TrueTernary || (errors.As(err, &re) && re.HTTPStatusCode() == http.StatusServiceUnavailable)
+	return errors.As(err, &re) && re.HTTPStatusCode() == http.StatusServiceUnavailable
 }
 
 // retryerV2 lifts an aws.Retryer to aws.RetryerV2, as the SDK does.

@@ -46,9 +46,8 @@ type Pacer struct {
 
 	mu     sync.Mutex
 	scopes map[string]*pace
-	counts map[string]int // members per scope at the last heartbeat
-	beaten time.Time      // when the last heartbeat succeeded
-	beats  int
+	counts map[string]int  // members per scope at the last heartbeat
+	beaten time.Time       // when the last heartbeat succeeded; zero before the first
 	known  map[string]bool // scopes the last heartbeat named
 
 	beatMu sync.Mutex // one heartbeat at a time
@@ -73,28 +72,32 @@ func (p *Pacer) Wait(ctx context.Context, scope string, perSecond float64, n int
 	}
 	p.mu.Lock()
 	now := p.now()
-	sc := p.scopes[scope]
-	sc.used = now
-	rate := perSecond / float64(max(1, p.counts[scope]))
+	sc := p.scopes[scope] // made, and marked used, by heartbeat
 	start := sc.next
 	if floor := now.Add(-burst); start.Before(floor) {
 		start = floor
 	}
-	sc.next = start.Add(time.Duration(float64(n) / rate * float64(time.Second)))
+	sc.next = start.Add(time.Duration(float64(n) / p.shareLocked(scope, perSecond) * float64(time.Second)))
 	p.mu.Unlock()
 	if d := start.Sub(now); d > 0 {
 		if p.sleep != nil {
 			return p.sleep(ctx, d)
 		}
-		t := time.NewTimer(d)
-		defer t.Stop()
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+		return sleep(ctx, d)
 	}
 	return nil
+}
+
+// sleep waits d, or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // heartbeat keeps the member's record current. It beats and waits when
@@ -118,14 +121,14 @@ func (p *Pacer) heartbeat(ctx context.Context, scope string) error {
 	}
 	p.scopes[scope].used = p.now()
 	age := p.now().Sub(p.beaten)
-	must := p.beats == 0 || !p.known[scope] || age >= interval*3/2
+	must := p.beaten.IsZero() || !p.known[scope] || age >= interval*3/2
 	p.mu.Unlock()
 	switch {
 	case must:
 		p.beatMu.Lock()
 		defer p.beatMu.Unlock()
 		p.mu.Lock()
-		joining := p.beats == 0
+		joining := p.beaten.IsZero()
 		done := !joining && p.known[scope] && p.now().Sub(p.beaten) < interval*3/2
 		p.mu.Unlock()
 		if done { // another caller beat meanwhile
@@ -134,12 +137,8 @@ func (p *Pacer) heartbeat(ctx context.Context, scope string) error {
 		if err := p.beat(ctx); err != nil || !joining {
 			return err
 		}
-		t := time.NewTimer(interval / 20)
-		defer t.Stop()
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			return ctx.Err()
+		if err := sleep(ctx, interval/20); err != nil {
+			return err
 		}
 		return p.beat(ctx)
 	case age >= interval:
@@ -176,7 +175,6 @@ func (p *Pacer) beat(ctx context.Context) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.counts, p.beaten = counts, now
-	p.beats++
 	p.known = map[string]bool{}
 	for _, s := range scopes {
 		p.known[s] = true
@@ -188,6 +186,11 @@ func (p *Pacer) beat(ctx context.Context) error {
 func (p *Pacer) share(scope string, perSecond float64) float64 {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	return p.shareLocked(scope, perSecond)
+}
+
+// shareLocked is share with p.mu held.
+func (p *Pacer) shareLocked(scope string, perSecond float64) float64 {
 	return perSecond / float64(max(1, p.counts[scope]))
 }
 

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
@@ -129,12 +128,10 @@ func New(awsCfg aws.Config, pol policy.Source, cfg Config, logger *slog.Logger, 
 		Logger:  logger,
 		Metrics: metrics,
 	}
-	if _, committer := cfg.Jobs.Wire(awsCfg); committer != nil {
+	if store, committer := cfg.Jobs.Wire(awsCfg); committer != nil {
 		h.Jobs = committer
-		// Budgets are shared through the same table (see Check).
-		db := dynamodb.NewFromConfig(awsCfg)
-		pacer := &budget.Pacer{Members: &budget.Table{Put: db, Query: db, Name: cfg.Jobs.Table}}
-		rekeyer.Budget = pacer
+		// Budgets are shared through the same table and client (see Check).
+		rekeyer.Budget = &budget.Pacer{Members: &budget.Table{Put: store.API, Query: store.API, Name: store.Table}}
 	}
 	return h
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"strings"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/s3rekey/s3rekey/internal/awsconf"
 	"github.com/s3rekey/s3rekey/internal/budget"
 	"github.com/s3rekey/s3rekey/internal/messages"
 	"github.com/s3rekey/s3rekey/internal/policy"
@@ -396,25 +396,21 @@ func (r *Rekeyer) reclassify(ctx context.Context, obj messages.Object, target po
 	return d.Outcome
 }
 
-// throttleCodes are the answers of a service over its request rate: S3's
-// 503 SlowDown (for KMS too, when S3's calls to KMS are throttled), and
-// KMS's and the SDKs' throttling codes.
-var throttleCodes = map[string]bool{"SlowDown": true, "Throttling": true, "ThrottlingException": true, "RequestLimitExceeded": true,
-	"TooManyRequestsException": true, "KMS.ThrottlingException": true, "RequestThrottled": true}
-
-// Throttled reports an outcome of a request over a service's rate: the
-// sender should slow down, and the object be tried again.
-func Throttled(o Outcome) bool { return o.Status == Retry && throttleCodes[o.Reason] }
+// Throttled reports an outcome of a request over a service's rate (S3's
+// 503 SlowDown, for KMS too when S3's calls to KMS are throttled, and the
+// throttling codes of awsconf): the sender should slow down, and the object
+// be tried again.
+func Throttled(o Outcome) bool { return o.Status == Retry && awsconf.IsThrottleCode(o.Reason) }
 
 // Waiting reports a retry whose cure is time: throttled, or held back by
 // its budget. Such an object is tried again however often, soon.
 func Waiting(o Outcome) bool { return Throttled(o) || (o.Status == Retry && o.Reason == ReasonBudget) }
 
 // retryableCodes are error codes that go away by themselves.
+// Throttling is retried too (see Throttled).
 var retryableCodes = map[string]bool{
-	"SlowDown": true, "ServiceUnavailable": true, "InternalError": true, "RequestTimeout": true,
-	"Throttling": true, "ThrottlingException": true, "RequestLimitExceeded": true, "TooManyRequestsException": true,
-	"RequestTimeTooSkewed": true, "KMS.ThrottlingException": true, "KMS.KMSInternalException": true,
+	"ServiceUnavailable": true, "InternalError": true, "RequestTimeout": true,
+	"RequestTimeTooSkewed": true, "KMS.KMSInternalException": true,
 	// 409: another request on the same object or bucket is in progress
 	// (S3 API reference, Error responses: OperationAborted,
 	// ConditionalRequestConflict); trying again later succeeds.
@@ -442,10 +438,14 @@ func classify(err error) Outcome {
 			// this is S3 refusing the operation itself (for example a region
 			// without UpdateObjectEncryption): a person must look.
 			return Outcome{Status: Failed, Reason: ReasonNotImplemented, Detail: ae.ErrorMessage()}
-		case httpStatus(err) == http.StatusServiceUnavailable && !throttleCodes[code]:
-			// S3's 503 asks for a lower request rate, whatever its code (a
-			// HEAD's answer has no body to carry one): it is throttling.
-			return Outcome{Status: Retry, Reason: "SlowDown", Detail: strings.TrimSpace(code + ": " + ae.ErrorMessage())}
+		case awsconf.Throttled(err):
+			reason, detail := code, ae.ErrorMessage()
+			if !awsconf.IsThrottleCode(code) {
+				// S3's 503 without a throttling code (a HEAD's answer has no
+				// body to carry one) asks for a lower rate all the same.
+				reason, detail = "SlowDown", strings.TrimSpace(code+": "+detail)
+			}
+			return Outcome{Status: Retry, Reason: reason, Detail: detail}
 		case retryableCodes[code] || httpStatus(err) >= 500:
 			return Outcome{Status: Retry, Reason: code, Detail: ae.ErrorMessage()}
 		case code == "NoSuchBucket":
