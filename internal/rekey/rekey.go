@@ -205,16 +205,17 @@ func KMSRequests(st State, target policy.Bucket) int {
 // (the invocation's deadline, the shared record unavailable) leaves the
 // object to be tried again.
 func (r *Rekeyer) pace(ctx context.Context, bucket string, res *Result, kms int) *Outcome {
-	if r.Budget == nil {
-		return nil
+	b := &res.budgets
+	if r.Budget == nil || (b.objects <= 0 && b.kms <= 0) {
+		return nil // no budget: nothing to wait for, on every object's path
 	}
 	var err error
-	if !res.budgets.counted {
-		res.budgets.counted = true
-		err = r.Budget.Wait(ctx, ScopeBucket(bucket), res.budgets.objects, 1)
+	if !b.counted && b.objects > 0 {
+		err = r.Budget.Wait(ctx, ScopeBucket(bucket), b.objects, 1)
 	}
-	if err == nil && kms > 0 {
-		err = r.Budget.Wait(ctx, ScopeKMS, res.budgets.kms, kms)
+	b.counted = true
+	if err == nil && kms > 0 && b.kms > 0 {
+		err = r.Budget.Wait(ctx, ScopeKMS, b.kms, kms)
 	}
 	if err != nil {
 		return &Outcome{Status: Retry, Reason: ReasonBudget, Detail: err.Error()}
