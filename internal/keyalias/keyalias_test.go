@@ -121,7 +121,9 @@ func TestOnlyTrustedTargets(t *testing.T) {
 		{name: "asymmetric key", policy: `{"buckets":{"bkt":{` + alias + `}}}`,
 			meta: func(m *types.KeyMetadata) { m.KeySpec, m.KeyUsage = types.KeySpecRsa2048, types.KeyUsageTypeSignVerify }, wantWhy: "not a symmetric encryption key"},
 		{name: "HMAC key", policy: `{"buckets":{"bkt":{` + alias + `}}}`,
-			meta: func(m *types.KeyMetadata) { m.KeySpec, m.KeyUsage = types.KeySpecHmac256, types.KeyUsageTypeGenerateVerifyMac }, wantWhy: "not a symmetric encryption key"},
+			meta: func(m *types.KeyMetadata) {
+				m.KeySpec, m.KeyUsage = types.KeySpecHmac256, types.KeyUsageTypeGenerateVerifyMac
+			}, wantWhy: "not a symmetric encryption key"},
 		{name: "in the allowlist", policy: `{"trustedKeys":{"keyArns":["` + keyA + `"]},"buckets":{"bkt":{` + alias + `}}}`},
 		{name: "outside the allowlist", policy: `{"trustedKeys":{"keyArns":["` + keyB + `"]},"buckets":{"bkt":{` + alias + `}}}`,
 			wantWhy: "not in trustedKeys.keyArns"},
