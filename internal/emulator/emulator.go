@@ -168,7 +168,7 @@ func New(opts Options) (*Emulator, error) {
 	e.s3 = s3.New(opts.Account, opts.Region, e.kms, e.sqs, e.eventBridgeRules, e.counter)
 	e.s3.Authorize = e.authorizeS3
 	e.s3.EventBridgeRawKeys = opts.EventBridgeRawKeys
-	e.s3.OverwriteOnUpdateEncryption = opts.NotS3UpdateEncryption
+	e.s3.OverwriteOnUpdateEncryption.Store(opts.NotS3UpdateEncryption)
 	e.s3.KMSQuota = e.kmsAllowed
 	e.SetQuotas(opts.Quotas)
 	for key, doc := range opts.Policies {

@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -191,7 +192,7 @@ type Service struct {
 	EventBridgeRawKeys bool
 	// OverwriteOnUpdateEncryption answers UpdateObjectEncryption as a
 	// server that is not S3 does: it overwrites the object (keystate.go).
-	OverwriteOnUpdateEncryption bool
+	OverwriteOnUpdateEncryption atomic.Bool
 
 	mu      sync.RWMutex
 	buckets map[string]*bucket
@@ -280,7 +281,7 @@ func (s *Service) Route(r *http.Request, bucketName, key string) (string, s3Hand
 	case http.MethodPut:
 		switch {
 		case has("encryption"):
-			if s.OverwriteOnUpdateEncryption {
+			if s.OverwriteOnUpdateEncryption.Load() {
 				return "UpdateObjectEncryption", s.overwritingUpdateEncryption
 			}
 			return "UpdateObjectEncryption", s.updateObjectEncryption
