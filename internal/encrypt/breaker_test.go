@@ -149,10 +149,16 @@ func TestBreakerPausesAndResumes(t *testing.T) {
 			// key-state.md [1]: S3 answers KMS.DisabledException.
 			name: "disabled key",
 			breakIt: func(t *testing.T, r *breakerRig) {
-				must(t, func() error { _, err := r.KMS.DisableKey(ctx, &kms.DisableKeyInput{KeyId: aws.String(r.target)}); return err })
+				must(t, func() error {
+					_, err := r.KMS.DisableKey(ctx, &kms.DisableKeyInput{KeyId: aws.String(r.target)})
+					return err
+				})
 			},
 			fix: func(t *testing.T, r *breakerRig) {
-				must(t, func() error { _, err := r.KMS.EnableKey(ctx, &kms.EnableKeyInput{KeyId: aws.String(r.target)}); return err })
+				must(t, func() error {
+					_, err := r.KMS.EnableKey(ctx, &kms.EnableKeyInput{KeyId: aws.String(r.target)})
+					return err
+				})
 			},
 			wantScope: func(r *breakerRig) string { return encrypt.ScopeKeyPrefix + r.target }, wantReason: encrypt.PauseKeyDisabled, probes: true,
 		},
@@ -168,8 +174,14 @@ func TestBreakerPausesAndResumes(t *testing.T) {
 				})
 			},
 			fix: func(t *testing.T, r *breakerRig) {
-				must(t, func() error { _, err := r.KMS.CancelKeyDeletion(ctx, &kms.CancelKeyDeletionInput{KeyId: aws.String(r.target)}); return err })
-				must(t, func() error { _, err := r.KMS.EnableKey(ctx, &kms.EnableKeyInput{KeyId: aws.String(r.target)}); return err })
+				must(t, func() error {
+					_, err := r.KMS.CancelKeyDeletion(ctx, &kms.CancelKeyDeletionInput{KeyId: aws.String(r.target)})
+					return err
+				})
+				must(t, func() error {
+					_, err := r.KMS.EnableKey(ctx, &kms.EnableKeyInput{KeyId: aws.String(r.target)})
+					return err
+				})
 			},
 			wantScope: func(r *breakerRig) string { return encrypt.ScopeKeyPrefix + r.target }, wantReason: encrypt.PauseKeyPendingDeletion, probes: true,
 		},

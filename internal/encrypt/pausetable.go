@@ -66,9 +66,9 @@ func (t *PauseTable) Pauses(ctx context.Context) ([]Pause, error) {
 	var start map[string]types.AttributeValue
 	for {
 		page, err := t.API.Query(ctx, &dynamodb.QueryInput{TableName: aws.String(t.Name), ConsistentRead: aws.Bool(true),
-			KeyConditionExpression:   aws.String("pk = :pk"),
-			FilterExpression:         aws.String("#state = :paused"),
-			ExpressionAttributeNames: map[string]string{"#state": pauseState},
+			KeyConditionExpression:    aws.String("pk = :pk"),
+			FilterExpression:          aws.String("#state = :paused"),
+			ExpressionAttributeNames:  map[string]string{"#state": pauseState},
 			ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(pausePartition), ":paused": str(statePaused)},
 			ExclusiveStartKey:         start})
 		if err != nil {
