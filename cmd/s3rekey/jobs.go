@@ -113,7 +113,10 @@ func runJobs(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d/%d\t%s\t%s\t%s\n", j.ID, j.Kind, j.State, done, j.Done, j.Planned, rate, eta, j.Source)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return showPauses(ctx, store.API, *table, stdout)
 }
 
 // progress is a job's average rate since it started and the time left at

@@ -36,6 +36,7 @@ var commands = map[string]command{
 	"redrive":  {"move dead-lettered messages back to their queue", runRedrive},
 	"jobs":     {"list recent jobs, or show one (jobs show ID)", runJobs},
 	"report":   {"show a job's completion report, or save a copy", runReport},
+	"resume":   {"end a pause of the circuit breaker once its cause is fixed", runResume},
 }
 
 // usageError marks an error in the command line (exit code 2).

@@ -428,7 +428,10 @@ const statusUsage = `Usage: s3rekey status --work-queue Q --control-queue Q [fla
 
 Shows the depth of the work and control queues and of their dead-letter
 queues: messages waiting, in flight (being processed) and delayed (retries
-waiting for their backoff).
+waiting for their backoff). With the jobs table (--table, or
+S3REKEY_JOBS_TABLE), it also lists what the circuit breaker paused (a key,
+a bucket or everything), why and since when, and --json prints
+{"queues": [...], "paused": [...]}; s3rekey resume ends a pause.
 
 Examples:
   s3rekey status --work-queue s3rekey-work --control-queue s3rekey-control
@@ -460,12 +463,17 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	work := fs.String("work-queue", "", "work queue `NAME|URL`")
 	control := fs.String("control-queue", "", "control queue `NAME|URL`")
 	asJSON := fs.Bool("json", false, "print JSON")
+	table := fs.String("table", os.Getenv(jobs.EnvTable), "jobs `TABLE`: also list what the circuit breaker paused (default: $"+jobs.EnvTable+")")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	cfg, err := conn.load(ctx)
 	if err != nil {
 		return err
+	}
+	paused, err := pausesOf(ctx, dynamodb.NewFromConfig(cfg), *table)
+	if err != nil {
+		return fmt.Errorf("reading the pauses: %w", err)
 	}
 	sqsc := sqs.NewFromConfig(cfg)
 	q, err := queuesFor(ctx, sqsc, *work, *control)
@@ -480,6 +488,9 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		depths = append(depths, d)
 	}
+	if *asJSON && *table != "" {
+		return json.NewEncoder(stdout).Encode(map[string]any{"queues": depths, "paused": append([]encrypt.Pause{}, paused...)})
+	}
 	if *asJSON {
 		return json.NewEncoder(stdout).Encode(depths)
 	}
@@ -488,7 +499,10 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	for _, d := range depths {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\n", d.Name, d.Waiting, d.InFlight, d.Delayed, d.URL)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return writePauses(stdout, paused)
 }
 
 const redriveUsage = `Usage: s3rekey redrive --queue NAME|URL [--table NAME] [--yes] [flags]

@@ -48,3 +48,7 @@ func (e *Emulator) Inspect(bucket, key, versionID string) (ObjectState, bool) {
 func (e *Emulator) Versions(bucket string) []ObjectState { return e.s3.Versions(bucket) }
 
 var _ http.Handler = (*Emulator)(nil)
+
+// SetNotS3UpdateEncryption turns Options.NotS3UpdateEncryption on or off
+// while the emulator runs.
+func (e *Emulator) SetNotS3UpdateEncryption(on bool) { e.s3.OverwriteOnUpdateEncryption.Store(on) }

@@ -53,6 +53,9 @@ type Config struct {
 	RetryBaseDelay time.Duration
 	// HeadBeforeUpdate: see rekey.Rekeyer.HeadBeforeUpdate.
 	HeadBeforeUpdate bool
+	// PausedRetryDelay is the delay of objects the circuit breaker holds
+	// (default 900 s, SQS's longest).
+	PausedRetryDelay time.Duration
 	// Jobs is where job records and reports go (off when its Table is
 	// empty).
 	Jobs jobs.Config
@@ -70,6 +73,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.RetryBaseDelay <= 0 {
 		c.RetryBaseDelay = 2 * time.Second
+	}
+	if c.PausedRetryDelay <= 0 || c.PausedRetryDelay > DefaultPausedRetryDelay {
+		c.PausedRetryDelay = DefaultPausedRetryDelay
 	}
 	return c
 }
@@ -118,11 +124,13 @@ func (c Config) Check(pol *policy.Policy) error {
 // New wires a handler to AWS: S3 for HEAD and UpdateObjectEncryption, SQS
 // for follow-ups.
 func New(awsCfg aws.Config, pol policy.Source, cfg Config, logger *slog.Logger, metrics io.Writer) *Handler {
-	s3c := s3.NewFromConfig(awsCfg, awsconf.S3Options(awsCfg), awsconf.ThrottlesToCaller)
+	s3c := s3.NewFromConfig(awsCfg, awsconf.S3Options(awsCfg), awsconf.ThrottlesToCaller, DetectNotS3)
 	rekeyer := &rekey.Rekeyer{Head: s3c, Update: s3c, Source: pol, HeadBeforeUpdate: cfg.HeadBeforeUpdate,
 		Copier: &rekey.Copier{API: s3c, MultipartThreshold: cfg.MultipartCopyThreshold, PartSize: cfg.CopyPartSize}}
+	breaker := &Breaker{Logger: logger, Metrics: metrics}
 	h := &Handler{
-		Rekeyer: rekeyer,
+		Rekeyer: breaker.Guard(rekeyer, pol),
+		Breaker: breaker,
 		Sender:  &queue.Sender{API: sqs.NewFromConfig(awsCfg)},
 		Config:  cfg.withDefaults(),
 		Logger:  logger,
@@ -132,6 +140,8 @@ func New(awsCfg aws.Config, pol policy.Source, cfg Config, logger *slog.Logger, 
 		h.Jobs = committer
 		// Budgets are shared through the same table and client (see Check).
 		rekeyer.Budget = &budget.Pacer{Members: &budget.Table{Put: store.API, Query: store.API, Name: store.Table}}
+		// Pauses are shared through it too.
+		breaker.Store = &PauseTable{API: store.API, Name: store.Table}
 	}
 	return h
 }

@@ -77,6 +77,9 @@ type Handler struct {
 	// Jobs records outcomes in job records and reports; nil records
 	// nothing.
 	Jobs JobRecorder
+	// Breaker, when set, holds objects of paused scopes (breaker.go); the
+	// Rekeyer is then wrapped by Breaker.Guard.
+	Breaker *Breaker
 
 	inflight keyLocks
 	// window adapts the objects in flight to throttling (see aimd); made
@@ -193,6 +196,9 @@ func (h *Handler) HandleWithSummary(ctx context.Context, ev events.SQSEvent) (ev
 		}
 	}
 	sum.Failures = len(resp.BatchItemFailures)
+	if h.Breaker != nil {
+		h.Breaker.writeMetric(ctx)
+	}
 	log.Info("batch done", "messages", sum.Messages, "objects", sum.Objects, "outcomes", sum.Outcomes,
 		"requeued", sum.Requeued, "deadLettered", sum.DeadLetter, "batchItemFailures", sum.Failures,
 		"duplicates", sum.Duplicates, "heads", sum.Heads, "updates", sum.Updates)
@@ -309,7 +315,7 @@ func (h *Handler) followUps(i int, messageID string, w *messageWork, cfg Config,
 		return nil
 	}
 	tracked := w.task.ID != ""
-	var retry, unstarted []messages.Object
+	var retry, unstarted, paused []messages.Object
 	deadByReason := map[rekey.Outcome][]messages.Object{}
 	lastRetry := rekey.Outcome{}
 	onlyWaiting := true
@@ -322,6 +328,8 @@ func (h *Handler) followUps(i int, messageID string, w *messageWork, cfg Config,
 		case obj.Skip != "":
 		case !w.started[j]:
 			unstarted = append(unstarted, obj)
+		case IsPaused(o):
+			paused = append(paused, obj) // never exhausted: see breaker.go
 		case exhausted(o, w.task.Attempt, cfg):
 			key := rekey.Outcome{Status: rekey.Retry, Reason: "attempts-exhausted", Detail: o.Reason}
 			deadByReason[key] = append(deadByReason[key], obj)
@@ -362,6 +370,15 @@ func (h *Handler) followUps(i int, messageID string, w *messageWork, cfg Config,
 		sum.Requeued += len(retry)
 		h.logger().Info("objects requeued", "messageId", messageID, "objects", len(retry), "attempt", w.task.Attempt+1,
 			"delaySeconds", delay, "reason", lastRetry.Reason)
+	}
+	if len(paused) > 0 {
+		// Held by the circuit breaker: back with SQS's longest delay and the
+		// same attempt, so that nothing is dead-lettered for the pause.
+		delay := int32(max(cfg.PausedRetryDelay/time.Second, 1))
+		body, _ := child(paused, w.task.Attempt, jobs.ChildRetry, ReasonPaused).Encode()
+		out = append(out, outgoing{i, cfg.WorkQueueURL, queue.Message{Body: body, DelaySeconds: delay}})
+		sum.Requeued += len(paused)
+		h.logger().Info("objects held by the circuit breaker", "messageId", messageID, "objects", len(paused), "delaySeconds", delay)
 	}
 	if len(unstarted) > 0 {
 		// A second's delay: a follow-up that arrives before its parent's

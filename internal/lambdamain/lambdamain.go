@@ -30,8 +30,9 @@ type Build func(awsCfg aws.Config, pol *policy.Policy, keys policy.Source, logge
 func Start(build Build) { start(build, false) }
 
 // StartResolvingKeys is Start for a function that compares keys: the
-// policy's aliases are resolved at cold start (an alias that does not
-// resolve stops it, named) and every few minutes after.
+// policy's aliases are resolved and its targets checked at cold start (an
+// alias that does not resolve, an untrusted key or an unusable target stops
+// it, named) and every few minutes after.
 func StartResolvingKeys(build Build) { start(build, true) }
 
 func start(build Build, resolveKeys bool) {
@@ -61,12 +62,9 @@ func start(build Build, resolveKeys bool) {
 	lambda.Start(handler)
 }
 
-// resolvedKeys resolves the policy's aliases now, so that one that does not
-// resolve stops the cold start naming it; a policy without aliases is its
-// own source.
+// resolvedKeys resolves the policy's aliases and checks its targets now, so
+// that an alias that does not resolve, an untrusted key, or a target that is
+// disabled or pending deletion stops the cold start naming it.
 func resolvedKeys(ctx context.Context, api keyalias.DescribeKeyAPI, pol *policy.Policy) (policy.Source, error) {
-	if len(pol.Aliases()) == 0 {
-		return policy.Static(pol), nil
-	}
 	return keyalias.NewResolver(ctx, api, pol)
 }

@@ -88,7 +88,11 @@ func Encrypt(r Resources) []Statement {
 	}
 	targetActions := []string{"kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:ReEncrypt*"}
 	if len(r.TargetKeyARNs) > 0 {
-		out = append(out, Statement{Sid: "TargetKeys", Actions: targetActions, Resources: slices.Clone(r.TargetKeyARNs), Condition: r.viaS3()})
+		out = append(out, Statement{Sid: "TargetKeys", Actions: targetActions, Resources: slices.Clone(r.TargetKeyARNs), Condition: r.viaS3()},
+			// DescribeKey reads each target's key state at cold start and every
+			// few minutes after (internal/keyalias): a disabled target stops
+			// the function before its first object.
+			Statement{Sid: "CheckTargetKeys", Actions: []string{"kms:DescribeKey"}, Resources: slices.Clone(r.TargetKeyARNs)})
 	}
 	if len(r.TargetKeyAliases) > 0 {
 		byAlias := r.viaS3()
@@ -96,8 +100,9 @@ func Encrypt(r Resources) []Statement {
 		out = append(out,
 			Statement{Sid: "TargetKeysByAlias", Actions: targetActions, Resources: []string{r.anyKey()}, Condition: byAlias},
 			// DescribeKey resolves the alias, at cold start and every few
-			// minutes after (internal/keyalias).
-			Statement{Sid: "ResolveAliases", Actions: []string{"kms:DescribeKey"}, Resources: []string{r.anyKey()},
+			// minutes after (internal/keyalias); ListResourceTags reads the
+			// tag a policy's trustedKeys.tag requires of the key.
+			Statement{Sid: "ResolveAliases", Actions: []string{"kms:DescribeKey", "kms:ListResourceTags"}, Resources: []string{r.anyKey()},
 				Condition: map[string]map[string][]string{"ForAnyValue:StringEquals": {"kms:ResourceAliases": slices.Clone(r.TargetKeyAliases)}}})
 	}
 	source := Statement{Sid: "SourceKeys", Actions: []string{"kms:Decrypt"}, Resources: slices.Clone(r.SourceKeyARNs), Condition: r.viaS3()}

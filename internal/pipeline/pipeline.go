@@ -63,6 +63,10 @@ type Options struct {
 	// AliasTTL is how long a resolution of the policy's KMS aliases is used
 	// (default keyalias.DefaultTTL).
 	AliasTTL time.Duration
+	// PausedRetryDelay, BreakerProbeInterval and BreakerRefresh tune the
+	// circuit breaker (encrypt.Config.PausedRetryDelay, encrypt.Breaker's
+	// ProbeInterval and Refresh); zero takes their defaults.
+	PausedRetryDelay, BreakerProbeInterval, BreakerRefresh time.Duration
 }
 
 // Pipeline is a runnable local deployment.
@@ -105,7 +109,8 @@ func New(cfg aws.Config, pol *policy.Policy, q Queues, opts Options) *Pipeline {
 	for i := range envs {
 		h := encrypt.New(encryptAWS, keys, encrypt.Config{WorkQueueURL: q.Work, DeadLetterQueueURL: q.WorkDLQ, Concurrency: opts.ObjectsInFlight,
 			MultipartCopyThreshold: opts.MultipartCopyThreshold, CopyPartSize: opts.CopyPartSize,
-			HeadBeforeUpdate: opts.HeadBeforeUpdate, Jobs: opts.Jobs}, opts.Logger, nil)
+			HeadBeforeUpdate: opts.HeadBeforeUpdate, Jobs: opts.Jobs, PausedRetryDelay: opts.PausedRetryDelay}, opts.Logger, nil)
+		h.Breaker.ProbeInterval, h.Breaker.Refresh = opts.BreakerProbeInterval, opts.BreakerRefresh
 		h.OnBatch = t.addBatch
 		if i == 0 {
 			p.Encrypt = h

@@ -32,6 +32,8 @@ type Policy struct {
 	// cause in the account and region, counting those S3 makes on its
 	// behalf (0: no budget). See docs/configuration.md for how to choose it.
 	MaxKMSRequestsPerSecond float64 `json:"maxKmsRequestsPerSecond,omitempty"`
+	// TrustedKeys pins the keys aliases may resolve to (trust.go).
+	TrustedKeys *TrustedKeys `json:"trustedKeys,omitempty"`
 }
 
 // Bucket is the target of one managed bucket.
@@ -153,6 +155,9 @@ func (p *Policy) normalize() error {
 	}
 	if p.MaxKMSRequestsPerSecond < 0 {
 		return fmt.Errorf("policy: maxKmsRequestsPerSecond: %v is negative (leave it out, or 0, for no budget)", p.MaxKMSRequestsPerSecond)
+	}
+	if err := p.checkTrust(); err != nil {
+		return err
 	}
 	names := make([]string, 0, len(p.Buckets))
 	for name := range p.Buckets {

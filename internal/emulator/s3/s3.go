@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -189,6 +190,9 @@ type Service struct {
 	// EventBridgeRawKeys writes EventBridge object keys as they are
 	// instead of form-encoded (AWS documents neither).
 	EventBridgeRawKeys bool
+	// OverwriteOnUpdateEncryption answers UpdateObjectEncryption as a
+	// server that is not S3 does: it overwrites the object (keystate.go).
+	OverwriteOnUpdateEncryption atomic.Bool
 
 	mu      sync.RWMutex
 	buckets map[string]*bucket
@@ -277,6 +281,9 @@ func (s *Service) Route(r *http.Request, bucketName, key string) (string, s3Hand
 	case http.MethodPut:
 		switch {
 		case has("encryption"):
+			if s.OverwriteOnUpdateEncryption.Load() {
+				return "UpdateObjectEncryption", s.overwritingUpdateEncryption
+			}
 			return "UpdateObjectEncryption", s.updateObjectEncryption
 		case has("retention"):
 			return "PutObjectRetention", s.putObjectRetention

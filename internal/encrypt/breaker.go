@@ -1,0 +1,499 @@
+package encrypt
+
+// The circuit breaker. A target key S3 cannot use (disabled, pending
+// deletion, its key policy not letting S3 use it, a key of another account
+// S3 refuses), an alias that left the trusted keys, or an endpoint that
+// answers as no S3 does would otherwise turn every object into a dead
+// letter, or worse, an overwritten object. The breaker pauses the affected
+// scope instead: no request is sent for its objects, none is dead-lettered,
+// and their messages go back to the work queue with a long delay (each
+// re-send starts the message's retention period again, so nothing expires)
+// until the cause is gone. A pause is shared by every invocation through
+// the jobs table (pausetable.go); it ends by a probe (one object let
+// through per probe interval, across the deployment), by the key resolver
+// seeing the key usable again, or by `s3rekey resume`.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/middleware"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/s3rekey/s3rekey/internal/keyalias"
+	"github.com/s3rekey/s3rekey/internal/messages"
+	"github.com/s3rekey/s3rekey/internal/policy"
+	"github.com/s3rekey/s3rekey/internal/rekey"
+)
+
+// Pause scopes: a target key, a bucket, or every object of the deployment.
+const (
+	ScopeKeyPrefix    = "key:"
+	ScopeBucketPrefix = "bucket:"
+	ScopeAll          = "all"
+)
+
+// Pause reasons.
+const (
+	PauseKeyDisabled        = "key-disabled"
+	PauseKeyPendingDeletion = "key-pending-deletion"
+	PauseKeyNotFound        = "key-not-found"
+	PauseKeyAccessDenied    = "key-access-denied"
+	PauseKeyOtherAccount    = "key-other-account"
+	PauseUntrustedKey       = "untrusted-key"
+	PauseNotS3              = "not-s3"
+)
+
+// ReasonPaused is the retry reason of an object its scope's pause holds.
+const ReasonPaused = "paused"
+
+// NotS3Code is the error code DetectNotS3 answers with.
+const NotS3Code = "S3RekeyNotS3Endpoint"
+
+// Pause is one paused scope.
+type Pause struct {
+	Scope  string    `json:"scope"`
+	Reason string    `json:"reason"`
+	Detail string    `json:"detail"`
+	Since  time.Time `json:"since"`
+	// ProbeAt is when the next probe may run; zero for a pause only
+	// `s3rekey resume` ends (an endpoint that is not S3: a probe would
+	// overwrite one more object).
+	ProbeAt time.Time `json:"probeAt,omitzero"`
+}
+
+// Probes reports a pause that ends by itself once its cause is fixed.
+func (p Pause) Probes() bool { return !p.ProbeAt.IsZero() }
+
+// PauseStore is the deployment's shared record of pauses (PauseTable in
+// production).
+type PauseStore interface {
+	// Pauses lists the scopes paused now.
+	Pauses(ctx context.Context) ([]Pause, error)
+	// Trip records a pause; a scope paused already keeps its record.
+	Trip(ctx context.Context, p Pause) error
+	// ClaimProbe moves a pause's next probe from probeAt to next, and
+	// reports whether this caller won it (one probe per interval across
+	// the deployment).
+	ClaimProbe(ctx context.Context, scope string, probeAt, next time.Time) (bool, error)
+	// Resume ends a pause.
+	Resume(ctx context.Context, scope string) error
+}
+
+// Breaker defaults.
+const (
+	DefaultBreakerRefresh = 30 * time.Second
+	DefaultProbeInterval  = 5 * time.Minute
+	// DefaultPausedRetryDelay is SQS's longest message delay (900 s).
+	DefaultPausedRetryDelay = 900 * time.Second
+)
+
+// Breaker holds the pauses of one process, read from the store at most
+// every Refresh. The zero value (with or without a Store) works; without a
+// Store pauses are this process's only.
+type Breaker struct {
+	Store PauseStore
+	// Refresh is how often the shared pauses are read again (default 30 s);
+	// ProbeInterval how often a paused scope lets one object through
+	// (default 5 min).
+	Refresh, ProbeInterval time.Duration
+	Now                    func() time.Time
+	Logger                 *slog.Logger
+	// Metrics receives the Paused metric (EMF) while a scope is paused.
+	Metrics io.Writer
+
+	mu     sync.Mutex
+	pauses map[string]Pause
+	readAt time.Time
+}
+
+func (b *Breaker) now() time.Time {
+	if b.Now != nil {
+		return b.Now()
+	}
+	return time.Now()
+}
+
+func (b *Breaker) logger() *slog.Logger {
+	if b.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return b.Logger
+}
+
+// current returns the pauses, reading the store when the last read is
+// older than Refresh. A failed read keeps the last known pauses.
+func (b *Breaker) current(ctx context.Context) map[string]Pause {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	refresh := b.Refresh
+	if refresh <= 0 {
+		refresh = DefaultBreakerRefresh
+	}
+	now := b.now()
+	if b.Store != nil && (b.readAt.IsZero() || now.Sub(b.readAt) >= refresh) {
+		b.readAt = now
+		list, err := b.Store.Pauses(ctx)
+		if err != nil {
+			b.logger().Warn("reading the paused scopes failed; the last known are kept", "error", err)
+		} else {
+			b.pauses = make(map[string]Pause, len(list))
+			for _, p := range list {
+				b.pauses[p.Scope] = p
+			}
+		}
+	}
+	if b.pauses == nil {
+		b.pauses = map[string]Pause{}
+	}
+	return b.pauses
+}
+
+// Paused lists the scopes paused now, sorted.
+func (b *Breaker) Paused(ctx context.Context) []Pause {
+	m := b.current(ctx)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make([]Pause, 0, len(m))
+	for _, p := range m {
+		out = append(out, p)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Scope < out[j].Scope })
+	return out
+}
+
+// trip pauses a scope, here at once and in the store for the others.
+func (b *Breaker) trip(ctx context.Context, scope, reason, detail string, probes bool) {
+	now := b.now()
+	p := Pause{Scope: scope, Reason: reason, Detail: truncate(detail, 512), Since: now}
+	if probes {
+		p.ProbeAt = now.Add(b.probeInterval())
+	}
+	b.current(ctx)
+	b.mu.Lock()
+	_, known := b.pauses[scope]
+	if !known {
+		b.pauses[scope] = p
+	}
+	b.mu.Unlock()
+	if known {
+		return
+	}
+	b.logger().Error("circuit breaker: paused; no request is sent for it and nothing is dead-lettered until it is fixed",
+		"scope", scope, "reason", reason, "detail", p.Detail, "resume", "fix the cause (a probe resumes it) or run s3rekey resume")
+	if b.Store != nil {
+		if err := b.Store.Trip(context.WithoutCancel(ctx), p); err != nil {
+			b.logger().Error("circuit breaker: recording the pause failed; other invocations learn of it themselves", "scope", scope, "error", err)
+		}
+	}
+}
+
+// resume ends a pause here and in the store.
+func (b *Breaker) resume(ctx context.Context, scope, why string) {
+	b.mu.Lock()
+	_, known := b.pauses[scope]
+	delete(b.pauses, scope)
+	b.mu.Unlock()
+	if !known {
+		return
+	}
+	b.logger().Warn("circuit breaker: resumed", "scope", scope, "why", why)
+	if b.Store != nil {
+		if err := b.Store.Resume(context.WithoutCancel(ctx), scope); err != nil {
+			b.logger().Error("circuit breaker: recording the resume failed", "scope", scope, "error", err)
+		}
+	}
+}
+
+func (b *Breaker) probeInterval() time.Duration {
+	if b.ProbeInterval <= 0 {
+		return DefaultProbeInterval
+	}
+	return b.ProbeInterval
+}
+
+// hold returns the pause that holds an object of bucket under key, if any,
+// and whether this object is the scope's probe.
+func (b *Breaker) hold(ctx context.Context, bucket, key string) (Pause, bool, bool) {
+	pauses := b.current(ctx)
+	b.mu.Lock()
+	var found Pause
+	held := false
+	for _, scope := range []string{ScopeAll, ScopeKeyPrefix + key, ScopeBucketPrefix + bucket} {
+		if p, ok := pauses[scope]; ok {
+			found, held = p, true
+			break
+		}
+	}
+	b.mu.Unlock()
+	if !held || !found.Probes() || b.now().Before(found.ProbeAt) {
+		return found, held, false
+	}
+	next := b.now().Add(b.probeInterval())
+	won := true
+	if b.Store != nil {
+		var err error
+		if won, err = b.Store.ClaimProbe(ctx, found.Scope, found.ProbeAt, next); err != nil {
+			won = false
+		}
+	}
+	b.mu.Lock()
+	if p, ok := b.pauses[found.Scope]; ok {
+		p.ProbeAt = next
+		b.pauses[found.Scope] = p
+	}
+	b.mu.Unlock()
+	return found, true, won
+}
+
+// writeMetric prints the Paused metric: the number of paused scopes, with
+// no dimension (the alarm's) and per reason.
+func (b *Breaker) writeMetric(ctx context.Context) {
+	if b.Metrics == nil {
+		return
+	}
+	paused := b.Paused(ctx)
+	if len(paused) == 0 {
+		return
+	}
+	writeGauge(b.Metrics, b.now(), "Paused", float64(len(paused)))
+}
+
+// Guard wraps a rekeyer with the breaker; keys is the policy source the
+// rekeyer reads targets from.
+func (b *Breaker) Guard(inner ObjectRekeyer, keys policy.Source) ObjectRekeyer {
+	return &guarded{inner: inner, breaker: b, keys: keys}
+}
+
+// unusableKeys is what a key resolver reports of its targets' key states.
+type unusableKeys interface{ Unusable() map[string]string }
+
+var _ unusableKeys = (*keyalias.Resolver)(nil)
+
+type guarded struct {
+	inner   ObjectRekeyer
+	breaker *Breaker
+	keys    policy.Source
+	// verified is set once an UpdateObjectEncryption was answered as S3
+	// answers it; until then objects run one at a time (canary), so that
+	// an endpoint that is not S3 overwrites one object, not a batch.
+	verified atomic.Bool
+	canary   sync.Mutex
+}
+
+// Rekey runs an object unless its scope is paused, and pauses the scope
+// when the answer shows the key or the endpoint cannot be used.
+func (g *guarded) Rekey(ctx context.Context, obj messages.Object) rekey.Result {
+	b := g.breaker
+	target := ""
+	if g.keys != nil {
+		pol, err := g.keys.Current(ctx)
+		var untrusted *keyalias.UntrustedKeyError
+		switch {
+		case errors.As(err, &untrusted):
+			b.trip(ctx, ScopeAll, PauseUntrustedKey, err.Error(), true)
+			return pausedResult(Pause{Scope: ScopeAll, Reason: PauseUntrustedKey, Detail: err.Error()})
+		case err == nil && pol != nil:
+			if b.hasPause(ScopeAll, PauseUntrustedKey) {
+				b.resume(ctx, ScopeAll, "the policy's aliases resolve to trusted keys again")
+			}
+		}
+		if pol != nil {
+			if bkt, ok := pol.Lookup(obj.Bucket); ok {
+				target = bkt.KMSKeyARN
+			}
+		}
+		g.keyStates(ctx, target)
+	}
+	p, held, probe := b.hold(ctx, obj.Bucket, target)
+	if held && !probe {
+		return pausedResult(p)
+	}
+	res := g.run(ctx, obj)
+	if scope, reason, probes := tripSign(res.Outcome, target, obj.Bucket); scope != "" {
+		b.trip(ctx, scope, reason, res.Detail, probes)
+		res.Outcome = pausedResult(Pause{Scope: scope, Reason: reason, Detail: res.Detail}).Outcome
+		return res
+	}
+	if probe && succeeded(res.Status) {
+		b.resume(ctx, p.Scope, "a probe succeeded")
+	}
+	if probe && res.Status != rekey.Retry && !succeeded(res.Status) {
+		// The probe's object failed for a reason of its own; the scope is
+		// not proven broken, so the next object tries again.
+		b.resume(ctx, p.Scope, "a probe answered "+res.Outcome.String())
+	}
+	return res
+}
+
+// run rekeys one object, one at a time until an update was answered as S3
+// answers.
+func (g *guarded) run(ctx context.Context, obj messages.Object) rekey.Result {
+	if g.verified.Load() {
+		return g.inner.Rekey(ctx, obj)
+	}
+	g.canary.Lock()
+	defer g.canary.Unlock()
+	if g.verified.Load() {
+		return g.inner.Rekey(ctx, obj)
+	}
+	res := g.inner.Rekey(ctx, obj)
+	if res.Updates > 0 && res.Status == rekey.Updated {
+		g.verified.Store(true)
+	}
+	return res
+}
+
+// keyStates pauses a target the key resolver reports disabled or pending
+// deletion, and resumes a key pause the resolver sees usable again.
+func (g *guarded) keyStates(ctx context.Context, target string) {
+	ks, ok := g.keys.(unusableKeys)
+	if !ok || target == "" {
+		return
+	}
+	scope := ScopeKeyPrefix + target
+	switch state := ks.Unusable()[target]; state {
+	case "":
+		if g.breaker.hasPause(scope, PauseKeyDisabled) || g.breaker.hasPause(scope, PauseKeyPendingDeletion) {
+			g.breaker.resume(ctx, scope, "DescribeKey shows the key enabled")
+		}
+	case "PendingDeletion":
+		g.breaker.trip(ctx, scope, PauseKeyPendingDeletion, (&keyalias.UnusableKeyError{KeyARN: target, State: state}).Error(), true)
+	default:
+		g.breaker.trip(ctx, scope, PauseKeyDisabled, (&keyalias.UnusableKeyError{KeyARN: target, State: state}).Error(), true)
+	}
+}
+
+func (b *Breaker) hasPause(scope, reason string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	p, ok := b.pauses[scope]
+	return ok && p.Reason == reason
+}
+
+func succeeded(s rekey.Status) bool {
+	switch s {
+	case rekey.Updated, rekey.Copied, rekey.Compliant, rekey.Gone, rekey.Skipped, rekey.WouldUpdate, rekey.WouldCopy:
+		return true
+	}
+	return false
+}
+
+func pausedResult(p Pause) rekey.Result {
+	return rekey.Result{Outcome: rekey.Outcome{Status: rekey.Retry, Reason: ReasonPaused, Detail: p.Scope + ": " + p.Reason}}
+}
+
+// IsPaused reports an outcome the breaker holds back.
+func IsPaused(o rekey.Outcome) bool { return o.Status == rekey.Retry && o.Reason == ReasonPaused }
+
+// S3's messages for a KMS key of another account or organization
+// (UpdateObjectEncryption, Errors: AccessDenied; seeds 000 and 001).
+var otherAccountMessages = []string{
+	"must be owned by the same account as the bucket",
+	"isn't part of an organization",
+	"must be from the same organization",
+}
+
+// tripSign reads an object's outcome for a sign that its scope, not the
+// object, is broken: the scope to pause, the reason, and whether a probe
+// may end it.
+//
+// S3 passes KMS's refusals on: KMS.DisabledException and
+// KMS.KMSInvalidStateException for a key disabled or pending deletion
+// (key-state.md; the codes the RDS user guide lists among
+// AmazonS3Exception's), KMS.NotFoundException for a deleted key, and 403
+// AccessDenied naming the key (or kms:) when a key policy does not let S3
+// use it. Whether the message names the key is not documented: a message
+// naming another key is about the object's source key and stays the
+// object's; one naming no key is taken as the target's (a probe ends the
+// pause if it was not).
+func tripSign(o rekey.Outcome, target, bucket string) (scope, reason string, probes bool) {
+	if o.Status != rekey.Failed {
+		return "", "", false
+	}
+	d := o.Detail
+	if strings.HasPrefix(d, NotS3Code) {
+		return ScopeAll, PauseNotS3, false
+	}
+	keyScope := ScopeKeyPrefix + target
+	if target == "" {
+		keyScope = ScopeBucketPrefix + bucket
+	}
+	aboutTarget := target != "" && strings.Contains(d, target) || !strings.Contains(d, ":key/")
+	switch {
+	case strings.Contains(d, "KMS.DisabledException") && aboutTarget:
+		return keyScope, PauseKeyDisabled, true
+	case strings.Contains(d, "KMS.KMSInvalidStateException") && aboutTarget:
+		return keyScope, PauseKeyPendingDeletion, true
+	case strings.Contains(d, "KMS.NotFoundException") && aboutTarget:
+		return keyScope, PauseKeyNotFound, true
+	}
+	if o.Reason != rekey.ReasonAccessDenied {
+		return "", "", false
+	}
+	for _, m := range otherAccountMessages {
+		if strings.Contains(d, m) {
+			return keyScope, PauseKeyOtherAccount, true
+		}
+	}
+	if target != "" && strings.Contains(d, target) || strings.Contains(d, "kms:") {
+		return keyScope, PauseKeyAccessDenied, true
+	}
+	return "", "", false
+}
+
+// DetectNotS3 makes UpdateObjectEncryption fail when its answer is not
+// S3's. S3 answers it with no body and no ETag (UpdateObjectEncryption,
+// Response Syntax: RequestCharged only); servers that do not implement it
+// treat PUT /key?encryption as a PutObject of the request body, and answer
+// as PutObject does, with an ETag (and checksums). Such an answer means the
+// object was just overwritten: the breaker stops everything on it.
+func DetectNotS3(o *s3.Options) {
+	o.APIOptions = append(o.APIOptions, func(stack *middleware.Stack) error {
+		return stack.Deserialize.Add(middleware.DeserializeMiddlewareFunc("S3RekeyDetectNotS3",
+			func(ctx context.Context, in middleware.DeserializeInput, next middleware.DeserializeHandler) (middleware.DeserializeOutput, middleware.Metadata, error) {
+				out, md, err := next.HandleDeserialize(ctx, in)
+				if err != nil || middleware.GetOperationName(ctx) != "UpdateObjectEncryption" {
+					return out, md, err
+				}
+				resp, ok := out.RawResponse.(*smithyhttp.Response)
+				if !ok {
+					return out, md, err
+				}
+				if etag := resp.Header.Get("ETag"); etag != "" {
+					return out, md, &smithy.GenericAPIError{Code: NotS3Code, Fault: smithy.FaultUnknown,
+						Message: fmt.Sprintf("UpdateObjectEncryption was answered with ETag %s, as a PutObject is: the endpoint is not S3 and has probably overwritten the object with the request body", etag)}
+				}
+				return out, md, err
+			}), middleware.After)
+	})
+}
+
+// writeGauge prints one EMF document of a dimensionless metric.
+func writeGauge(w io.Writer, now time.Time, name string, value float64) {
+	doc := map[string]any{
+		"_aws": map[string]any{
+			"Timestamp": now.UnixMilli(),
+			"CloudWatchMetrics": []any{map[string]any{
+				"Namespace":  MetricsNamespace,
+				"Dimensions": [][]string{{}},
+				"Metrics":    []any{map[string]string{"Name": name, "Unit": "Count"}},
+			}},
+		},
+		name: value,
+	}
+	line, _ := json.Marshal(doc)
+	_, _ = w.Write(append(line, '\n'))
+}
