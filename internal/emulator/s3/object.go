@@ -133,6 +133,7 @@ func (s *Service) sealNew(b *bucket, req sseRequest, legacy bool, plaintext []by
 			return envelope{}, nil, "", core.Errorf(http.StatusBadRequest, "KMS.NotFoundException", "Invalid keyId "+keyID)
 		}
 		env.kmsKeyARN, material = key.ARN, key.Material
+		s.kms.RecordUse(key.ARN, "GenerateDataKey")
 		env.bucketKey = bucketKey && kind == sseKMS
 		if !env.bucketKey {
 			kmsOp = "GenerateDataKey"
@@ -185,6 +186,7 @@ func (s *Service) unwrapDataKey(env envelope) ([]byte, *core.Error) {
 			return nil, core.Errorf(http.StatusBadRequest, "KMS.NotFoundException", "Invalid keyId "+env.kmsKeyARN)
 		}
 		material = key.Material
+		s.kms.RecordUse(key.ARN, "Decrypt")
 	}
 	dataKey, err := unwrap(env, s.masterKey, material)
 	if err != nil {
