@@ -46,6 +46,10 @@ type Options struct {
 	// than form-encoded: AWS documents the encoding of classic
 	// notification keys only, so both readings are served.
 	EventBridgeRawKeys bool
+	// NotS3UpdateEncryption answers UpdateObjectEncryption as several
+	// S3-compatible servers do: by overwriting the object with the request's
+	// XML body, answering as PutObject does (with an ETag).
+	NotS3UpdateEncryption bool
 	// FaultSeed seeds the random source of injected faults, so a test run can
 	// be repeated. Zero means a fixed default seed.
 	FaultSeed uint64
@@ -169,6 +173,7 @@ func New(opts Options) (*Emulator, error) {
 	e.s3 = s3.New(opts.Account, opts.Region, e.kms, e.sqs, e.eventBridgeRules, e.counter)
 	e.s3.Authorize = e.authorizeS3
 	e.s3.EventBridgeRawKeys = opts.EventBridgeRawKeys
+	e.s3.OverwriteOnUpdateEncryption = opts.NotS3UpdateEncryption
 	e.s3.KMSQuota = e.kmsAllowed
 	e.newTables()
 	e.SetQuotas(opts.Quotas)

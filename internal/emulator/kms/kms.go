@@ -28,6 +28,7 @@ type Key struct {
 	enabled     bool
 	AWSManaged  bool
 	Material    []byte
+	life        keyLife // lifecycle.go
 }
 
 type keyAlias struct {
@@ -126,23 +127,25 @@ type kmsKeyMetadata struct {
 	CustomerMasterKeySpec string   `json:"CustomerMasterKeySpec"`
 	EncryptionAlgorithms  []string `json:"EncryptionAlgorithms"`
 	MultiRegion           bool     `json:"MultiRegion"`
+	// DeletionDate and PendingDeletionWindowInDays: lifecycle.go.
+	DeletionDate                *float64 `json:"DeletionDate,omitempty"`
+	PendingDeletionWindowInDays *int     `json:"PendingDeletionWindowInDays,omitempty"`
 }
 
 func (k *Service) metadata(key *Key) kmsKeyMetadata {
-	manager, state := "CUSTOMER", "Enabled"
+	manager := "CUSTOMER"
 	if key.AWSManaged {
 		manager = "AWS"
 	}
-	if !key.enabled {
-		state = "Disabled"
-	}
-	return kmsKeyMetadata{
+	md := kmsKeyMetadata{
 		AWSAccountID: k.account, KeyID: key.ID, Arn: key.ARN,
-		CreationDate: float64(key.created.UnixMilli()) / 1000, Enabled: key.enabled,
-		Description: key.description, KeyUsage: "ENCRYPT_DECRYPT", KeyState: state,
+		CreationDate: float64(key.created.UnixMilli()) / 1000,
+		Description:  key.description, KeyUsage: "ENCRYPT_DECRYPT",
 		Origin: "AWS_KMS", KeyManager: manager, KeySpec: "SYMMETRIC_DEFAULT",
 		CustomerMasterKeySpec: "SYMMETRIC_DEFAULT", EncryptionAlgorithms: []string{"SYMMETRIC_DEFAULT"},
 	}
+	k.lifecycleMetadata(key, &md)
+	return md
 }
 
 func kmsNotFound(ref string) *core.Error {
@@ -200,6 +203,10 @@ func (k *Service) Dispatch(_ *http.Request, op string, body []byte) (any, *core.
 		return k.mac(op, body)
 	case "GetKeyLastUsage":
 		return k.lastUsage(body)
+	case "ReEncrypt":
+		return k.reEncrypt(body)
+	case "DisableKey", "EnableKey", "ScheduleKeyDeletion", "CancelKeyDeletion", "PutKeyPolicy", "GetKeyPolicy":
+		return k.lifecycle(op, body)
 	case "ListAliases":
 		return k.listAliases(body)
 	case "ListKeys":
@@ -283,11 +290,17 @@ func (k *Service) crypto(op string, body []byte) (any, *core.Error) {
 		if err != nil {
 			return nil, core.Errorf(http.StatusBadRequest, "InvalidCiphertextException", "The ciphertext is not valid")
 		}
+		if apiErr := k.usable(op, key); apiErr != nil {
+			return nil, apiErr
+		}
 		return map[string]any{"KeyId": key.ARN, "Plaintext": plain, "EncryptionAlgorithm": "SYMMETRIC_DEFAULT"}, nil
 	}
 	key, ok := k.Resolve(in.KeyId)
 	if !ok {
 		return nil, kmsNotFound(in.KeyId)
+	}
+	if apiErr := k.usable(op, key); apiErr != nil {
+		return nil, apiErr
 	}
 	plain := in.Plaintext
 	if op == "GenerateDataKey" {

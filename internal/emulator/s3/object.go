@@ -132,6 +132,9 @@ func (s *Service) sealNew(b *bucket, req sseRequest, legacy bool, plaintext []by
 		} else {
 			return envelope{}, nil, "", core.Errorf(http.StatusBadRequest, "KMS.NotFoundException", "Invalid keyId "+keyID)
 		}
+		if apiErr := s.kmsKeyUnusable(key); apiErr != nil {
+			return envelope{}, nil, "", apiErr
+		}
 		env.kmsKeyARN, material = key.ARN, key.Material
 		s.kms.RecordUse(key.ARN, "GenerateDataKey")
 		env.bucketKey = bucketKey && kind == sseKMS
@@ -184,6 +187,9 @@ func (s *Service) unwrapDataKey(env envelope) ([]byte, *core.Error) {
 		key, ok := s.kms.Resolve(env.kmsKeyARN)
 		if !ok {
 			return nil, core.Errorf(http.StatusBadRequest, "KMS.NotFoundException", "Invalid keyId "+env.kmsKeyARN)
+		}
+		if apiErr := s.kmsKeyUnusable(key); apiErr != nil {
+			return nil, apiErr
 		}
 		material = key.Material
 		s.kms.RecordUse(key.ARN, "Decrypt")

@@ -191,6 +191,9 @@ type Service struct {
 	EventBridgeRawKeys bool
 	// Watcher, when set, is told of every change to an object's versions.
 	Watcher Watcher
+	// OverwriteOnUpdateEncryption answers UpdateObjectEncryption as a
+	// server that is not S3 does: it overwrites the object (keystate.go).
+	OverwriteOnUpdateEncryption bool
 
 	mu      sync.RWMutex
 	buckets map[string]*bucket
@@ -279,6 +282,9 @@ func (s *Service) Route(r *http.Request, bucketName, key string) (string, s3Hand
 	case http.MethodPut:
 		switch {
 		case has("encryption"):
+			if s.OverwriteOnUpdateEncryption {
+				return "UpdateObjectEncryption", s.overwritingUpdateEncryption
+			}
 			return "UpdateObjectEncryption", s.updateObjectEncryption
 		case has("retention"):
 			return "PutObjectRetention", s.putObjectRetention

@@ -125,11 +125,15 @@ func (s *Service) kmsAccess(r *http.Request, env envelope, action string) *core.
 func (s *Service) kmsAllowed(r *http.Request, action, keyARN string) *core.Error {
 	ctx := map[string][]string{"kms:ViaService": {"s3." + s.region + ".amazonaws.com"}, "kms:CallerAccount": {s.account},
 		"kms:ResourceAliases": s.kms.Aliases(keyARN)}
-	if s.allowed(r, action, keyARN, ctx) {
-		return nil
+	if !s.allowed(r, action, keyARN, ctx) {
+		return core.Errorf(http.StatusForbidden, "AccessDenied",
+			"User is not authorized to perform: "+action+" on resource: "+keyARN+" because no identity-based policy allows the "+action+" action")
 	}
-	return core.Errorf(http.StatusForbidden, "AccessDenied",
-		"User is not authorized to perform: "+action+" on resource: "+keyARN+" because no identity-based policy allows the "+action+" action")
+	if !s.keyPolicyAllows(action, keyARN, ctx) {
+		return core.Errorf(http.StatusForbidden, "AccessDenied",
+			"User is not authorized to perform: "+action+" on resource: "+keyARN+" because no resource-based policy allows the "+action+" action")
+	}
+	return nil
 }
 
 // updateObjectEncryption re-wraps an object's data key under the target KMS
@@ -162,6 +166,9 @@ func (s *Service) updateObjectEncryption(w http.ResponseWriter, r *http.Request,
 	target, ok := s.kms.Resolve(keyARN)
 	if !ok {
 		return core.Errorf(http.StatusForbidden, "AccessDenied", msgUOEUnknownKey)
+	}
+	if apiErr := s.kmsKeyUnusable(target); apiErr != nil {
+		return apiErr
 	}
 
 	s.mu.Lock()
