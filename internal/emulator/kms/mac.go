@@ -84,8 +84,8 @@ func (k *Service) mac(op string, body []byte) (any, *core.Error) {
 	if spec == "" {
 		return nil, core.Errorf(http.StatusBadRequest, "InvalidKeyUsageException", "KMS key "+key.ARN+" is not an HMAC key")
 	}
-	if !key.enabled {
-		return nil, core.Errorf(http.StatusBadRequest, "DisabledException", key.ARN+" is disabled.")
+	if apiErr := k.usable(op, key); apiErr != nil {
+		return nil, apiErr
 	}
 	if in.MacAlgorithm != macSpecs[spec].algorithm {
 		return nil, core.Errorf(http.StatusBadRequest, "InvalidKeyUsageException", "MacAlgorithm "+in.MacAlgorithm+" is not supported by "+spec)
