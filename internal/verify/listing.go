@@ -3,8 +3,8 @@ package verify
 import (
 	"context"
 	"errors"
-	"net/http"
 	"fmt"
+	"net/http"
 	"sort"
 	"sync"
 	"time"
