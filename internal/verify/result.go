@@ -100,7 +100,10 @@ type Bucket struct {
 	Recent            []Version `json:"recentNotInTable,omitempty"`
 	GoneSinceSnapshot []Version `json:"goneSinceSnapshot,omitempty"`
 	RecentChecked     bool      `json:"recentChecked"`
-	Requests          Requests  `json:"requests"`
+	// RecentKeysRead says the recent versions were read with a HEAD and
+	// are counted with the others.
+	RecentKeysRead bool     `json:"recentKeysRead"`
+	Requests       Requests `json:"requests"`
 }
 
 // tally accumulates a bucket's verdicts.

@@ -83,14 +83,43 @@ func fromTable(ctx context.Context, c Clients, b *Bucket, target policy.Bucket, 
 	for _, s := range latest {
 		settle(s, true)
 	}
+	if opts.Recent {
+		if err := recentChanges(ctx, c, b, inTable); err != nil {
+			return err
+		}
+		if opts.HeadRecent {
+			if err := headRecent(ctx, c, b, target, opts, t); err != nil {
+				return err
+			}
+		}
+	}
 	t.finish()
 	b.NotSeen = append(b.NotSeen,
 		fmt.Sprintf("changes after about %s: S3 Metadata shows updates typically within an hour, so versions written, deleted or re-encrypted since may be missing or shown as they were (snapshot committed %s)",
 			b.AsOf.Add(-TableLag).Format(time.RFC3339), b.AsOf.Format(time.RFC3339)),
 		"Object Lock state: live inventory tables have no retention or legal hold columns")
-	if opts.Recent {
-		return recentChanges(ctx, c, b, inTable)
+	if b.RecentChecked {
+		b.NotSeen = append(b.NotSeen, "re-encryptions since the snapshot: a listing shows new and deleted versions, not a version's new key")
 	}
+	return nil
+}
+
+// headRecent reads the key of each version newer than the table with a
+// HEAD (a few objects, priced first) and counts it.
+func headRecent(ctx context.Context, c Clients, b *Bucket, target policy.Bucket, opts Options, t *tally) error {
+	var toHead []Version
+	for _, v := range b.Recent {
+		if v.Reason != "delete marker" {
+			toHead = append(toHead, v)
+		}
+	}
+	if err := announce(opts, b, target, int64(len(toHead)), 0); err != nil {
+		return err
+	}
+	if err := headAll(ctx, c.Head, b, target, opts, toHead, t); err != nil {
+		return err
+	}
+	b.RecentKeysRead = true
 	return nil
 }
 
@@ -137,6 +166,5 @@ func recentChanges(ctx context.Context, c Clients, b *Bucket, inTable map[string
 	sortVersions(b.Recent)
 	sortVersions(b.GoneSinceSnapshot)
 	b.RecentChecked = true
-	b.NotSeen = append(b.NotSeen, "re-encryptions since the snapshot: a listing shows new and deleted versions, not a version's new key")
 	return nil
 }

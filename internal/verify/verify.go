@@ -69,6 +69,9 @@ type Options struct {
 	// Recent lists the bucket when it is read from its table, to name the
 	// versions the table does not have yet.
 	Recent bool
+	// HeadRecent reads, with a HEAD, the key of each version Recent finds
+	// that the table does not have, and counts it.
+	HeadRecent bool
 	// Concurrency is HEADs at once (default 16).
 	Concurrency int
 	// Estimate is told of the HEADs and listings before they are made;

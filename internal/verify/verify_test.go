@@ -248,3 +248,39 @@ func TestEvidenceRejectsAnyChangedByte(t *testing.T) {
 		t.Errorf("checked against another key: %v, want rejected", err)
 	}
 }
+
+// With no table but an S3 Inventory report: the report's rows, and a HEAD
+// of each SSE-KMS version only, since reports carry the encryption but no
+// key ARN (user guide, storage-inventory: the encryption status field).
+func TestVerifyFromAnInventoryReport(t *testing.T) {
+	w := newWorld(t)
+	w.env.Versioned(t, "plain")
+	w.env.Bucket(t, "reports", false)
+	w.put(t, "plain", "x", w.old, true)
+	w.put(t, "plain", "x", w.target, true)
+	w.put(t, "plain", "y", "", false)
+	key, err := w.env.Emu.PublishInventory(emulator.InventoryOptions{SourceBucket: "plain", DestinationBucket: "reports", Format: "CSV"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.env.Emu.ResetCounts()
+	var est verify.Estimate
+	res, err := verify.Run(context.Background(), w.clients(), w.pol, verify.Options{Buckets: []string{"plain"},
+		Inventories: []string{"s3://reports/" + key}, Estimate: func(e verify.Estimate) error { est = e; return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := res.Buckets[0]
+	if got.Source != verify.SourceInventory {
+		t.Fatalf("source %s (fallbacks %v)", got.Source, got.Fallbacks)
+	}
+	if got.Versions != 3 || got.NonCompliant != 2 || got.Compliant != 1 {
+		t.Errorf("%d versions, %d non-compliant, %d compliant; want 3, 2, 1", got.Versions, got.NonCompliant, got.Compliant)
+	}
+	if est.Heads != 2 || est.Dollars <= 0 {
+		t.Errorf("estimate %+v, want 2 HEADs priced", est)
+	}
+	if n := objectRequests(w.env, "plain"); n != 2 {
+		t.Errorf("%d object requests, want a HEAD of each of the 2 SSE-KMS versions", n)
+	}
+}
