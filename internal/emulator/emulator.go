@@ -18,6 +18,7 @@ import (
 	"github.com/s3rekey/s3rekey/internal/emulator/iam"
 	"github.com/s3rekey/s3rekey/internal/emulator/kms"
 	"github.com/s3rekey/s3rekey/internal/emulator/s3"
+	"github.com/s3rekey/s3rekey/internal/emulator/s3tables"
 	"github.com/s3rekey/s3rekey/internal/emulator/sqs"
 )
 
@@ -59,6 +60,9 @@ type Options struct {
 	Policies map[string][]byte
 	// Quotas are request rates to enforce (none by default).
 	Quotas Quotas
+	// MetadataLag is how long after a change S3 Metadata live inventory
+	// tables show it (S3: typically within an hour; default 0).
+	MetadataLag time.Duration
 	// Logger receives one debug line per request; nil discards them.
 	Logger *slog.Logger
 }
@@ -74,6 +78,7 @@ type Emulator struct {
 	dynamodb *dynamodb.Service
 	sqs      *sqs.Service
 	s3       *s3.Service
+	tables   *s3tables.Service
 	faults   *core.Faults
 	counter  *core.Counter
 	iam      *iam.Store
@@ -170,6 +175,7 @@ func New(opts Options) (*Emulator, error) {
 	e.s3.EventBridgeRawKeys = opts.EventBridgeRawKeys
 	e.s3.OverwriteOnUpdateEncryption.Store(opts.NotS3UpdateEncryption)
 	e.s3.KMSQuota = e.kmsAllowed
+	e.newTables()
 	e.SetQuotas(opts.Quotas)
 	for key, doc := range opts.Policies {
 		if err := e.BindPolicy(key, doc); err != nil {
@@ -261,6 +267,7 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		e.serveSQSQuery(w, r)
 	case target != "":
 		core.WriteJSONError(w, http.StatusBadRequest, "UnknownOperationException", "unknown target "+target, nil)
+	case e.serveTables(w, r):
 	default:
 		e.serveS3(w, r)
 	}

@@ -43,6 +43,7 @@ type Service struct {
 	keys    map[string]*Key // by key id
 	order   []string        // key ids in creation order
 	aliases map[string]*keyAlias
+	extra   extraState // HMAC keys and last use (mac.go)
 }
 
 func New(account, region string) *Service {
@@ -162,6 +163,9 @@ func (k *Service) Dispatch(_ *http.Request, op string, body []byte) (any, *core.
 		if err := core.DecodeJSON(body, &in); err != nil {
 			return nil, err
 		}
+		if strings.HasPrefix(in.KeySpec, "HMAC_") {
+			return k.createMacKey(in.Description, in.KeySpec, in.KeyUsage)
+		}
 		if in.KeyUsage != "" && in.KeyUsage != "ENCRYPT_DECRYPT" {
 			return nil, core.Errorf(http.StatusBadRequest, "UnsupportedOperationException", "the emulator makes ENCRYPT_DECRYPT keys only")
 		}
@@ -193,7 +197,12 @@ func (k *Service) Dispatch(_ *http.Request, op string, body []byte) (any, *core.
 	case "UpdateAlias":
 		return k.updateAlias(body)
 	case "Encrypt", "GenerateDataKey", "Decrypt":
-		return k.crypto(op, body)
+		out, err := k.crypto(op, body)
+		return k.recordResult(op, out, err)
+	case "GenerateMac", "VerifyMac":
+		return k.mac(op, body)
+	case "GetKeyLastUsage":
+		return k.lastUsage(body)
 	case "ReEncrypt":
 		return k.reEncrypt(body)
 	case "DisableKey", "EnableKey", "ScheduleKeyDeletion", "CancelKeyDeletion", "PutKeyPolicy", "GetKeyPolicy":

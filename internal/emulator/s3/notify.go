@@ -212,6 +212,7 @@ func (s *Service) emit(ev *s3Event) {
 	if ev == nil {
 		return
 	}
+	s.changed(ev.bucket, ev.key)
 	for _, c := range ev.queues {
 		matched := false
 		for _, p := range c.Events {

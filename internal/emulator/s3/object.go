@@ -136,6 +136,7 @@ func (s *Service) sealNew(b *bucket, req sseRequest, legacy bool, plaintext []by
 			return envelope{}, nil, "", apiErr
 		}
 		env.kmsKeyARN, material = key.ARN, key.Material
+		s.kms.RecordUse(key.ARN, "GenerateDataKey")
 		env.bucketKey = bucketKey && kind == sseKMS
 		if !env.bucketKey {
 			kmsOp = "GenerateDataKey"
@@ -191,6 +192,7 @@ func (s *Service) unwrapDataKey(env envelope) ([]byte, *core.Error) {
 			return nil, apiErr
 		}
 		material = key.Material
+		s.kms.RecordUse(key.ARN, "Decrypt")
 	}
 	dataKey, err := unwrap(env, s.masterKey, material)
 	if err != nil {

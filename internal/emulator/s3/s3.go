@@ -190,6 +190,8 @@ type Service struct {
 	// EventBridgeRawKeys writes EventBridge object keys as they are
 	// instead of form-encoded (AWS documents neither).
 	EventBridgeRawKeys bool
+	// Watcher, when set, is told of every change to an object's versions.
+	Watcher Watcher
 	// OverwriteOnUpdateEncryption answers UpdateObjectEncryption as a
 	// server that is not S3 does: it overwrites the object (keystate.go).
 	OverwriteOnUpdateEncryption atomic.Bool
@@ -433,6 +435,8 @@ type ObjectState struct {
 	RetainUntil  time.Time
 	LegalHold    bool
 	Tags         map[string]string
+	Size         int64
+	Multipart    bool
 }
 
 // Inspect returns a copy of a stored version (versionID "" = current),
@@ -482,5 +486,6 @@ func stateOf(v *objectVersion, latest bool) ObjectState {
 		Ciphertext: append([]byte(nil), v.ciphertext...), WrappedKey: append([]byte(nil), v.env.wrappedKey...),
 		ETag: v.etag, LastModified: v.lastModified, StorageClass: v.storageClass, Checksum: v.checksum,
 		Metadata: meta, LockMode: v.lockMode, RetainUntil: v.retainUntil, LegalHold: v.legalHold, Tags: maps.Clone(v.tags),
+		Size: v.size, Multipart: len(v.parts) > 0,
 	}
 }

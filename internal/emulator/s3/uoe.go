@@ -233,6 +233,7 @@ func (s *Service) updateObjectEncryption(w http.ResponseWriter, r *http.Request,
 		kind: sseKMS, kmsKeyARN: target.ARN, bucketKey: bucketKey,
 		wrappedKey: wrap(sseKMS, dataKey, s.masterKey, target.Material, target.ARN),
 	}
+	s.changedLocked(b, key)
 	writeVersionHeaders(w, b, v)
 	w.WriteHeader(http.StatusOK)
 	return nil

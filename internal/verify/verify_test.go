@@ -1,0 +1,286 @@
+package verify_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/s3rekey/s3rekey/internal/emulator"
+	"github.com/s3rekey/s3rekey/internal/emulator/emutest"
+	"github.com/s3rekey/s3rekey/internal/metatable"
+	"github.com/s3rekey/s3rekey/internal/policy"
+	"github.com/s3rekey/s3rekey/internal/verify"
+)
+
+type world struct {
+	env                *emutest.Env
+	old, target, other string
+	mac                string
+	pol                *policy.Policy
+	versionOf          map[string][]string // key -> version ids, oldest first
+}
+
+func (w *world) put(t *testing.T, bucket, key, kmsKey string, bucketKey bool) string {
+	t.Helper()
+	in := &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)}
+	if kmsKey != "" {
+		in.ServerSideEncryption, in.SSEKMSKeyId, in.BucketKeyEnabled = types.ServerSideEncryptionAwsKms, aws.String(kmsKey), aws.Bool(bucketKey)
+	}
+	out := w.env.Put(t, in, "body of "+key)
+	id := aws.ToString(out.VersionId)
+	w.versionOf[bucket+"/"+key] = append(w.versionOf[bucket+"/"+key], id)
+	return id
+}
+
+func newWorld(t *testing.T) *world {
+	env := emutest.Start(t, emulator.Options{})
+	w := &world{env: env, old: env.Key(t), target: env.Key(t), other: env.Key(t), versionOf: map[string][]string{}}
+	out, err := env.KMS.CreateKey(context.Background(), &kms.CreateKeyInput{KeySpec: kmstypes.KeySpecHmac256, KeyUsage: kmstypes.KeyUsageTypeGenerateVerifyMac})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.mac = aws.ToString(out.KeyMetadata.Arn)
+	pol, err := policy.Parse([]byte(fmt.Sprintf(`{"buckets":{"gov":{"kmsKeyArn":%q,"bucketKeyEnabled":true,"versions":"all"},
+		"plain":{"kmsKeyArn":%q,"bucketKeyEnabled":true,"versions":"all"}}}`, w.target, w.target)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.pol = pol
+	return w
+}
+
+func (w *world) clients() verify.Clients {
+	return verify.Clients{Metadata: w.env.S3, Catalog: metatable.NewCatalog(w.env.Cfg), Files: w.env.S3, List: w.env.S3, Head: w.env.S3}
+}
+
+func enableTable(t *testing.T, env *emutest.Env, bucket string) {
+	t.Helper()
+	_, err := env.S3.CreateBucketMetadataConfiguration(context.Background(), &s3.CreateBucketMetadataConfigurationInput{
+		Bucket: aws.String(bucket),
+		MetadataConfiguration: &types.MetadataConfiguration{
+			JournalTableConfiguration:   &types.JournalTableConfiguration{RecordExpiration: &types.RecordExpiration{Expiration: types.ExpirationStateDisabled}},
+			InventoryTableConfiguration: &types.InventoryTableConfiguration{ConfigurationState: types.InventoryConfigurationStateEnabled},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func ids(vs []verify.Version) []string {
+	var out []string
+	for _, v := range vs {
+		out = append(out, v.Key+"@"+v.VersionID)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func objectRequests(env *emutest.Env, bucket string) int64 {
+	var n int64
+	for _, c := range env.Emu.Counts() {
+		if c.Service == "s3" && c.Bucket == bucket && (c.Operation == "HeadObject" || c.Operation == "GetObject" || c.Operation == "GetObjectAttributes") {
+			n += c.N
+		}
+	}
+	return n
+}
+
+// The done-when test of verification from the table: objects under several
+// keys across versions, the table lagging some changes; verify reports
+// exactly the non-compliant versions the table shows, names the changes
+// it has not seen (by listing, a bucket request), and makes no object
+// request (the emulator's counts). Table columns: user guide,
+// metadata-tables-inventory-schema.
+func TestVerifyFromTheTable(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	env := w.env
+	env.Versioned(t, "gov")
+	aOld := w.put(t, "gov", "a", w.old, false)    // non-compliant: old key
+	w.put(t, "gov", "a", w.target, true)          // compliant
+	b := w.put(t, "gov", "b", "", false)          // non-compliant: SSE-S3
+	c := w.put(t, "gov", "c", w.target, false)    // non-compliant: no bucket key
+	dOther := w.put(t, "gov", "d", w.other, true) // non-compliant: another key
+	if _, err := env.S3.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String("gov"), Key: aws.String("d")}); err != nil {
+		t.Fatal(err)
+	}
+	enableTable(t, env, "gov")
+	e := w.put(t, "gov", "e", w.old, true) // after the backfill, with no lag: seen
+	// A read of the table catches it up with e before the lag is set.
+	if _, _, err := metatable.NewCatalog(env.Cfg).LoadTable(ctx, metatable.Location{TableBucketARN: "arn:aws:s3tables:us-east-1:111122223333:bucket/aws-s3", Namespace: "b_gov", Table: "inventory"}); err != nil {
+		t.Fatal(err)
+	}
+	env.Emu.SetMetadataLag(time.Hour)
+	f := w.put(t, "gov", "f", w.old, true) // inside the lag: not seen
+	if _, err := env.S3.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String("gov"), Key: aws.String("a"), VersionId: aws.String(aOld)}); err != nil {
+		t.Fatal(err)
+	}
+	env.Emu.ResetCounts()
+
+	res, err := verify.Run(ctx, w.clients(), w.pol, verify.Options{Buckets: []string{"gov"}, Recent: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := res.Buckets[0]
+	if got.Source != verify.SourceTable {
+		t.Fatalf("source %s, want %s (fallbacks %v)", got.Source, verify.SourceTable, got.Fallbacks)
+	}
+	want := []string{"a@" + aOld, "b@" + b, "c@" + c, "d@" + dOther, "e@" + e}
+	sort.Strings(want)
+	if fmt.Sprint(ids(got.Listed)) != fmt.Sprint(want) {
+		t.Errorf("non-compliant %v, want exactly %v", ids(got.Listed), want)
+	}
+	if got.Versions != 6 || got.Compliant != 1 || got.NonCompliant != 5 || got.DeleteMarkers != 1 {
+		t.Errorf("counts: %d versions, %d compliant, %d non-compliant, %d delete markers; want 6, 1, 5, 1", got.Versions, got.Compliant, got.NonCompliant, got.DeleteMarkers)
+	}
+	if under, _ := got.VersionsUnder(w.old); under != 2 {
+		t.Errorf("%d versions under the old key in the table, want 2 (a's first, e)", under)
+	}
+	if fmt.Sprint(ids(got.Recent)) != fmt.Sprint([]string{"f@" + f}) {
+		t.Errorf("recent changes not in the table: %v, want f", ids(got.Recent))
+	}
+	if fmt.Sprint(ids(got.GoneSinceSnapshot)) != fmt.Sprint([]string{"a@" + aOld}) {
+		t.Errorf("gone since the snapshot: %v, want a's first version", ids(got.GoneSinceSnapshot))
+	}
+	if !strings.Contains(strings.Join(got.NotSeen, "\n"), "Object Lock") {
+		t.Errorf("not seen %q: must name Object Lock state", got.NotSeen)
+	}
+	if n := objectRequests(env, "gov"); n != 0 {
+		t.Errorf("%d object requests with the table present, want 0", n)
+	}
+	if got.Requests.Head != 0 || got.Requests.TableFiles < 3 {
+		t.Errorf("requests %+v: want no HEAD and the table's files read", got.Requests)
+	}
+}
+
+// Without a table or report: a listing and a HEAD of every version.
+func TestVerifyFallsBackToListing(t *testing.T) {
+	w := newWorld(t)
+	w.env.Versioned(t, "plain")
+	w.put(t, "plain", "x", w.old, true)
+	w.put(t, "plain", "x", w.target, true)
+	w.env.Emu.ResetCounts()
+	var estimates []verify.Estimate
+	res, err := verify.Run(context.Background(), w.clients(), w.pol, verify.Options{Buckets: []string{"plain"},
+		Estimate: func(e verify.Estimate) error { estimates = append(estimates, e); return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := res.Buckets[0]
+	if got.Source != verify.SourceListing || len(got.Fallbacks) != 2 {
+		t.Fatalf("source %s, fallbacks %v", got.Source, got.Fallbacks)
+	}
+	if got.NonCompliant != 1 || got.Compliant != 1 {
+		t.Errorf("%d non-compliant, %d compliant; want 1 and 1", got.NonCompliant, got.Compliant)
+	}
+	if len(estimates) != 1 || estimates[0].Heads != 2 {
+		t.Errorf("estimates %+v, want one of 2 HEADs before they were made", estimates)
+	}
+	if n := objectRequests(w.env, "plain"); n != 2 {
+		t.Errorf("%d object requests, want a HEAD of each of the 2 versions", n)
+	}
+}
+
+// An estimate that is refused stops the verification before any HEAD.
+func TestRefusedEstimateMakesNoHead(t *testing.T) {
+	w := newWorld(t)
+	w.env.Versioned(t, "plain")
+	w.put(t, "plain", "x", w.old, true)
+	w.env.Emu.ResetCounts()
+	stop := errors.New("over budget")
+	_, err := verify.Run(context.Background(), w.clients(), w.pol, verify.Options{Buckets: []string{"plain"},
+		Estimate: func(verify.Estimate) error { return stop }})
+	if !errors.Is(err, stop) {
+		t.Fatalf("err %v, want the estimate's refusal", err)
+	}
+	if n := objectRequests(w.env, "plain"); n != 0 {
+		t.Errorf("%d object requests after a refused estimate", n)
+	}
+}
+
+// The evidence file checks, and fails to check after any one byte of it
+// changes (KMS GenerateMac/VerifyMac, API reference).
+func TestEvidenceRejectsAnyChangedByte(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	w.env.Versioned(t, "gov")
+	w.put(t, "gov", "a", w.old, true)
+	enableTable(t, w.env, "gov")
+	res, err := verify.Run(ctx, w.clients(), w.pol, verify.Options{Buckets: []string{"gov"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	file, err := verify.Seal(ctx, w.env.KMS, w.mac, verify.NewEvidence(res, verify.PolicyDigest([]byte("{}")), "verify"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, key, err := verify.Check(ctx, w.env.KMS, file, w.mac)
+	if err != nil {
+		t.Fatalf("the sealed file does not check: %v", err)
+	}
+	if key != w.mac || ev.Totals.NonCompliant != 1 || ev.Buckets[0].Bucket != "gov" {
+		t.Fatalf("checked %s %+v", key, ev.Totals)
+	}
+	// Every byte position, flipped one at a time, must be rejected.
+	step := 1
+	if testing.Short() {
+		step = 7
+	}
+	for i := 0; i < len(file); i += step {
+		bad := append([]byte(nil), file...)
+		bad[i] ^= 0x01
+		if _, _, err := verify.Check(ctx, w.env.KMS, bad, ""); err == nil {
+			t.Fatalf("a change of byte %d (%q) was accepted", i, file[i])
+		}
+	}
+	if _, _, err := verify.Check(ctx, w.env.KMS, file, w.old); !errors.Is(err, verify.ErrRejected) {
+		t.Errorf("checked against another key: %v, want rejected", err)
+	}
+}
+
+// With no table but an S3 Inventory report: the report's rows, and a HEAD
+// of each SSE-KMS version only, since reports carry the encryption but no
+// key ARN (user guide, storage-inventory: the encryption status field).
+func TestVerifyFromAnInventoryReport(t *testing.T) {
+	w := newWorld(t)
+	w.env.Versioned(t, "plain")
+	w.env.Bucket(t, "reports", false)
+	w.put(t, "plain", "x", w.old, true)
+	w.put(t, "plain", "x", w.target, true)
+	w.put(t, "plain", "y", "", false)
+	key, err := w.env.Emu.PublishInventory(emulator.InventoryOptions{SourceBucket: "plain", DestinationBucket: "reports", Format: "CSV"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.env.Emu.ResetCounts()
+	var est verify.Estimate
+	res, err := verify.Run(context.Background(), w.clients(), w.pol, verify.Options{Buckets: []string{"plain"},
+		Inventories: []string{"s3://reports/" + key}, Estimate: func(e verify.Estimate) error { est = e; return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := res.Buckets[0]
+	if got.Source != verify.SourceInventory {
+		t.Fatalf("source %s (fallbacks %v)", got.Source, got.Fallbacks)
+	}
+	if got.Versions != 3 || got.NonCompliant != 2 || got.Compliant != 1 {
+		t.Errorf("%d versions, %d non-compliant, %d compliant; want 3, 2, 1", got.Versions, got.NonCompliant, got.Compliant)
+	}
+	if est.Heads != 2 || est.Dollars <= 0 {
+		t.Errorf("estimate %+v, want 2 HEADs priced", est)
+	}
+	if n := objectRequests(w.env, "plain"); n != 2 {
+		t.Errorf("%d object requests, want a HEAD of each of the 2 SSE-KMS versions", n)
+	}
+}
