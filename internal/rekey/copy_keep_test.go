@@ -3,6 +3,7 @@ package rekey_test
 import (
 	"context"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"strings"
 	"testing"
 
 	"github.com/s3rekey/s3rekey/internal/messages"
@@ -46,4 +47,26 @@ func TestCopyReservedCharacterKeys(t *testing.T) {
 			})
 		})
 	}
+}
+
+// An object uploaded without a checksum gets CRC64NVME from S3
+// (checking-object-integrity-upload: "S3 automatically attaches ... the
+// CRC-64/NVME"); its multipart copy is created with that algorithm, and
+// CompleteMultipartUpload needs each part's CRC64NVME back (API_CompletedPart:
+// "This checksum is present if the multipart upload request was created
+// with the CRC64NVME checksum algorithm"), as UploadPartCopy gave it
+// (API_CopyPartResult).
+func TestMultipartCopyCarriesPartChecksums(t *testing.T) {
+	witness.Run(t, func(t *testing.T, w witness.Witness) {
+		b := newCopyBed(t, w, &rekey.Copier{MultipartThreshold: 6 << 20, PartSize: 5 << 20}, nil)
+		big := strings.Repeat("0123456789abcdef", 11<<20/16)
+		b.put(t, "big.bin", big, nil)
+		if got := b.rekeyer.Rekey(context.Background(), messages.Object{Bucket: b.bucket, Key: "big.bin"}); got.Status != rekey.Copied {
+			t.Fatalf("big.bin: %+v, want copied", got.Outcome)
+		}
+		body, h := b.read(t, "big.bin")
+		if body != big || !b.onTarget(h) || !strings.HasSuffix(aws.ToString(h.ETag), `-3"`) {
+			t.Errorf("big.bin after its copy in parts: bytes equal %v, %s %s, ETag %s", body == big, h.ServerSideEncryption, aws.ToString(h.SSEKMSKeyId), aws.ToString(h.ETag))
+		}
+	})
 }
