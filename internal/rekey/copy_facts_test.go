@@ -104,7 +104,9 @@ func TestCopySkipsArchiveTiers(t *testing.T) {
 	for _, tier := range []types.ArchiveStatus{types.ArchiveStatusArchiveAccess, types.ArchiveStatusDeepArchiveAccess} {
 		t.Run(string(tier), func(t *testing.T) {
 			b, tw := emulatorBed(t, &rekey.Copier{})
-			tw.head = func(h *s3.HeadObjectOutput) { h.StorageClass, h.ArchiveStatus = types.StorageClassIntelligentTiering, tier }
+			tw.head = func(h *s3.HeadObjectOutput) {
+				h.StorageClass, h.ArchiveStatus = types.StorageClassIntelligentTiering, tier
+			}
 			b.put(t, "cold", "x", func(in *s3.PutObjectInput) { in.StorageClass = types.StorageClassIntelligentTiering })
 			got := b.rekeyer.Rekey(context.Background(), messages.Object{Bucket: b.bucket, Key: "cold"})
 			if got.Status != rekey.Skipped || got.Reason != rekey.ReasonArchived || len(tw.copies) != 0 {
