@@ -11,7 +11,7 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION = 1
 FUZZTIME    ?= 30s
 # Every fuzz target, as package:Target.
 FUZZ_TARGETS := internal/emulator:FuzzS3Request internal/emulator:FuzzJSONRequest internal/emulator:FuzzParseFlags \
-	internal/messages:FuzzDecode internal/policy:FuzzParse internal/planner:FuzzDecodeJobs \
+	internal/messages:FuzzDecode internal/messages:FuzzKeyRoundTrip internal/policy:FuzzParse internal/planner:FuzzDecodeJobs \
 	internal/inventory:FuzzParseManifest internal/inventory:FuzzCSVRows \
 	internal/emulator/iam:FuzzParsePolicy internal/emulator/sqs:FuzzQueryInput \
 	internal/emulator/dynamodb:FuzzExpressions internal/jobs:FuzzReadPart

@@ -434,6 +434,12 @@ func (d *demo) seedOne(ctx context.Context, i int) (int, error) {
 		return 0, fmt.Errorf("seed %s/%s: %w", bucket, key, err)
 	}
 	switch kind {
+	case "legacy, copied":
+		// An annotation, which the copy keeps (and needs permission for).
+		if _, err := d.s3.PutObjectAnnotation(ctx, &s3.PutObjectAnnotationInput{Bucket: aws.String(bucket), Key: aws.String(key),
+			AnnotationName: aws.String("review"), AnnotationPayload: strings.NewReader(`{"reviewed":"2026"}`)}); err != nil {
+			return 0, fmt.Errorf("annotate %s/%s: %w", bucket, key, err)
+		}
 	case "two versions":
 		if _, err := d.s3.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: bytes.NewReader([]byte("second version"))}); err != nil {
 			return 0, err

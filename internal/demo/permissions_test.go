@@ -152,6 +152,10 @@ func newScenario(t *testing.T, rawEventBridgeKeys bool) *scenario {
 		must(sc.s3.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(e2eLegacy), Key: aws.String(key), Tagging: aws.String("team=a"),
 			Body: strings.NewReader(strings.Repeat("x", size))}, emulator.LegacyUnencrypted))
 	}
+	// An annotation, which CopyObject keeps under its default directive
+	// (and which needs s3:GetObjectAnnotation and s3:PutObjectAnnotation).
+	must(sc.s3.PutObjectAnnotation(ctx, &s3.PutObjectAnnotationInput{Bucket: aws.String(e2eLegacy), Key: aws.String("legacy/tagged.txt"),
+		AnnotationName: aws.String("review"), AnnotationPayload: strings.NewReader("ok")}))
 	put(e2eLocked, "held/event.txt", legalHold)
 	put(e2eLocked, "retained/event.txt", retention)
 
@@ -216,6 +220,10 @@ func (sc *scenario) check(t *testing.T, tally pipeline.Snapshot, expired int) []
 			problems = append(problems, fmt.Sprintf("%s/%s ends %s %s tags %v: unencrypted objects of an opted-in bucket are copied onto the target, tags kept",
 				e2eLegacy, key, st.Encryption, st.KMSKeyARN, st.Tags))
 		}
+	}
+	if ann, err := sc.s3.ListObjectAnnotations(context.Background(), &s3.ListObjectAnnotationsInput{Bucket: aws.String(e2eLegacy),
+		Key: aws.String("legacy/tagged.txt")}); err != nil || aws.ToInt32(ann.AnnotationCount) != 1 {
+		problems = append(problems, fmt.Sprintf("%s/legacy/tagged.txt's annotation after its copy: %v %v", e2eLegacy, ann, err))
 	}
 	if tally.Outcomes["copied"] != 2 {
 		problems = append(problems, fmt.Sprintf("%d objects copied, want 2", tally.Outcomes["copied"]))

@@ -87,14 +87,18 @@ type Task struct {
 	Objects []Object `json:"objects"`
 }
 
-// Encode renders a task as the JSON body of a queue message.
+// Encode renders a task as the JSON body of a queue message, with the
+// characters SQS refuses escaped (see keyescape.go).
 func (t Task) Encode() (string, error) {
 	t.Version = TaskVersion
 	if err := t.validate(); err != nil {
 		return "", err
 	}
+	if err := t.checkUTF8(); err != nil {
+		return "", err
+	}
 	b, err := json.Marshal(t)
-	return string(b), err
+	return string(sqsEscape(b)), err
 }
 
 func (t Task) validate() error {

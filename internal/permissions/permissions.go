@@ -112,9 +112,12 @@ func Encrypt(r Resources) []Statement {
 	}
 	if len(r.CopyBuckets) > 0 {
 		out = append(out,
-			// CopyObject with the tagging directive COPY reads and writes
-			// tags; a multipart copy reads them and aborts on failure.
-			Statement{Sid: "CopyInPlace", Actions: []string{"s3:GetObjectTagging", "s3:PutObjectTagging", "s3:AbortMultipartUpload"},
+			// CopyObject with the tagging and annotation directives COPY
+			// reads and writes tags and annotations (API_CopyObject); a
+			// multipart copy reads tags, lists annotations (an object
+			// with any is skipped) and aborts on failure.
+			Statement{Sid: "CopyInPlace", Actions: []string{"s3:GetObjectTagging", "s3:PutObjectTagging", "s3:AbortMultipartUpload",
+				"s3:GetObjectAnnotation", "s3:PutObjectAnnotation", "s3:ListObjectAnnotations"},
 				Resources: r.arns(r.CopyBuckets, "/*")},
 			// A copy drops ACL grants: copies go only to buckets whose
 			// Object Ownership says ACLs are disabled.

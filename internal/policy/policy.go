@@ -61,6 +61,10 @@ type Bucket struct {
 const (
 	SourceSkip = "skip"
 	SourceCopy = "copy"
+	// SourceCopyDowngrade is the only copy of DSSE-KMS objects: the copy
+	// is SSE-KMS, one layer of encryption where DSSE-KMS has two, so the
+	// opt-in names the downgrade.
+	SourceCopyDowngrade = "copy-downgrade"
 )
 
 // UnsupportedSources says, per source type UpdateObjectEncryption refuses,
@@ -77,7 +81,7 @@ func (b Bucket) CopiesNotEncrypted() bool {
 
 // CopiesDSSEKMS reports the opt-in to copy DSSE-KMS objects.
 func (b Bucket) CopiesDSSEKMS() bool {
-	return b.UnsupportedSources != nil && b.UnsupportedSources.DSSEKMS == SourceCopy
+	return b.UnsupportedSources != nil && b.UnsupportedSources.DSSEKMS == SourceCopyDowngrade
 }
 
 // CopiesAny reports any copy opt-in.
@@ -201,12 +205,19 @@ func (p *Policy) normalize() error {
 		}
 		if u := b.UnsupportedSources; u != nil {
 			for f, v := range map[string]*string{"notEncrypted": &u.NotEncrypted, "dsseKms": &u.DSSEKMS} {
+				copyName := SourceCopy
+				if f == "dsseKms" {
+					copyName = SourceCopyDowngrade
+				}
 				switch *v {
 				case "":
 					*v = SourceSkip
-				case SourceSkip, SourceCopy:
+				case SourceSkip, copyName:
+				case SourceCopy:
+					return fmt.Errorf("%s: %q would turn DSSE-KMS (two layers of encryption) into SSE-KMS (one): write %q to accept the downgrade",
+						field("unsupportedSources."+f), *v, SourceCopyDowngrade)
 				default:
-					return fmt.Errorf("%s: %q must be %q or %q", field("unsupportedSources."+f), *v, SourceCopy, SourceSkip)
+					return fmt.Errorf("%s: %q must be %q or %q", field("unsupportedSources."+f), *v, copyName, SourceSkip)
 				}
 			}
 		}

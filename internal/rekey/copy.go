@@ -3,8 +3,6 @@ package rekey
 import (
 	"context"
 	"errors"
-	"fmt"
-	"net/url"
 	"strings"
 	"sync"
 
@@ -37,6 +35,9 @@ type (
 	GetObjectTaggingAPI interface {
 		GetObjectTagging(ctx context.Context, in *s3.GetObjectTaggingInput, optFns ...func(*s3.Options)) (*s3.GetObjectTaggingOutput, error)
 	}
+	ListObjectAnnotationsAPI interface {
+		ListObjectAnnotations(ctx context.Context, in *s3.ListObjectAnnotationsInput, optFns ...func(*s3.Options)) (*s3.ListObjectAnnotationsOutput, error)
+	}
 	GetBucketOwnershipControlsAPI interface {
 		GetBucketOwnershipControls(ctx context.Context, in *s3.GetBucketOwnershipControlsInput, optFns ...func(*s3.Options)) (*s3.GetBucketOwnershipControlsOutput, error)
 	}
@@ -51,6 +52,7 @@ type CopyAPI interface {
 	CompleteMultipartUploadAPI
 	AbortMultipartUploadAPI
 	GetObjectTaggingAPI
+	ListObjectAnnotationsAPI
 	GetBucketOwnershipControlsAPI
 }
 
@@ -63,12 +65,24 @@ const (
 	DefaultCopyPartSize           = 512 << 20
 )
 
+// Multipart upload limits (userguide qfacts, "Amazon S3 multipart upload
+// limits"): at most 10,000 parts of 5 MiB to 5 GiB each, the last one
+// smaller. 10,000 parts of 5 GiB hold the largest object S3 allows
+// (about 48.8 TiB).
+const (
+	maxCopyParts    = 10000
+	minCopyPartSize = 5 << 20
+	maxCopyPartSize = 5 << 30
+)
+
 // Copier copies objects in place onto the target key, for the sources
 // UpdateObjectEncryption refuses (opt-in per bucket).
 type Copier struct {
 	API CopyAPI
 	// MultipartThreshold is the size above which a copy goes in parts
-	// (default 5 GB); PartSize the size of each part (default 512 MiB).
+	// (default 5 GB); PartSize the preferred size of each part (default
+	// 512 MiB), raised for an object that would otherwise need more than
+	// 10,000 parts.
 	MultipartThreshold, PartSize int64
 
 	mu      sync.Mutex
@@ -113,17 +127,27 @@ func (r *Rekeyer) copyInPlace(ctx context.Context, obj messages.Object, target p
 	}
 	var version string
 	if aws.ToInt64(h.ContentLength) > c.threshold() {
-		version, err = c.multipartCopy(ctx, obj, target, h, res)
+		var stop *Outcome
+		version, stop, err = c.multipartCopy(ctx, obj, target, h, res)
+		if stop != nil {
+			return *stop
+		}
 	} else {
 		res.Updates++
 		var out *s3.CopyObjectOutput
 		out, err = c.API.CopyObject(ctx, &s3.CopyObjectInput{
 			Bucket: aws.String(obj.Bucket), Key: aws.String(obj.Key), CopySource: aws.String(copySource(obj.Bucket, obj.Key)),
-			CopySourceIfMatch: h.ETag, ExpectedBucketOwner: aws.String(target.ExpectedOwner), ExpectedSourceBucketOwner: aws.String(target.ExpectedOwner),
+			// The source and the destination are the object read: both
+			// conditions hold it (CopyObject: x-amz-copy-source-if-match for
+			// the source, If-Match for the destination's conditional write).
+			CopySourceIfMatch: h.ETag, IfMatch: h.ETag,
+			ExpectedBucketOwner: aws.String(target.ExpectedOwner), ExpectedSourceBucketOwner: aws.String(target.ExpectedOwner),
 			MetadataDirective: types.MetadataDirectiveCopy, TaggingDirective: types.TaggingDirectiveCopy,
+			AnnotationDirective: types.AnnotationDirectiveCopy,
 			// The checksum algorithm is the source's by default (CopyObject:
-			// x-amz-checksum-algorithm); the storage class is not.
-			StorageClass:         storageClass(h),
+			// x-amz-checksum-algorithm); the storage class is not, and the
+			// website redirect is never copied unless given again.
+			StorageClass: storageClass(h), WebsiteRedirectLocation: h.WebsiteRedirectLocation,
 			ServerSideEncryption: types.ServerSideEncryptionAwsKms, SSEKMSKeyId: aws.String(target.KMSKeyARN), BucketKeyEnabled: aws.Bool(target.BucketKeyEnabled),
 		})
 		if out != nil {
@@ -135,13 +159,20 @@ func (r *Rekeyer) copyInPlace(ctx context.Context, obj messages.Object, target p
 		if (errors.As(err, &ae) && ae.ErrorCode() == "PreconditionFailed") || httpStatus(err) == 412 {
 			return Outcome{Status: Retry, Reason: "concurrent-overwrite", Detail: "the object changed since it was read; it is read again"}
 		}
+		if errors.Is(err, errNoCopyPartResult) {
+			return Outcome{Status: Retry, Reason: ReasonIncompleteAnswer, Detail: err.Error()}
+		}
 		return classify(err)
 	}
-	if version != "" && h.VersionId != nil {
-		return Outcome{Status: Copied, Detail: "copy is version " + version + "; the previous version " + aws.ToString(h.VersionId) +
-			" stays as it was (s3rekey never deletes)"}
+	var detail []string
+	if st.Encryption == EncDSSE {
+		detail = append(detail, "downgraded from DSSE-KMS (two layers of encryption) to SSE-KMS (one), as the bucket's dsseKms: copy-downgrade asks")
 	}
-	return Outcome{Status: Copied}
+	if version != "" && h.VersionId != nil {
+		detail = append(detail, "copy is version "+version+"; the previous version "+aws.ToString(h.VersionId)+
+			" stays as it was (s3rekey never deletes)")
+	}
+	return Outcome{Status: Copied, Detail: strings.Join(detail, "; ")}
 }
 
 func (c *Copier) threshold() int64 {
@@ -187,80 +218,6 @@ func (c *Copier) aclsDisabled(ctx context.Context, bucket, owner string) (bool, 
 	return off, nil
 }
 
-// multipartCopy copies an object larger than one CopyObject allows with
-// UploadPartCopy, each part conditional on the ETag read, and aborts the
-// upload on any failure. It returns the copy's version id.
-func (c *Copier) multipartCopy(ctx context.Context, obj messages.Object, target policy.Bucket, h *s3.HeadObjectOutput, res *Result) (string, error) {
-	// A multipart upload takes no checksum algorithm from the source: read
-	// it (HeadObject reports checksums only in checksum mode, which for a
-	// KMS-encrypted object needs kms:Decrypt, so it is asked only here).
-	res.Heads++
-	sums, err := c.API.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(obj.Bucket), Key: aws.String(obj.Key), IfMatch: h.ETag,
-		ExpectedBucketOwner: aws.String(target.ExpectedOwner), ChecksumMode: types.ChecksumModeEnabled})
-	if err != nil {
-		return "", err
-	}
-	in := &s3.CreateMultipartUploadInput{
-		Bucket: aws.String(obj.Bucket), Key: aws.String(obj.Key), ExpectedBucketOwner: aws.String(target.ExpectedOwner),
-		Metadata: h.Metadata, ContentType: h.ContentType, CacheControl: h.CacheControl, ContentDisposition: h.ContentDisposition,
-		ContentEncoding: h.ContentEncoding, ContentLanguage: h.ContentLanguage, StorageClass: storageClass(h), ChecksumAlgorithm: checksumAlgorithm(sums),
-		ServerSideEncryption: types.ServerSideEncryptionAwsKms, SSEKMSKeyId: aws.String(target.KMSKeyARN), BucketKeyEnabled: aws.Bool(target.BucketKeyEnabled),
-	}
-	if aws.ToInt32(h.TagCount) > 0 {
-		tags, err := c.API.GetObjectTagging(ctx, &s3.GetObjectTaggingInput{Bucket: aws.String(obj.Bucket), Key: aws.String(obj.Key),
-			ExpectedBucketOwner: aws.String(target.ExpectedOwner)})
-		if err != nil {
-			return "", err
-		}
-		q := url.Values{}
-		for _, t := range tags.TagSet {
-			q.Set(aws.ToString(t.Key), aws.ToString(t.Value))
-		}
-		in.Tagging = aws.String(q.Encode())
-	}
-	res.Updates++
-	up, err := c.API.CreateMultipartUpload(ctx, in)
-	if err != nil {
-		return "", err
-	}
-	abort := func(cause error) (string, error) {
-		_, _ = c.API.AbortMultipartUpload(context.WithoutCancel(ctx), &s3.AbortMultipartUploadInput{Bucket: aws.String(obj.Bucket), Key: aws.String(obj.Key),
-			UploadId: up.UploadId, ExpectedBucketOwner: aws.String(target.ExpectedOwner)})
-		return "", cause
-	}
-	size, part := aws.ToInt64(h.ContentLength), c.partSize()
-	var parts []types.CompletedPart
-	for n, start := int32(1), int64(0); start < size; n, start = n+1, start+part {
-		end := min(start+part, size) - 1
-		res.Updates++
-		out, err := c.API.UploadPartCopy(ctx, &s3.UploadPartCopyInput{
-			Bucket: aws.String(obj.Bucket), Key: aws.String(obj.Key), UploadId: up.UploadId, PartNumber: aws.Int32(n),
-			CopySource: aws.String(copySource(obj.Bucket, obj.Key)), CopySourceIfMatch: h.ETag, CopySourceRange: aws.String(fmt.Sprintf("bytes=%d-%d", start, end)),
-			ExpectedBucketOwner: aws.String(target.ExpectedOwner), ExpectedSourceBucketOwner: aws.String(target.ExpectedOwner),
-		})
-		if err != nil {
-			return abort(err)
-		}
-		p := types.CompletedPart{PartNumber: aws.Int32(n), ETag: out.CopyPartResult.ETag}
-		if cr := out.CopyPartResult; cr != nil {
-			p.ChecksumCRC32, p.ChecksumCRC32C, p.ChecksumSHA1, p.ChecksumSHA256 = cr.ChecksumCRC32, cr.ChecksumCRC32C, cr.ChecksumSHA1, cr.ChecksumSHA256
-		}
-		parts = append(parts, p)
-	}
-	res.Updates++
-	done, err := c.API.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String(obj.Bucket), Key: aws.String(obj.Key),
-		UploadId: up.UploadId, MultipartUpload: &types.CompletedMultipartUpload{Parts: parts}, ExpectedBucketOwner: aws.String(target.ExpectedOwner)})
-	if err != nil {
-		return abort(err)
-	}
-	return aws.ToString(done.VersionId), nil
-}
-
-// copySource is x-amz-copy-source: bucket/key, URL-encoded.
-func copySource(bucket, key string) string {
-	return bucket + "/" + strings.ReplaceAll(url.PathEscape(key), "%2F", "/")
-}
-
 // storageClass keeps the source's: a copy without one becomes STANDARD.
 func storageClass(h *s3.HeadObjectOutput) types.StorageClass {
 	if h.StorageClass == "" {
@@ -269,20 +226,26 @@ func storageClass(h *s3.HeadObjectOutput) types.StorageClass {
 	return types.StorageClass(h.StorageClass)
 }
 
-// checksumAlgorithm is the algorithm of the checksum HeadObject reported
-// (with checksum mode on), to keep it on the copy.
-func checksumAlgorithm(h *s3.HeadObjectOutput) types.ChecksumAlgorithm {
-	switch {
-	case h.ChecksumCRC32 != nil:
-		return types.ChecksumAlgorithmCrc32
-	case h.ChecksumCRC32C != nil:
-		return types.ChecksumAlgorithmCrc32c
-	case h.ChecksumSHA1 != nil:
-		return types.ChecksumAlgorithmSha1
-	case h.ChecksumSHA256 != nil:
-		return types.ChecksumAlgorithmSha256
-	case h.ChecksumCRC64NVME != nil:
-		return types.ChecksumAlgorithmCrc64nvme
+// copySource is x-amz-copy-source: bucket/key, URL-encoded (CopyObject,
+// x-amz-copy-source: "The value must be URL-encoded"). S3 URL-decodes it,
+// reading a raw "+" as a space, so every byte but the unreserved ones
+// (RFC 3986) and "/" is percent-encoded, as botocore does: "a+b" must not
+// name "a b".
+func copySource(bucket, key string) string {
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	b.Grow(len(bucket) + 1 + 3*len(key))
+	b.WriteString(bucket)
+	b.WriteByte('/')
+	for i := 0; i < len(key); i++ {
+		switch c := key[i]; {
+		case 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '-', c == '_', c == '.', c == '~', c == '/':
+			b.WriteByte(c)
+		default:
+			b.WriteByte('%')
+			b.WriteByte(hex[c>>4])
+			b.WriteByte(hex[c&15])
+		}
 	}
-	return ""
+	return b.String()
 }

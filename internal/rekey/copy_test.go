@@ -53,7 +53,7 @@ func TestCopyInPlace(t *testing.T) {
 	}
 	copyIn := `"unsupportedSources":{"notEncrypted":"copy"}`
 	pol, err := policy.Parse([]byte(fmt.Sprintf(`{"buckets":{
-		"legacy":{"kmsKeyArn":%q,"bucketKeyEnabled":true,"unsupportedSources":{"notEncrypted":"copy","dsseKms":"copy"}},
+		"legacy":{"kmsKeyArn":%q,"bucketKeyEnabled":true,"unsupportedSources":{"notEncrypted":"copy","dsseKms":"copy-downgrade"}},
 		"legacy-locked":{"kmsKeyArn":%q,%s},
 		"acl-on":{"kmsKeyArn":%q,%s},
 		"optout":{"kmsKeyArn":%q}}}`, target, target, copyIn, target, copyIn, target)))
@@ -185,7 +185,7 @@ func TestMultipartCopyAbortsOnFailure(t *testing.T) {
 			target := e.Key(t)
 			e.Bucket(t, "legacy", false)
 			e.Put(t, &s3.PutObjectInput{Bucket: aws.String("legacy"), Key: aws.String("big.bin")}, strings.Repeat("x", 7<<20), emulator.LegacyUnencrypted)
-			actions := `"s3:GetObject","s3:PutObject","s3:GetBucketOwnershipControls","s3:GetObjectTagging","s3:PutObjectTagging"`
+			actions := `"s3:GetObject","s3:PutObject","s3:GetBucketOwnershipControls","s3:GetObjectTagging","s3:PutObjectTagging","s3:ListObjectAnnotations"`
 			if granted {
 				actions += `,"s3:AbortMultipartUpload"`
 			}

@@ -27,19 +27,34 @@ type State struct {
 	LockMode     string // GOVERNANCE or COMPLIANCE, with RetainUntil
 	RetainUntil  time.Time
 	LegalHold    bool
-	StorageClass string // "" is STANDARD
+	// EventHold is an Object Lock event hold in force; EventHoldReleased
+	// an event hold released whose retention (a duration from the
+	// release) S3 reported without its end date.
+	EventHold, EventHoldReleased bool
+	StorageClass                 string // "" is STANDARD
+	// ArchiveStatus is ARCHIVE_ACCESS or DEEP_ARCHIVE_ACCESS for an
+	// INTELLIGENT_TIERING object in an archive tier (HeadObject,
+	// x-amz-archive-status), "" otherwise.
+	ArchiveStatus string
 	// head is the HeadObject answer the state was read from, for a copy,
 	// which keeps what it says (metadata, storage class, checksum).
 	head *s3.HeadObjectOutput
 }
 
-// archived reports storage classes whose objects must be restored before
-// they can be read, and so copied.
-func archived(class string) bool { return class == "GLACIER" || class == "DEEP_ARCHIVE" }
+// archived reports objects that must be restored before they can be read,
+// and so copied: the GLACIER and DEEP_ARCHIVE storage classes, and
+// INTELLIGENT_TIERING objects in the Archive Access and Deep Archive
+// Access tiers (HeadObject, x-amz-archive-status; userguide
+// intelligent-tiering-overview: objects in those tiers must be restored).
+func (s State) archived() bool {
+	return s.StorageClass == "GLACIER" || s.StorageClass == "DEEP_ARCHIVE" || s.ArchiveStatus != ""
+}
 
-// Locked reports Object Lock protection in force at now.
+// Locked reports Object Lock protection in force at now: a legal hold, an
+// event hold (protected while it is on; API_EventHoldDuration), a released
+// event hold whose retention's end S3 did not report, or retention.
 func (s State) Locked(now time.Time) bool {
-	return s.LegalHold || (s.LockMode != "" && s.RetainUntil.After(now))
+	return s.LegalHold || s.EventHold || s.EventHoldReleased || (s.LockMode != "" && s.RetainUntil.After(now))
 }
 
 // Decision is what to do with an object: update it, or stop with Outcome.
@@ -69,16 +84,27 @@ func Decide(s State, target policy.Bucket, dryRun bool, now time.Time) Decision 
 	case s.Encryption == EncDSSE && !target.CopiesDSSEKMS():
 		return stop(Skipped, ReasonDSSEKMS, "")
 	case s.Locked(now):
-		detail := "legal hold"
-		if !s.LegalHold {
+		var detail string
+		switch {
+		case s.LegalHold:
+			detail = "legal hold"
+		case s.EventHold:
+			detail = "event hold"
+		case s.EventHoldReleased:
+			detail = "event hold released, with a retention from its release whose end date was not reported"
+		default:
 			detail = s.LockMode + " retention until " + s.RetainUntil.UTC().Format(time.RFC3339)
 		}
 		return stop(Skipped, ReasonObjectLock, detail)
 	case s.Encryption == EncNone || s.Encryption == EncDSSE:
 		// Opted in to copy in place.
 		switch {
-		case archived(s.StorageClass):
-			return stop(Skipped, ReasonArchived, s.StorageClass+" objects must be restored before they can be copied")
+		case s.archived():
+			where := s.StorageClass
+			if s.ArchiveStatus != "" {
+				where += " (" + s.ArchiveStatus + " tier)"
+			}
+			return stop(Skipped, ReasonArchived, where+" objects must be restored before they can be copied")
 		case dryRun:
 			return stop(WouldCopy, "", "")
 		}

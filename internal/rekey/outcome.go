@@ -29,8 +29,9 @@ const (
 	ReasonAccessDenied    = "access-denied"
 	ReasonInvalidRequest  = "invalid-request"
 	ReasonNotImplemented  = "not-implemented"
-	// ReasonArchived: GLACIER and DEEP_ARCHIVE objects need a restore
-	// before a copy can read them.
+	// ReasonArchived: GLACIER and DEEP_ARCHIVE objects, and
+	// INTELLIGENT_TIERING objects in the Archive Access or Deep Archive
+	// Access tier, need a restore before a copy can read them.
 	ReasonArchived = "archived"
 	// ReasonACLsEnabled: a copy drops an object's ACL grants, so buckets
 	// whose ACLs are not disabled are not copied in.
@@ -45,6 +46,14 @@ const (
 	// deadline, or the shared record of the budget's users could not be
 	// written; nothing was sent for it, and it is tried again.
 	ReasonBudget = "budget"
+	// ReasonAnnotations: an object over 5 GB with annotations, which a
+	// multipart copy does not carry.
+	ReasonAnnotations = "annotations"
+	// ReasonTooLarge: an object larger than 10,000 parts of 5 GiB.
+	ReasonTooLarge = "too-large"
+	// ReasonIncompleteAnswer: S3 answered without what the next request
+	// needs (an UploadPartCopy without its CopyPartResult); tried again.
+	ReasonIncompleteAnswer = "incomplete-answer"
 )
 
 // Outcome is the one terminal result of one object.

@@ -283,7 +283,14 @@ func StateFromHead(h *s3.HeadObjectOutput) State {
 		KMSKeyARN: aws.ToString(h.SSEKMSKeyId), BucketKey: aws.ToBool(h.BucketKeyEnabled),
 		LockMode: string(h.ObjectLockMode), RetainUntil: aws.ToTime(h.ObjectLockRetainUntilDate),
 		LegalHold: h.ObjectLockLegalHoldStatus == types.ObjectLockLegalHoldStatusOn, DeleteMarker: aws.ToBool(h.DeleteMarker),
-		StorageClass: string(h.StorageClass), head: h,
+		StorageClass: string(h.StorageClass), ArchiveStatus: string(h.ArchiveStatus), head: h,
+		EventHold: h.ObjectLockEventHold == types.ObjectLockEventHoldOn,
+	}
+	if h.ObjectLockEventHold == types.ObjectLockEventHoldOff && h.ObjectLockRetainUntilDate == nil &&
+		(h.ObjectLockEventHoldDurationDays != nil || h.ObjectLockEventHoldDurationYears != nil) {
+		// Released, its retention running from the release: without the
+		// end date, the object is held as locked rather than risk it.
+		st.EventHoldReleased = true
 	}
 	switch h.ServerSideEncryption {
 	case types.ServerSideEncryptionAes256:

@@ -76,13 +76,6 @@ func syntaxError(s string, pos int) *core.Error {
 	return validation(fmt.Sprintf("Invalid expression: Syntax error; token: %q, near: %q", near, s))
 }
 
-// reserved are DynamoDB reserved words the emulator refuses as bare
-// attribute names, as DynamoDB does (the full list has 573; these are the
-// ones a table like s3rekey's would meet).
-var reserved = map[string]bool{"STATE": true, "STATUS": true, "SOURCE": true, "COUNT": true, "NAME": true, "KEY": true, "SIZE": true,
-	"DATA": true, "TIMESTAMP": true, "TTL": true, "TYPE": true, "VALUE": true, "VALUES": true, "DATE": true, "TIME": true, "USER": true,
-	"AND": true, "OR": true, "NOT": true, "BETWEEN": true, "IN": true, "SET": true, "REMOVE": true, "ADD": true, "DELETE": true, "UPDATE": true}
-
 // exprContext resolves placeholders and records which were used.
 type exprContext struct {
 	names  map[string]string
@@ -531,6 +524,13 @@ func (p *parser) primary() (cond, *core.Error) {
 			return nil, syntaxError(p.src, p.peek().pos)
 		}
 		hi, err := p.parseOperand()
+		if err == nil && lo.value != nil && hi.value != nil {
+			// Bounds in the wrong order are refused, not read as an empty
+			// range (a BETWEEN b AND c is b <= a <= c: API_Condition).
+			if c, ok := compare(lo.value, hi.value); ok && c > 0 {
+				return nil, validation("Invalid expression: The BETWEEN operator requires upper bound to be greater than or equal to lower bound")
+			}
+		}
 		return betweenCond{l, lo, hi}, err
 	case p.keyword("IN"):
 		if _, err := p.expect("("); err != nil {

@@ -70,13 +70,13 @@ func (v *Value) check() *core.Error {
 	}
 	switch {
 	case v.N != nil:
-		if _, ok := parseNumber(*v.N); !ok {
-			return validation("A value provided cannot be converted into a number")
+		if err := checkNumber(*v.N); err != nil {
+			return err
 		}
 	case v.NS != nil:
 		for _, s := range v.NS {
-			if _, ok := parseNumber(s); !ok {
-				return validation("A value provided cannot be converted into a number")
+			if err := checkNumber(s); err != nil {
+				return err
 			}
 		}
 	case v.M != nil:

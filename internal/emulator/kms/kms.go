@@ -276,6 +276,11 @@ func (k *Service) crypto(op string, body []byte) (any, *core.Error) {
 		CiphertextBlob []byte
 		KeySpec        string
 		NumberOfBytes  int
+		// EncryptionContext is bound to the ciphertext: Decrypt must be
+		// given the same one (KMS API reference, Decrypt:
+		// "InvalidCiphertextException ... the encryption context ... does
+		// not match"; concepts, encryption context).
+		EncryptionContext map[string]string
 	}
 	if err := core.DecodeJSON(body, &in); err != nil {
 		return nil, err
@@ -286,7 +291,7 @@ func (k *Service) crypto(op string, body []byte) (any, *core.Error) {
 		if !ok || !found {
 			return nil, core.Errorf(http.StatusBadRequest, "InvalidCiphertextException", "The ciphertext is not valid")
 		}
-		plain, err := core.Open(key.Material, []byte(sealed), []byte(key.ARN))
+		plain, err := core.Open(key.Material, []byte(sealed), boundData(key.ARN, in.EncryptionContext))
 		if err != nil {
 			return nil, core.Errorf(http.StatusBadRequest, "InvalidCiphertextException", "The ciphertext is not valid")
 		}
@@ -319,7 +324,7 @@ func (k *Service) crypto(op string, body []byte) (any, *core.Error) {
 	} else if len(plain) == 0 || len(plain) > 4096 {
 		return nil, core.Errorf(http.StatusBadRequest, "ValidationException", "Plaintext must be 1 to 4096 bytes")
 	}
-	blob := append([]byte(key.ID+blobSeparator), core.Seal(key.Material, plain, []byte(key.ARN))...)
+	blob := append([]byte(key.ID+blobSeparator), core.Seal(key.Material, plain, boundData(key.ARN, in.EncryptionContext))...)
 	out := map[string]any{"KeyId": key.ARN, "CiphertextBlob": blob, "EncryptionAlgorithm": "SYMMETRIC_DEFAULT"}
 	if op == "GenerateDataKey" {
 		out["Plaintext"] = plain
@@ -452,4 +457,20 @@ func (k *Service) Permission(op string, body []byte) (action, resource string, c
 		return "kms:" + op, key.ARN, map[string][]string{"kms:ResourceAliases": k.Aliases(key.ARN)}
 	}
 	return "kms:" + op, k.arnPrefix() + "key/*", nil
+}
+
+// boundData is what a ciphertext is sealed to: its key and its encryption
+// context, in a canonical order (the context is a set of pairs).
+func boundData(keyARN string, context map[string]string) []byte {
+	names := make([]string, 0, len(context))
+	for n := range context {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	out := []byte(keyARN)
+	for _, n := range names {
+		out = strconv.AppendQuote(append(out, 0), n)
+		out = strconv.AppendQuote(append(out, '='), context[n])
+	}
+	return out
 }

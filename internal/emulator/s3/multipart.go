@@ -205,11 +205,14 @@ func (s *Service) uploadPart(w http.ResponseWriter, r *http.Request, bucketName,
 	return nil
 }
 
-// copySource reads x-amz-copy-source: bucket, key and version.
+// copySource reads x-amz-copy-source: bucket, key and version. S3 reads
+// the header as URL-encoded (API_CopyObject, x-amz-copy-source: "The value
+// must be URL-encoded"), and URL decoding reads a raw "+" as a space, as
+// the AWS CLI and SDKs found (they encode "+" as %2B for that reason).
 func copySource(r *http.Request) (bucketName, key, version string, apiErr *core.Error) {
 	src := r.Header.Get("X-Amz-Copy-Source")
 	srcPath, srcQuery, _ := strings.Cut(src, "?")
-	srcPath, err := url.PathUnescape(strings.TrimPrefix(srcPath, "/"))
+	srcPath, err := url.QueryUnescape(strings.TrimPrefix(srcPath, "/"))
 	bucketName, key, ok := strings.Cut(srcPath, "/")
 	if err != nil || !ok || key == "" {
 		return "", "", "", core.Errorf(http.StatusBadRequest, "InvalidArgument", "Copy Source must mention the source bucket and key: sourcebucket/sourcekey")
@@ -271,16 +274,28 @@ func (s *Service) uploadPartCopy(w http.ResponseWriter, r *http.Request, bucketN
 		Xmlns        string   `xml:"xmlns,attr"`
 		ETag         string   `xml:"ETag"`
 		LastModified string   `xml:"LastModified"`
+		Checksums    []checksumXML
 	}
-	core.WriteXML(w, http.StatusOK, result{Xmlns: s3Namespace, ETag: p.etag, LastModified: isoTime(p.lastModified)})
+	out := result{Xmlns: s3Namespace, ETag: p.etag, LastModified: isoTime(p.lastModified)}
+	if up.checksumAlg != "" {
+		// API_CopyPartResult: the part's checksum under the upload's
+		// algorithm, which CompleteMultipartUpload then needs back.
+		out.Checksums = []checksumXML{{XMLName: xml.Name{Local: "Checksum" + checksumName(up.checksumAlg)}, Value: p.checksum}}
+	}
+	core.WriteXML(w, http.StatusOK, out)
 	return nil
 }
 
 type completeXML struct {
 	XMLName xml.Name `xml:"CompleteMultipartUpload"`
 	Parts   []struct {
-		PartNumber int    `xml:"PartNumber"`
-		ETag       string `xml:"ETag"`
+		PartNumber        int    `xml:"PartNumber"`
+		ETag              string `xml:"ETag"`
+		ChecksumCRC32     string `xml:"ChecksumCRC32"`
+		ChecksumCRC32C    string `xml:"ChecksumCRC32C"`
+		ChecksumCRC64NVME string `xml:"ChecksumCRC64NVME"`
+		ChecksumSHA1      string `xml:"ChecksumSHA1"`
+		ChecksumSHA256    string `xml:"ChecksumSHA256"`
 	} `xml:"Part"`
 }
 
@@ -304,6 +319,10 @@ func (s *Service) completeMultipartUpload(w http.ResponseWriter, r *http.Request
 		s.mu.Unlock()
 		return apiErr
 	}
+	if apiErr := destinationPreconditions(r, b, key); apiErr != nil {
+		s.mu.Unlock()
+		return apiErr
+	}
 	for i, p := range in.Parts {
 		if i > 0 && p.PartNumber <= in.Parts[i-1].PartNumber {
 			s.mu.Unlock()
@@ -317,6 +336,11 @@ func (s *Service) completeMultipartUpload(w http.ResponseWriter, r *http.Request
 		if !ok || strings.Trim(p.ETag, `"`) != strings.Trim(stored.etag, `"`) {
 			s.mu.Unlock()
 			return core.Errorf(http.StatusBadRequest, "InvalidPart", "One or more of the specified parts could not be found. The part might not have been uploaded, or the specified entity tag might not have matched the part's entity tag.")
+		}
+		if apiErr := partChecksumGiven(up, p.PartNumber, stored, map[string]string{"crc32": p.ChecksumCRC32, "crc32c": p.ChecksumCRC32C,
+			"crc64nvme": p.ChecksumCRC64NVME, "sha1": p.ChecksumSHA1, "sha256": p.ChecksumSHA256}); apiErr != nil {
+			s.mu.Unlock()
+			return apiErr
 		}
 		if i < len(in.Parts)-1 && len(stored.data) < minPartSize {
 			s.mu.Unlock()

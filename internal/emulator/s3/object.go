@@ -26,7 +26,12 @@ var storageClasses = []string{"STANDARD", "REDUCED_REDUNDANCY", "STANDARD_IA", "
 	"INTELLIGENT_TIERING", "GLACIER", "DEEP_ARCHIVE", "GLACIER_IR", "OUTPOSTS", "SNOW", "EXPRESS_ONEZONE"}
 
 // storedHeaders are the representation headers an object keeps.
-var storedHeaders = []string{"Content-Encoding", "Content-Disposition", "Content-Language", "Cache-Control", "Expires"}
+var storedHeaders = []string{"Content-Encoding", "Content-Disposition", "Content-Language", "Cache-Control", "Expires", websiteRedirectHeader}
+
+// websiteRedirectHeader is stored with an object but never copied by
+// CopyObject unless the request gives it again (API_CopyObject,
+// x-amz-website-redirect-location: "this value is not copied").
+const websiteRedirectHeader = "X-Amz-Website-Redirect-Location"
 
 // sseRequest is what a request's encryption headers ask for.
 type sseRequest struct {
@@ -757,6 +762,13 @@ func (s *Service) copyLocked(w http.ResponseWriter, r *http.Request, srcBucket, 
 	if apiErr != nil {
 		return nil, apiErr
 	}
+	if apiErr := destinationPreconditions(r, db, key); apiErr != nil {
+		return nil, apiErr
+	}
+	annotations, apiErr := s.copiedAnnotations(r, sv, srcBucket, srcKey, bucketName, key)
+	if apiErr != nil {
+		return nil, apiErr
+	}
 	plain, apiErr := s.openObject(sv, srcReq)
 	if apiErr != nil {
 		return nil, apiErr
@@ -775,7 +787,9 @@ func (s *Service) copyLocked(w http.ResponseWriter, r *http.Request, srcBucket, 
 		}
 		hdr.Set("Content-Type", sv.contentType)
 		for k, v := range sv.headers {
-			hdr.Set(k, v)
+			if k != websiteRedirectHeader {
+				hdr.Set(k, v)
+			}
 		}
 	}
 	hdr.Del("Content-Md5")
@@ -813,6 +827,7 @@ func (s *Service) copyLocked(w http.ResponseWriter, r *http.Request, srcBucket, 
 	if alg != "" && alg != v.checksumAlg {
 		v.checksumAlg, v.checksum = alg, checksumAlgorithms[alg](plain)
 	}
+	v.annotations = annotations
 	db.addVersion(v)
 	ev := db.newEvent("ObjectCreated:Copy", "CopyObject", v)
 	if kmsOp != "" {

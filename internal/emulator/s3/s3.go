@@ -81,6 +81,7 @@ type objectVersion struct {
 	retainUntil    time.Time
 	legalHold      bool
 	tags           map[string]string
+	annotations    map[string][]byte // name → payload (PutObjectAnnotation)
 }
 
 // objectPart is one part of an object assembled by multipart upload.
@@ -297,6 +298,8 @@ func (s *Service) Route(r *http.Request, bucketName, key string) (string, s3Hand
 			return "UploadPart", s.uploadPart
 		case has("tagging"):
 			return "PutObjectTagging", s.putObjectTagging
+		case has("annotation"):
+			return "PutObjectAnnotation", s.putObjectAnnotation
 		case has("acl"):
 			return "", nil
 		case r.Header.Get("X-Amz-Copy-Source") != "":
@@ -316,6 +319,8 @@ func (s *Service) Route(r *http.Request, bucketName, key string) (string, s3Hand
 			return "GetObjectAttributes", s.getObjectAttributes
 		case has("tagging"):
 			return "GetObjectTagging", s.getObjectTagging
+		case has("annotation") && !has("annotationName"):
+			return "ListObjectAnnotations", s.listObjectAnnotations
 		case has("acl"):
 			return "", nil
 		default:

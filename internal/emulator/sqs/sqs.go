@@ -516,13 +516,19 @@ type sendEntry struct {
 	MessageAttributes map[string]messageAttribute
 }
 
-// validMessageChars reports whether every rune is one SQS accepts.
+// validMessageChars reports whether every rune is one SQS accepts
+// (API_SendMessage, MessageBody: #x9 | #xA | #xD | #x20 to #xD7FF |
+// #xE000 to #xFFFD | #x10000 to #x10FFFF). U+FFFD itself is allowed; an
+// invalid UTF-8 byte, which ranging reads as U+FFFD too, is not.
 func validMessageChars(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
 	for _, r := range s {
 		switch {
 		case r == 0x9 || r == 0xA || r == 0xD:
 		case r >= 0x20 && r <= 0xD7FF:
-		case r >= 0xE000 && r <= 0xFFFD && r != utf8.RuneError:
+		case r >= 0xE000 && r <= 0xFFFD:
 		case r >= 0x10000 && r <= 0x10FFFF:
 		default:
 			return false
