@@ -8,6 +8,7 @@ import (
 	"os"
 	"reflect"
 	"regexp"
+	"strings"
 )
 
 // document is the policy as written. Settings (defaults, a rule's, a
@@ -30,10 +31,6 @@ type ruleDocument struct {
 	Settings json.RawMessage `json:"settings"`
 }
 
-// TopLevelFields are the policy's top-level JSON names (the CDK app shares
-// its configuration object with the policy).
-func TopLevelFields() []string { return sortedKeys(jsonFields(reflect.TypeOf(document{}))) }
-
 var (
 	accountPattern    = regexp.MustCompile(`^[0-9]{12}$`)
 	bucketNamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
@@ -52,7 +49,7 @@ func Parse(data []byte) (*Policy, error) {
 	if dec.More() {
 		return nil, errors.New("policy: trailing data after the JSON object")
 	}
-	if err := checkKeys(raw, reflect.TypeOf(document{}), ""); err != nil {
+	if err := checkKeys(raw, reflect.TypeOf(Document{}), ""); err != nil {
 		return nil, fmt.Errorf("policy: %w", err)
 	}
 	var doc document
@@ -73,12 +70,20 @@ func FromEnv() (*Policy, error) {
 	switch {
 	case inline != "" && file != "":
 		return nil, fmt.Errorf("policy: set %s or %s, not both", EnvPolicy, EnvPolicyFile)
-	case inline != "":
-		return Parse([]byte(inline))
-	case file != "":
-		return Load(file)
+	case inline == "" && file == "":
+		return nil, fmt.Errorf("policy: neither %s nor %s is set", EnvPolicy, EnvPolicyFile)
 	}
-	return nil, fmt.Errorf("policy: neither %s nor %s is set", EnvPolicy, EnvPolicyFile)
+	var p *Policy
+	var err error
+	if inline != "" {
+		p, err = Parse([]byte(inline))
+	} else {
+		p, err = Load(file)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return p.Excluding(strings.Split(os.Getenv(EnvExcludeBuckets), ",")...), nil
 }
 
 // Load reads a policy file.

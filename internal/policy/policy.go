@@ -9,6 +9,10 @@ import (
 const (
 	EnvPolicy     = "S3REKEY_POLICY"
 	EnvPolicyFile = "S3REKEY_POLICY_FILE"
+	// EnvExcludeBuckets names (comma-separated) buckets the functions never
+	// manage, whatever the policy says: the stack's own inventory and
+	// report buckets.
+	EnvExcludeBuckets = "S3REKEY_EXCLUDE_BUCKETS"
 )
 
 // Versions modes.

@@ -46,6 +46,23 @@ func (p *Policy) WithTags(src TagSource) *Policy {
 	return &out
 }
 
+// Excluding returns a copy of the policy that never manages the named
+// buckets, whatever selects them: the stack's own inventory and report
+// buckets, which an "all" rule would otherwise select.
+func (p *Policy) Excluding(buckets ...string) *Policy {
+	out := *p
+	c := compiledSelector{exact: map[string]bool{}}
+	for _, b := range buckets {
+		if b != "" {
+			c.exact[b] = true
+		}
+	}
+	if len(c.exact) > 0 {
+		out.exclusions = append(append([]compiledSelector{}, p.exclusions...), c)
+	}
+	return &out
+}
+
 // UsesTags reports a selector (rule or exclusion) that reads bucket tags.
 func (p *Policy) UsesTags() bool {
 	for _, s := range append(append([]compiledSelector{}, p.rules...), p.exclusions...) {
