@@ -151,8 +151,8 @@ func TestInventoryConfigurationAndBlockedTypes(t *testing.T) {
 		t.Errorf("missing configuration: %v", err)
 	}
 	cfg := &types.InventoryConfiguration{Id: aws.String("x"), IsEnabled: aws.Bool(true), IncludedObjectVersions: types.InventoryIncludedObjectVersionsAll,
-		Schedule: &types.InventorySchedule{Frequency: types.InventoryFrequencyDaily},
-		Destination: &types.InventoryDestination{S3BucketDestination: &types.InventoryS3BucketDestination{Bucket: aws.String("arn:aws:s3:::dest"), Format: types.InventoryFormatCsv}},
+		Schedule:       &types.InventorySchedule{Frequency: types.InventoryFrequencyDaily},
+		Destination:    &types.InventoryDestination{S3BucketDestination: &types.InventoryS3BucketDestination{Bucket: aws.String("arn:aws:s3:::dest"), Format: types.InventoryFormatCsv}},
 		OptionalFields: []types.InventoryOptionalField{"EncryptionStatus", "BucketKeyStatus"}}
 	if _, err := e.s3.PutBucketInventoryConfiguration(ctx, &s3.PutBucketInventoryConfigurationInput{Bucket: aws.String("inv-src"), Id: aws.String("x"), InventoryConfiguration: cfg}); err != nil {
 		t.Fatal(err)

@@ -57,8 +57,8 @@ type bucket struct {
 	tags       map[string]string // bucket tags
 	// inventories are the inventory configurations by id, as put.
 	inventories map[string][]byte
-	ownership  string // Object Ownership: BucketOwnerEnforced (ACLs disabled), BucketOwnerPreferred, ObjectWriter
-	sequencer  uint64
+	ownership   string // Object Ownership: BucketOwnerEnforced (ACLs disabled), BucketOwnerPreferred, ObjectWriter
+	sequencer   uint64
 
 	uploads    map[string]*upload          // multipart uploads in progress, by id
 	objects    map[string][]*objectVersion // newest last
