@@ -1,12 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/s3rekey/s3rekey/internal/policy"
@@ -19,10 +18,10 @@ const ContextKey = "s3rekey"
 const CreateKey = "create"
 
 // Config is the deployment configuration, read from cdk.json context
-// "s3rekey" (or -c s3rekey='{…}').
+// "s3rekey" (or -c s3rekey='{…}'). The policy's fields (dryRun, buckets,
+// rules, defaults, exclude, overrides, maxKmsRequestsPerSecond) sit beside
+// the stack's own and are the policy the functions read (Policy).
 type Config struct {
-	DryRun  bool                    `json:"dryRun"`
-	Buckets map[string]BucketConfig `json:"buckets"`
 	// InventoryBucket is an existing inventory destination bucket; empty
 	// means the stack creates one.
 	InventoryBucket string `json:"inventoryBucket,omitempty"`
@@ -31,37 +30,37 @@ type Config struct {
 	// kms:Decrypt on every key of the account, usable only through S3 of
 	// the region (kms:ViaService), for those who do not know all their old
 	// keys.
-	SourceKeyArns []string `json:"sourceKeyArns,omitempty"`
-	// MaxKMSRequestsPerSecond is the policy's account-wide KMS budget.
-	MaxKMSRequestsPerSecond   float64        `json:"maxKmsRequestsPerSecond,omitempty"`
+	SourceKeyArns             []string       `json:"sourceKeyArns,omitempty"`
 	Encrypt                   FunctionConfig `json:"encrypt"`
 	Planner                   FunctionConfig `json:"planner"`
+	Enroll                    EnrollConfig   `json:"enroll"`
 	Jobs                      JobsConfig     `json:"jobs"`
 	LogRetentionDays          int            `json:"logRetentionDays,omitempty"`
 	AlarmOldestMessageSeconds int            `json:"alarmOldestMessageSeconds,omitempty"`
+
+	// PolicyJSON is the policy part, with "create" keys replaced by the
+	// aliases of the keys the stack creates; Policy is it parsed.
+	PolicyJSON []byte         `json:"-"`
+	Policy     *policy.Policy `json:"-"`
+	// CreatedKeys are the keys the stack creates, one per "create".
+	CreatedKeys []CreatedKey `json:"-"`
 }
 
-// BucketConfig is one managed bucket: its policy and what the stack sets
-// up on it.
-type BucketConfig struct {
-	KMSKeyArn            string                     `json:"kmsKeyArn"` // a key ARN, or "create"
-	BucketKeyEnabled     bool                       `json:"bucketKeyEnabled"`
-	ExpectedOwner        string                     `json:"expectedOwner,omitempty"`
-	IncludePrefixes      []string                   `json:"includePrefixes,omitempty"`
-	ExcludePrefixes      []string                   `json:"excludePrefixes,omitempty"`
-	Versions             string                     `json:"versions,omitempty"`
-	UnsupportedSources   *policy.UnsupportedSources `json:"unsupportedSources,omitempty"`   // copy in place what UpdateObjectEncryption refuses
-	EnableEventBridge    *bool                      `json:"enableEventBridge,omitempty"`    // default true: enforce on every upload
-	SetDefaultEncryption bool                       `json:"setDefaultEncryption,omitempty"` // PutBucketEncryption with the target key
-	Inventory            *InventoryConfig           `json:"inventory,omitempty"`            // configure an S3 Inventory report
-	MaxObjectsPerSecond  float64                    `json:"maxObjectsPerSecond,omitempty"`  // the bucket's budget (0: none)
+// CreatedKey is a target key the stack creates: where the policy asked for
+// it, and the alias the policy names it by.
+type CreatedKey struct{ Where, Alias string }
+
+// EnrollConfig tunes the enroll function.
+type EnrollConfig struct {
+	// SweepMinutes is how often every bucket of the account is checked
+	// against the policy (default 60), catching missed events and tag
+	// changes.
+	SweepMinutes int `json:"sweepMinutes,omitempty"`
 }
 
-// InventoryConfig is the S3 Inventory report the stack configures.
-type InventoryConfig struct {
-	Format    string `json:"format,omitempty"`    // CSV, Parquet (default) or ORC
-	Frequency string `json:"frequency,omitempty"` // Daily (default) or Weekly
-}
+// maxCreatedKeys bounds the keys "create" makes, so that the stack's size
+// stays independent of the number of buckets (one key and one alias each).
+const maxCreatedKeys = 10
 
 // FunctionConfig tunes one function and its event source mapping.
 type FunctionConfig struct {
@@ -109,11 +108,34 @@ func ParseConfig(raw any) (*Config, error) {
 			return nil, fmt.Errorf("context %s: %w", ContextKey, err)
 		}
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	var c Config
-	if err := dec.Decode(&c); err != nil {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(data, &fields); err != nil {
 		return nil, fmt.Errorf("context %s: %w", ContextKey, err)
+	}
+	policyPart, stackPart := map[string]json.RawMessage{}, map[string]json.RawMessage{}
+	for k, v := range fields {
+		if slices.Contains(policy.TopLevelFields(), k) {
+			policyPart[k] = v
+		} else {
+			stackPart[k] = v
+		}
+	}
+	stackJSON, _ := json.Marshal(stackPart) // raw JSON values always marshal
+	if err := policy.CheckFields(stackJSON, Config{}); err != nil {
+		return nil, fmt.Errorf("context %s: %w (or a policy field: %s)", ContextKey, err, strings.Join(policy.TopLevelFields(), ", "))
+	}
+	var c Config
+	if err := json.Unmarshal(stackJSON, &c); err != nil {
+		return nil, fmt.Errorf("context %s: %w", ContextKey, err)
+	}
+	policyJSON, _ := json.Marshal(policyPart) // raw JSON values always marshal
+	var err error
+	c.PolicyJSON, c.CreatedKeys, err = createdKeys(policyJSON)
+	if err != nil {
+		return nil, fmt.Errorf("context %s: %w", ContextKey, err)
+	}
+	if c.Policy, err = policy.Parse(c.PolicyJSON); err != nil {
+		return nil, fmt.Errorf("context %s: %w", ContextKey, errors.New(strings.TrimPrefix(err.Error(), "policy: ")))
 	}
 	if err := c.validate(); err != nil {
 		return nil, fmt.Errorf("context %s: %w", ContextKey, err)
@@ -121,30 +143,29 @@ func ParseConfig(raw any) (*Config, error) {
 	return &c, nil
 }
 
-func (c *Config) validate() error {
-	// The policy part is checked by the functions' own validation, with a
-	// stand-in ARN for keys the stack creates.
-	probe := c.Policy(func(string) string { return "arn:aws:kms:us-east-1:000000000000:key/to-be-created" }, "000000000000")
-	if _, err := policy.Parse(probe); err != nil {
-		return errors.New(strings.TrimPrefix(err.Error(), "policy: "))
+// createdKeys replaces each kmsKeyArn "create" with the alias of a key the
+// stack creates for it.
+func createdKeys(policyJSON []byte) ([]byte, []CreatedKey, error) {
+	aliasOf := func(where string) string {
+		name := strings.NewReplacer(".", "-", "[", "-", "]", "").Replace(where)
+		return "alias/s3rekey/" + name
 	}
-	for _, name := range c.bucketNames() {
-		b := c.Buckets[name]
-		if b.Inventory != nil {
-			switch b.Inventory.Format {
-			case "", "CSV", "Parquet", "ORC":
-			default:
-				return fmt.Errorf("buckets.%s.inventory.format: %q must be CSV, Parquet or ORC", name, b.Inventory.Format)
-			}
-			switch b.Inventory.Frequency {
-			case "", "Daily", "Weekly":
-			default:
-				return fmt.Errorf("buckets.%s.inventory.frequency: %q must be Daily or Weekly", name, b.Inventory.Frequency)
-			}
-		}
-		if b.KMSKeyArn == CreateKey && b.ExpectedOwner != "" {
-			return fmt.Errorf("buckets.%s.expectedOwner: leave it out with kmsKeyArn %q (the key is the stack's account's)", name, CreateKey)
-		}
+	out, wheres, err := policy.ReplaceKeys(policyJSON, CreateKey, aliasOf)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(wheres) > maxCreatedKeys {
+		return nil, nil, fmt.Errorf("kmsKeyArn %q: %d keys to create, at most %d (name existing keys, or share one key through defaults or a rule)", CreateKey, len(wheres), maxCreatedKeys)
+	}
+	var keys []CreatedKey
+	for _, w := range wheres {
+		keys = append(keys, CreatedKey{Where: w, Alias: aliasOf(w)})
+	}
+	return out, keys, nil
+}
+
+func (c *Config) validate() error {
+	for name := range c.Policy.Buckets {
 		if policy.IsDirectoryBucket(name) {
 			return fmt.Errorf("buckets.%s: directory buckets do not support UpdateObjectEncryption", name)
 		}
@@ -168,6 +189,12 @@ func (c *Config) validate() error {
 	}
 	if err := c.Jobs.validate(); err != nil {
 		return err
+	}
+	if c.Enroll.SweepMinutes == 0 {
+		c.Enroll.SweepMinutes = 60
+	}
+	if c.Enroll.SweepMinutes < 5 || c.Enroll.SweepMinutes > 1440 {
+		return fmt.Errorf("enroll.sweepMinutes: %d must be from 5 to 1440", c.Enroll.SweepMinutes)
 	}
 	if c.LogRetentionDays == 0 {
 		c.LogRetentionDays = 30
@@ -236,31 +263,4 @@ func (f FunctionConfig) validate(name string) error {
 		return fmt.Errorf("%s.batchSize: %d needs batchingWindowSeconds of at least 1 (Lambda requires a window above 10)", name, f.BatchSize)
 	}
 	return nil
-}
-
-func (c *Config) bucketNames() []string {
-	names := make([]string, 0, len(c.Buckets))
-	for n := range c.Buckets {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
-
-// Policy renders the policy the functions read (S3REKEY_POLICY). keyARN
-// gives the ARN of a created key for a bucket (a deploy-time token in the
-// stack); createdOwner is the owner of created keys.
-func (c *Config) Policy(keyARN func(bucket string) string, createdOwner string) []byte {
-	p := policy.Policy{DryRun: c.DryRun, MaxKMSRequestsPerSecond: c.MaxKMSRequestsPerSecond, Buckets: map[string]policy.Bucket{}}
-	for name, b := range c.Buckets {
-		pb := policy.Bucket{KMSKeyARN: b.KMSKeyArn, BucketKeyEnabled: b.BucketKeyEnabled, ExpectedOwner: b.ExpectedOwner,
-			IncludePrefixes: b.IncludePrefixes, ExcludePrefixes: b.ExcludePrefixes, Versions: b.Versions, UnsupportedSources: b.UnsupportedSources,
-			MaxObjectsPerSecond: b.MaxObjectsPerSecond}
-		if b.KMSKeyArn == CreateKey {
-			pb.KMSKeyARN, pb.ExpectedOwner = keyARN(name), createdOwner
-		}
-		p.Buckets[name] = pb
-	}
-	out, _ := json.Marshal(p) // strings, numbers, bools and slices: cannot fail
-	return out
 }

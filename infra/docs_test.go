@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/s3rekey/s3rekey/internal/policy"
 )
 
 // readDoc reads a page of docs/.
@@ -21,15 +23,23 @@ func readDoc(t *testing.T, name string) string {
 }
 
 // configPaths lists every field of a configuration type as the docs name
-// it: JSON names joined by dots, "*" for a map's entries.
+// it: JSON names joined by dots, "*" for a map's entries, "[]" for a list's.
+// Settings (a policy.Bucket) are listed field by field once, under
+// buckets.*: defaults, rules[].settings and overrides.* take the same
+// fields, and the docs say so.
 func configPaths(typ reflect.Type, prefix string) []string {
 	for typ.Kind() == reflect.Pointer {
 		typ = typ.Elem()
+	}
+	if typ == reflect.TypeOf(policy.Bucket{}) && prefix != "buckets.*" {
+		return nil
 	}
 	var out []string
 	switch typ.Kind() {
 	case reflect.Map:
 		return configPaths(typ.Elem(), prefix+".*")
+	case reflect.Slice:
+		return configPaths(typ.Elem(), prefix+"[]")
 	case reflect.Struct:
 		for i := range typ.NumField() {
 			name, _, _ := strings.Cut(typ.Field(i).Tag.Get("json"), ",")
@@ -50,7 +60,7 @@ func configPaths(typ reflect.Type, prefix string) []string {
 // needs no entry there.
 func TestConfigurationDocsCoverEveryField(t *testing.T) {
 	doc := readDoc(t, "configuration.md")
-	paths := configPaths(reflect.TypeOf(Config{}), "")
+	paths := append(configPaths(reflect.TypeOf(Config{}), ""), configPaths(reflect.TypeOf(policy.Document{}), "")...)
 	if len(paths) < 40 {
 		t.Fatalf("found only %d fields: the walk is broken", len(paths))
 	}

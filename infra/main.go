@@ -25,7 +25,7 @@ func run() int {
 		fmt.Fprintln(os.Stderr, "s3rekey:", err)
 		return 1
 	}
-	for _, fn := range []string{"encrypt", "planner"} {
+	for _, fn := range []string{"encrypt", "planner", "enroll"} {
 		if _, err := os.Stat(filepath.Join("build", fn, "bootstrap")); err != nil {
 			fmt.Fprintf(os.Stderr, "s3rekey: build/%s/bootstrap is missing: run 'make build' first\n", fn)
 			return 1
@@ -34,6 +34,7 @@ func run() int {
 	NewS3RekeyStack(app, "S3Rekey", &S3RekeyStackProps{
 		StackProps: awscdk.StackProps{Env: env(), Description: jsii.String("s3rekey: every object onto the right KMS key")},
 		Config:     cfg, EncryptCode: filepath.Join("build", "encrypt"), PlannerCode: filepath.Join("build", "planner"),
+		EnrollCode: filepath.Join("build", "enroll"),
 	})
 	app.Synth(nil)
 	return 0

@@ -5,20 +5,17 @@ import (
 	"slices"
 	"sort"
 	"strconv"
-	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awseventstargets"
-	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdaeventsources"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
-	"github.com/aws/aws-cdk-go/awscdk/v2/customresources"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
@@ -30,40 +27,58 @@ import (
 type S3RekeyStackProps struct {
 	awscdk.StackProps
 	Config *Config
-	// EncryptCode and PlannerCode are directories holding each function's
-	// bootstrap binary (make build writes build/<fn>/bootstrap).
-	EncryptCode, PlannerCode string
+	// EncryptCode, PlannerCode and EnrollCode are directories holding each
+	// function's bootstrap binary (make build writes build/<fn>/bootstrap).
+	EncryptCode, PlannerCode, EnrollCode string
 }
 
 // S3RekeyStack is the whole pipeline: queues, functions, event sources,
-// EventBridge rules, inventory and encryption settings, alarms and a
-// dashboard.
+// EventBridge rules, the enroll function that sets buckets up, alarms and
+// a dashboard. Its size does not depend on the number of buckets: the
+// policy reaches the functions as a file of a layer, and buckets are set
+// up by the enroll function, not by a resource each.
 type S3RekeyStack struct {
 	awscdk.Stack
 	WorkQueue, WorkDLQ, ControlQueue, ControlDLQ awssqs.Queue
-	Encrypt, Planner                             awslambda.Function
+	// EnrollDLQ holds bucket events EventBridge could not deliver to the
+	// enroll function.
+	EnrollDLQ                awssqs.Queue
+	Encrypt, Planner, Enroll awslambda.Function
+
+	config *Config
+	// policyDir holds the policy layer's content (policyLayerPath).
+	policyDir string
 }
+
+// maxListedBuckets is how many bucket names and patterns the roles' grants
+// list before they grant the account's buckets (conditioned on the
+// account): 3 statements × 2 ARNs × 20 names stay far below IAM's 10,240
+// characters per role.
+const maxListedBuckets = 20
 
 // NewS3RekeyStack builds the stack.
 func NewS3RekeyStack(scope constructs.Construct, id string, props *S3RekeyStackProps) *S3RekeyStack {
 	stack := awscdk.NewStack(scope, &id, &props.StackProps)
-	s := &S3RekeyStack{Stack: stack}
+	s := &S3RekeyStack{Stack: stack, config: props.Config}
 	cfg := props.Config
 
 	s.buildQueues(cfg)
 	jr := s.buildJobs(cfg)
-	keys := s.targetKeys(cfg)
-	pol := cfg.Policy(func(bucket string) string { return *keys[bucket].KeyArn() }, *awscdk.Aws_ACCOUNT_ID())
-	s.Encrypt = s.function("Encrypt", props.EncryptCode, cfg.Encrypt, cfg.LogRetentionDays, withEnv(jr.env, map[string]*string{
-		"S3REKEY_POLICY":             jsii.String(string(pol)),
+	s.createdKeys(cfg)
+	inventory := s.inventoryBucket()
+	layer := s.policyLayer(cfg)
+	shared := withEnv(jr.env, map[string]*string{
+		policy.EnvPolicyFile:     jsii.String(policyLayerPath),
+		policy.EnvExcludeBuckets: awscdk.Fn_Join(jsii.String(","), &[]*string{inventory.BucketName(), jr.reportBucketName}),
+	})
+	s.Encrypt = s.function("Encrypt", props.EncryptCode, cfg.Encrypt, cfg.LogRetentionDays, layer, withEnv(shared, map[string]*string{
 		"S3REKEY_WORK_QUEUE_URL":     s.WorkQueue.QueueUrl(),
 		"S3REKEY_WORK_DLQ_URL":       s.WorkDLQ.QueueUrl(),
 		"S3REKEY_MAX_ATTEMPTS":       jsii.String(strconv.Itoa(cfg.Encrypt.MaxAttempts)),
 		"S3REKEY_CONCURRENCY":        jsii.String(strconv.Itoa(cfg.Encrypt.ObjectsInFlight)),
 		"S3REKEY_HEAD_BEFORE_UPDATE": jsii.String(strconv.FormatBool(cfg.Encrypt.HeadBeforeUpdate)),
 	}))
-	s.Planner = s.function("Planner", props.PlannerCode, cfg.Planner, cfg.LogRetentionDays, withEnv(jr.env, map[string]*string{
-		"S3REKEY_POLICY":            jsii.String(string(pol)),
+	s.Planner = s.function("Planner", props.PlannerCode, cfg.Planner, cfg.LogRetentionDays, layer, withEnv(shared, map[string]*string{
 		"S3REKEY_WORK_QUEUE_URL":    s.WorkQueue.QueueUrl(),
 		"S3REKEY_CONTROL_QUEUE_URL": s.ControlQueue.QueueUrl(),
 		"S3REKEY_CONTROL_DLQ_URL":   s.ControlDLQ.QueueUrl(),
@@ -71,29 +86,13 @@ func NewS3RekeyStack(scope constructs.Construct, id string, props *S3RekeyStackP
 	}))
 	s.eventSource(s.Encrypt, s.WorkQueue, cfg.Encrypt)
 	s.eventSource(s.Planner, s.ControlQueue, cfg.Planner)
+	s.Enroll = s.enrollFunction(cfg, props.EnrollCode, layer, inventory, shared)
 
-	inventory := s.inventoryBucket(cfg)
-	res := permissions.Resources{
-		Partition: *awscdk.Aws_PARTITION(), Region: *awscdk.Aws_REGION(), Account: *awscdk.Aws_ACCOUNT_ID(),
-		ManagedBuckets: cfg.bucketNames(), InventoryBucketARN: *inventory.BucketArn(), SourceKeyARNs: cfg.SourceKeyArns,
-		WorkQueueARN: *s.WorkQueue.QueueArn(), WorkDLQARN: *s.WorkDLQ.QueueArn(),
-		ControlQueueARN: *s.ControlQueue.QueueArn(), ControlDLQARN: *s.ControlDLQ.QueueArn(),
-		JobsTableARN: *jr.table.TableArn(), ReportObjectsARN: jr.reportObjectsARN, ReportKeyARN: *jr.reportKeyARN,
-	}
-	for _, arn := range distinctKeyARNs(cfg, keys) {
-		res.TargetKeyARNs = append(res.TargetKeyARNs, *arn)
-	}
-	for _, name := range cfg.bucketNames() {
-		if u := cfg.Buckets[name].UnsupportedSources; u != nil && (u.NotEncrypted == policy.SourceCopy || u.DSSEKMS == policy.SourceCopy) {
-			res.CopyBuckets = append(res.CopyBuckets, name)
-		}
-		if ref := cfg.Buckets[name].KMSKeyArn; policy.IsAlias(ref) && !slices.Contains(res.TargetKeyAliases, aliasName(ref)) {
-			res.TargetKeyAliases = append(res.TargetKeyAliases, aliasName(ref))
-		}
-	}
+	res := s.resources(cfg, inventory, jr)
 	grant(s.Encrypt, permissions.Encrypt(res))
 	grant(s.Planner, permissions.Planner(res))
-	s.bucketSetup(cfg, keys, inventory)
+	grant(s.Enroll, permissions.Enroll(res))
+	s.eventRules(inventory, jr.reportBucketName)
 	s.monitoring(cfg)
 
 	out := func(name string, v *string) {
@@ -103,12 +102,47 @@ func NewS3RekeyStack(scope constructs.Construct, id string, props *S3RekeyStackP
 	out("WorkDeadLetterQueueUrl", s.WorkDLQ.QueueUrl())
 	out("ControlQueueUrl", s.ControlQueue.QueueUrl())
 	out("ControlDeadLetterQueueUrl", s.ControlDLQ.QueueUrl())
+	out("EnrollDeadLetterQueueUrl", s.EnrollDLQ.QueueUrl())
 	out("EncryptFunctionName", s.Encrypt.FunctionName())
 	out("PlannerFunctionName", s.Planner.FunctionName())
+	out("EnrollFunctionName", s.Enroll.FunctionName())
 	out("InventoryBucketName", inventory.BucketName())
 	out("JobsTableName", jr.table.TableName())
 	out("ReportLocation", jr.reportLocationOutput)
 	return s
+}
+
+// resources are the ARNs the roles' statements are about, derived from
+// the policy: bucket names and patterns while they are few, the account's
+// buckets otherwise; target keys by ARN, or by alias (created keys too).
+func (s *S3RekeyStack) resources(cfg *Config, inventory awss3.IBucket, jr jobResources) permissions.Resources {
+	res := permissions.Resources{
+		Partition: *awscdk.Aws_PARTITION(), Region: *awscdk.Aws_REGION(), Account: *awscdk.Aws_ACCOUNT_ID(),
+		InventoryBucketARN: *inventory.BucketArn(), SourceKeyARNs: cfg.SourceKeyArns,
+		WorkQueueARN: *s.WorkQueue.QueueArn(), WorkDLQARN: *s.WorkDLQ.QueueArn(),
+		ControlQueueARN: *s.ControlQueue.QueueArn(), ControlDLQARN: *s.ControlDLQ.QueueArn(),
+		JobsTableARN: *jr.table.TableArn(), ReportObjectsARN: jr.reportObjectsARN, ReportKeyARN: *jr.reportKeyARN,
+		ReadsBucketTags: cfg.Policy.UsesTags(),
+	}
+	res.ManagedBuckets, res.AccountWideBuckets, res.CopyBuckets, res.AccountWideCopies = cfg.Policy.BucketScope(maxListedBuckets)
+	for _, b := range cfg.Policy.Targets() {
+		switch {
+		case policy.IsAlias(b.KMSKeyARN):
+			if a := aliasName(b.KMSKeyARN); !slices.Contains(res.TargetKeyAliases, a) {
+				res.TargetKeyAliases = append(res.TargetKeyAliases, a)
+			}
+		case !slices.Contains(res.TargetKeyARNs, b.KMSKeyARN):
+			res.TargetKeyARNs = append(res.TargetKeyARNs, b.KMSKeyARN)
+		}
+	}
+	sort.Strings(res.TargetKeyAliases)
+	sort.Strings(res.TargetKeyARNs)
+	if len(res.TargetKeyARNs) > maxListedBuckets {
+		// As many distinct keys as that would outgrow the role's policy:
+		// any key of the account, used through S3 of the region only.
+		res.TargetKeyARNs = []string{"arn:" + res.Partition + ":kms:" + res.Region + ":" + res.Account + ":key/*"}
+	}
+	return res
 }
 
 // withEnv is a function's own environment with the shared settings added.
@@ -137,45 +171,27 @@ func (s *S3RekeyStack) buildQueues(cfg *Config) {
 	}
 	s.WorkDLQ = dlq("WorkDeadLetterQueue")
 	s.ControlDLQ = dlq("ControlDeadLetterQueue")
+	s.EnrollDLQ = dlq("EnrollDeadLetterQueue")
 	s.WorkQueue = queue("WorkQueue", &awssqs.QueueProps{VisibilityTimeout: visibility(cfg.Encrypt), RetentionPeriod: awscdk.Duration_Days(jsii.Number(14)),
 		DeadLetterQueue: &awssqs.DeadLetterQueue{Queue: s.WorkDLQ, MaxReceiveCount: jsii.Number(5)}})
 	s.ControlQueue = queue("ControlQueue", &awssqs.QueueProps{VisibilityTimeout: visibility(cfg.Planner), RetentionPeriod: awscdk.Duration_Days(jsii.Number(14)),
 		DeadLetterQueue: &awssqs.DeadLetterQueue{Queue: s.ControlDLQ, MaxReceiveCount: jsii.Number(5)}})
 }
 
-// targetKeys creates the keys configured as "create" (one per bucket,
-// rotation on) and returns every bucket's target key.
-func (s *S3RekeyStack) targetKeys(cfg *Config) map[string]awskms.IKey {
-	keys := map[string]awskms.IKey{}
-	imported := map[string]awskms.IKey{}
-	for i, name := range cfg.bucketNames() {
-		b := cfg.Buckets[name]
-		if b.KMSKeyArn == CreateKey {
-			keys[name] = awskms.NewKey(s.Stack, jsii.String(fmt.Sprintf("TargetKey%d", i)), &awskms.KeyProps{
-				Description:       jsii.String("s3rekey target key for s3://" + name),
-				EnableKeyRotation: jsii.Bool(true),
-				RemovalPolicy:     awscdk.RemovalPolicy_RETAIN,
-			})
-			continue
-		}
-		if k, ok := imported[b.KMSKeyArn]; ok {
-			keys[name] = k
-			continue
-		}
-		if policy.IsAlias(b.KMSKeyArn) {
-			// Named by alias: the functions resolve it (and follow it when it
-			// is repointed); bucket default encryption may name it too.
-			k := awskms.Alias_FromAliasName(s.Stack, jsii.String(fmt.Sprintf("ImportedAlias%d", len(imported))), jsii.String(aliasName(b.KMSKeyArn)))
-			imported[b.KMSKeyArn], keys[name] = k, k
-			continue
-		}
-		k := awskms.Key_FromKeyArn(s.Stack, jsii.String(fmt.Sprintf("ImportedKey%d", len(imported))), jsii.String(b.KMSKeyArn))
-		imported[b.KMSKeyArn], keys[name] = k, k
+// createdKeys creates the keys configured as "create" (rotation on,
+// retained on delete), each with the alias the policy names it by.
+func (s *S3RekeyStack) createdKeys(cfg *Config) {
+	for i, k := range cfg.CreatedKeys {
+		awskms.NewKey(s.Stack, jsii.String(fmt.Sprintf("TargetKey%d", i)), &awskms.KeyProps{
+			Description:       jsii.String("s3rekey target key for " + k.Where),
+			Alias:             jsii.String(k.Alias),
+			EnableKeyRotation: jsii.Bool(true),
+			RemovalPolicy:     awscdk.RemovalPolicy_RETAIN,
+		})
 	}
-	return keys
 }
 
-func (s *S3RekeyStack) function(id, code string, f FunctionConfig, retentionDays int, env map[string]*string) awslambda.Function {
+func (s *S3RekeyStack) function(id, code string, f FunctionConfig, retentionDays int, layer awslambda.ILayerVersion, env map[string]*string) awslambda.Function {
 	logs := awslogs.NewLogGroup(s.Stack, jsii.String(id+"Logs"), &awslogs.LogGroupProps{
 		Retention:     retention(retentionDays),
 		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
@@ -189,6 +205,7 @@ func (s *S3RekeyStack) function(id, code string, f FunctionConfig, retentionDays
 		Timeout:              awscdk.Duration_Seconds(jsii.Number(float64(f.TimeoutSeconds))),
 		EphemeralStorageSize: awscdk.Size_Mebibytes(jsii.Number(float64(f.EphemeralMB))),
 		Environment:          &env,
+		Layers:               &[]awslambda.ILayerVersion{layer},
 		LoggingFormat:        awslambda.LoggingFormat_JSON,
 		LogGroup:             logs,
 		Description:          jsii.String("s3rekey " + id),
@@ -224,158 +241,6 @@ func (s *S3RekeyStack) eventSource(fn awslambda.Function, q awssqs.Queue, f Func
 	fn.AddEventSource(awslambdaeventsources.NewSqsEventSource(q, props))
 }
 
-// inventoryBucket is the inventory destination: the configured bucket, or
-// one the stack creates (private, TLS only, reports expire after 30 days)
-// with the policy that lets S3 Inventory deliver from the managed buckets.
-func (s *S3RekeyStack) inventoryBucket(cfg *Config) awss3.IBucket {
-	if cfg.InventoryBucket != "" {
-		b := awss3.Bucket_FromBucketName(s.Stack, jsii.String("InventoryBucket"), jsii.String(cfg.InventoryBucket))
-		b.EnableEventBridgeNotification()
-		return b
-	}
-	b := awss3.NewBucket(s.Stack, jsii.String("InventoryBucket"), &awss3.BucketProps{
-		Encryption:         awss3.BucketEncryption_S3_MANAGED,
-		BlockPublicAccess:  awss3.BlockPublicAccess_BLOCK_ALL(),
-		EnforceSSL:         jsii.Bool(true),
-		EventBridgeEnabled: jsii.Bool(true),
-		ObjectOwnership:    awss3.ObjectOwnership_BUCKET_OWNER_ENFORCED,
-		LifecycleRules:     &[]*awss3.LifecycleRule{{Expiration: awscdk.Duration_Days(jsii.Number(30))}},
-		RemovalPolicy:      awscdk.RemovalPolicy_RETAIN,
-	})
-	var sources []*string
-	for _, name := range cfg.bucketNames() {
-		if cfg.Buckets[name].Inventory != nil {
-			sources = append(sources, jsii.String(bucketARN(name)))
-		}
-	}
-	if len(sources) > 0 {
-		b.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-			Sid:        jsii.String("S3InventoryDelivery"),
-			Principals: &[]awsiam.IPrincipal{awsiam.NewServicePrincipal(jsii.String("s3.amazonaws.com"), nil)},
-			Actions:    jsii.Strings("s3:PutObject"),
-			Resources:  jsii.Strings(*b.ArnForObjects(jsii.String("*"))),
-			Conditions: &map[string]any{
-				"StringEquals": map[string]any{"aws:SourceAccount": awscdk.Aws_ACCOUNT_ID()},
-				"ArnLike":      map[string]any{"aws:SourceArn": sources},
-			},
-		}))
-	}
-	return b
-}
-
-func bucketARN(name string) string { return "arn:" + *awscdk.Aws_PARTITION() + ":s3:::" + name }
-
-// aliasName is alias/NAME of an alias name or alias ARN.
-func aliasName(ref string) string { return ref[strings.Index(ref, "alias/"):] }
-
-// distinctKeyARNs lists each target key ARN once (keys named by alias are
-// granted by alias instead).
-func distinctKeyARNs(cfg *Config, keys map[string]awskms.IKey) []*string {
-	seen := map[string]bool{}
-	var out []*string
-	names := make([]string, 0, len(keys))
-	for n := range keys {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		if policy.IsAlias(cfg.Buckets[n].KMSKeyArn) {
-			continue
-		}
-		arn := keys[n].KeyArn()
-		if !seen[*arn] {
-			seen[*arn] = true
-			out = append(out, arn)
-		}
-	}
-	return out
-}
-
-// grant renders the statements of internal/permissions, the one source of
-// the functions' permissions that the tests bind in the emulator too, into
-// a function's role.
-func grant(fn awslambda.Function, stmts []permissions.Statement) {
-	for _, st := range stmts {
-		props := &awsiam.PolicyStatementProps{Sid: jsii.String(st.Sid), Actions: jsii.Strings(st.Actions...), Resources: jsii.Strings(st.Resources...)}
-		if len(st.Condition) > 0 {
-			conds := map[string]any{}
-			for op, kv := range st.Condition {
-				conds[op] = kv
-			}
-			props.Conditions = &conds
-		}
-		fn.AddToRolePolicy(awsiam.NewPolicyStatement(props))
-	}
-}
-
-// bucketSetup turns on what each managed bucket asks for: EventBridge
-// delivery with a rule to the work queue, the bucket default encryption,
-// and an S3 Inventory report; and routes manifest.checksum arrivals in the
-// inventory bucket to the control queue.
-func (s *S3RekeyStack) bucketSetup(cfg *Config, keys map[string]awskms.IKey, inventory awss3.IBucket) {
-	for i, name := range cfg.bucketNames() {
-		b := cfg.Buckets[name]
-		bucket := awss3.Bucket_FromBucketName(s.Stack, jsii.String(fmt.Sprintf("Managed%d", i)), jsii.String(name))
-		if b.EnableEventBridge == nil || *b.EnableEventBridge {
-			bucket.EnableEventBridgeNotification()
-			awsevents.NewRule(s.Stack, jsii.String(fmt.Sprintf("ObjectCreated%d", i)), &awsevents.RuleProps{
-				Description: jsii.String("s3rekey: new objects in s3://" + name),
-				EventPattern: &awsevents.EventPattern{
-					Source:     jsii.Strings("aws.s3"),
-					DetailType: jsii.Strings("Object Created"),
-					Detail:     &map[string]any{"bucket": map[string]any{"name": []string{name}}},
-				},
-				Targets: &[]awsevents.IRuleTarget{s.ruleTarget(s.WorkQueue, s.WorkDLQ)},
-			})
-		}
-		if b.SetDefaultEncryption {
-			s.sdkCall(fmt.Sprintf("DefaultEncryption%d", i), s3Call("putBucketEncryption", map[string]any{
-				"Bucket": name,
-				"ServerSideEncryptionConfiguration": map[string]any{"Rules": []any{map[string]any{
-					"ApplyServerSideEncryptionByDefault": map[string]any{"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": keys[name].KeyArn()},
-					"BucketKeyEnabled":                   b.BucketKeyEnabled,
-				}}},
-			}), nil, "s3:PutEncryptionConfiguration", bucketARN(name))
-		}
-		if b.Inventory != nil {
-			format, frequency, versions := b.Inventory.Format, b.Inventory.Frequency, "Current"
-			if format == "" {
-				format = "Parquet"
-			}
-			if frequency == "" {
-				frequency = "Daily"
-			}
-			if b.Versions == "all" {
-				versions = "All"
-			}
-			id := "s3rekey"
-			s.sdkCall(fmt.Sprintf("Inventory%d", i), s3Call("putBucketInventoryConfiguration", map[string]any{
-				"Bucket": name, "Id": id,
-				"InventoryConfiguration": map[string]any{
-					"Id": id, "IsEnabled": true, "IncludedObjectVersions": versions,
-					"Schedule": map[string]any{"Frequency": frequency},
-					"Destination": map[string]any{"S3BucketDestination": map[string]any{
-						"Bucket": inventory.BucketArn(), "Format": format, "Prefix": "s3rekey", "AccountId": awscdk.Aws_ACCOUNT_ID()}},
-					"OptionalFields": []string{"Size", "LastModifiedDate", "ETag", "StorageClass", "EncryptionStatus", "BucketKeyStatus",
-						"ObjectLockRetainUntilDate", "ObjectLockMode", "ObjectLockLegalHoldStatus"},
-				},
-			}), s3Call("deleteBucketInventoryConfiguration", map[string]any{"Bucket": name, "Id": id}), "s3:PutInventoryConfiguration", bucketARN(name))
-		}
-	}
-	awsevents.NewRule(s.Stack, jsii.String("InventoryManifest"), &awsevents.RuleProps{
-		Description: jsii.String("s3rekey: a finished S3 Inventory report starts a backfill"),
-		EventPattern: &awsevents.EventPattern{
-			Source:     jsii.Strings("aws.s3"),
-			DetailType: jsii.Strings("Object Created"),
-			Detail: &map[string]any{
-				"bucket": map[string]any{"name": []*string{inventory.BucketName()}},
-				"object": map[string]any{"key": []any{map[string]string{"suffix": "manifest.checksum"}}},
-			},
-		},
-		Targets: &[]awsevents.IRuleTarget{s.ruleTarget(s.ControlQueue, s.ControlDLQ)},
-	})
-}
-
 // ruleTarget sends a rule's events to a queue, retrying for a day, and
 // puts what still cannot be delivered on the queue's own DLQ, where the
 // alarm fires and s3rekey redrive moves it back (both handlers read raw
@@ -385,24 +250,6 @@ func (s *S3RekeyStack) ruleTarget(q, dlq awssqs.Queue) awsevents.IRuleTarget {
 		DeadLetterQueue: dlq,
 		RetryAttempts:   jsii.Number(185),
 		MaxEventAge:     awscdk.Duration_Hours(jsii.Number(24)),
-	})
-}
-
-func s3Call(action string, params map[string]any) *customresources.AwsSdkCall {
-	return &customresources.AwsSdkCall{Service: jsii.String("S3"), Action: jsii.String(action), Parameters: params}
-}
-
-// sdkCall applies an S3 setting through an AwsCustomResource whose role may
-// do exactly one action on one bucket; undo, when set, runs on stack
-// deletion (covered by the same IAM action).
-func (s *S3RekeyStack) sdkCall(id string, call, undo *customresources.AwsSdkCall, iamAction, resource string) {
-	call.PhysicalResourceId = customresources.PhysicalResourceId_Of(jsii.String(id))
-	customresources.NewAwsCustomResource(s.Stack, jsii.String(id), &customresources.AwsCustomResourceProps{
-		OnCreate: call, OnUpdate: call, OnDelete: undo,
-		Policy: customresources.AwsCustomResourcePolicy_FromStatements(&[]awsiam.PolicyStatement{
-			awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{Actions: jsii.Strings(iamAction), Resources: jsii.Strings(resource)}),
-		}),
-		InstallLatestAwsSdk: jsii.Bool(false),
 	})
 }
 
@@ -428,6 +275,8 @@ func (s *S3RekeyStack) monitoring(cfg *Config) {
 	const backlog = "s3rekey: the oldest message waits too long (consumer stopped or throttled)"
 	alarm("WorkDeadLetters", deadLetters, s.WorkDLQ.MetricApproximateNumberOfMessagesVisible(every5min), 1, 1)
 	alarm("ControlDeadLetters", deadLetters, s.ControlDLQ.MetricApproximateNumberOfMessagesVisible(every5min), 1, 1)
+	alarm("EnrollDeadLetters", "s3rekey: bucket events the enroll function did not receive (the next sweep enrolls their buckets; see docs/operations.md)",
+		s.EnrollDLQ.MetricApproximateNumberOfMessagesVisible(every5min), 1, 1)
 	oldest := float64(cfg.AlarmOldestMessageSeconds)
 	alarm("WorkBacklog", backlog, s.WorkQueue.MetricApproximateAgeOfOldestMessage(every5min), oldest, 3)
 	alarm("ControlBacklog", backlog, s.ControlQueue.MetricApproximateAgeOfOldestMessage(every5min), oldest, 3)

@@ -31,6 +31,7 @@ var commands = map[string]command{
 	"demo":     {"run the whole pipeline on the embedded emulator and verify it", runDemo},
 	"run":      {"run the planner and encrypt functions here, against any endpoint", runRun},
 	"plan":     {"read an inventory and estimate a backfill, changing nothing", runPlan},
+	"policy":   {"explain which rule governs a bucket, or check the policy against the account", runPolicy},
 	"backfill": {"start a backfill from an inventory or a listing", runBackfill},
 	"status":   {"show queue and dead-letter queue depths", runStatus},
 	"redrive":  {"move dead-lettered messages back to their queue", runRedrive},

@@ -26,6 +26,7 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/s3rekey/s3rekey/internal/awsconf"
+	"github.com/s3rekey/s3rekey/internal/buckettags"
 	"github.com/s3rekey/s3rekey/internal/encrypt"
 	"github.com/s3rekey/s3rekey/internal/jobs"
 	"github.com/s3rekey/s3rekey/internal/keyalias"
@@ -272,7 +273,8 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if pol, err = resolveKeys(ctx, cfg, pol); err != nil {
 		return err
 	}
-	rep, err := planner.Plan(ctx, s3.NewFromConfig(cfg, awsconf.S3Options(cfg)), *manifest, pol, time.Now(), "")
+	s3c := s3.NewFromConfig(cfg, awsconf.S3Options(cfg))
+	rep, err := planner.Plan(ctx, s3c, *manifest, buckettags.Attach(pol, s3c), time.Now(), "")
 	if err != nil {
 		return err
 	}
@@ -282,7 +284,8 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return enc.Encode(rep)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "Inventory of s3://%s: %d rows in %d %s files\n\n", rep.SourceBucket, rep.Rows, rep.Files, rep.Format)
+	fmt.Fprintf(tw, "Inventory of s3://%s: %d rows in %d %s files\n", rep.SourceBucket, rep.Rows, rep.Files, rep.Format)
+	fmt.Fprintf(tw, "governed by %s\n\n", rep.GovernedBy)
 	fmt.Fprintln(tw, "state (encryption / bucket key / lock)\tobjects\tbytes")
 	for _, k := range sortedKeys(rep.ByState) {
 		fmt.Fprintf(tw, "%s\t%d\t%d\n", k, rep.ByState[k].Objects, rep.ByState[k].Bytes)

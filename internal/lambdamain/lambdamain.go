@@ -13,8 +13,10 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/s3rekey/s3rekey/internal/awsconf"
+	"github.com/s3rekey/s3rekey/internal/buckettags"
 	"github.com/s3rekey/s3rekey/internal/keyalias"
 	"github.com/s3rekey/s3rekey/internal/policy"
 )
@@ -49,6 +51,8 @@ func start(build Build, resolveKeys bool) {
 	if err != nil {
 		fail("AWS configuration", err)
 	}
+	// Tag selectors read bucket tags once per bucket per few minutes.
+	pol = buckettags.Attach(pol, s3.NewFromConfig(awsCfg, awsconf.S3Options(awsCfg)))
 	keys := policy.Static(pol)
 	if resolveKeys {
 		if keys, err = resolvedKeys(context.Background(), kms.NewFromConfig(awsCfg), pol); err != nil {

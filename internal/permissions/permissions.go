@@ -26,9 +26,18 @@ type Statement struct {
 // they are CloudFormation tokens; in tests, the emulator's ARNs.
 type Resources struct {
 	Partition, Region, Account string
-	ManagedBuckets             []string // bucket names
-	// CopyBuckets are the managed buckets opted in to copy in place.
-	CopyBuckets        []string
+	// ManagedBuckets are the bucket names, or IAM name patterns (* and ?),
+	// the policy can select; with AccountWideBuckets, every bucket of the
+	// account instead (a rule selects all buckets or by tag, or the names
+	// are too many for IAM's policy size limits).
+	ManagedBuckets     []string
+	AccountWideBuckets bool
+	// CopyBuckets are the managed buckets opted in to copy in place (names
+	// or patterns), or with AccountWideCopies every bucket of the account.
+	CopyBuckets       []string
+	AccountWideCopies bool
+	// ReadsBucketTags: a tag selector reads bucket tags (GetBucketTagging).
+	ReadsBucketTags    bool
 	InventoryBucketARN string
 	TargetKeyARNs      []string
 	// TargetKeyAliases are the aliases (alias/NAME) target keys are named
@@ -45,7 +54,28 @@ type Resources struct {
 	JobsTableARN, ReportObjectsARN, ReportKeyARN string
 }
 
-func (r Resources) bucketARNs(suffix string) []string { return r.arns(r.ManagedBuckets, suffix) }
+func (r Resources) bucketARNs(suffix string) []string {
+	if r.AccountWideBuckets {
+		return []string{"arn:" + r.Partition + ":s3:::*" + suffix}
+	}
+	return r.arns(r.ManagedBuckets, suffix)
+}
+
+func (r Resources) copyARNs(suffix string) []string {
+	if r.AccountWideCopies {
+		return []string{"arn:" + r.Partition + ":s3:::*" + suffix}
+	}
+	return r.arns(r.CopyBuckets, suffix)
+}
+
+// inAccount limits an account-wide bucket grant to the account's own
+// buckets (aws:ResourceAccount, a global condition key S3 supports).
+func (r Resources) inAccount(accountWide bool) map[string]map[string][]string {
+	if !accountWide {
+		return nil
+	}
+	return map[string]map[string][]string{"StringEquals": {"aws:ResourceAccount": {r.Account}}}
+}
 
 func (r Resources) arns(buckets []string, suffix string) []string {
 	out := make([]string, len(buckets))
@@ -79,13 +109,15 @@ func Encrypt(r Resources) []Statement {
 		// the Object Lock headers it shows only with the two lock reads
 		// (HeadObject, Permissions). The function never reads object data.
 		{Sid: "ReadObjectState", Actions: []string{"s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectRetention", "s3:GetObjectLegalHold"},
-			Resources: r.bucketARNs("/*")},
+			Resources: r.bucketARNs("/*"), Condition: r.inAccount(r.AccountWideBuckets)},
 		// UpdateObjectEncryption, Permissions.
-		{Sid: "UpdateObjectEncryption", Actions: []string{"s3:PutObject", "s3:UpdateObjectEncryption"}, Resources: r.bucketARNs("/*")},
+		{Sid: "UpdateObjectEncryption", Actions: []string{"s3:PutObject", "s3:UpdateObjectEncryption"}, Resources: r.bucketARNs("/*"),
+			Condition: r.inAccount(r.AccountWideBuckets)},
 		// Without s3:ListBucket, HeadObject of a deleted object answers 403,
 		// and a deleted object would be dead-lettered as access denied.
-		{Sid: "MissingObjectsAnswer404", Actions: []string{"s3:ListBucket"}, Resources: r.bucketARNs("")},
+		{Sid: "MissingObjectsAnswer404", Actions: []string{"s3:ListBucket"}, Resources: r.bucketARNs(""), Condition: r.inAccount(r.AccountWideBuckets)},
 	}
+	out = append(out, r.bucketTags()...)
 	targetActions := []string{"kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:ReEncrypt*"}
 	if len(r.TargetKeyARNs) > 0 {
 		out = append(out, Statement{Sid: "TargetKeys", Actions: targetActions, Resources: slices.Clone(r.TargetKeyARNs), Condition: r.viaS3()},
@@ -110,7 +142,7 @@ func Encrypt(r Resources) []Statement {
 		source.Resources = []string{r.anyKey()}
 		source.Condition["StringEquals"]["kms:CallerAccount"] = []string{r.Account}
 	}
-	if len(r.CopyBuckets) > 0 {
+	if len(r.CopyBuckets) > 0 || r.AccountWideCopies {
 		out = append(out,
 			// CopyObject with the tagging and annotation directives COPY
 			// reads and writes tags and annotations (API_CopyObject); a
@@ -118,10 +150,11 @@ func Encrypt(r Resources) []Statement {
 			// with any is skipped) and aborts on failure.
 			Statement{Sid: "CopyInPlace", Actions: []string{"s3:GetObjectTagging", "s3:PutObjectTagging", "s3:AbortMultipartUpload",
 				"s3:GetObjectAnnotation", "s3:PutObjectAnnotation", "s3:ListObjectAnnotations"},
-				Resources: r.arns(r.CopyBuckets, "/*")},
+				Resources: r.copyARNs("/*"), Condition: r.inAccount(r.AccountWideCopies)},
 			// A copy drops ACL grants: copies go only to buckets whose
 			// Object Ownership says ACLs are disabled.
-			Statement{Sid: "CopyOnlyWithoutACLs", Actions: []string{"s3:GetBucketOwnershipControls"}, Resources: r.arns(r.CopyBuckets, "")})
+			Statement{Sid: "CopyOnlyWithoutACLs", Actions: []string{"s3:GetBucketOwnershipControls"}, Resources: r.copyARNs(""),
+				Condition: r.inAccount(r.AccountWideCopies)})
 	}
 	out = append(out, source,
 		Statement{Sid: "RetryAndDeadLetter", Actions: []string{"sqs:SendMessage"}, Resources: []string{r.WorkQueueARN, r.WorkDLQARN}},
@@ -155,13 +188,49 @@ func reportKey(r Resources, actions ...string) Statement {
 func Planner(r Resources) []Statement {
 	out := []Statement{
 		{Sid: "ReadInventoryReports", Actions: []string{"s3:GetObject"}, Resources: []string{r.InventoryBucketARN + "/*"}},
-		{Sid: "ListManagedBuckets", Actions: []string{"s3:ListBucket", "s3:ListBucketVersions"}, Resources: r.bucketARNs("")},
+		{Sid: "ListManagedBuckets", Actions: []string{"s3:ListBucket", "s3:ListBucketVersions"}, Resources: r.bucketARNs(""),
+			Condition: r.inAccount(r.AccountWideBuckets)},
 		{Sid: "SendWork", Actions: []string{"sqs:SendMessage"}, Resources: []string{r.WorkQueueARN, r.ControlQueueARN, r.ControlDLQARN}},
 		consume("ConsumeControlQueue", r.ControlQueueARN),
 	}
+	out = append(out, r.bucketTags()...)
 	if r.JobsTableARN != "" {
 		// Begin: UpdateItem of the job's record, PutItem of its index entry.
 		out = append(out, Statement{Sid: "StartJobs", Actions: []string{"dynamodb:UpdateItem", "dynamodb:PutItem"}, Resources: []string{r.JobsTableARN}})
+	}
+	return out
+}
+
+// bucketTags lets a function read the tags its policy's tag selectors
+// test (GetBucketTagging needs s3:GetBucketTagging).
+func (r Resources) bucketTags() []Statement {
+	if !r.ReadsBucketTags {
+		return nil
+	}
+	return []Statement{{Sid: "ReadBucketTags", Actions: []string{"s3:GetBucketTagging"}, Resources: r.bucketARNs(""),
+		Condition: r.inAccount(r.AccountWideBuckets)}}
+}
+
+// Enroll is the enroll function's permissions: list the account's
+// buckets, read their tags, and turn on (reading first, so as to keep what
+// is there) EventBridge notifications, the inventory report and default
+// encryption on the buckets the policy selects.
+func Enroll(r Resources) []Statement {
+	out := []Statement{
+		// ListBuckets needs s3:ListAllMyBuckets, which takes no bucket ARN.
+		{Sid: "ListAccountBuckets", Actions: []string{"s3:ListAllMyBuckets"}, Resources: []string{"*"}},
+		// PutBucketNotificationConfiguration replaces the whole
+		// configuration: it is read first (GetBucketNotification) so that
+		// the bucket's own queue, topic and function targets stay.
+		// PutBucketInventoryConfiguration and PutBucketEncryption likewise.
+		{Sid: "EnrollBuckets", Actions: []string{"s3:GetBucketTagging", "s3:GetBucketNotification", "s3:PutBucketNotification",
+			"s3:GetInventoryConfiguration", "s3:PutInventoryConfiguration", "s3:GetEncryptionConfiguration", "s3:PutEncryptionConfiguration"},
+			Resources: r.bucketARNs(""), Condition: r.inAccount(r.AccountWideBuckets)},
+	}
+	if len(r.TargetKeyAliases) > 0 {
+		// Default encryption names the key an alias points at now.
+		out = append(out, Statement{Sid: "ResolveAliases", Actions: []string{"kms:DescribeKey"}, Resources: []string{r.anyKey()},
+			Condition: map[string]map[string][]string{"ForAnyValue:StringEquals": {"kms:ResourceAliases": slices.Clone(r.TargetKeyAliases)}}})
 	}
 	return out
 }

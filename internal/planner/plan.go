@@ -32,7 +32,10 @@ type PlanReport struct {
 	SourceBucket string `json:"sourceBucket"`
 	Format       string `json:"format"`
 	Files        int    `json:"files"`
-	Rows         int64  `json:"rows"`
+	// GovernedBy is what in the policy governs the bucket ("rules[0] prod",
+	// "buckets.NAME"): the plan is of the policy as resolved for it.
+	GovernedBy string `json:"governedBy"`
+	Rows       int64  `json:"rows"`
 	// ByState counts rows by "encryption / bucket key / lock".
 	ByState map[string]StateCount `json:"byState"`
 	// WouldUpdate are rows certain to need UpdateObjectEncryption (SSE-S3,
@@ -110,15 +113,23 @@ func Plan(ctx context.Context, api inventory.GetObjectAPI, manifestURL string, p
 	if err != nil {
 		return nil, err
 	}
-	target, ok := pol.Lookup(m.SourceBucket)
-	if !ok {
-		return nil, fmt.Errorf("the inventory is of bucket %s, which the policy does not manage", m.SourceBucket)
+	sel, err := pol.Resolve(ctx, m.SourceBucket)
+	if err != nil {
+		return nil, err
 	}
+	if !sel.Managed {
+		why := "no rule or listed bucket selects it"
+		if sel.By != "" {
+			why = sel.By + " excludes it"
+		}
+		return nil, fmt.Errorf("the inventory is of bucket %s, which the policy does not manage (%s)", m.SourceBucket, why)
+	}
+	target := sel.Bucket
 	cols, err := m.Columns()
 	if err != nil {
 		return nil, err
 	}
-	rep := &PlanReport{Manifest: manifestURL, SourceBucket: m.SourceBucket, Format: m.FileFormat, Files: len(m.Files),
+	rep := &PlanReport{Manifest: manifestURL, SourceBucket: m.SourceBucket, Format: m.FileFormat, Files: len(m.Files), GovernedBy: sel.By,
 		ByState: map[string]StateCount{}, Skipped: map[string]int64{}}
 	filter := inventory.Filter{Bucket: target, Now: now}
 	packer := messagePacker{limit: Config{}.withDefaults().MessageBytes, overhead: taskOverhead + len(manifestURL)}

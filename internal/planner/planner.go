@@ -237,7 +237,9 @@ func (p *Planner) runInventory(ctx context.Context, job Job) error {
 	if err != nil {
 		return fmt.Errorf("inventory %s: %w", job.Manifest, err)
 	}
-	if _, ok := p.Policy.Lookup(m.SourceBucket); !ok {
+	if sel, err := p.Policy.Resolve(ctx, m.SourceBucket); err != nil {
+		return err
+	} else if !sel.Managed {
 		p.logger().Warn("inventory of a bucket the policy does not manage: nothing to do", "manifest", job.Manifest, "sourceBucket", m.SourceBucket)
 		return nil
 	}
@@ -285,8 +287,12 @@ func (p *Planner) nearDeadline(ctx context.Context, margin time.Duration) bool {
 func (p *Planner) runFile(ctx context.Context, job Job) error {
 	cfg := p.Config.withDefaults()
 	ft := job.File
-	target, ok := p.Policy.Lookup(ft.SourceBucket)
-	if !ok {
+	sel, err := p.Policy.Resolve(ctx, ft.SourceBucket)
+	if err != nil {
+		return err
+	}
+	target := sel.Bucket
+	if !sel.Managed {
 		p.logger().Warn("file task of a bucket the policy no longer manages: nothing to do", "sourceBucket", ft.SourceBucket, "key", ft.Key)
 		return nil
 	}
@@ -438,8 +444,12 @@ func (p *Planner) checkpoint(ctx context.Context, cfg Config, b *batcher, stats 
 // runListing pages through a bucket and enqueues what is in scope.
 func (p *Planner) runListing(ctx context.Context, job Job) error {
 	cfg := p.Config.withDefaults()
-	target, ok := p.Policy.Lookup(job.Bucket)
-	if !ok {
+	sel, err := p.Policy.Resolve(ctx, job.Bucket)
+	if err != nil {
+		return err
+	}
+	target := sel.Bucket
+	if !sel.Managed {
 		return &messages.RejectedError{Reason: "listing of bucket " + job.Bucket + ", which the policy does not manage"}
 	}
 	if job.Versions && target.Versions != policy.VersionsAll {

@@ -32,16 +32,16 @@ func (p *Policy) checkTrust() error {
 		return nil
 	}
 	if len(t.KeyARNs) == 0 && t.Tag == nil {
-		return errors.New("policy: trustedKeys: set keyArns, tag or both (leave trustedKeys out to trust any key of the bucket owner)")
+		return errors.New("trustedKeys: set keyArns, tag or both (leave trustedKeys out to trust any key of the bucket owner)")
 	}
 	for i, arn := range t.KeyARNs {
 		if !keyARNPattern.MatchString(arn) {
-			return fmt.Errorf("policy: trustedKeys.keyArns[%d]: %q is not a full KMS key ARN", i, arn)
+			return fmt.Errorf("trustedKeys.keyArns[%d]: %q is not a full KMS key ARN", i, arn)
 		}
 	}
 	// TagResource: a tag key is 1 to 128 characters, a value 0 to 256.
 	if t.Tag != nil && (t.Tag.Key == "" || len(t.Tag.Key) > 128 || len(t.Tag.Value) > 256) {
-		return errors.New("policy: trustedKeys.tag: key must be 1 to 128 characters and value at most 256")
+		return errors.New("trustedKeys.tag: key must be 1 to 128 characters and value at most 256")
 	}
 	return nil
 }

@@ -133,7 +133,13 @@ func (r *Rekeyer) Rekey(ctx context.Context, obj messages.Object) Result {
 }
 
 func (r *Rekeyer) rekeyOnce(ctx context.Context, pol *policy.Policy, obj messages.Object) Result {
-	target, ok := pol.Lookup(obj.Bucket)
+	m, err := pol.Resolve(ctx, obj.Bucket)
+	if err != nil {
+		// A tag selector could not read the bucket's tags: whether the
+		// bucket is managed is unknown, so the object comes back later.
+		return Result{Outcome: Outcome{Status: Retry, Reason: "policy", Detail: err.Error()}}
+	}
+	target, ok := m.Bucket, m.Managed
 	dryRun := pol.DryRun
 	switch {
 	case !ok:

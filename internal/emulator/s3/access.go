@@ -41,6 +41,9 @@ var bucketActions = map[string]string{
 	"CreateSession": "s3express:CreateSession",
 	"ListObjects":   "s3:ListBucket", "ListMultipartUploads": "s3:ListBucketMultipartUploads",
 	"PutBucketOwnershipControls": "s3:PutBucketOwnershipControls", "GetBucketOwnershipControls": "s3:GetBucketOwnershipControls",
+	"PutBucketTagging": "s3:PutBucketTagging", "GetBucketTagging": "s3:GetBucketTagging", "DeleteBucketTagging": "s3:PutBucketTagging",
+	"PutBucketInventoryConfiguration": "s3:PutInventoryConfiguration", "GetBucketInventoryConfiguration": "s3:GetInventoryConfiguration",
+	"DeleteBucketInventoryConfiguration": "s3:PutInventoryConfiguration",
 	// DeleteObjects authorizes each key as s3:DeleteObject inside.
 	"DeleteObjects": "",
 }

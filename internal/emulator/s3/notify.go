@@ -18,16 +18,32 @@ import (
 // Created" events of one bucket (and optionally a key suffix) and targets an
 // SQS queue of the emulator.
 type EventBridgeRule struct {
-	Bucket    string
+	Bucket    string // a bucket name, or "*" for every bucket
 	KeySuffix string
 	Queue     string // queue name
+	// Management rules match the CloudTrail management events of bucket
+	// creation and tag changes (CreateBucket, PutBucketTagging,
+	// DeleteBucketTagging) of any bucket, instead of Object Created.
+	Management bool
 }
 
-// ParseEventBridgeRule reads the flag form BUCKET[:KEY_SUFFIX]=QUEUE_NAME.
+// ManagementRuleName is the flag form's stand-in for the bucket of a
+// management-event rule (no bucket name starts with '@').
+const ManagementRuleName = "@cloudtrail"
+
+// ParseEventBridgeRule reads the flag form BUCKET[:KEY_SUFFIX]=QUEUE_NAME,
+// where BUCKET may be * (every bucket), or @cloudtrail=QUEUE_NAME for the
+// bucket management events.
 func ParseEventBridgeRule(s string) (EventBridgeRule, error) {
 	match, queue, ok := strings.Cut(s, "=")
 	if !ok || queue == "" || match == "" {
 		return EventBridgeRule{}, fmt.Errorf("eventbridge rule %q: want BUCKET[:KEY_SUFFIX]=QUEUE_NAME", s)
+	}
+	if match == ManagementRuleName {
+		if !sqs.QueueNamePattern.MatchString(queue) {
+			return EventBridgeRule{}, fmt.Errorf("eventbridge rule %q: %q is not a queue name", s, queue)
+		}
+		return EventBridgeRule{Queue: queue, Management: true}, nil
 	}
 	b, suffix, _ := strings.Cut(match, ":")
 	if b == "" {
@@ -228,7 +244,7 @@ func (s *Service) emit(ev *s3Event) {
 	}
 	var envelope string
 	for _, rule := range s.rules() {
-		if rule.Bucket != ev.bucket || !strings.HasSuffix(ev.key, rule.KeySuffix) {
+		if rule.Management || (rule.Bucket != ev.bucket && rule.Bucket != "*") || !strings.HasSuffix(ev.key, rule.KeySuffix) {
 			continue
 		}
 		if envelope == "" {

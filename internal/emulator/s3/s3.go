@@ -29,6 +29,9 @@ type bucketEncryption struct {
 	algorithm string // AES256, aws:kms, aws:kms:dsse
 	kmsKeyID  string // as given; S3 does not validate it for general purpose buckets
 	bucketKey bool
+	// blocked are the BlockedEncryptionTypes (SSE-C or NONE), stored and
+	// returned as put; the emulator does not refuse SSE-C writes for them.
+	blocked []string
 }
 
 type queueConfig struct {
@@ -52,8 +55,11 @@ type bucket struct {
 	queues     []queueConfig
 	eventBrdg  bool
 	directory  bool
-	ownership  string // Object Ownership: BucketOwnerEnforced (ACLs disabled), BucketOwnerPreferred, ObjectWriter
-	sequencer  uint64
+	tags       map[string]string // bucket tags
+	// inventories are the inventory configurations by id, as put.
+	inventories map[string][]byte
+	ownership   string // Object Ownership: BucketOwnerEnforced (ACLs disabled), BucketOwnerPreferred, ObjectWriter
+	sequencer   uint64
 
 	uploads    map[string]*upload          // multipart uploads in progress, by id
 	objects    map[string][]*objectVersion // newest last
@@ -230,6 +236,10 @@ func (s *Service) Route(r *http.Request, bucketName, key string) (string, s3Hand
 				return "PutBucketVersioning", s.putBucketVersioning
 			case has("encryption"):
 				return "PutBucketEncryption", s.putBucketEncryption
+			case has("tagging"):
+				return "PutBucketTagging", s.putBucketTagging
+			case has("inventory"):
+				return "PutBucketInventoryConfiguration", s.putBucketInventoryConfiguration
 			case has("notification"):
 				return "PutBucketNotificationConfiguration", s.putBucketNotification
 			case has("object-lock"):
@@ -245,6 +255,10 @@ func (s *Service) Route(r *http.Request, bucketName, key string) (string, s3Hand
 				return "GetBucketVersioning", s.getBucketVersioning
 			case has("encryption"):
 				return "GetBucketEncryption", s.getBucketEncryption
+			case has("tagging"):
+				return "GetBucketTagging", s.getBucketTagging
+			case has("inventory") && q.Get("id") != "":
+				return "GetBucketInventoryConfiguration", s.getBucketInventoryConfiguration
 			case has("notification"):
 				return "GetBucketNotificationConfiguration", s.getBucketNotification
 			case has("object-lock"):
@@ -273,6 +287,12 @@ func (s *Service) Route(r *http.Request, bucketName, key string) (string, s3Hand
 		case http.MethodDelete:
 			if has("encryption") {
 				return "DeleteBucketEncryption", s.deleteBucketEncryption
+			}
+			if has("tagging") {
+				return "DeleteBucketTagging", s.deleteBucketTagging
+			}
+			if has("inventory") {
+				return "DeleteBucketInventoryConfiguration", s.deleteBucketInventoryConfiguration
 			}
 			if len(q) == 0 {
 				return "DeleteBucket", s.deleteBucket

@@ -1,0 +1,27 @@
+// Command enroll is the Lambda function that sets up the buckets the
+// policy selects (EventBridge notifications, inventory, default
+// encryption), on bucket creation and tag-change events and on a schedule.
+// Logic lives in internal/enroll; this is wiring only.
+package main
+
+import (
+	"log/slog"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/s3rekey/s3rekey/internal/awsconf"
+	"github.com/s3rekey/s3rekey/internal/enroll"
+	"github.com/s3rekey/s3rekey/internal/lambdamain"
+	"github.com/s3rekey/s3rekey/internal/policy"
+)
+
+func main() {
+	lambdamain.StartResolvingKeys(func(awsCfg aws.Config, _ *policy.Policy, keys policy.Source, logger *slog.Logger) (any, error) {
+		e, err := enroll.FromEnv(s3.NewFromConfig(awsCfg, awsconf.S3Options(awsCfg)), keys, awsCfg.Region, logger)
+		if err != nil {
+			return nil, err
+		}
+		return e.Handle, nil
+	})
+}
