@@ -102,5 +102,5 @@ func runBackfill(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if p == nil {
 		return nil
 	}
-	return runPipeline(ctx, p, true, 3*time.Second, *asJSON, stdout, stderr)
+	return runPipeline(ctx, p, localRun{untilIdle: true, settle: 3 * time.Second, asJSON: *asJSON, job: job.JobID, resume: resumeHint(args)}, stdout, stderr)
 }

@@ -2,12 +2,9 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"text/tabwriter"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -68,7 +65,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	p := pipeline.New(cfg, pol, q, pipeline.Options{Concurrency: *concurrency, Jobs: jc, Logger: problemLogger(stderr)})
-	return runPipeline(ctx, p, *untilIdle, *settle, *asJSON, stdout, stderr)
+	return runPipeline(ctx, p, localRun{untilIdle: *untilIdle, settle: *settle, asJSON: *asJSON, resume: resumeHint(args)}, stdout, stderr)
 }
 
 // localJobs reads the jobs settings of a local run from the environment, as
@@ -89,65 +86,4 @@ func localJobs(pol *policy.Policy) (jobs.Config, error) {
 // lines stay out of the way of the progress and the summary.
 func problemLogger(stderr io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-}
-
-// runPipeline runs p, shows progress on stderr, and prints the summary.
-func runPipeline(ctx context.Context, p *pipeline.Pipeline, untilIdle bool, settle time.Duration, asJSON bool, stdout, stderr io.Writer) error {
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	tty := isTerminal(stderr)
-	go func() {
-		defer close(done)
-		every := 5 * time.Second
-		if tty {
-			every = 250 * time.Millisecond
-		}
-		tick := time.NewTicker(every)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stop:
-				if tty {
-					fmt.Fprintln(stderr)
-				}
-				return
-			case <-tick.C:
-				s := p.Tally.Snapshot()
-				line := fmt.Sprintf("  %d objects done (%d updated), %d invocations", s.Total(), s.Outcomes["updated"], s.Invocations)
-				if tty {
-					fmt.Fprint(stderr, "\r"+line)
-				} else {
-					fmt.Fprintln(stderr, line)
-				}
-			}
-		}
-	}()
-	var err error
-	if untilIdle {
-		err = p.Runner.RunUntilIdle(ctx, settle)
-	} else {
-		err = p.Runner.Run(ctx)
-		if errors.Is(err, context.Canceled) {
-			err = nil // interrupted: print what was done
-		}
-	}
-	close(stop)
-	<-done
-	s := p.Tally.Snapshot()
-	if asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if encErr := enc.Encode(s); encErr != nil {
-			return encErr
-		}
-	} else {
-		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "outcome\tobjects")
-		for _, k := range s.SortedOutcomes() {
-			fmt.Fprintf(tw, "%s\t%d\n", k, s.Outcomes[k])
-		}
-		fmt.Fprintf(tw, "total\t%d\n", s.Total())
-		_ = tw.Flush()
-	}
-	return err
 }
