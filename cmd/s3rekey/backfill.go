@@ -2,16 +2,21 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/s3rekey/s3rekey/internal/awsconf"
 
 	"github.com/s3rekey/s3rekey/internal/jobs"
 	"github.com/s3rekey/s3rekey/internal/pipeline"
 	"github.com/s3rekey/s3rekey/internal/planner"
+	"github.com/s3rekey/s3rekey/internal/policy"
 	"github.com/s3rekey/s3rekey/internal/queue"
 )
 
@@ -22,6 +27,12 @@ Inventory report) or a listing job (for buckets without inventory) to the
 control queue, where the planner picks it up. With --local it then runs the
 planner and encrypt functions in this process until the work is done, as
 "s3rekey run --until-idle" does.
+
+Before sending, it checks what would fail the job: the manifest exists and
+matches its manifest.checksum; the bucket exists; with --policy (required
+with --local), the policy manages the bucket and allows --versions. It
+refuses with the reason and exit status 1. It prints the job's id on
+stdout (with --json, as {"job": ID, …}).
 
 Examples:
   s3rekey backfill --manifest s3://inventory/reports/photos/daily/2026-11-01T01-00Z/manifest.json --control-queue s3rekey-control
@@ -38,9 +49,9 @@ func runBackfill(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	versions := fs.Bool("versions", false, "with --bucket: every version, not only current ones (the policy must say versions: all)")
 	control := fs.String("control-queue", "", "control queue `NAME|URL`")
 	local := fs.Bool("local", false, "run the planner and encrypt functions here until the backfill is done")
-	policyPath := fs.String("policy", "", "with --local: policy `FILE`")
+	policyPath := fs.String("policy", "", "policy `FILE`: required with --local; without, the bucket is checked against it before sending")
 	work := fs.String("work-queue", "", "with --local: work queue `NAME|URL`")
-	asJSON := fs.Bool("json", false, "with --local: print the summary as JSON")
+	asJSON := fs.Bool("json", false, "print the job id (and, with --local, the summary) as JSON on stdout")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -49,6 +60,9 @@ func runBackfill(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	case *manifest != "" && *bucket != "":
 		return usageError{errors.New("give --manifest or --bucket, not both")}
 	case *manifest != "":
+		if _, _, err := planner.ParseS3URL(*manifest); err != nil {
+			return usageError{fmt.Errorf("--manifest: %w", err)}
+		}
 		job = planner.Job{Type: planner.TypeInventory, Manifest: *manifest, JobID: jobs.InventoryID(*manifest)}
 	case *bucket != "":
 		job = planner.Job{Type: planner.TypeListing, Bucket: *bucket, Prefix: *prefix, Versions: *versions,
@@ -69,12 +83,18 @@ func runBackfill(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	sqsc := sqs.NewFromConfig(cfg)
 	var p *pipeline.Pipeline
-	controlURL := *control
-	if *local {
-		pol, err := loadPolicy(*policyPath)
-		if err != nil {
+	var pol *policy.Policy
+	if *local || *policyPath != "" {
+		if pol, err = loadPolicy(*policyPath); err != nil {
 			return err
 		}
+	}
+	// Refused here, before anything is sent: what would fail the job.
+	if err := checkBackfill(ctx, s3.NewFromConfig(cfg, awsconf.S3Options(cfg)), pol, job); err != nil {
+		return err
+	}
+	controlURL := *control
+	if *local {
 		if _, err := resolveKeys(ctx, cfg, pol); err != nil {
 			return err
 		}
@@ -100,6 +120,10 @@ func runBackfill(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	fmt.Fprintf(stderr, "sent %s job %s to %s\n", job.Type, job.JobID, controlURL)
 	if p == nil {
+		if *asJSON {
+			return json.NewEncoder(stdout).Encode(map[string]string{"job": job.JobID, "type": job.Type, "controlQueue": controlURL})
+		}
+		fmt.Fprintln(stdout, job.JobID)
 		return nil
 	}
 	return runPipeline(ctx, p, localRun{untilIdle: true, settle: 3 * time.Second, asJSON: *asJSON, job: job.JobID, resume: resumeHint(args)}, stdout, stderr)

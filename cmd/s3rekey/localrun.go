@@ -24,6 +24,16 @@ type localRun struct {
 	resume string
 }
 
+// failed reports whether the run should stop for a failed job: its own
+// (backfill --local), or any (run --until-idle).
+func (o localRun) failed(t *pipeline.Tally) bool {
+	if o.job != "" {
+		_, failed := t.JobFailed(o.job)
+		return failed
+	}
+	return len(t.Snapshot().FailedJobs) > 0
+}
+
 // runSummary is what a local run prints with --json: the job it started,
 // if any, and the tally.
 type runSummary struct {
@@ -32,9 +42,10 @@ type runSummary struct {
 }
 
 // runPipeline runs p, shows progress on stderr, and prints the summary.
-// With --until-idle it stops within seconds of a job failing (the planner
-// fails a job only for what no retry can mend) and returns the failure;
-// an interrupt returns an error that says how to go on.
+// With --until-idle it stops within a second of a job failing (its own
+// job, for backfill --local; the planner fails a job only for what no
+// retry can mend); a run in which any job failed returns the failures,
+// and an interrupt returns an error that says how to go on.
 func runPipeline(ctx context.Context, p *pipeline.Pipeline, o localRun, stdout, stderr io.Writer) error {
 	runCtx, stopRun := context.WithCancel(ctx)
 	defer stopRun()
@@ -50,7 +61,9 @@ func runPipeline(ctx context.Context, p *pipeline.Pipeline, o localRun, stdout, 
 		}
 		tick := time.NewTicker(every)
 		defer tick.Stop()
-		jobFailed := p.Tally.JobFailed()
+		// A failed job is looked for often: the run stops within a second.
+		watch := time.NewTicker(200 * time.Millisecond)
+		defer watch.Stop()
 		for {
 			select {
 			case <-stop:
@@ -58,9 +71,8 @@ func runPipeline(ctx context.Context, p *pipeline.Pipeline, o localRun, stdout, 
 					fmt.Fprintln(stderr)
 				}
 				return
-			case <-jobFailed:
-				jobFailed = nil
-				if o.untilIdle {
+			case <-watch.C:
+				if o.untilIdle && o.failed(p.Tally) {
 					stopRun()
 				}
 			case <-tick.C:

@@ -90,7 +90,7 @@ func (s *Store) end(ctx context.Context, jobID, state, source, reason string, mu
 			"#completed": "completed", "#kind": "kind", "#source": "source", "#created": "created", "#expires": attrExpires},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":state": str(state), ":reason": str(reason), ":now": now,
 			":kind": str(KindOf(jobID)), ":source": str(source), ":expires": s.expires()},
-		ReturnValues: types.ReturnValueUpdatedOld, ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld})
+		ReturnValues: types.ReturnValueAllOld, ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld})
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
 		return finalError(jobID, ccf.Item)

@@ -27,6 +27,7 @@ func TestFailIsFinal(t *testing.T) {
 	if _, err := c.Store.Begin(ctx, job, jobs.KindInventory, "s3://inv/manifest.json", 1, ""); err != nil {
 		t.Fatal(err)
 	}
+	c.Store.Now = func() time.Time { return time.Now().Add(time.Minute) } // failed later than it began
 	if err := c.Store.Fail(ctx, job, "data file inv/a.csv.gz: MD5 mismatch"); err != nil {
 		t.Fatal(err)
 	}
@@ -45,6 +46,9 @@ func TestFailIsFinal(t *testing.T) {
 	}
 	if j.State != jobs.StateFailed || j.Reason != "data file inv/a.csv.gz: MD5 mismatch" || j.Ended.IsZero() || !j.Terminal() {
 		t.Fatalf("after a failure and later progress: state %q reason %q ended %v", j.State, j.Reason, j.Ended)
+	}
+	if list, err := c.Store.List(ctx, 10); err != nil || len(list) != 1 {
+		t.Fatalf("listed %d jobs (%v), want the one job once", len(list), err)
 	}
 	if err := c.Store.Cancel(ctx, job, "give up"); !errors.Is(err, jobs.ErrFinal) || !strings.Contains(err.Error(), "failed") {
 		t.Fatalf("cancel of a failed job: %v, want ErrFinal naming the failure", err)

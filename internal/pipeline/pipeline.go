@@ -133,7 +133,6 @@ type Tally struct {
 	outcomes    map[string]int64
 	retries     map[string]int64
 	failedJobs  map[string]string
-	failed      chan struct{} // closed at the first failed job
 	objects     int64
 	heads       int64
 	updates     int64
@@ -144,7 +143,7 @@ type Tally struct {
 }
 
 func newTally() *Tally {
-	return &Tally{outcomes: map[string]int64{}, retries: map[string]int64{}, failedJobs: map[string]string{}, failed: make(chan struct{})}
+	return &Tally{outcomes: map[string]int64{}, retries: map[string]int64{}, failedJobs: map[string]string{}}
 }
 
 func (t *Tally) addBatch(s encrypt.Summary) {
@@ -194,17 +193,18 @@ func (t *Tally) addPlan(s planner.Stats) {
 func (t *Tally) addFailedJob(jobID, reason string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if _, seen := t.failedJobs[jobID]; seen {
-		return
+	if _, seen := t.failedJobs[jobID]; !seen {
+		t.failedJobs[jobID] = reason
 	}
-	if len(t.failedJobs) == 0 {
-		close(t.failed)
-	}
-	t.failedJobs[jobID] = reason
 }
 
-// JobFailed is closed when the first job run here fails.
-func (t *Tally) JobFailed() <-chan struct{} { return t.failed }
+// JobFailed reports whether a job run here failed, and why.
+func (t *Tally) JobFailed(jobID string) (reason string, failed bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	reason, failed = t.failedJobs[jobID]
+	return reason, failed
+}
 
 func (t *Tally) timed(h localrun.BatchHandler) localrun.BatchHandler {
 	return func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
