@@ -37,7 +37,10 @@ import (
 //
 // Anything else fails the test: a doc may show no command that nothing
 // checks. Placeholders in angle brackets are replaced by the emulated
-// deployment's values (placeholders); an unknown one fails the test.
+// deployment's values (placeholders); an unknown one fails the test. An
+// s3rekey command must exit 0, or the status its comment names, and then
+// say on stderr what the comment says ("# exits 1: bucket b does not
+// exist").
 
 // accountOnly are the commands that need an AWS account: deploying,
 // removing, and the services the emulator does not model.
@@ -46,12 +49,20 @@ var accountOnly = []string{"make deploy", "npx cdk deploy", "npx cdk destroy", "
 // emulatedServices are the AWS CLI services the emulator serves.
 var emulatedServices = map[string]bool{"s3": true, "s3api": true, "sqs": true, "kms": true, "dynamodb": true}
 
-// docCommand is one command of a doc, with where it is.
+// docCommand is one command of a doc, with where it is and the exit
+// status it documents.
 type docCommand struct {
-	file string
-	line int
-	text string
+	file  string
+	line  int
+	text  string
+	exits int
+	// says is what the doc says the failure's message holds.
+	says string
 }
+
+// exitsComment is a comment that documents a command's exit status and
+// what its message says.
+var exitsComment = regexp.MustCompile(`#\s*exits (\d)(?:: (.*))?$`)
 
 // docCommands reads the commands of every ```sh block of a markdown file,
 // joining continued lines and dropping comments.
@@ -63,7 +74,7 @@ func docCommands(t *testing.T, path string) []docCommand {
 	}
 	var out []docCommand
 	in := false
-	pending, start := "", 0
+	pending, start, exits, says := "", 0, 0, ""
 	for i, line := range strings.Split(string(data), "\n") {
 		trimmed := strings.TrimSpace(line)
 		switch {
@@ -76,6 +87,9 @@ func docCommands(t *testing.T, path string) []docCommand {
 		if pending == "" {
 			start = i + 1
 		}
+		if m := exitsComment.FindStringSubmatch(trimmed); m != nil {
+			exits, says = int(m[1][0]-'0'), strings.TrimSpace(m[2])
+		}
 		text := stripComment(trimmed)
 		if strings.HasSuffix(text, "\\") {
 			pending += strings.TrimSuffix(text, "\\") + " "
@@ -84,8 +98,9 @@ func docCommands(t *testing.T, path string) []docCommand {
 		text = strings.TrimSpace(pending + text)
 		pending = ""
 		if text != "" {
-			out = append(out, docCommand{file: filepath.Base(path), line: start, text: text})
+			out = append(out, docCommand{file: filepath.Base(path), line: start, text: text, exits: exits, says: says})
 		}
+		exits, says = 0, ""
 	}
 	return out
 }
@@ -240,6 +255,19 @@ func (w *docWorld) jobID(t *testing.T) string {
 	return ""
 }
 
+// stuckJob makes a job that will never finish (its planning began, and
+// nothing is left to do it), for the docs' jobs cancel.
+func (w *docWorld) stuckJob(t *testing.T) string {
+	t.Helper()
+	cfg := aws.Config{Region: "us-east-1", BaseEndpoint: aws.String(w.url), Credentials: staticCredentials()}
+	id := jobs.ListingID(demo.DataBucket, "stuck/", false, time.Now())
+	if _, err := (&jobs.Store{API: dynamodb.NewFromConfig(cfg), Table: demo.JobsTable}).Begin(context.Background(), id, jobs.KindListing,
+		"s3://"+demo.DataBucket+"/stuck/", 2, "s3://"+demo.ReportBucket+"/"+demo.ReportPrefix+"/"+id+"/"); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
 func staticCredentials() aws.CredentialsProvider {
 	return aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
 		return aws.Credentials{AccessKeyID: emulator.AccessKeyID, SecretAccessKey: emulator.SecretAccessKey}, nil
@@ -369,6 +397,9 @@ func runDocCommands(t *testing.T, cmds []docCommand, targets map[string]bool, cl
 		if strings.Contains(text, "<job id>") {
 			w.placeholders["<job id>"] = w.jobID(t)
 		}
+		if strings.Contains(text, "<stuck job id>") && w.placeholders["<stuck job id>"] == "" {
+			w.placeholders["<stuck job id>"] = w.stuckJob(t)
+		}
 		if words = cliWords(t, where, shellWords(substitute(t, where, text, w, vars))); words == nil {
 			continue
 		}
@@ -379,7 +410,14 @@ func runDocCommands(t *testing.T, cmds []docCommand, targets map[string]bool, cl
 			var out, errOut syncBuffer
 			code := run(ctx, words[1:], &out, &errOut)
 			cancel()
-			if code != exitOK {
+			switch {
+			case c.exits != exitOK && code == c.exits:
+				if !strings.Contains(errOut.String(), "s3rekey "+words[1]+": ") || !strings.Contains(errOut.String(), c.says) {
+					t.Errorf("%s: exit %d as documented, but stderr does not say %q:\n%s", where, code, c.says, errOut.String())
+				}
+			case c.exits != exitOK:
+				t.Errorf("%s: exit %d, the doc says %d\n%s%s", where, code, c.exits, out.String(), errOut.String())
+			case code != exitOK:
 				var status syncBuffer
 				run(context.Background(), []string{"status", "--work-queue", demo.WorkQueue, "--control-queue", demo.ControlQueue}, &status, &status)
 				t.Errorf("%s: exit %d\n%s%s\nqueues:\n%s", where, code, out.String(), errOut.String(), status.String())

@@ -19,13 +19,17 @@ import (
 	"github.com/s3rekey/s3rekey/internal/jobs"
 )
 
-const jobsUsage = `s3rekey jobs [--table NAME] [--limit N] [--json]
+const jobsUsage = `s3rekey jobs [--table NAME] [--limit N] [--stalled-after D] [--json]
 s3rekey jobs show ID [--table NAME] [--json]
+s3rekey jobs cancel ID --reason "…" [--table NAME] [--json]
 
 Lists recent jobs with their state, percent done, rate and ETA, or shows
-one job's counts by outcome and reason and its report location. The table
-is the stack's jobs table (its name is in the stack's outputs), or
-S3REKEY_JOBS_TABLE.`
+one job's counts by outcome and reason and its report location. A job
+that cannot proceed is failed, with its reason; one with no progress for
+--stalled-after (default 20m) shows as stalled. cancel closes a job that
+will never finish: its report is written with what was done, and says it
+was cancelled and why. The table is the stack's jobs table (its name is in
+the stack's outputs), or S3REKEY_JOBS_TABLE.`
 
 const reportUsage = `s3rekey report ID [--table NAME] [--out FILE] [--json]
 
@@ -70,10 +74,17 @@ func runJobs(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if show {
 		id, rest = splitID(afterFirst)
 	}
+	if first == "cancel" {
+		return runJobsCancel(ctx, afterFirst, stdout, stderr)
+	}
 	fs, conn, table, asJSON := jobsFlagSet("jobs", jobsUsage, stderr)
 	limit := fs.Int("limit", 20, "jobs to list")
+	stalledAfter := fs.Duration("stalled-after", jobs.StallAfter, "show a planning or running job with no progress for this long as stalled")
 	if err := parseFlags(fs, rest); err != nil {
 		return err
+	}
+	if *stalledAfter <= 0 {
+		return usageError{errors.New("--stalled-after must be positive")}
 	}
 	if show && id == "" {
 		return usageError{errors.New("jobs show needs a job ID")}
@@ -87,6 +98,7 @@ func runJobs(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if err != nil {
 			return err
 		}
+		markStalled(j, time.Now(), *stalledAfter)
 		if *asJSON {
 			return json.NewEncoder(stdout).Encode(j)
 		}
@@ -97,6 +109,9 @@ func runJobs(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
+	for _, j := range list {
+		markStalled(j, time.Now(), *stalledAfter)
+	}
 	if *asJSON {
 		if list == nil {
 			list = []*jobs.Job{}
@@ -104,14 +119,14 @@ func runJobs(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return json.NewEncoder(stdout).Encode(list)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "JOB\tKIND\tSTATE\tDONE\tOBJECTS\tRATE\tETA\tSOURCE")
+	fmt.Fprintln(tw, "JOB\tKIND\tSTATE\tDONE\tOBJECTS\tRATE\tETA\tSOURCE\tNOTE")
 	for _, j := range list {
 		rate, eta := progress(j, time.Now())
 		done := fmt.Sprintf("%5.1f%%", j.Percent())
 		if isTerminal(stdout) && j.Kind != jobs.KindUploads {
 			done = bar(j.Percent()) + " " + done
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d/%d\t%s\t%s\t%s\n", j.ID, j.Kind, j.State, done, j.Done, j.Planned, rate, eta, j.Source)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d/%d\t%s\t%s\t%s\t%s\n", j.ID, j.Kind, j.State, done, j.Done, j.Planned, rate, eta, j.Source, note(j))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -133,7 +148,7 @@ func progress(j *jobs.Job, now time.Time) (rate, eta string) {
 	r := float64(j.Done) / secs
 	rate = fmt.Sprintf("%.0f/s", r)
 	switch {
-	case j.Kind == jobs.KindUploads, j.Finished():
+	case j.Kind == jobs.KindUploads, j.Finished(), j.Terminal(), j.State == jobs.StateStalled:
 		return rate, "-"
 	case j.State == jobs.StatePlanning:
 		return rate, "planning"
@@ -152,9 +167,18 @@ func printJob(w io.Writer, j *jobs.Job) {
 	fmt.Fprintf(tw, "job\t%s (%s)\n", j.ID, j.Kind)
 	fmt.Fprintf(tw, "source\t%s\n", j.Source)
 	fmt.Fprintf(tw, "state\t%s, %.1f%% done\n", j.State, j.Percent())
+	if n := note(j); n != "" {
+		fmt.Fprintf(tw, "\t%s\n", n)
+	}
 	fmt.Fprintf(tw, "created\t%s\n", j.Created.Format(time.RFC3339))
+	if !j.Ended.IsZero() {
+		fmt.Fprintf(tw, "%s\t%s\n", j.State, j.Ended.Format(time.RFC3339))
+	}
 	if !j.Completed.IsZero() {
 		fmt.Fprintf(tw, "completed\t%s\n", j.Completed.Format(time.RFC3339))
+	}
+	if !j.Progressed.IsZero() {
+		fmt.Fprintf(tw, "last progress\t%s\n", j.Progressed.Format(time.RFC3339))
 	}
 	if j.Kind != jobs.KindUploads {
 		fmt.Fprintf(tw, "files read\t%d of %d\n", j.UnitsDone, j.UnitsTotal)
@@ -192,6 +216,9 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	if j.ReportManifest == "" {
+		if j.State == jobs.StateFailed {
+			return fmt.Errorf("job %s failed (%s): it has no report manifest; the parts written before it failed are under %s", id, j.Reason, j.Report)
+		}
 		return fmt.Errorf("job %s is %s: its report manifest is written when it completes (parts so far under %s)", id, j.State, j.Report)
 	}
 	rows, err := jobs.ReadReport(ctx, s3c, j.ReportManifest)
@@ -208,10 +235,14 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 	}
 	if *asJSON {
-		return json.NewEncoder(stdout).Encode(map[string]any{"job": j.ID, "state": j.State, "manifest": j.ReportManifest, "rows": len(rows),
+		return json.NewEncoder(stdout).Encode(map[string]any{"job": j.ID, "state": j.State, "reason": j.Reason, "manifest": j.ReportManifest, "rows": len(rows),
 			"byOutcome": byOutcome, "localCopy": *out})
 	}
-	fmt.Fprintf(stdout, "job %s: %s\nreport %s: %d objects listed\n", j.ID, j.State, j.ReportManifest, len(rows))
+	fmt.Fprintf(stdout, "job %s: %s\n", j.ID, j.State)
+	if j.Terminal() {
+		fmt.Fprintf(stdout, "%s %s: %s; the report lists what was done before\n", j.State, j.Ended.Format(time.RFC3339), j.Reason)
+	}
+	fmt.Fprintf(stdout, "report %s: %d objects listed\n", j.ReportManifest, len(rows))
 	for _, k := range sortedKeys(byOutcome) {
 		fmt.Fprintf(stdout, "  %s  %d\n", k, byOutcome[k])
 	}

@@ -304,7 +304,7 @@ func (c *Committer) Finish(ctx context.Context, j *Job) error {
 				return err
 			}
 		}
-		if manifest, err = c.Reports.writeManifest(ctx, j.ID, parts, s.now()); err != nil {
+		if manifest, err = c.Reports.writeManifest(ctx, j, parts, s.now()); err != nil {
 			return err
 		}
 	}

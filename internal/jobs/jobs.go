@@ -102,6 +102,12 @@ type Job struct {
 	Report         string `json:"report,omitempty"`
 	ReportManifest string `json:"reportManifest,omitempty"`
 	ReportParts    int64  `json:"reportParts"`
+	// Reason is why a failed or cancelled job ended, and Ended when
+	// (terminal.go); Progressed is the time of its latest count.
+	Reason     string    `json:"reason,omitempty"`
+	Ended      time.Time `json:"ended,omitzero"`
+	Progressed time.Time `json:"progressed,omitzero"`
+	terminal   string
 }
 
 // planningDone reports whether every unit has been read and counted.

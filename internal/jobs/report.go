@@ -149,6 +149,10 @@ type Manifest struct {
 	ReportSchema       string           `json:"ReportSchema"`
 	Rows               int64            `json:"Rows"`
 	AllObjects         bool             `json:"AllObjects"`
+	// JobState and JobStateReason say that the job failed or was cancelled
+	// before every object had its outcome: the report lists what was done.
+	JobState       string `json:"JobState,omitempty"`
+	JobStateReason string `json:"JobStateReason,omitempty"`
 }
 
 // ManifestResult is one report file.
@@ -160,9 +164,13 @@ type ManifestResult struct {
 	Rows        int64  `json:"Rows"`
 }
 
-func (r *Reports) writeManifest(ctx context.Context, jobID string, parts []part, now time.Time) (string, error) {
+func (r *Reports) writeManifest(ctx context.Context, j *Job, parts []part, now time.Time) (string, error) {
+	jobID := j.ID
 	m := Manifest{Format: ReportFormat, ReportCreationDate: now.UTC().Format("2006-01-02T15:04:05.000Z"), JobID: jobID,
 		ReportSchema: ReportSchema, Results: []ManifestResult{}, AllObjects: r.All}
+	if j.Terminal() {
+		m.JobState, m.JobStateReason = j.State, j.Reason
+	}
 	for _, p := range parts {
 		m.Results = append(m.Results, ManifestResult{Bucket: r.Bucket, Key: p.Key, MD5Checksum: p.MD5, Size: p.Size, Rows: p.Rows})
 		m.Rows += p.Rows

@@ -179,8 +179,8 @@ func (c Counts) empty() bool {
 
 // addUpdate renders counts as an UpdateItem ADD (and the record's expiry).
 func (s *Store) addUpdate(c Counts) (string, map[string]string, map[string]types.AttributeValue) {
-	names := map[string]string{"#expires": attrExpires}
-	values := map[string]types.AttributeValue{":expires": s.expires()}
+	names := map[string]string{"#expires": attrExpires, "#progressed": attrProgressed}
+	values := map[string]types.AttributeValue{":expires": s.expires(), ":progressed": num(s.now().UnixMilli())}
 	var adds []string
 	add := func(attr string, n int64) {
 		if n == 0 {
@@ -198,7 +198,7 @@ func (s *Store) addUpdate(c Counts) (string, map[string]string, map[string]types
 	for _, k := range slices.Sorted(maps.Keys(c.Outcomes)) {
 		add(outcomePrefix+k, c.Outcomes[k])
 	}
-	expr := "SET #expires = if_not_exists(#expires, :expires)"
+	expr := "SET #expires = if_not_exists(#expires, :expires), #progressed = :progressed"
 	if len(adds) > 0 {
 		expr += " ADD " + strings.Join(adds, ", ")
 	}
@@ -251,8 +251,10 @@ func (s *Store) Get(ctx context.Context, id string) (*Job, error) {
 				if c := intAttr(it["completed"]); c > 0 {
 					j.Completed = time.UnixMilli(c).UTC()
 				}
+				j.readTerminal(it)
 			}
 			j.addCounters(it)
+			j.noteProgress(it)
 		}
 		if start = out.LastEvaluatedKey; start == nil {
 			break
@@ -262,6 +264,7 @@ func (s *Store) Get(ctx context.Context, id string) (*Job, error) {
 		return nil, fmt.Errorf("job %s: %w", id, ErrNotFound)
 	}
 	j.derive()
+	j.applyTerminal()
 	return j, nil
 }
 

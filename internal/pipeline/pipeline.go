@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sort"
 	"strings"
 	"sync"
@@ -86,7 +87,7 @@ func New(cfg aws.Config, pol *policy.Policy, q Queues, opts Options) *Pipeline {
 	if opts.Concurrency <= 0 {
 		opts.Concurrency = 4
 	}
-	t := &Tally{outcomes: map[string]int64{}}
+	t := newTally()
 	p := &Pipeline{Tally: t}
 	encryptAWS, plannerAWS := cfg, cfg
 	if opts.EncryptAWS != nil {
@@ -107,6 +108,7 @@ func New(cfg aws.Config, pol *policy.Policy, q Queues, opts Options) *Pipeline {
 	p.Planner = planner.New(plannerAWS, plannerPol, planner.Config{WorkQueueURL: q.Work, ControlQueueURL: q.Control, ControlDLQURL: q.ControlDLQ, Jobs: opts.Jobs,
 		MessageBytes: opts.MessageBytes}, opts.Logger)
 	p.Planner.OnStats = t.addPlan
+	p.Planner.OnFailed = t.addFailedJob
 	p.Runner = &localrun.Runner{API: sqs.NewFromConfig(cfg), Region: cfg.Region, Logger: opts.Logger, Sources: []localrun.Source{
 		{QueueURL: q.Control, Handler: t.timed(p.Planner.Handle), BatchSize: 1, Concurrency: 2, InvocationTimeout: 15 * time.Minute,
 			API: sqs.NewFromConfig(plannerAWS)},
@@ -135,8 +137,12 @@ func New(cfg aws.Config, pol *policy.Policy, q Queues, opts Options) *Pipeline {
 
 // Tally adds up outcomes across batches. It is safe for concurrent use.
 type Tally struct {
-	mu          sync.Mutex
+	mu sync.Mutex
+	// outcomes are the objects that have their final outcome; retries
+	// are attempts that will be tried again, by reason.
 	outcomes    map[string]int64
+	retries     map[string]int64
+	failedJobs  map[string]string
 	objects     int64
 	heads       int64
 	updates     int64
@@ -146,11 +152,31 @@ type Tally struct {
 	invocations int64
 }
 
+func newTally() *Tally {
+	return &Tally{outcomes: map[string]int64{}, retries: map[string]int64{}, failedJobs: map[string]string{}}
+}
+
 func (t *Tally) addBatch(s encrypt.Summary) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	failed := int64(0)
 	for k, v := range s.Outcomes {
-		t.outcomes[k] += int64(v)
+		switch {
+		case strings.HasPrefix(k, string(rekey.Retry)+":"), k == string(rekey.Retry):
+			// An attempt, not an object: it is tried again, or, out of
+			// attempts, dead-lettered (counted below).
+			t.retries[k] += int64(v)
+		default:
+			t.outcomes[k] += int64(v)
+		}
+		if strings.HasPrefix(k, string(rekey.Failed)) {
+			failed += int64(v)
+		}
+	}
+	// The dead letters that are not failed outcomes are retries that ran
+	// out of attempts: their objects end failed.
+	if exhausted := int64(s.DeadLetter) - failed; exhausted > 0 {
+		t.outcomes[rekey.Outcome{Status: rekey.Failed, Reason: "attempts-exhausted"}.String()] += exhausted
 	}
 	t.objects += int64(s.Objects - s.Duplicates)
 	t.heads += int64(s.Heads)
@@ -173,6 +199,23 @@ func (t *Tally) addPlan(s planner.Stats) {
 	}
 }
 
+// addFailedJob records a job the planner failed.
+func (t *Tally) addFailedJob(jobID, reason string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, seen := t.failedJobs[jobID]; !seen {
+		t.failedJobs[jobID] = reason
+	}
+}
+
+// JobFailed reports whether a job run here failed, and why.
+func (t *Tally) JobFailed(jobID string) (reason string, failed bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	reason, failed = t.failedJobs[jobID]
+	return reason, failed
+}
+
 func (t *Tally) timed(h localrun.BatchHandler) localrun.BatchHandler {
 	return func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
 		began := time.Now()
@@ -187,14 +230,19 @@ func (t *Tally) timed(h localrun.BatchHandler) localrun.BatchHandler {
 
 // Snapshot is a copy of the tally.
 type Snapshot struct {
-	Outcomes      map[string]int64 `json:"outcomes"`
-	Objects       int64            `json:"objectsConsumed"`
-	Heads         int64            `json:"heads"`
-	Updates       int64            `json:"updates"`
-	InventoryRows int64            `json:"inventoryRows"`
-	Enqueued      int64            `json:"enqueued"`
-	HandlerTime   time.Duration    `json:"handlerTimeNs"`
-	Invocations   int64            `json:"invocations"`
+	Outcomes map[string]int64 `json:"outcomes"`
+	// Retries are attempts to be tried again, by reason; Throttled those
+	// of them that S3 or KMS throttled.
+	Retries       map[string]int64  `json:"retries,omitempty"`
+	Throttled     int64             `json:"throttled"`
+	FailedJobs    map[string]string `json:"failedJobs,omitempty"`
+	Objects       int64             `json:"objectsConsumed"`
+	Heads         int64             `json:"heads"`
+	Updates       int64             `json:"updates"`
+	InventoryRows int64             `json:"inventoryRows"`
+	Enqueued      int64             `json:"enqueued"`
+	HandlerTime   time.Duration     `json:"handlerTimeNs"`
+	Invocations   int64             `json:"invocations"`
 }
 
 // Snapshot returns the counts so far.
@@ -206,10 +254,21 @@ func (t *Tally) Snapshot() Snapshot {
 	for k, v := range t.outcomes {
 		out.Outcomes[k] = v
 	}
+	if len(t.retries) > 0 {
+		out.Retries = maps.Clone(t.retries)
+	}
+	for k, v := range t.retries {
+		if _, reason, _ := strings.Cut(k, ": "); awsconf.IsThrottleCode(reason) {
+			out.Throttled += v
+		}
+	}
+	if len(t.failedJobs) > 0 {
+		out.FailedJobs = maps.Clone(t.failedJobs)
+	}
 	return out
 }
 
-// Total is the number of terminal outcomes counted.
+// Total is the number of objects with their final outcome.
 func (s Snapshot) Total() int64 {
 	var n int64
 	for _, v := range s.Outcomes {

@@ -71,6 +71,10 @@ type Config struct {
 	// 10,000): a task never spans two blocks, and a checkpoint waits for a
 	// block's end, so that a replayed file task makes the same tasks.
 	BlockRows int64
+	// MaxReceives is the control queue's maxReceiveCount (default
+	// DefaultMaxReceives): a message failing on its last delivery is
+	// dead-lettered here, with its reason.
+	MaxReceives int
 }
 
 func (c Config) withDefaults() Config {
@@ -113,6 +117,11 @@ type Planner struct {
 	OnStats func(Stats)
 	// Jobs records each job; nil plans without job records.
 	Jobs JobStarter
+	// Failer records a job that cannot proceed (failure.go).
+	Failer JobFailer
+	// OnFailed, when set, hears of every job failed (the CLI's local runs
+	// stop on it).
+	OnFailed func(jobID, reason string)
 	// Reports is where job reports go; with it, the rows the planner skips
 	// ride along in the tasks to be listed in the report.
 	Reports *jobs.Reports
@@ -169,23 +178,14 @@ func (p *Planner) handleMessage(ctx context.Context, cfg Config, rec events.SQSM
 			job.JobID = defaultJobID(job, rec.MessageId)
 		}
 		if err := p.Run(ctx, job); err != nil {
-			var rej *messages.RejectedError
-			if errors.As(err, &rej) {
-				return p.deadLetter(ctx, cfg, rec, rej.Reason)
-			}
-			return err
+			return p.settle(ctx, cfg, rec, job, err)
 		}
 	}
 	return nil
 }
 
 func (p *Planner) deadLetter(ctx context.Context, cfg Config, rec events.SQSMessage, reason string) error {
-	if cfg.ControlDLQURL == "" {
-		return errors.New("rejected message and no control DLQ configured: " + reason)
-	}
-	errs := p.Sender.Send(ctx, cfg.ControlDLQURL, []queue.Message{{Body: rec.Body, Attributes: map[string]string{
-		"s3rekey.outcome": "rejected", "s3rekey.reason": reason, "s3rekey.source-message-id": rec.MessageId}}})
-	return errs[0]
+	return p.sendDeadLetter(ctx, cfg, rec, "", "rejected", reason)
 }
 
 // Run executes one job (the CLI calls it for local backfills).
@@ -225,7 +225,7 @@ func ReadManifest(ctx context.Context, api inventory.GetObjectAPI, manifestURL s
 	}
 	m, err := inventory.ParseManifest(body, sum)
 	if err != nil {
-		return nil, "", err
+		return nil, "", corrupt(err)
 	}
 	return m, bucket, nil
 }
@@ -303,12 +303,12 @@ func (p *Planner) runFile(ctx context.Context, job Job) error {
 	defer func() { f.Close(); os.Remove(f.Name()) }()
 	r, err := inventory.Open(ft.Format, f, ft.Columns)
 	if err != nil {
-		return fmt.Errorf("file task %s: %w", ft.Key, err)
+		return corrupt(fmt.Errorf("file task %s: %w", ft.Key, err))
 	}
 	defer r.Close()
 	if ft.Offset > 0 {
 		if err := r.Skip(ft.Offset); err != nil {
-			return fmt.Errorf("file task %s: resume at row %d: %w", ft.Key, ft.Offset, err)
+			return corrupt(fmt.Errorf("file task %s: resume at row %d: %w", ft.Key, ft.Offset, err))
 		}
 	}
 	now := p.now()
@@ -337,7 +337,7 @@ func (p *Planner) runFile(ctx context.Context, job Job) error {
 			break
 		}
 		if err != nil {
-			return fmt.Errorf("file task %s at row %d: %w", ft.Key, offset, err)
+			return corrupt(fmt.Errorf("file task %s at row %d: %w", ft.Key, offset, err))
 		}
 		pos := strconv.FormatInt(offset, 10)
 		offset++
@@ -955,7 +955,7 @@ func New(awsCfg aws.Config, pol *policy.Policy, cfg Config, logger *slog.Logger)
 	s3c := s3.NewFromConfig(awsCfg, awsconf.S3Options(awsCfg))
 	p := &Planner{Get: s3c, List: s3c, Sender: &queue.Sender{API: sqs.NewFromConfig(awsCfg)}, Policy: pol, Config: cfg.withDefaults(), Logger: logger}
 	if store, committer := cfg.Jobs.Wire(awsCfg); store != nil {
-		p.Jobs, p.Reports = store, committer.Reports
+		p.Jobs, p.Failer, p.Reports = store, store, committer.Reports
 	}
 	return p
 }

@@ -443,11 +443,19 @@ func TestRejectedJobsGoToTheControlDLQ(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(resp.BatchItemFailures) != 1 || resp.BatchItemFailures[0].ItemIdentifier != "missing-manifest" {
-		t.Errorf("batch item failures %+v; want only the missing manifest (retryable)", resp.BatchItemFailures)
+	// A manifest that does not exist stays missing (S3 reads are strongly
+	// consistent): no retry mends it (failure_test.go).
+	if len(resp.BatchItemFailures) != 0 {
+		t.Errorf("batch item failures %+v; want none", resp.BatchItemFailures)
 	}
-	if n := countMessages(t, v, v.controlDLQ); n != 2 {
-		t.Errorf("control DLQ holds %d messages, want the 2 rejected jobs", n)
+	dead := receiveAll(t, v, v.controlDLQ)
+	if len(dead) != 3 {
+		t.Errorf("control DLQ holds %d messages, want the 2 rejected jobs and the missing manifest", len(dead))
+	}
+	for _, d := range dead {
+		if d.attr(planner.AttrReason) == "" || d.attr(planner.AttrSource) == "" {
+			t.Errorf("a control dead letter without its reason or source: %v", d.attrs)
+		}
 	}
 }
 
