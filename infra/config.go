@@ -33,12 +33,13 @@ type Config struct {
 	// keys.
 	SourceKeyArns []string `json:"sourceKeyArns,omitempty"`
 	// MaxKMSRequestsPerSecond is the policy's account-wide KMS budget.
-	MaxKMSRequestsPerSecond   float64        `json:"maxKmsRequestsPerSecond,omitempty"`
-	Encrypt                   FunctionConfig `json:"encrypt"`
-	Planner                   FunctionConfig `json:"planner"`
-	Jobs                      JobsConfig     `json:"jobs"`
-	LogRetentionDays          int            `json:"logRetentionDays,omitempty"`
-	AlarmOldestMessageSeconds int            `json:"alarmOldestMessageSeconds,omitempty"`
+	MaxKMSRequestsPerSecond   float64             `json:"maxKmsRequestsPerSecond,omitempty"`
+	TrustedKeys               *policy.TrustedKeys `json:"trustedKeys,omitempty"` // keys aliases may resolve to
+	Encrypt                   FunctionConfig      `json:"encrypt"`
+	Planner                   FunctionConfig      `json:"planner"`
+	Jobs                      JobsConfig          `json:"jobs"`
+	LogRetentionDays          int                 `json:"logRetentionDays,omitempty"`
+	AlarmOldestMessageSeconds int                 `json:"alarmOldestMessageSeconds,omitempty"`
 }
 
 // BucketConfig is one managed bucket: its policy and what the stack sets
@@ -251,7 +252,7 @@ func (c *Config) bucketNames() []string {
 // gives the ARN of a created key for a bucket (a deploy-time token in the
 // stack); createdOwner is the owner of created keys.
 func (c *Config) Policy(keyARN func(bucket string) string, createdOwner string) []byte {
-	p := policy.Policy{DryRun: c.DryRun, MaxKMSRequestsPerSecond: c.MaxKMSRequestsPerSecond, Buckets: map[string]policy.Bucket{}}
+	p := policy.Policy{DryRun: c.DryRun, MaxKMSRequestsPerSecond: c.MaxKMSRequestsPerSecond, TrustedKeys: c.TrustedKeys, Buckets: map[string]policy.Bucket{}}
 	for name, b := range c.Buckets {
 		pb := policy.Bucket{KMSKeyARN: b.KMSKeyArn, BucketKeyEnabled: b.BucketKeyEnabled, ExpectedOwner: b.ExpectedOwner,
 			IncludePrefixes: b.IncludePrefixes, ExcludePrefixes: b.ExcludePrefixes, Versions: b.Versions, UnsupportedSources: b.UnsupportedSources,

@@ -95,6 +95,7 @@ func NewS3RekeyStack(scope constructs.Construct, id string, props *S3RekeyStackP
 	grant(s.Planner, permissions.Planner(res))
 	s.bucketSetup(cfg, keys, inventory)
 	s.monitoring(cfg)
+	s.keySafety(res.TargetKeyAliases)
 
 	out := func(name string, v *string) {
 		awscdk.NewCfnOutput(stack, jsii.String(name), &awscdk.CfnOutputProps{Value: v})

@@ -1,0 +1,71 @@
+package main
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/s3rekey/s3rekey/internal/policy"
+)
+
+// TestKeySafety: the circuit breaker's Paused metric has an alarm; a policy
+// naming a key by alias gets an EventBridge rule on the KMS calls that
+// change that alias (its CloudTrail event's requestParameters.aliasName)
+// and an alarm on the rule's matches (AWS/Events MatchedEvents, dimension
+// RuleName: eb-monitoring.md); trustedKeys reaches the functions' policy.
+func TestKeySafety(t *testing.T) {
+	cfg := exampleConfig(t)
+	tmpl, _ := synth(t, cfg)
+	if rules := aliasRules(tmpl); len(rules) != 0 {
+		t.Errorf("no alias in the policy, yet alias rules %v", rules)
+	}
+	if !hasAlarm(tmpl, "Paused") {
+		t.Error("no alarm on the Paused metric")
+	}
+
+	b := cfg.Buckets["example-customer-uploads"]
+	b.KMSKeyArn = "alias/app-data"
+	cfg.Buckets["example-customer-uploads"] = b
+	cfg.TrustedKeys = &policy.TrustedKeys{KeyARNs: []string{"arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"}}
+	tmpl, _ = synth(t, cfg)
+	rules := aliasRules(tmpl)
+	if len(rules) != 1 {
+		t.Fatalf("alias rules %v, want one", rules)
+	}
+	pattern := js(rules[0]["EventPattern"])
+	for _, want := range []string{`"aws.kms"`, `"AWS API Call via CloudTrail"`, `"UpdateAlias"`, `"DeleteAlias"`, `"aliasName":["alias/app-data"]`} {
+		if !strings.Contains(pattern, want) {
+			t.Errorf("rule pattern lacks %s: %s", want, pattern)
+		}
+	}
+	if !hasAlarm(tmpl, "MatchedEvents") {
+		t.Error("no alarm on the alias rule's matches")
+	}
+	found := false
+	for _, fn := range resourcesOf(tmpl, "AWS::Lambda::Function") {
+		if env := js(fn["Environment"]); strings.Contains(env, "EncryptServiceRole") || strings.Contains(env, `trustedKeys`) {
+			found = found || strings.Contains(env, `\"trustedKeys\":{\"keyArns\":[\"arn:aws:kms:us-east-1:111122223333:key/1234abcd`)
+		}
+	}
+	if !found {
+		t.Error("trustedKeys does not reach the functions' S3REKEY_POLICY")
+	}
+}
+
+func aliasRules(tmpl map[string]any) []map[string]any {
+	var out []map[string]any
+	for _, r := range resourcesOf(tmpl, "AWS::Events::Rule") {
+		if strings.Contains(js(r["EventPattern"]), "aws.kms") {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func hasAlarm(tmpl map[string]any, metric string) bool {
+	for _, a := range resourcesOf(tmpl, "AWS::CloudWatch::Alarm") {
+		if a["MetricName"] == metric {
+			return true
+		}
+	}
+	return false
+}
