@@ -94,6 +94,7 @@ func NewS3RekeyStack(scope constructs.Construct, id string, props *S3RekeyStackP
 	grant(s.Enroll, permissions.Enroll(res))
 	s.eventRules(inventory, jr.reportBucketName)
 	s.monitoring(cfg)
+	s.keySafety(res.TargetKeyAliases)
 
 	out := func(name string, v *string) {
 		awscdk.NewCfnOutput(stack, jsii.String(name), &awscdk.CfnOutputProps{Value: v})

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"math"
 	"sort"
 	"sync"
 	"time"
@@ -77,7 +78,7 @@ func (p *Pacer) Wait(ctx context.Context, scope string, perSecond float64, n int
 	if floor := now.Add(-burst); start.Before(floor) {
 		start = floor
 	}
-	sc.next = start.Add(time.Duration(float64(n) / p.shareLocked(scope, perSecond) * float64(time.Second)))
+	sc.next = start.Add(spacing(n, p.shareLocked(scope, perSecond)))
 	p.mu.Unlock()
 	if d := start.Sub(now); d > 0 {
 		if p.sleep != nil {
@@ -86,6 +87,25 @@ func (p *Pacer) Wait(ctx context.Context, scope string, perSecond float64, n int
 		return sleep(ctx, d)
 	}
 	return nil
+}
+
+// maxSpacing is the longest spacing a time.Duration holds (about 292
+// years): a budget so small that its spacing is longer is, in practice,
+// "after this one, none": the pace saturates there instead of overflowing.
+const maxSpacing = time.Duration(math.MaxInt64)
+
+// spacing is how long n requests take at perSecond (> 0): n/perSecond
+// seconds, rounded down to the nanosecond, saturated at maxSpacing. A
+// float64 beyond the int64 range does not convert to a time.Duration (Go
+// leaves the result to the platform: the most negative duration on amd64,
+// which made a tiny budget pace nothing); a huge budget spaces requests by
+// nothing at all.
+func spacing(n int, perSecond float64) time.Duration {
+	ns := float64(n) / perSecond * float64(time.Second)
+	if ns >= float64(maxSpacing) || math.IsInf(ns, 1) || math.IsNaN(ns) {
+		return maxSpacing
+	}
+	return time.Duration(ns)
 }
 
 // sleep waits d, or until ctx ends.

@@ -67,7 +67,7 @@ func (r *breakerRig) handler(t *testing.T) (*encrypt.Handler, *encrypt.Breaker) 
 		t.Fatal(err)
 	}
 	s3c := s3.NewFromConfig(r.Cfg, emulator.PathStyle, encrypt.DetectNotS3)
-	br := &encrypt.Breaker{Store: r.table, Refresh: time.Nanosecond, ProbeInterval: 50 * time.Millisecond}
+	br := &encrypt.Breaker{Store: r.table, Refresh: time.Nanosecond, ProbeInterval: 400 * time.Millisecond}
 	h := &encrypt.Handler{
 		Rekeyer: br.Guard(&rekey.Rekeyer{Head: s3c, Update: s3c, Policy: pol}, policy.Static(pol)),
 		Breaker: br,
@@ -244,7 +244,7 @@ func TestBreakerPausesAndResumes(t *testing.T) {
 				t.Fatalf("dead-lettered: %+v", dead)
 			}
 			// While paused, the other invocation sends nothing either.
-			time.Sleep(60 * time.Millisecond) // past a probe interval: a probe of a broken key re-pauses
+			time.Sleep(450 * time.Millisecond) // past a probe interval: a probe of a broken key re-pauses
 			_, sum = other.HandleWithSummary(ctx, r.batch(t))
 			wantRequests := int64(1)
 			if tc.probes {
@@ -256,7 +256,7 @@ func TestBreakerPausesAndResumes(t *testing.T) {
 			r.receive(t, r.workURL, 5*time.Second)
 
 			tc.fix(t, r)
-			time.Sleep(60 * time.Millisecond) // the next probe is due
+			time.Sleep(450 * time.Millisecond) // the next probe is due
 			for round := 0; round < 5; round++ {
 				_, sum = h.HandleWithSummary(ctx, r.batch(t))
 				if sum.DeadLetter != 0 {
@@ -265,7 +265,7 @@ func TestBreakerPausesAndResumes(t *testing.T) {
 				if sum.Outcomes["retry: paused"] == 0 {
 					break
 				}
-				time.Sleep(60 * time.Millisecond)
+				time.Sleep(450 * time.Millisecond)
 			}
 			if p := br.Paused(ctx); len(p) != 0 {
 				t.Errorf("still paused after the fix: %+v", p)

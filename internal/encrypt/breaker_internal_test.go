@@ -1,0 +1,176 @@
+package encrypt
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/s3rekey/s3rekey/internal/keyalias"
+	"github.com/s3rekey/s3rekey/internal/messages"
+	"github.com/s3rekey/s3rekey/internal/policy"
+	"github.com/s3rekey/s3rekey/internal/rekey"
+)
+
+const testTarget = "arn:aws:kms:us-east-1:111122223333:key/target"
+
+// TestTripSigns: which answers pause which scope. Whether S3's message for
+// a disabled key names the key is not documented, so each reading is
+// taken: naming the target pauses it, naming no key pauses the target (a
+// probe ends it if that was wrong), naming another key (the object's
+// source key) is the object's own failure.
+func TestTripSigns(t *testing.T) {
+	keyScope := ScopeKeyPrefix + testTarget
+	for _, tc := range []struct {
+		name               string
+		outcome            rekey.Outcome
+		wantScope, wantWhy string
+		wantProbes         bool
+	}{
+		{"disabled target, named", rekey.Outcome{Status: rekey.Failed, Reason: rekey.ReasonInvalidRequest, Detail: "KMS.DisabledException: " + testTarget + " is disabled."},
+			keyScope, PauseKeyDisabled, true},
+		{"disabled key, unnamed", rekey.Outcome{Status: rekey.Failed, Reason: rekey.ReasonInvalidRequest, Detail: "KMS.DisabledException: The request was rejected because the specified KMS key is not enabled."},
+			keyScope, PauseKeyDisabled, true},
+		{"disabled source key", rekey.Outcome{Status: rekey.Failed, Reason: rekey.ReasonInvalidRequest, Detail: "KMS.DisabledException: arn:aws:kms:us-east-1:111122223333:key/source is disabled."},
+			"", "", false},
+		{"pending deletion", rekey.Outcome{Status: rekey.Failed, Reason: rekey.ReasonInvalidRequest, Detail: "KMS.KMSInvalidStateException: " + testTarget + " is pending deletion."},
+			keyScope, PauseKeyPendingDeletion, true},
+		{"deleted key", rekey.Outcome{Status: rekey.Failed, Reason: rekey.ReasonInvalidRequest, Detail: "KMS.NotFoundException: Invalid keyId " + testTarget},
+			keyScope, PauseKeyNotFound, true},
+		{"key policy denies S3", rekey.Outcome{Status: rekey.Failed, Reason: rekey.ReasonAccessDenied, Detail: "User is not authorized to perform: kms:GenerateDataKey on resource: " + testTarget + " because no resource-based policy allows the kms:GenerateDataKey action"},
+			keyScope, PauseKeyAccessDenied, true},
+		{"key of another account (seed 000)", rekey.Outcome{Status: rekey.Failed, Reason: rekey.ReasonAccessDenied, Detail: "The Amazon Web Services KMS key in the request must be owned by the same account as the bucket. Modify the request to specify a KMS key from the same account, and then try again."},
+			keyScope, PauseKeyOtherAccount, true},
+		{"plain access denied: the object's", rekey.Outcome{Status: rekey.Failed, Reason: rekey.ReasonAccessDenied, Detail: "Access Denied"},
+			"", "", false},
+		{"not S3", rekey.Outcome{Status: rekey.Failed, Reason: rekey.ReasonInvalidRequest, Detail: NotS3Code + ": UpdateObjectEncryption was answered with ETag"},
+			ScopeAll, PauseNotS3, false},
+		{"throttled", rekey.Outcome{Status: rekey.Retry, Reason: "SlowDown", Detail: "KMS.DisabledException"}, "", "", false},
+		{"updated", rekey.Outcome{Status: rekey.Updated}, "", "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			scope, why, probes := tripSign(tc.outcome, testTarget, "data")
+			if scope != tc.wantScope || why != tc.wantWhy || probes != tc.wantProbes {
+				t.Errorf("tripSign = %q %q %v, want %q %q %v", scope, why, probes, tc.wantScope, tc.wantWhy, tc.wantProbes)
+			}
+		})
+	}
+}
+
+// resolverSource is a policy source that reports key states and errors as
+// keyalias.Resolver does.
+type resolverSource struct {
+	mu       sync.Mutex
+	pol      *policy.Policy
+	err      error
+	unusable map[string]string
+}
+
+func (s *resolverSource) Current(context.Context) (*policy.Policy, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return nil, s.err
+	}
+	return s.pol, nil
+}
+
+func (s *resolverSource) Unusable() map[string]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.unusable
+}
+
+type countingRekeyer struct {
+	calls, inFlight, peak atomic.Int64
+	outcome               rekey.Outcome
+}
+
+func (c *countingRekeyer) Rekey(context.Context, messages.Object) rekey.Result {
+	c.calls.Add(1)
+	n := c.inFlight.Add(1)
+	for p := c.peak.Load(); n > p && !c.peak.CompareAndSwap(p, n); p = c.peak.Load() {
+	}
+	time.Sleep(time.Millisecond)
+	c.inFlight.Add(-1)
+	return rekey.Result{Outcome: c.outcome, Updates: 1}
+}
+
+// TestGuardFollowsTheResolver: a target the key resolver reports disabled
+// is paused before any request, and resumed when the resolver sees it
+// enabled; an alias resolving to an untrusted key pauses everything until
+// the resolution is trusted again.
+func TestGuardFollowsTheResolver(t *testing.T) {
+	pol, err := policy.Parse([]byte(`{"buckets":{"data":{"kmsKeyArn":"` + testTarget + `"}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := &resolverSource{pol: pol, unusable: map[string]string{testTarget: "Disabled"}}
+	inner := &countingRekeyer{outcome: rekey.Outcome{Status: rekey.Updated}}
+	b := &Breaker{}
+	g := b.Guard(inner, src)
+	obj := messages.Object{Bucket: "data", Key: "k"}
+	if res := g.Rekey(context.Background(), obj); !IsPaused(res.Outcome) || inner.calls.Load() != 0 {
+		t.Fatalf("disabled per DescribeKey: %v after %d requests, want paused before any", res.Outcome, inner.calls.Load())
+	}
+	if p := b.Paused(context.Background()); len(p) != 1 || p[0].Reason != PauseKeyDisabled {
+		t.Fatalf("paused %+v", p)
+	}
+	src.mu.Lock()
+	src.unusable = nil
+	src.mu.Unlock()
+	if res := g.Rekey(context.Background(), obj); res.Status != rekey.Updated || len(b.Paused(context.Background())) != 0 {
+		t.Fatalf("enabled again: %v, paused %+v", res.Outcome, b.Paused(context.Background()))
+	}
+
+	src.mu.Lock()
+	src.err = &keyalias.UntrustedKeyError{Alias: "alias/x", KeyARN: "arn:aws:kms:us-east-1:111122223333:key/evil", Why: "is not in trustedKeys.keyArns"}
+	src.mu.Unlock()
+	before := inner.calls.Load()
+	if res := g.Rekey(context.Background(), obj); !IsPaused(res.Outcome) || inner.calls.Load() != before {
+		t.Fatalf("untrusted key: %v", res.Outcome)
+	}
+	if p := b.Paused(context.Background()); len(p) != 1 || p[0].Scope != ScopeAll || p[0].Reason != PauseUntrustedKey {
+		t.Fatalf("paused %+v", p)
+	}
+	src.mu.Lock()
+	src.err = nil
+	src.mu.Unlock()
+	if res := g.Rekey(context.Background(), obj); res.Status != rekey.Updated || len(b.Paused(context.Background())) != 0 {
+		t.Errorf("trusted again: %v, paused %+v", res.Outcome, b.Paused(context.Background()))
+	}
+}
+
+// TestCanaryRunsOneAtATime: until an update is answered as S3 answers,
+// objects run one at a time; after, they run concurrently.
+func TestCanaryRunsOneAtATime(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		outcome  rekey.Outcome
+		wantPeak func(int64) bool
+	}{
+		{"never verified", rekey.Outcome{Status: rekey.Failed, Reason: rekey.ReasonInvalidRequest, Detail: "x"}, func(p int64) bool { return p == 1 }},
+		{"verified", rekey.Outcome{Status: rekey.Updated}, func(p int64) bool { return p > 1 }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			inner := &countingRekeyer{outcome: tc.outcome}
+			g := (&Breaker{}).Guard(inner, nil)
+			if tc.outcome.Status == rekey.Updated {
+				g.Rekey(context.Background(), messages.Object{Bucket: "data", Key: "first"})
+			}
+			var wg sync.WaitGroup
+			for range 32 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					g.Rekey(context.Background(), messages.Object{Bucket: "data", Key: "k"})
+				}()
+			}
+			wg.Wait()
+			if !tc.wantPeak(inner.peak.Load()) {
+				t.Errorf("peak in flight %d", inner.peak.Load())
+			}
+		})
+	}
+}
