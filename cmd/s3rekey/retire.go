@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/s3rekey/s3rekey/internal/awsconf"
+	"github.com/s3rekey/s3rekey/internal/demo"
 	"github.com/s3rekey/s3rekey/internal/retire"
 )
 
@@ -179,5 +180,27 @@ func printRetirement(w io.Writer, arn string, rem retire.Remaining, evidence str
 			fmt.Fprintln(w, "run:")
 		}
 		fmt.Fprintf(w, "    %s\n", strings.Join(next.Commands, "\n    "))
+	}
+}
+
+// printRetirementDemo shows the demo's last step: the verification from
+// the metadata tables and the old key's retirement.
+func printRetirementDemo(w io.Writer, r *demo.Retirement) {
+	if r == nil || r.Verified == nil {
+		return
+	}
+	fmt.Fprintf(w, "\nVerified from the S3 Metadata live inventory tables (%d object requests)\n", r.ObjectRequests)
+	for _, b := range r.Verified.Buckets {
+		fmt.Fprintf(w, "  s3://%s\t%s: %d versions, %d compliant, %d non-compliant, %d exempt, %d unknown\n",
+			b.Bucket, b.Source, b.Versions, b.Compliant, b.NonCompliant, b.Exempt, b.Unknown)
+	}
+	fmt.Fprintf(w, "  evidence\t%s\n", r.Evidence)
+	if r.Refused != "" {
+		fmt.Fprintf(w, "Retiring the old key: first %s\n", r.Refused)
+		fmt.Fprintf(w, "  copied %d versions onto the target key and deleted their old versions, verified again\n", r.Rekeyed)
+	}
+	if r.Disabled != nil {
+		fmt.Fprintf(w, "  (b) disabled %s at %s; next: s3rekey retire-key --status, and after the quiet period it prints ScheduleKeyDeletion\n",
+			r.Disabled.KeyARN, r.Disabled.DisabledAt.Format(time.RFC3339))
 	}
 }
