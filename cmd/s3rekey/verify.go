@@ -296,3 +296,32 @@ func warnPendingDeletion(ctx context.Context, api *kms.Client, res *verify.Resul
 			keys[k], k, aws.ToTime(out.KeyMetadata.DeletionDate).Format(time.RFC3339), k, k)
 	}
 }
+
+// planVerifyCosts prices s3rekey verify from each source for the versions
+// of a plan's inventory.
+func planVerifyCosts(rep *planner.PlanReport) []verify.SourceCost {
+	versions, kmsVersions := planVersions(rep)
+	return verify.Costs(versions, kmsVersions, rep.Files, false)
+}
+
+func planVersions(rep *planner.PlanReport) (versions, kmsVersions int64) {
+	for state, c := range rep.ByState {
+		if state == "delete marker" {
+			continue
+		}
+		versions += c.Objects
+		if strings.HasPrefix(state, "SSE-KMS") || strings.HasPrefix(state, "DSSE-KMS") {
+			kmsVersions += c.Objects
+		}
+	}
+	return versions, kmsVersions
+}
+
+// printVerifyCosts shows what s3rekey verify would cost from each source.
+func printVerifyCosts(w io.Writer, rep *planner.PlanReport) {
+	versions, _ := planVersions(rep)
+	fmt.Fprintf(w, "\nverify of these %d versions, by source (s3rekey verify chooses the best the bucket has):\n", versions)
+	for _, c := range planVerifyCosts(rep) {
+		fmt.Fprintf(w, "  %-16s %9d object requests  %6d other  $%.4f  ($%.4f per million versions)\n", c.Source, c.ObjectRequests, c.OtherRequests, c.Dollars, c.PerMillion)
+	}
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +13,9 @@ import (
 	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/s3rekey/s3rekey/internal/emulator"
+	"github.com/s3rekey/s3rekey/internal/verify"
 )
 
 // retireWorld is newCLIEnv's photos with one object under an old key, a
@@ -140,5 +144,35 @@ func TestPendingDeletionWithObjectsIsFound(t *testing.T) {
 	code, out, errOut = w.cli(t, append([]string{"retire-key", w.old, "--status"}, w.evidenceArgs...)...)
 	if !strings.Contains(out, "WARNING") || !strings.Contains(out, "aws kms cancel-key-deletion --key-id "+w.old) || !strings.Contains(out, "s3rekey backfill --bucket photos") {
 		t.Fatalf("--status of a key pending deletion with a version under it: exit %d\n%s%s", code, out, errOut)
+	}
+}
+
+// plan prices verify from each source: the table makes no object request,
+// an inventory a HEAD of each SSE-KMS version, a listing a HEAD of each.
+func TestPlanPricesVerifyBySource(t *testing.T) {
+	w := newRetireWorld(t)
+	key, err := w.Emu.PublishInventory(emulator.InventoryOptions{SourceBucket: "photos", DestinationBucket: "inventory", Format: "CSV"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := w.cli(t, "plan", "--manifest", "s3://inventory/"+key, "--policy", w.policyFile, "--json")
+	if code != exitOK {
+		t.Fatalf("plan: exit %d %s", code, errOut)
+	}
+	var plan struct {
+		Verify []verify.SourceCost `json:"verify"`
+	}
+	if err := json.Unmarshal([]byte(out), &plan); err != nil || len(plan.Verify) != 3 {
+		t.Fatalf("plan's verify costs %+v %v", plan.Verify, err)
+	}
+	heads := map[string]int64{}
+	for _, c := range plan.Verify {
+		heads[c.Source] = c.ObjectRequests
+	}
+	if heads[verify.SourceTable] != 0 || heads[verify.SourceInventory] != 1 || heads[verify.SourceListing] != 4 {
+		t.Errorf("object requests by source %v, want 0, 1 (the SSE-KMS version) and 4", heads)
+	}
+	if code, out, _ := w.cli(t, "plan", "--manifest", "s3://inventory/"+key, "--policy", w.policyFile); code != exitOK || !strings.Contains(out, "verify of these 4 versions") {
+		t.Errorf("plan's table lacks verify's costs:\n%s", out)
 	}
 }
