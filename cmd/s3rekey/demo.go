@@ -116,6 +116,8 @@ func printDemo(w io.Writer, res *demo.Result) {
 		}
 	}
 
+	printRetirementDemo(tw, res.Retirement)
+
 	fmt.Fprintf(tw, "\nRequests made by the pipeline\n")
 	for _, c := range res.Counts {
 		if c.Service == "s3" && c.Operation == "PutObject" {

@@ -27,17 +27,19 @@ type command struct {
 }
 
 var commands = map[string]command{
-	"emulator": {"serve the local S3 + SQS + KMS emulator on a loopback address", runEmulator},
-	"demo":     {"run the whole pipeline on the embedded emulator and verify it", runDemo},
-	"run":      {"run the planner and encrypt functions here, against any endpoint", runRun},
-	"plan":     {"read an inventory and estimate a backfill, changing nothing", runPlan},
-	"policy":   {"explain which rule governs a bucket, or check the policy against the account", runPolicy},
-	"backfill": {"start a backfill from an inventory or a listing", runBackfill},
-	"status":   {"show queue and dead-letter queue depths", runStatus},
-	"redrive":  {"move dead-lettered messages back to their queue", runRedrive},
-	"jobs":     {"list recent jobs, or show one (jobs show ID)", runJobs},
-	"report":   {"show a job's completion report, or save a copy", runReport},
-	"resume":   {"end a pause of the circuit breaker once its cause is fixed", runResume},
+	"emulator":   {"serve the local S3 + SQS + KMS emulator on a loopback address", runEmulator},
+	"demo":       {"run the whole pipeline on the embedded emulator and verify it", runDemo},
+	"run":        {"run the planner and encrypt functions here, against any endpoint", runRun},
+	"plan":       {"read an inventory and estimate a backfill, changing nothing", runPlan},
+	"policy":     {"explain which rule governs a bucket, or check the policy against the account", runPolicy},
+	"backfill":   {"start a backfill from an inventory or a listing", runBackfill},
+	"status":     {"show queue and dead-letter queue depths", runStatus},
+	"redrive":    {"move dead-lettered messages back to their queue", runRedrive},
+	"jobs":       {"list recent jobs, or show one (jobs show ID)", runJobs},
+	"report":     {"show a job's completion report, or save a copy", runReport},
+	"resume":     {"end a pause of the circuit breaker once its cause is fixed", runResume},
+	"verify":     {"prove which KMS key every object version is under, as signed evidence", runVerify},
+	"retire-key": {"retire a KMS key safely: verify, disable, watch, then propose deletion", runRetireKey},
 }
 
 // usageError marks an error in the command line (exit code 2).

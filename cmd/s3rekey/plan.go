@@ -15,6 +15,7 @@ import (
 	"github.com/s3rekey/s3rekey/internal/awsconf"
 	"github.com/s3rekey/s3rekey/internal/buckettags"
 	"github.com/s3rekey/s3rekey/internal/planner"
+	"github.com/s3rekey/s3rekey/internal/verify"
 )
 
 const planUsage = `Usage: s3rekey plan --manifest s3://BUCKET/…/manifest.json --policy FILE [flags]
@@ -60,7 +61,10 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
+		return enc.Encode(struct {
+			*planner.PlanReport
+			Verify []verify.SourceCost `json:"verify"`
+		}{rep, planVerifyCosts(rep)})
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "Inventory of s3://%s: %d rows in %d %s files\n", rep.SourceBucket, rep.Rows, rep.Files, rep.Format)
@@ -86,6 +90,7 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		rep.Usage.UOE, rep.WouldCopy, rep.Usage.S3Get-int64(rep.Files)-2, rep.Messages)
 	printCost(stdout, rep.Cost, rep.Rows, 1, "estimate")
 	printPace(stdout, rep.Pace, rep.Usage.KMS)
+	printVerifyCosts(stdout, rep)
 	return nil
 }
 

@@ -75,6 +75,9 @@ type Result struct {
 	Elapsed                   time.Duration
 	// Jobs are the job records and reports, checked against the objects.
 	Jobs *JobCheck
+	// Retirement is the verification from the metadata tables and the
+	// old key's retirement.
+	Retirement *Retirement
 }
 
 type demo struct {
@@ -91,6 +94,7 @@ type demo struct {
 	progressW  io.Writer
 	copies     atomic.Int64 // objects seeded to be copied in place
 	jobs       jobs.Config  // where job records and reports go
+	macKey     string       // signs evidence (retire.go)
 }
 
 // fingerprint is what must not change when an object is rekeyed.
@@ -132,6 +136,9 @@ func Prepare(ctx context.Context, emu *emulator.Emulator, opts Options) (*Prepar
 	d := &demo{opts: opts, emu: emu, s3: s3.NewFromConfig(clientConfig(emu.AWSConfig()), emulator.PathStyle), customer: bytes.Repeat([]byte{42}, 32),
 		before: map[string]fingerprint{}, progressW: opts.Progress}
 	if err := d.setup(ctx); err != nil {
+		return nil, err
+	}
+	if err := d.setupMetadata(ctx); err != nil {
 		return nil, err
 	}
 	p := &Prepared{d: d, Policy: d.policy, PolicyJSON: d.policyJSON, Queues: d.queues, Jobs: d.jobs}
@@ -215,6 +222,10 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		return nil, err
 	}
 	res.Failures = append(res.Failures, res.Jobs.Failures...)
+	if res.Retirement, err = d.retireOldKey(ctx); err != nil {
+		return nil, err
+	}
+	res.Failures = append(res.Failures, res.Retirement.Failures...)
 	res.Elapsed = time.Since(began)
 	return res, nil
 }
