@@ -3,7 +3,6 @@ package planner_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"testing"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 
 	"github.com/s3rekey/s3rekey/internal/emulator"
 	"github.com/s3rekey/s3rekey/internal/emulator/emutest"
+	"github.com/s3rekey/s3rekey/internal/witness"
 	"github.com/s3rekey/s3rekey/internal/inventory"
 	"github.com/s3rekey/s3rekey/internal/planner"
 	"github.com/s3rekey/s3rekey/internal/policy"
@@ -60,10 +60,11 @@ func BenchmarkEnqueue(b *testing.B) {
 	b.ReportMetric(float64(e.Emu.CountOf("sqs", "SendMessageBatch", ""))/float64(b.N), "batches/op")
 }
 
-// TestMain lets BenchmarkListing run the emulator in a process of its own.
+// TestMain lets BenchmarkListing run the emulator in a process of its
+// own, and stops moto after the witness tests.
 func TestMain(m *testing.M) {
 	emutest.ServeIfChild()
-	os.Exit(m.Run())
+	witness.Main(m)
 }
 
 // BenchmarkListing lists a bucket of 64,000 keys under 16 top-level
