@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/s3rekey/s3rekey/internal/budget"
 	"github.com/s3rekey/s3rekey/internal/demo"
 	"github.com/s3rekey/s3rekey/internal/witness"

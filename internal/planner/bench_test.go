@@ -12,11 +12,11 @@ import (
 
 	"github.com/s3rekey/s3rekey/internal/emulator"
 	"github.com/s3rekey/s3rekey/internal/emulator/emutest"
-	"github.com/s3rekey/s3rekey/internal/witness"
 	"github.com/s3rekey/s3rekey/internal/inventory"
 	"github.com/s3rekey/s3rekey/internal/planner"
 	"github.com/s3rekey/s3rekey/internal/policy"
 	"github.com/s3rekey/s3rekey/internal/queue"
+	"github.com/s3rekey/s3rekey/internal/witness"
 )
 
 // BenchmarkEnqueue runs one file task of 200,000 SSE-S3 rows against the
