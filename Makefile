@@ -29,12 +29,18 @@ build:
 			-ldflags='-s -w' -o build/$$fn/bootstrap ./functions/$$fn || exit 1; \
 	done
 
-## test: lint, then every package's tests with the race detector. The CDK
+## test: lint, then every package's tests with the race detector, through
+## a summary that prints go test's usual lines and ends with how many tests
+## ran against each witness (the emulator, and moto, which the witness
+## tests start as python3 -m moto.server on a loopback port). The CDK
 ## stack tests (./infra) run without it: jsii-runtime-go v1.119.0's own
 ## Close calls exec.Cmd.Wait from two goroutines, a race the detector
 ## reports at exit; the stack code itself is single-threaded.
 test: lint
-	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v '/infra$$')
+	@mkdir -p build
+	$(GO) build -o build/testsummary ./internal/witness/testsummary
+	@{ $(GO) test -race -count=1 -json $$($(GO) list ./... | grep -v '/infra$$'); echo $$? > build/test.status; } | build/testsummary || exit 1; \
+		exit $$(cat build/test.status)
 	$(GO) test -count=1 ./infra/
 
 ## test-faults: the fault matrix at full size (100,000 objects; make test runs it at 1,200)

@@ -5,26 +5,28 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-
 	"github.com/s3rekey/s3rekey/internal/budget"
 	"github.com/s3rekey/s3rekey/internal/demo"
-	"github.com/s3rekey/s3rekey/internal/emulator"
-	"github.com/s3rekey/s3rekey/internal/emulator/emutest"
+	"github.com/s3rekey/s3rekey/internal/witness"
 )
 
 // TestTableCountsCurrentMembersPerScope writes heartbeats into a jobs
 // table made as the stack makes it, and reads back the members per scope:
 // only records whose time has not passed count, and a member's new
 // heartbeat replaces its old one.
+// It runs against DynamoDB on each witness (the emulator and moto).
 func TestTableCountsCurrentMembersPerScope(t *testing.T) {
-	e := emutest.Start(t, emulator.Options{})
+	witness.Run(t, func(t *testing.T, w witness.Witness) { tableCountsCurrentMembersPerScope(t, w) })
+}
+
+func tableCountsCurrentMembersPerScope(t *testing.T, w witness.Witness) {
 	ctx := context.Background()
-	if err := demo.CreateJobsTable(ctx, e.Cfg, "jobs"); err != nil {
+	name := witness.Name("jobs")
+	if err := demo.CreateJobsTable(ctx, w.Cfg, name); err != nil {
 		t.Fatal(err)
 	}
-	db := dynamodb.NewFromConfig(e.Cfg)
-	table := &budget.Table{Put: db, Query: db, Name: "jobs"}
+	db := w.DynamoDB
+	table := &budget.Table{Put: db, Query: db, Name: name}
 	now := time.Unix(2e9, 0)
 	beat := func(member string, until time.Time, scopes ...string) map[string]int {
 		t.Helper()

@@ -63,7 +63,7 @@ func TestDynamoDBBetweenBounds(t *testing.T) {
 	db := newTable(t, e)
 	query := func(lo, hi string) error {
 		_, err := db.Query(context.Background(), &dynamodb.QueryInput{TableName: aws.String("jobs"),
-			KeyConditionExpression: aws.String("pk = :p AND sk BETWEEN :lo AND :hi"),
+			KeyConditionExpression:    aws.String("pk = :p AND sk BETWEEN :lo AND :hi"),
 			ExpressionAttributeValues: map[string]types.AttributeValue{":p": s("job#1"), ":lo": s(lo), ":hi": s(hi)}})
 		return err
 	}

@@ -3,7 +3,6 @@ package planner_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"testing"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 	"github.com/s3rekey/s3rekey/internal/planner"
 	"github.com/s3rekey/s3rekey/internal/policy"
 	"github.com/s3rekey/s3rekey/internal/queue"
+	"github.com/s3rekey/s3rekey/internal/witness"
 )
 
 // BenchmarkEnqueue runs one file task of 200,000 SSE-S3 rows against the
@@ -60,10 +60,11 @@ func BenchmarkEnqueue(b *testing.B) {
 	b.ReportMetric(float64(e.Emu.CountOf("sqs", "SendMessageBatch", ""))/float64(b.N), "batches/op")
 }
 
-// TestMain lets BenchmarkListing run the emulator in a process of its own.
+// TestMain lets BenchmarkListing run the emulator in a process of its
+// own, and stops moto after the witness tests.
 func TestMain(m *testing.M) {
 	emutest.ServeIfChild()
-	os.Exit(m.Run())
+	witness.Main(m)
 }
 
 // BenchmarkListing lists a bucket of 64,000 keys under 16 top-level

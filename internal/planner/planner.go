@@ -560,7 +560,7 @@ func (p *Planner) splitListing(ctx context.Context, cfg Config, job Job, owner s
 			return nil, err
 		}
 		for _, cp := range out.CommonPrefixes {
-			prefix, err := listedKey(cp.Prefix)
+			prefix, err := listedKey(cp.Prefix, out.EncodingType)
 			if err != nil {
 				return nil, err
 			}
@@ -665,7 +665,7 @@ func (p *Planner) listPage(ctx context.Context, job *Job, owner string) ([]messa
 	}
 	objs := make([]messages.Object, len(out.Contents))
 	for i, o := range out.Contents {
-		key, err := listedKey(o.Key)
+		key, err := listedKey(o.Key, out.EncodingType)
 		if err != nil {
 			return nil, false, err
 		}
@@ -685,20 +685,20 @@ func (p *Planner) listVersionsPage(ctx context.Context, job *Job, owner string) 
 		return nil, nil, false, err
 	}
 	for _, v := range out.Versions {
-		key, err := listedKey(v.Key)
+		key, err := listedKey(v.Key, out.EncodingType)
 		if err != nil {
 			return nil, nil, false, err
 		}
 		objs = append(objs, messages.Object{Bucket: job.Bucket, Key: key, VersionID: aws.ToString(v.VersionId)})
 	}
 	for _, d := range out.DeleteMarkers {
-		key, err := listedKey(d.Key)
+		key, err := listedKey(d.Key, out.EncodingType)
 		if err != nil {
 			return nil, nil, false, err
 		}
 		markers = append(markers, messages.Object{Bucket: job.Bucket, Key: key, VersionID: aws.ToString(d.VersionId)})
 	}
-	marker, err := listedKey(out.NextKeyMarker)
+	marker, err := listedKey(out.NextKeyMarker, out.EncodingType)
 	if err != nil {
 		return nil, nil, false, err
 	}
@@ -709,9 +709,15 @@ func (p *Planner) listVersionsPage(ctx context.Context, job *Job, owner string) 
 // listedKey decodes a key (or key marker) listed with encoding-type=url:
 // without it, a key holding a character XML 1.0 forbids makes its whole
 // page unreadable, and with it S3 URL-encodes every key in the answer.
-func listedKey(s *string) (string, error) {
+// Only an answer that says it is encoded is decoded (API_ListObjectsV2
+// and API_ListObjectVersions, EncodingType: "If you specify the
+// encoding-type request parameter, Amazon S3 includes this element in the
+// response, and returns encoded key name values"): a server that ignores
+// the parameter sends keys as they are, and decoding them would turn
+// "a+b" into "a b".
+func listedKey(s *string, encoding types.EncodingType) (string, error) {
 	raw := aws.ToString(s)
-	if !strings.ContainsAny(raw, "%+") {
+	if encoding != types.EncodingTypeUrl || !strings.ContainsAny(raw, "%+") {
 		return raw, nil
 	}
 	key, err := url.QueryUnescape(raw)

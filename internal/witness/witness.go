@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/s3rekey/s3rekey/internal/awsconf"
 	"github.com/s3rekey/s3rekey/internal/emulator"
@@ -102,4 +103,20 @@ func (w Witness) Key(t testing.TB) string {
 		t.Fatalf("%s: CreateKey: %v", w.Name, err)
 	}
 	return aws.ToString(out.KeyMetadata.Arn)
+}
+
+// Queue creates a queue (its name made unique from base) and returns its
+// URL and ARN.
+func (w Witness) Queue(t testing.TB, base string, attrs map[string]string) (url, arn string) {
+	t.Helper()
+	ctx := context.Background()
+	q, err := w.SQS.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(Name(base)), Attributes: attrs})
+	if err != nil {
+		t.Fatalf("%s: CreateQueue: %v", w.Name, err)
+	}
+	a, err := w.SQS.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: q.QueueUrl, AttributeNames: []sqstypes.QueueAttributeName{"QueueArn"}})
+	if err != nil {
+		t.Fatalf("%s: GetQueueAttributes: %v", w.Name, err)
+	}
+	return aws.ToString(q.QueueUrl), a.Attributes["QueueArn"]
 }
