@@ -2,8 +2,6 @@ package main
 
 import (
 	"fmt"
-	"slices"
-	"sort"
 	"strconv"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -49,12 +47,6 @@ type S3RekeyStack struct {
 	// policyDir holds the policy layer's content (policyLayerPath).
 	policyDir string
 }
-
-// maxListedBuckets is how many bucket names and patterns the roles' grants
-// list before they grant the account's buckets (conditioned on the
-// account): 3 statements × 2 ARNs × 20 names stay far below IAM's 10,240
-// characters per role.
-const maxListedBuckets = 20
 
 // NewS3RekeyStack builds the stack.
 func NewS3RekeyStack(scope constructs.Construct, id string, props *S3RekeyStackProps) *S3RekeyStack {
@@ -123,26 +115,8 @@ func (s *S3RekeyStack) resources(cfg *Config, inventory awss3.IBucket, jr jobRes
 		WorkQueueARN: *s.WorkQueue.QueueArn(), WorkDLQARN: *s.WorkDLQ.QueueArn(),
 		ControlQueueARN: *s.ControlQueue.QueueArn(), ControlDLQARN: *s.ControlDLQ.QueueArn(),
 		JobsTableARN: *jr.table.TableArn(), ReportObjectsARN: jr.reportObjectsARN, ReportKeyARN: *jr.reportKeyARN,
-		ReadsBucketTags: cfg.Policy.UsesTags(),
 	}
-	res.ManagedBuckets, res.AccountWideBuckets, res.CopyBuckets, res.AccountWideCopies = cfg.Policy.BucketScope(maxListedBuckets)
-	for _, b := range cfg.Policy.Targets() {
-		switch {
-		case policy.IsAlias(b.KMSKeyARN):
-			if a := aliasName(b.KMSKeyARN); !slices.Contains(res.TargetKeyAliases, a) {
-				res.TargetKeyAliases = append(res.TargetKeyAliases, a)
-			}
-		case !slices.Contains(res.TargetKeyARNs, b.KMSKeyARN):
-			res.TargetKeyARNs = append(res.TargetKeyARNs, b.KMSKeyARN)
-		}
-	}
-	sort.Strings(res.TargetKeyAliases)
-	sort.Strings(res.TargetKeyARNs)
-	if len(res.TargetKeyARNs) > maxListedBuckets {
-		// As many distinct keys as that would outgrow the role's policy:
-		// any key of the account, used through S3 of the region only.
-		res.TargetKeyARNs = []string{"arn:" + res.Partition + ":kms:" + res.Region + ":" + res.Account + ":key/*"}
-	}
+	res.FromPolicy(cfg.Policy)
 	return res
 }
 

@@ -29,6 +29,7 @@ type command struct {
 var commands = map[string]command{
 	"emulator":   {"serve the local S3 + SQS + KMS emulator on a loopback address", runEmulator},
 	"demo":       {"run the whole pipeline on the embedded emulator and verify it", runDemo},
+	"estate":     {"list every bucket with its governing rule, settings, size and estimate", runEstate},
 	"run":        {"run the planner and encrypt functions here, against any endpoint", runRun},
 	"plan":       {"read an inventory and estimate a backfill, changing nothing", runPlan},
 	"policy":     {"explain which rule governs a bucket, or check the policy against the account", runPolicy},

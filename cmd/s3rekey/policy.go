@@ -34,14 +34,22 @@ Examples:
 `
 
 func runPolicy(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || (args[0] != "explain" && args[0] != "check") {
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
+	// The subcommand is the first word that is not a flag or its value.
+	sub, rest := "", args
+	for i, a := range args {
+		if a == "explain" || a == "check" {
+			sub, rest = a, append(append([]string{}, args[:i]...), args[i+1:]...)
+			break
+		}
+		if a == "-h" || a == "--help" || a == "-help" {
 			fmt.Fprint(stderr, policyUsage)
 			return nil
 		}
+	}
+	if sub == "" {
 		return usageError{errors.New("policy needs a subcommand: explain or check")}
 	}
-	sub := args[0]
+	args = append([]string{sub}, rest...)
 	fs, conn := newAWSFlagSet("policy "+sub, policyUsage, stderr)
 	policyPath := fs.String("policy", "", "policy `FILE` (JSON)")
 	asJSON := fs.Bool("json", false, "print JSON")

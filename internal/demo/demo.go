@@ -14,8 +14,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
-	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -262,22 +260,7 @@ func EmulatorResources(emu *emulator.Emulator, pol *policy.Policy, inventoryBuck
 	res := permissions.Resources{Partition: "aws", Region: emu.Region(), Account: emu.Account(),
 		InventoryBucketARN: "arn:aws:s3:::" + inventoryBucket,
 		WorkQueueARN:       arn(q.Work), WorkDLQARN: arn(q.WorkDLQ), ControlQueueARN: arn(q.Control), ControlDLQARN: arn(q.ControlDLQ)}
-	seen := map[string]bool{}
-	for _, name := range slices.Sorted(maps.Keys(pol.Buckets)) {
-		res.ManagedBuckets = append(res.ManagedBuckets, name)
-		b := pol.Buckets[name]
-		if b.CopiesAny() {
-			res.CopyBuckets = append(res.CopyBuckets, name)
-		}
-		switch {
-		case seen[b.KMSKeyARN]:
-		case b.KeyAlias != "":
-			res.TargetKeyAliases = append(res.TargetKeyAliases, b.KeyAlias[strings.Index(b.KeyAlias, "alias/"):])
-		default:
-			res.TargetKeyARNs = append(res.TargetKeyARNs, b.KMSKeyARN)
-		}
-		seen[b.KMSKeyARN] = true
-	}
+	res.FromPolicy(pol)
 	return res
 }
 

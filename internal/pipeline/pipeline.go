@@ -22,6 +22,7 @@ import (
 	"github.com/s3rekey/s3rekey/internal/awsconf"
 	"github.com/s3rekey/s3rekey/internal/buckettags"
 	"github.com/s3rekey/s3rekey/internal/encrypt"
+	"github.com/s3rekey/s3rekey/internal/enroll"
 	"github.com/s3rekey/s3rekey/internal/inventory"
 	"github.com/s3rekey/s3rekey/internal/jobs"
 	"github.com/s3rekey/s3rekey/internal/keyalias"
@@ -71,6 +72,18 @@ type Options struct {
 	// circuit breaker (encrypt.Config.PausedRetryDelay, encrypt.Breaker's
 	// ProbeInterval and Refresh); zero takes their defaults.
 	PausedRetryDelay, BreakerProbeInterval, BreakerRefresh time.Duration
+	// Enroll, when its Queue is set, runs the enroll function on the
+	// bucket events that queue receives (in AWS, EventBridge invokes the
+	// function directly).
+	Enroll EnrollOptions
+}
+
+// EnrollOptions configure the local enroll function.
+type EnrollOptions struct {
+	Queue              string // URL of the queue bucket events arrive on
+	InventoryBucketARN string
+	AccountID          string
+	AWS                *aws.Config // the enroll role's; nil uses the pipeline's
 }
 
 // Pipeline is a runnable local deployment.
@@ -113,6 +126,20 @@ func New(cfg aws.Config, pol *policy.Policy, q Queues, opts Options) *Pipeline {
 		{QueueURL: q.Control, Handler: t.timed(p.Planner.Handle), BatchSize: 1, Concurrency: 2, InvocationTimeout: 15 * time.Minute,
 			API: sqs.NewFromConfig(plannerAWS)},
 	}}
+	if eo := opts.Enroll; eo.Queue != "" {
+		enrollAWS := cfg
+		if eo.AWS != nil {
+			enrollAWS = *eo.AWS
+		}
+		var enrollKeys policy.Source = policy.Static(pol)
+		if len(pol.Aliases()) > 0 {
+			enrollKeys = &keyalias.Resolver{API: kms.NewFromConfig(enrollAWS), Configured: pol, TTL: opts.AliasTTL}
+		}
+		e := &enroll.Enroller{S3: s3.NewFromConfig(enrollAWS, awsconf.S3Options(enrollAWS)), Keys: enrollKeys,
+			InventoryBucketARN: eo.InventoryBucketARN, AccountID: eo.AccountID, Region: enrollAWS.Region, Logger: opts.Logger}
+		p.Runner.Sources = append(p.Runner.Sources, localrun.Source{QueueURL: eo.Queue, Handler: e.HandleSQS, BatchSize: 10, Concurrency: 1,
+			InvocationTimeout: 15 * time.Minute, API: sqs.NewFromConfig(enrollAWS)})
+	}
 	envs := min(max(opts.Environments, 1), opts.Concurrency)
 	for i := range envs {
 		h := encrypt.New(encryptAWS, keys, encrypt.Config{WorkQueueURL: q.Work, DeadLetterQueueURL: q.WorkDLQ, Concurrency: opts.ObjectsInFlight,

@@ -44,6 +44,7 @@ var bucketActions = map[string]string{
 	"PutBucketTagging": "s3:PutBucketTagging", "GetBucketTagging": "s3:GetBucketTagging", "DeleteBucketTagging": "s3:PutBucketTagging",
 	"PutBucketInventoryConfiguration": "s3:PutInventoryConfiguration", "GetBucketInventoryConfiguration": "s3:GetInventoryConfiguration",
 	"DeleteBucketInventoryConfiguration": "s3:PutInventoryConfiguration",
+	"PutBucketReplication":               "s3:PutReplicationConfiguration", "GetBucketReplication": "s3:GetReplicationConfiguration",
 	// DeleteObjects authorizes each key as s3:DeleteObject inside.
 	"DeleteObjects": "",
 }

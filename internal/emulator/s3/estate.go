@@ -238,3 +238,66 @@ func (s *Service) managementEvent(name, bucket string) {
 		s.sqs.Deliver(s.sqs.QueueARN(q), string(body))
 	}
 }
+
+// replicationConfigurationXML is what PutBucketReplication takes, kept as
+// put (the emulator does not replicate; s3rekey only reads the rules'
+// destinations).
+type replicationConfigurationXML struct {
+	XMLName xml.Name `xml:"ReplicationConfiguration"`
+	Role    string   `xml:"Role"`
+	Rules   []struct {
+		Destination struct {
+			Bucket string `xml:"Bucket"`
+		} `xml:"Destination"`
+	} `xml:"Rule"`
+	Inner []byte `xml:",innerxml"`
+}
+
+func (s *Service) putBucketReplication(w http.ResponseWriter, r *http.Request, name, _ string) *core.Error {
+	var in replicationConfigurationXML
+	if err := core.ReadXML(r, maxConfigBody, &in); err != nil {
+		return err
+	}
+	if in.Role == "" || len(in.Rules) == 0 {
+		return core.Errorf(http.StatusBadRequest, "MalformedXML", "The XML you provided was not well-formed or did not validate against our published schema")
+	}
+	for _, rule := range in.Rules {
+		if !strings.HasPrefix(rule.Destination.Bucket, "arn:aws:s3:::") {
+			return core.Errorf(http.StatusBadRequest, "InvalidArgument", "Invalid destination bucket ARN")
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, err := s.bucketLocked(name)
+	if err != nil {
+		return err
+	}
+	// Replication needs versioning on the source (userguide
+	// replication-requirements).
+	if b.versioning != versioningEnabled {
+		return core.Errorf(http.StatusBadRequest, "InvalidRequest", "Versioning must be 'Enabled' on the bucket to apply a replication configuration")
+	}
+	b.replication = in.Inner
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+func (s *Service) getBucketReplication(w http.ResponseWriter, _ *http.Request, name, _ string) *core.Error {
+	s.mu.RLock()
+	b, err := s.bucketLocked(name)
+	var inner []byte
+	if err == nil {
+		inner = b.replication
+	}
+	s.mu.RUnlock()
+	if err != nil {
+		return err
+	}
+	if inner == nil {
+		return core.Errorf(http.StatusNotFound, "ReplicationConfigurationNotFoundError", "The replication configuration was not found")
+	}
+	w.Header().Set("Content-Type", "application/xml")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write([]byte(xml.Header + `<ReplicationConfiguration xmlns="` + s3Namespace + `">` + string(inner) + `</ReplicationConfiguration>`))
+	return nil
+}

@@ -58,6 +58,7 @@ type bucket struct {
 	tags       map[string]string // bucket tags
 	// inventories are the inventory configurations by id, as put.
 	inventories map[string][]byte
+	replication []byte // the replication configuration as put
 	ownership   string // Object Ownership: BucketOwnerEnforced (ACLs disabled), BucketOwnerPreferred, ObjectWriter
 	sequencer   uint64
 
@@ -238,6 +239,8 @@ func (s *Service) Route(r *http.Request, bucketName, key string) (string, s3Hand
 				return "PutBucketEncryption", s.putBucketEncryption
 			case has("tagging"):
 				return "PutBucketTagging", s.putBucketTagging
+			case has("replication"):
+				return "PutBucketReplication", s.putBucketReplication
 			case has("inventory"):
 				return "PutBucketInventoryConfiguration", s.putBucketInventoryConfiguration
 			case has("notification"):
@@ -257,6 +260,8 @@ func (s *Service) Route(r *http.Request, bucketName, key string) (string, s3Hand
 				return "GetBucketEncryption", s.getBucketEncryption
 			case has("tagging"):
 				return "GetBucketTagging", s.getBucketTagging
+			case has("replication"):
+				return "GetBucketReplication", s.getBucketReplication
 			case has("inventory") && q.Get("id") != "":
 				return "GetBucketInventoryConfiguration", s.getBucketInventoryConfiguration
 			case has("notification"):

@@ -1,0 +1,89 @@
+package pipeline_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/s3rekey/s3rekey/internal/emulator"
+	"github.com/s3rekey/s3rekey/internal/emulator/emutest"
+	"github.com/s3rekey/s3rekey/internal/pipeline"
+	"github.com/s3rekey/s3rekey/internal/policy"
+)
+
+// A bucket created after the pipeline starts is enrolled from its
+// CreateBucket event and its first upload is enforced; a bucket whose tags
+// change into a tag rule follows at its PutBucketTagging event; an excluded
+// bucket is never touched. Bucket events reach the enroll function through
+// EventBridge (a management-event rule), uploads through one rule for every
+// bucket.
+func TestBucketsEnrolledWhenTheyAppear(t *testing.T) {
+	env := emutest.Start(t, emulator.Options{EventBridgeRules: []emulator.EventBridgeRule{
+		{Management: true, Queue: "bucket-events"}, {Bucket: "*", Queue: "work"}}})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	key := env.Key(t)
+	_, workDLQ := env.Queue(t, "work-dlq", nil)
+	_, controlDLQ := env.Queue(t, "control-dlq", nil)
+	var q pipeline.Queues
+	q.Work, _ = env.Queue(t, "work", map[string]string{"RedrivePolicy": fmt.Sprintf(`{"deadLetterTargetArn":%q,"maxReceiveCount":5}`, workDLQ)})
+	q.Control, _ = env.Queue(t, "control", map[string]string{"RedrivePolicy": fmt.Sprintf(`{"deadLetterTargetArn":%q,"maxReceiveCount":5}`, controlDLQ)})
+	q.WorkDLQ, q.ControlDLQ = workDLQ, controlDLQ
+	events, _ := env.Queue(t, "bucket-events", nil)
+	pol, err := policy.Parse([]byte(fmt.Sprintf(`{"exclude":[{"names":["*-tfstate"]}],"rules":[
+		{"name":"confidential","select":{"tags":{"data-classification":"confidential"}},"settings":{"kmsKeyArn":%q,"bucketKeyEnabled":true}},
+		{"name":"fresh","select":{"names":["fresh-*"]},"settings":{"kmsKeyArn":%q,"bucketKeyEnabled":true,"setDefaultEncryption":true}}]}`, key, key)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := pipeline.New(env.Cfg, pol, q, pipeline.Options{Enroll: pipeline.EnrollOptions{Queue: events, InventoryBucketARN: "arn:aws:s3:::inventory",
+		AccountID: env.Emu.Account()}})
+	done := make(chan error, 1)
+	go func() { done <- p.Runner.Run(ctx) }()
+
+	for _, b := range []string{"fresh-one", "fresh-tfstate", "hr-files"} {
+		env.Bucket(t, b, false)
+	}
+	if _, err := env.S3.PutBucketTagging(ctx, &s3.PutBucketTaggingInput{Bucket: aws.String("hr-files"), Tagging: &types.Tagging{TagSet: []types.Tag{
+		{Key: aws.String("data-classification"), Value: aws.String("confidential")}}}}); err != nil {
+		t.Fatal(err)
+	}
+	eventBridgeOn := func(b string) bool {
+		out, err := env.S3.GetBucketNotificationConfiguration(ctx, &s3.GetBucketNotificationConfigurationInput{Bucket: aws.String(b)})
+		return err == nil && out.EventBridgeConfiguration != nil
+	}
+	waitFor(t, "fresh-one and hr-files enrolled", func() bool { return eventBridgeOn("fresh-one") && eventBridgeOn("hr-files") })
+	for _, b := range []string{"fresh-one", "fresh-tfstate", "hr-files"} {
+		env.Put(t, &s3.PutObjectInput{Bucket: aws.String(b), Key: aws.String("first upload.txt")}, "hello")
+	}
+	onKey := func(b string) bool {
+		st, ok := env.Emu.Inspect(b, "first upload.txt", "")
+		return ok && st.Encryption == "SSE-KMS" && st.KMSKeyARN == key && st.BucketKey
+	}
+	waitFor(t, "the first uploads enforced", func() bool { return onKey("fresh-one") && onKey("hr-files") })
+	if eventBridgeOn("fresh-tfstate") || onKey("fresh-tfstate") {
+		t.Error("the excluded bucket was touched")
+	}
+	enc, err := env.S3.GetBucketEncryption(ctx, &s3.GetBucketEncryptionInput{Bucket: aws.String("fresh-one")})
+	if err != nil || aws.ToString(enc.ServerSideEncryptionConfiguration.Rules[0].ApplyServerSideEncryptionByDefault.KMSMasterKeyID) != key {
+		t.Errorf("fresh-one's default encryption %+v %v", enc, err)
+	}
+	cancel()
+	<-done
+}
+
+// waitFor polls cond for up to 20 seconds.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
