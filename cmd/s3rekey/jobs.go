@@ -191,6 +191,8 @@ func printJob(w io.Writer, j *jobs.Job) {
 	switch {
 	case j.ReportManifest != "":
 		fmt.Fprintf(tw, "report\t%s\n", j.ReportManifest)
+	case j.Report != "" && j.Terminal():
+		fmt.Fprintf(tw, "report\t%s (no manifest: the job %s; the parts written before are there)\n", j.Report, j.State)
 	case j.Report != "":
 		fmt.Fprintf(tw, "report\t%s (manifest written when the job completes)\n", j.Report)
 	}

@@ -77,6 +77,11 @@ func queuesFor(ctx context.Context, api pipeline.QueueAPI, work, control string)
 	if q.Control, q.ControlDLQ, err = pipeline.ResolveQueue(ctx, api, control); err != nil {
 		return q, err
 	}
+	// The planner dead-letters a message itself, with its reason, on the
+	// control queue's last delivery.
+	if q.ControlMaxReceives, err = pipeline.MaxReceives(ctx, api, q.Control); err != nil {
+		return q, err
+	}
 	if q.WorkDLQ == "" || q.ControlDLQ == "" {
 		return q, errors.New("the work and control queues need a redrive policy to a dead-letter queue")
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/s3rekey/s3rekey/internal/awsconf"
 	"github.com/s3rekey/s3rekey/internal/emulator"
 	"github.com/s3rekey/s3rekey/internal/encrypt"
+	"github.com/s3rekey/s3rekey/internal/inventory"
 	"github.com/s3rekey/s3rekey/internal/jobs"
 	"github.com/s3rekey/s3rekey/internal/messages"
 	"github.com/s3rekey/s3rekey/internal/pipeline"
@@ -33,7 +34,7 @@ import (
 // faults — 5% S3 SlowDown, 1% InternalError, 0.5% AccessDenied on
 // UpdateObjectEncryption, every message delivered twice, SQS throttling on
 // sends, the consumer killed mid-batch, and an inventory file with a bad
-// checksum that is fixed later — and checks the accounting: every object
+// checksum that is fixed while the planner reads it again — and checks the accounting: every object
 // version ends in exactly one final state (on the target key, skipped with
 // its reason, gone, or in the DLQ with a reason), none is lost or rewritten,
 // no update is sent to an object already compliant, and no object data is
@@ -124,14 +125,14 @@ func TestFaultMatrix(t *testing.T) {
 		plannerFailures.Add(int64(len(resp.BatchItemFailures)))
 		return resp, err
 	}
-	go func() {
-		for plannerFailures.Load() == 0 && ctx.Err() == nil {
-			time.Sleep(50 * time.Millisecond)
-		}
-		if _, err := d.s3.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(InventoryBucket), Key: aws.String(badKey), Body: strings.NewReader(goodBytes)}); err != nil {
-			t.Errorf("fix the inventory file: %v", err)
-		}
-	}()
+	// The bad file is put right once the planner has read it bad: a data
+	// file that does not match its MD5 is read again for a while before
+	// its job fails (one that stays wrong fails it: the planner's tests).
+	bad := &fixAfterBadRead{GetObjectAPI: p.Planner.Get, key: badKey, fix: func() error {
+		_, err := d.s3.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(InventoryBucket), Key: aws.String(badKey), Body: strings.NewReader(goodBytes)})
+		return err
+	}}
+	p.Planner.Get = bad
 	began := time.Now()
 	if err := d.runPipeline(ctx, p, prep.Rows+int64(d.opts.Uploads)+prep.Copies); err != nil {
 		t.Fatal(err)
@@ -144,8 +145,8 @@ func TestFaultMatrix(t *testing.T) {
 	if kills.Load() == 0 {
 		t.Error("the consumer was never killed mid-batch")
 	}
-	if plannerFailures.Load() == 0 {
-		t.Error("the corrupt inventory file never failed the planner")
+	if bad.before.Load() == 0 || bad.after.Load() == 0 || bad.fixErr != nil {
+		t.Errorf("the corrupt inventory file was read %d times bad and %d times fixed (fix: %v): want both", bad.before.Load(), bad.after.Load(), bad.fixErr)
 	}
 	dead := deadLetters(t, ctx, sqsc, prep.Queues.WorkDLQ)
 	if cdl := deadLetters(t, ctx, sqsc, prep.Queues.ControlDLQ); len(cdl) != 0 {
@@ -237,6 +238,39 @@ func TestFaultMatrix(t *testing.T) {
 			t.Errorf("%d GetObject calls on the data bucket %s", c.N, c.Bucket)
 		}
 	}
+}
+
+// fixAfterBadRead puts a corrupt file right once it has been read to its
+// end, and counts the reads before and after.
+type fixAfterBadRead struct {
+	inventory.GetObjectAPI
+	key           string
+	fix           func() error
+	fixed         atomic.Bool
+	fixErr        error
+	before, after atomic.Int64
+}
+
+func (f *fixAfterBadRead) GetObject(ctx context.Context, in *s3.GetObjectInput, optFns ...func(*s3.Options)) (*s3.GetObjectOutput, error) {
+	out, err := f.GetObjectAPI.GetObject(ctx, in, optFns...)
+	if err != nil || aws.ToString(in.Key) != f.key {
+		return out, err
+	}
+	if f.fixed.Load() {
+		f.after.Add(1)
+		return out, nil
+	}
+	f.before.Add(1)
+	body, err := io.ReadAll(out.Body)
+	out.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	if f.fixed.CompareAndSwap(false, true) {
+		f.fixErr = f.fix()
+	}
+	out.Body = io.NopCloser(bytes.NewReader(body))
+	return out, nil
 }
 
 // corruptOneDataFile overwrites the first data file of the data bucket's

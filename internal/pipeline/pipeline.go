@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"maps"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -35,6 +36,9 @@ import (
 // Queues are the four queue URLs of a deployment.
 type Queues struct {
 	Work, WorkDLQ, Control, ControlDLQ string
+	// ControlMaxReceives is the control queue's maxReceiveCount (0: the
+	// stack's, planner.DefaultMaxReceives).
+	ControlMaxReceives int
 }
 
 // Options tune the local pipeline.
@@ -119,6 +123,7 @@ func New(cfg aws.Config, pol *policy.Policy, q Queues, opts Options) *Pipeline {
 		keys = &keyalias.Resolver{API: kms.NewFromConfig(encryptAWS), Configured: pol, TTL: opts.AliasTTL}
 	}
 	p.Planner = planner.New(plannerAWS, plannerPol, planner.Config{WorkQueueURL: q.Work, ControlQueueURL: q.Control, ControlDLQURL: q.ControlDLQ, Jobs: opts.Jobs,
+		MaxReceives:  q.ControlMaxReceives,
 		MessageBytes: opts.MessageBytes}, opts.Logger)
 	p.Planner.OnStats = t.addPlan
 	p.Planner.OnFailed = t.addFailedJob
@@ -358,6 +363,31 @@ func ResolveQueue(ctx context.Context, api QueueAPI, nameOrURL string) (url, dlq
 		return "", "", fmt.Errorf("dead-letter queue %q of %s: %w", name, url, err)
 	}
 	return url, aws.ToString(out.QueueUrl), nil
+}
+
+// MaxReceives is a queue's maxReceiveCount, from its redrive policy (0
+// when it has none).
+func MaxReceives(ctx context.Context, api QueueAPI, url string) (int, error) {
+	attrs, err := api.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url), AttributeNames: []types.QueueAttributeName{"RedrivePolicy"}})
+	if err != nil {
+		return 0, fmt.Errorf("queue %s: %w", url, err)
+	}
+	raw := attrs.Attributes["RedrivePolicy"]
+	if raw == "" {
+		return 0, nil
+	}
+	// SQS writes the count as a number or as a string.
+	var rp struct {
+		MaxReceiveCount json.RawMessage `json:"maxReceiveCount"`
+	}
+	n, err := 0, json.Unmarshal([]byte(raw), &rp)
+	if err == nil {
+		n, err = strconv.Atoi(strings.Trim(string(rp.MaxReceiveCount), `"`))
+	}
+	if err != nil {
+		return 0, errors.New("queue " + url + ": unreadable redrive policy " + raw)
+	}
+	return n, nil
 }
 
 // QueueAPI is what ResolveQueue asks SQS.

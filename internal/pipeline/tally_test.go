@@ -1,7 +1,11 @@
 package pipeline
 
 import (
+	"context"
+	"errors"
 	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/s3rekey/s3rekey/internal/encrypt"
 )
@@ -41,5 +45,34 @@ func TestTallyFailedJobs(t *testing.T) {
 	}
 	if got := tally.Snapshot().FailedJobs; len(got) != 1 {
 		t.Errorf("failed jobs %v", got)
+	}
+}
+
+type redrivePolicy string
+
+func (r redrivePolicy) GetQueueUrl(context.Context, *sqs.GetQueueUrlInput, ...func(*sqs.Options)) (*sqs.GetQueueUrlOutput, error) {
+	return nil, errors.New("not asked")
+}
+
+func (r redrivePolicy) GetQueueAttributes(context.Context, *sqs.GetQueueAttributesInput, ...func(*sqs.Options)) (*sqs.GetQueueAttributesOutput, error) {
+	return &sqs.GetQueueAttributesOutput{Attributes: map[string]string{"RedrivePolicy": string(r)}}, nil
+}
+
+// SQS writes maxReceiveCount as a number, and also as a string.
+func TestMaxReceives(t *testing.T) {
+	for _, tc := range []struct {
+		policy string
+		want   int
+		err    bool
+	}{
+		{`{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:111122223333:dlq","maxReceiveCount":5}`, 5, false},
+		{`{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:111122223333:dlq","maxReceiveCount":"25"}`, 25, false},
+		{``, 0, false},
+		{`{"maxReceiveCount":"five"}`, 0, true},
+	} {
+		got, err := MaxReceives(context.Background(), redrivePolicy(tc.policy), "q")
+		if got != tc.want || (err != nil) != tc.err {
+			t.Errorf("%s: %d, %v; want %d (error %v)", tc.policy, got, err, tc.want, tc.err)
+		}
 	}
 }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/smithy-go"
@@ -148,6 +150,37 @@ func (p *Planner) sendDeadLetter(ctx context.Context, cfg Config, rec events.SQS
 		attrs[AttrJob] = jobID
 	}
 	return p.Sender.Send(ctx, cfg.ControlDLQURL, []queue.Message{{Body: rec.Body, Attributes: attrs}})[0]
+}
+
+// DefaultChecksumRereadFor is how long a data file whose bytes do not
+// match the MD5 its manifest pins is read again: long enough for a
+// download spoilt on the way, or a file being put back, to come right;
+// short enough that a file that stays wrong fails its job in seconds.
+const DefaultChecksumRereadFor = 20 * time.Second
+
+// fetch downloads a file task's data file, verified against its MD5. A
+// mismatch is read again, with growing pauses, for ChecksumRereadFor; a
+// file still wrong then is an error no retry mends.
+func (p *Planner) fetch(ctx context.Context, cfg Config, ft *FileTask) (*os.File, error) {
+	window := cfg.ChecksumRereadFor
+	if window <= 0 {
+		window = DefaultChecksumRereadFor
+	}
+	deadline := time.Now().Add(window)
+	pause := window / 16
+	for {
+		f, err := inventory.Fetch(ctx, p.Get, ft.Bucket, ft.Key, ft.MD5, cfg.TempDir)
+		if !errors.Is(err, inventory.ErrChecksum) || !time.Now().Add(pause).Before(deadline) {
+			return f, err
+		}
+		p.logger().Warn("data file does not match its manifest's MD5; reading it again", "key", ft.Key, "in", pause, "error", err)
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(pause):
+		}
+		pause *= 2
+	}
 }
 
 func (c Config) maxReceives() int {

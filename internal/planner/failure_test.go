@@ -6,7 +6,9 @@ import (
 	"crypto/md5"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"testing"
@@ -245,4 +247,63 @@ func decodeJobID(t *testing.T, body string) string {
 		t.Fatalf("job id of %s: %v", body, err)
 	}
 	return j.JobID
+}
+
+// spoiltReads serves a key's first bad reads truncated, then as stored.
+type spoiltReads struct {
+	inventory.GetObjectAPI
+	key         string
+	bad, served int
+}
+
+func (s *spoiltReads) GetObject(ctx context.Context, in *s3.GetObjectInput, optFns ...func(*s3.Options)) (*s3.GetObjectOutput, error) {
+	out, err := s.GetObjectAPI.GetObject(ctx, in, optFns...)
+	if err != nil || aws.ToString(in.Key) != s.key {
+		return out, err
+	}
+	s.served++
+	if s.served > s.bad {
+		return out, nil
+	}
+	var b bytes.Buffer
+	b.ReadFrom(out.Body)
+	out.Body = io.NopCloser(bytes.NewReader(b.Bytes()[:b.Len()/2]))
+	return out, nil
+}
+
+// A data file read wrong (a download spoilt on the way, a file being put
+// back) is read again before its job fails; one that stays wrong fails.
+func TestChecksumMismatchIsReadAgain(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		bad  int
+		ok   bool
+	}{{"read wrong once", 1, true}, {"always wrong", 1 << 30, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			v := newEnv(t, policy.VersionsCurrent)
+			v.seed(t)
+			key, err := v.Emu.PublishInventory(emulator.InventoryOptions{SourceBucket: "src", DestinationBucket: "inv", Format: inventory.FormatCSV})
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, _, err := planner.ReadManifest(context.Background(), v.S3, "s3://inv/"+key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			reads := &spoiltReads{GetObjectAPI: v.S3, key: m.Files[0].Key, bad: tc.bad}
+			v.planner.Get = reads
+			v.planner.Config.ChecksumRereadFor = 400 * time.Millisecond
+			err = v.planner.Run(context.Background(), planner.Job{Type: planner.TypeFile, File: &planner.FileTask{Bucket: "inv", Key: m.Files[0].Key,
+				MD5: m.Files[0].MD5Checksum, Format: m.FileFormat, Columns: mustColumns(t, m), SourceBucket: "src"}})
+			_, permanent := planner.Permanent(err)
+			switch {
+			case tc.ok && (err != nil || countMessages(t, v, v.work) == 0):
+				t.Fatalf("a file read wrong once: %v, %d tasks enqueued", err, countMessages(t, v, v.work))
+			case !tc.ok && (!errors.Is(err, inventory.ErrChecksum) || !permanent):
+				t.Fatalf("a file always wrong: %v, want a permanent checksum error", err)
+			case reads.served < 2:
+				t.Fatalf("read %d times, want it read again", reads.served)
+			}
+		})
+	}
 }

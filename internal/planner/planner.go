@@ -75,6 +75,10 @@ type Config struct {
 	// DefaultMaxReceives): a message failing on its last delivery is
 	// dead-lettered here, with its reason.
 	MaxReceives int
+	// ChecksumRereadFor is how long a data file that does not match its
+	// manifest's MD5 is read again before its job fails (default
+	// DefaultChecksumRereadFor; failure.go).
+	ChecksumRereadFor time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -296,7 +300,7 @@ func (p *Planner) runFile(ctx context.Context, job Job) error {
 		p.logger().Warn("file task of a bucket the policy no longer manages: nothing to do", "sourceBucket", ft.SourceBucket, "key", ft.Key)
 		return nil
 	}
-	f, err := inventory.Fetch(ctx, p.Get, ft.Bucket, ft.Key, ft.MD5, cfg.TempDir)
+	f, err := p.fetch(ctx, cfg, ft)
 	if err != nil {
 		return fmt.Errorf("file task %s: %w", ft.Key, err)
 	}

@@ -67,7 +67,8 @@ func newEnv(t *testing.T, versions string) *env {
 	v.policy = pol
 	sender := &queue.Sender{API: e.SQS, Backoff: time.Millisecond}
 	v.planner = &planner.Planner{Get: e.S3, List: e.S3, Sender: sender, Policy: pol,
-		Config: planner.Config{WorkQueueURL: v.work, ControlQueueURL: v.controlURL, ControlDLQURL: v.controlDLQ, MessageBytes: 2048}}
+		Config: planner.Config{WorkQueueURL: v.work, ControlQueueURL: v.controlURL, ControlDLQURL: v.controlDLQ, MessageBytes: 2048,
+			ChecksumRereadFor: 50 * time.Millisecond}}
 	v.encrypt = &encrypt.Handler{Rekeyer: &rekey.Rekeyer{Head: e.S3, Update: e.S3, Policy: pol}, Sender: sender,
 		Config: encrypt.Config{WorkQueueURL: v.work, DeadLetterQueueURL: v.workDL}}
 	return v
