@@ -71,6 +71,7 @@ func TestJobsThatCannotProceedFail(t *testing.T) {
 		}), failed: true, dead: true, reason: "checksum mismatch"},
 		{name: "data file does not match its MD5", job: fileJob(func(good []byte) []byte { return good[:len(good)/2] }), failed: true, dead: true, reason: "checksum mismatch"},
 		{name: "data file is corrupt", job: fileJob(nil), failed: true, dead: true, reason: "not gzip"},
+		{name: "data file does not exist", job: fileJob(func([]byte) []byte { return nil }), failed: true, dead: true, reason: "NoSuchKey"},
 		{name: "inventory of a bucket not in the policy", job: inventoryJob(func(t *testing.T, v *env, key string) string {
 			v.planner.Policy = mustPolicy(t, `{"buckets":{"gone":{"kmsKeyArn":%q}}}`, v.target)
 			return "s3://inv/" + key
@@ -169,8 +170,9 @@ func inventoryJob(url func(t *testing.T, v *env, manifestKey string) string) fun
 }
 
 // fileJob is the file task of a published inventory's first data file,
-// rewritten by spoil; nil spoil writes garbage and a manifest entry whose
-// MD5 matches it (a corrupt file the manifest vouches for).
+// rewritten by spoil (deleted when spoil returns nil); nil spoil writes
+// garbage and a manifest entry whose MD5 matches it (a corrupt file the
+// manifest vouches for).
 func fileJob(spoil func(good []byte) []byte) func(*testing.T, *env) string {
 	return func(t *testing.T, v *env) string {
 		v.seed(t)
@@ -197,7 +199,13 @@ func fileJob(spoil func(good []byte) []byte) func(*testing.T, *env) string {
 		} else {
 			f.MD5Checksum = md5Hex(bad)
 		}
-		v.Put(t, &s3.PutObjectInput{Bucket: aws.String("inv"), Key: aws.String(f.Key)}, string(bad))
+		if bad == nil {
+			if _, err := v.S3.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String("inv"), Key: aws.String(f.Key)}); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			v.Put(t, &s3.PutObjectInput{Bucket: aws.String("inv"), Key: aws.String(f.Key)}, string(bad))
+		}
 		jobID := jobs.InventoryID(manifest)
 		if _, err := (&jobs.Store{API: dynamodb.NewFromConfig(v.Cfg), Table: "jobs"}).Begin(ctx, jobID, jobs.KindInventory, manifest, 1, ""); err != nil {
 			t.Fatal(err)
