@@ -177,6 +177,19 @@ func TestFailedJobsEndTheRun(t *testing.T) {
 			f.spoilChecksum(t, manifest)
 			return id
 		}, "checksum mismatch"},
+		{"inventory of a bucket the policy does not manage, sent without --policy", func(t *testing.T, f *failEnv) string {
+			f.Bucket(t, "stray", false)
+			f.Put(t, &s3.PutObjectInput{Bucket: aws.String("stray"), Key: aws.String("a.txt")}, "a")
+			key, err := f.Emu.PublishInventory(emulator.InventoryOptions{SourceBucket: "stray", DestinationBucket: "inventory", Format: "CSV"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			code, out, errOut := f.within(t, "backfill", "--manifest", "s3://inventory/"+key, "--control-queue", "s3rekey-control")
+			if code != exitOK {
+				t.Fatalf("backfill without --policy: exit %d %s", code, errOut)
+			}
+			return strings.TrimSpace(out)
+		}, "inventory of bucket stray, which the policy does not manage"},
 		{"corrupt inventory file", func(t *testing.T, f *failEnv) string {
 			manifest, dataKey := f.inventory(t)
 			f.corruptFile(t, manifest, dataKey)

@@ -71,6 +71,11 @@ func TestJobsThatCannotProceedFail(t *testing.T) {
 		}), failed: true, dead: true, reason: "checksum mismatch"},
 		{name: "data file does not match its MD5", job: fileJob(func(good []byte) []byte { return good[:len(good)/2] }), failed: true, dead: true, reason: "checksum mismatch"},
 		{name: "data file is corrupt", job: fileJob(nil), failed: true, dead: true, reason: "not gzip"},
+		{name: "data file does not exist", job: fileJob(func([]byte) []byte { return nil }), failed: true, dead: true, reason: "NoSuchKey"},
+		{name: "inventory of a bucket not in the policy", job: inventoryJob(func(t *testing.T, v *env, key string) string {
+			v.planner.Policy = mustPolicy(t, `{"buckets":{"gone":{"kmsKeyArn":%q}}}`, v.target)
+			return "s3://inv/" + key
+		}), failed: true, dead: true, reason: "inventory of bucket src, which the policy does not manage"},
 		{name: "throttled", job: listing("src", false), throttle: true, received: 1, retried: true},
 		{name: "throttled on the last delivery", job: listing("src", false), throttle: true, received: planner.DefaultMaxReceives,
 			dead: true, reason: "gave up after 5 deliveries: listing src: split: S3 ListObjectsV2: SlowDown"},
@@ -83,12 +88,8 @@ func TestJobsThatCannotProceedFail(t *testing.T) {
 				t.Fatal(err)
 			}
 			store := &jobs.Store{API: dynamodb.NewFromConfig(v.Cfg), Table: "jobs"}
-			pol, err := policy.Parse([]byte(fmt.Sprintf(`{"buckets":{"src":{"kmsKeyArn":%q},"gone":{"kmsKeyArn":%q}}}`, v.target, v.target)))
-			if err != nil {
-				t.Fatal(err)
-			}
 			var heard []string
-			v.planner.Policy, v.planner.Jobs, v.planner.Failer = pol, store, store
+			v.planner.Policy, v.planner.Jobs, v.planner.Failer = mustPolicy(t, `{"buckets":{"src":{"kmsKeyArn":%[1]q},"gone":{"kmsKeyArn":%[1]q}}}`, v.target), store, store
 			v.planner.OnFailed = func(id, reason string) { heard = append(heard, id+": "+reason) }
 			body := tc.job(t, v)
 			if tc.throttle {
@@ -130,6 +131,15 @@ func TestJobsThatCannotProceedFail(t *testing.T) {
 	}
 }
 
+func mustPolicy(t *testing.T, doc, key string) *policy.Policy {
+	t.Helper()
+	pol, err := policy.Parse([]byte(fmt.Sprintf(doc, key)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pol
+}
+
 // listing is a listing job of bucket.
 func listing(bucket string, versions bool) func(*testing.T, *env) string {
 	return func(t *testing.T, v *env) string {
@@ -160,8 +170,9 @@ func inventoryJob(url func(t *testing.T, v *env, manifestKey string) string) fun
 }
 
 // fileJob is the file task of a published inventory's first data file,
-// rewritten by spoil; nil spoil writes garbage and a manifest entry whose
-// MD5 matches it (a corrupt file the manifest vouches for).
+// rewritten by spoil (deleted when spoil returns nil); nil spoil writes
+// garbage and a manifest entry whose MD5 matches it (a corrupt file the
+// manifest vouches for).
 func fileJob(spoil func(good []byte) []byte) func(*testing.T, *env) string {
 	return func(t *testing.T, v *env) string {
 		v.seed(t)
@@ -188,7 +199,13 @@ func fileJob(spoil func(good []byte) []byte) func(*testing.T, *env) string {
 		} else {
 			f.MD5Checksum = md5Hex(bad)
 		}
-		v.Put(t, &s3.PutObjectInput{Bucket: aws.String("inv"), Key: aws.String(f.Key)}, string(bad))
+		if bad == nil {
+			if _, err := v.S3.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String("inv"), Key: aws.String(f.Key)}); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			v.Put(t, &s3.PutObjectInput{Bucket: aws.String("inv"), Key: aws.String(f.Key)}, string(bad))
+		}
 		jobID := jobs.InventoryID(manifest)
 		if _, err := (&jobs.Store{API: dynamodb.NewFromConfig(v.Cfg), Table: "jobs"}).Begin(ctx, jobID, jobs.KindInventory, manifest, 1, ""); err != nil {
 			t.Fatal(err)
@@ -305,5 +322,26 @@ func TestChecksumMismatchIsReadAgain(t *testing.T) {
 				t.Fatalf("read %d times, want it read again", reads.served)
 			}
 		})
+	}
+}
+
+// An inventory report of a bucket the policy does not manage, delivered
+// by S3 Inventory's own event (the message names no job), is nothing to
+// do: inventories of other buckets share the inventory bucket.
+func TestUnnamedInventoryOfAnUnmanagedBucketIsIgnored(t *testing.T) {
+	v := newEnv(t, policy.VersionsCurrent)
+	v.seed(t)
+	key, err := v.Emu.PublishInventory(emulator.InventoryOptions{SourceBucket: "src", DestinationBucket: "inv", Format: inventory.FormatCSV})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.planner.Policy = mustPolicy(t, `{"buckets":{"gone":{"kmsKeyArn":%q}}}`, v.target)
+	resp, err := v.planner.Handle(context.Background(), events.SQSEvent{Records: []events.SQSMessage{{MessageId: "m1",
+		Body: `{"type":"inventory","manifest":"s3://inv/` + key + `"}`}}})
+	if err != nil || len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("%v %v", resp, err)
+	}
+	if dead := receiveAll(t, v, v.controlDLQ); len(dead) != 0 {
+		t.Errorf("%d dead letters for an inventory of a bucket s3rekey does not manage", len(dead))
 	}
 }

@@ -52,6 +52,9 @@ type Job struct {
 	// Redelivered marks a job (or work derived from one) that SQS delivered
 	// more than once: what it enqueues may have been done already.
 	Redelivered bool `json:"redelivered,omitempty"`
+	// named: the message named its job (s3rekey backfill does; an S3
+	// Inventory event does not). Not sent.
+	named bool
 }
 
 // KeyRange is one range of a split listing: keys k with After < k, and

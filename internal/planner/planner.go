@@ -178,6 +178,7 @@ func (p *Planner) handleMessage(ctx context.Context, cfg Config, rec events.SQSM
 	received, _ := strconv.Atoi(rec.Attributes["ApproximateReceiveCount"])
 	for _, job := range decoded {
 		job.Redelivered = job.Redelivered || received > 1
+		job.named = job.JobID != ""
 		if job.JobID == "" {
 			job.JobID = defaultJobID(job, rec.MessageId)
 		}
@@ -244,6 +245,10 @@ func (p *Planner) runInventory(ctx context.Context, job Job) error {
 	if sel, err := p.Policy.Resolve(ctx, m.SourceBucket); err != nil {
 		return err
 	} else if !sel.Managed {
+		if job.named {
+			// Asked for by name (s3rekey backfill): the job fails, loudly.
+			return &messages.RejectedError{Reason: "inventory of bucket " + m.SourceBucket + ", which the policy does not manage"}
+		}
 		p.logger().Warn("inventory of a bucket the policy does not manage: nothing to do", "manifest", job.Manifest, "sourceBucket", m.SourceBucket)
 		return nil
 	}
