@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -15,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/s3rekey/s3rekey/internal/metatable"
+	"github.com/s3rekey/s3rekey/internal/rekey"
 	"github.com/s3rekey/s3rekey/internal/retire"
 	"github.com/s3rekey/s3rekey/internal/verify"
 )
@@ -149,7 +148,7 @@ func (d *demo) retireOldKey(ctx context.Context) (*Retirement, error) {
 // rekeyVersion copies a version in place onto the target key and deletes
 // the old version.
 func (d *demo) rekeyVersion(ctx context.Context, api *s3.Client, v retire.BucketVersion) error {
-	src := v.Bucket + "/" + strings.ReplaceAll(url.PathEscape(v.Key), "%2F", "/") + "?versionId=" + v.VersionID
+	src := rekey.CopySource(v.Bucket, v.Key, v.VersionID)
 	if _, err := api.CopyObject(ctx, &s3.CopyObjectInput{Bucket: aws.String(v.Bucket), Key: aws.String(v.Key), CopySource: aws.String(src),
 		ServerSideEncryption: types.ServerSideEncryptionAwsKms, SSEKMSKeyId: aws.String(d.target), BucketKeyEnabled: aws.Bool(true)}); err != nil {
 		return err
