@@ -613,7 +613,10 @@ func reopenJobs(ctx context.Context, api *sqs.Client, store *jobs.Store, dlqURL 
 			seen[aws.ToString(m.MessageId)] = true
 			handles = append(handles, aws.ToString(m.ReceiptHandle))
 			t, err := messages.Decode(aws.ToString(m.Body))
-			if err != nil || t.Prior == "" {
+			if err != nil || t.Parent == "" || t.ID == "" {
+				if err == nil && t.Prior != "" {
+					stale++ // a dead letter of an earlier version: its job cannot be reopened
+				}
 				continue
 			}
 			n := int64(0)
@@ -622,13 +625,8 @@ func reopenJobs(ctx context.Context, api *sqs.Client, store *jobs.Store, dlqURL 
 					n++
 				}
 			}
-			wasStale, err := store.Reopen(ctx, t.JobID, t.ID, t.ParentToken, t.Prior, n)
-			if err != nil {
+			if err := store.Reopen(ctx, t.JobID, t.ID); err != nil {
 				return err
-			}
-			if wasStale {
-				stale++
-				continue
 			}
 			byJob[t.JobID] += n
 		}
@@ -646,7 +644,7 @@ func reopenJobs(ctx context.Context, api *sqs.Client, store *jobs.Store, dlqURL 
 		fmt.Fprintf(stdout, "reopened job %s: %d objects pending again\n", id, byJob[id])
 	}
 	if stale > 0 {
-		fmt.Fprintf(stdout, "%d dead letters of deliveries that lost their commit: they count nothing\n", stale)
+		fmt.Fprintf(stdout, "%d dead letters from an earlier version of s3rekey: their objects are retried, and their jobs are not reopened\n", stale)
 	}
 	return nil
 }

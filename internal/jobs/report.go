@@ -9,6 +9,7 @@ import (
 	"encoding/csv"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/url"
@@ -123,8 +124,11 @@ func (r *Reports) put(ctx context.Context, key, contentType string, body []byte)
 	return hex.EncodeToString(sum[:]), nil
 }
 
-// writePart writes one part (gzip CSV) and says what it wrote.
-func (r *Reports) writePart(ctx context.Context, jobID, partID string, rows []Row) (part, error) {
+// writePart writes one part (gzip CSV) and says what it wrote. Its key
+// is the task's id and the MD5 of its bytes: a part is never overwritten
+// with other bytes, so what a record says of its part (MD5, size, rows)
+// stays true whoever writes it again.
+func (r *Reports) writePart(ctx context.Context, jobID, name string, rows []Row) (part, error) {
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)
 	w := csv.NewWriter(zw)
@@ -133,9 +137,10 @@ func (r *Reports) writePart(ctx context.Context, jobID, partID string, rows []Ro
 	}
 	w.Flush()
 	_ = zw.Close()
-	key := r.dir(jobID) + "parts/" + partID + ".csv.gz"
-	sum, err := r.put(ctx, key, "application/gzip", buf.Bytes())
-	return part{Key: key, MD5: sum, Size: int64(buf.Len()), Rows: int64(len(rows))}, err
+	sum := md5.Sum(buf.Bytes())
+	key := r.dir(jobID) + "parts/" + name + "-" + hex.EncodeToString(sum[:8]) + ".csv.gz"
+	md5hex, err := r.put(ctx, key, "application/gzip", buf.Bytes())
+	return part{Key: key, MD5: md5hex, Size: int64(buf.Len()), Rows: int64(len(rows))}, err
 }
 
 // Manifest is a report's manifest.json, after Batch Operations' (Format,
@@ -149,6 +154,9 @@ type Manifest struct {
 	ReportSchema       string           `json:"ReportSchema"`
 	Rows               int64            `json:"Rows"`
 	AllObjects         bool             `json:"AllObjects"`
+	// StateDigest names the task records the report lists (see
+	// jobs.Store.Get): a manifest with the job's digest is its report.
+	StateDigest string `json:"StateDigest"`
 }
 
 // ManifestResult is one report file.
@@ -160,9 +168,9 @@ type ManifestResult struct {
 	Rows        int64  `json:"Rows"`
 }
 
-func (r *Reports) writeManifest(ctx context.Context, jobID string, parts []part, now time.Time) (string, error) {
+func (r *Reports) writeManifest(ctx context.Context, jobID string, parts []part, now time.Time, digest string) (string, error) {
 	m := Manifest{Format: ReportFormat, ReportCreationDate: now.UTC().Format("2006-01-02T15:04:05.000Z"), JobID: jobID,
-		ReportSchema: ReportSchema, Results: []ManifestResult{}, AllObjects: r.All}
+		ReportSchema: ReportSchema, Results: []ManifestResult{}, AllObjects: r.All, StateDigest: digest}
 	for _, p := range parts {
 		m.Results = append(m.Results, ManifestResult{Bucket: r.Bucket, Key: p.Key, MD5Checksum: p.MD5, Size: p.Size, Rows: p.Rows})
 		m.Rows += p.Rows
@@ -180,6 +188,28 @@ func (r *Reports) writeManifest(ctx context.Context, jobID string, parts []part,
 	key := r.dir(jobID) + "manifest.json"
 	_, err := r.put(ctx, key, "application/json", body)
 	return "s3://" + r.Bucket + "/" + key, err
+}
+
+// manifestLists reports whether the job's manifest.json is the report of
+// the records digest names (a slower completion of fewer records may
+// have written it last).
+func (r *Reports) manifestLists(ctx context.Context, api GetObjectAPI, jobID, digest string) (bool, error) {
+	if api == nil {
+		return false, nil
+	}
+	body, err := readObject(ctx, api, r.Bucket, r.dir(jobID)+"manifest.json")
+	var nsk *s3types.NoSuchKey
+	if errors.As(err, &nsk) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	var m Manifest
+	if json.Unmarshal(body, &m) != nil {
+		return false, nil
+	}
+	return m.StateDigest == digest, nil
 }
 
 // ReadPart decodes one report part.
