@@ -225,6 +225,7 @@ func (h *Handler) record(ctx context.Context, cfg Config, token string, ev event
 		log.Info("message not counted", "messageId", ev.Records[i].MessageId, "job", ds[k].JobID, "task", ds[k].MessageID, "result", r.String())
 	}
 }
+
 // counted is how an object's outcome counts in its job: a retry still
 // under the attempt limit does not count yet (ok false); one past it was
 // dead-lettered, and counts as failed like any dead letter.

@@ -7,7 +7,6 @@ import (
 	"maps"
 	"strconv"
 
-
 	"github.com/s3rekey/s3rekey/internal/cost"
 	"github.com/s3rekey/s3rekey/internal/jobs"
 	"github.com/s3rekey/s3rekey/internal/messages"

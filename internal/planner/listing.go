@@ -509,4 +509,3 @@ func listedKey(s *string) (string, error) {
 	}
 	return key, nil
 }
-
