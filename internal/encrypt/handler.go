@@ -146,7 +146,7 @@ func (h *Handler) HandleWithSummary(ctx context.Context, ev events.SQSEvent) (ev
 	log := h.logger()
 	sum := Summary{Messages: len(ev.Records), Outcomes: map[string]int{}}
 	work := make([]messageWork, len(ev.Records))
-	unverified := map[int]bool{}
+	redeliver := map[int]bool{}
 	var out []outgoing
 
 	for i, rec := range ev.Records {
@@ -159,6 +159,17 @@ func (h *Handler) HandleWithSummary(ctx context.Context, ev events.SQSEvent) (ev
 				AttrOutcome: string(rekey.Rejected), AttrReason: truncate(rej.Reason, 256), AttrSource: rec.MessageId}}})
 			continue
 		}
+		if task.ID != "" && h.Jobs != nil {
+			task, err = h.verify(ctx, task, rec.MessageId)
+			if err != nil {
+				// The key could not be read: nothing is run, and SQS
+				// delivers the message again.
+				log.Warn("task signature not checked; the message will be redelivered", "messageId", rec.MessageId, "error", err)
+				redeliver[i] = true
+				work[i] = messageWork{task: messages.Task{}, notRun: true}
+				continue
+			}
+		}
 		if received, _ := strconv.Atoi(rec.Attributes["ApproximateReceiveCount"]); task.Attempt > 0 || task.Redelivered || received > 1 {
 			// A retry or a redelivery (of this message, or of the planner job
 			// that made it) may follow an update that already happened: read
@@ -166,17 +177,6 @@ func (h *Handler) HandleWithSummary(ctx context.Context, ev events.SQSEvent) (ev
 			// is sent to an object already compliant.
 			for j := range task.Objects {
 				task.Objects[j].Facts = nil
-			}
-		}
-		if task.ID != "" && h.Jobs != nil {
-			task, err = h.verify(ctx, task, rec.MessageId)
-			if err != nil {
-				// The key could not be read: nothing is run, and SQS
-				// delivers the message again.
-				log.Warn("task signature not checked; the message will be redelivered", "messageId", rec.MessageId, "error", err)
-				unverified[i] = true
-				work[i] = messageWork{task: messages.Task{}, notRun: true}
-				continue
 			}
 		}
 		n := len(task.Objects)
@@ -194,7 +194,7 @@ func (h *Handler) HandleWithSummary(ctx context.Context, ev events.SQSEvent) (ev
 	token := newToken()
 	var held []outgoing
 	if h.Jobs != nil {
-		held = h.claim(ctx, cfg, token, ev, work, &sum)
+		held = h.claim(ctx, cfg, token, ev, work, redeliver, &sum)
 	}
 
 	h.rekeyAll(ctx, cfg, work, &sum)
@@ -214,7 +214,7 @@ func (h *Handler) HandleWithSummary(ctx context.Context, ev events.SQSEvent) (ev
 	for i := range unsigned {
 		failed[i] = true
 	}
-	for i := range unverified {
+	for i := range redeliver {
 		failed[i] = true
 	}
 	if h.Jobs != nil {

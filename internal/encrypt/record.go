@@ -67,14 +67,10 @@ func plannerOutcome(reason string) rekey.Outcome {
 	return rekey.Outcome{Status: rekey.Skipped, Reason: reason}
 }
 
-// waitDelaySeconds is how long a follow-up that arrived before its
-// parent's commit waits before it is tried again; heldDelaySeconds how
-// long a task another delivery holds waits (that delivery commits it, or
-// its lease runs out and this copy takes it over).
-const (
-	waitDelaySeconds = 5
-	heldDelaySeconds = 30
-)
+// heldDelaySeconds is how long a task another delivery holds waits (that
+// delivery commits it, or its lease runs out and this copy takes it
+// over).
+const heldDelaySeconds = 30
 
 // leaseAfterDeadline is how long past the invocation's deadline a claim
 // lasts (the commit runs after the objects' deadline); an invocation
@@ -86,11 +82,13 @@ const (
 
 // claim takes the batch's tracked tasks for this delivery. A task
 // committed already is dropped (and its job completed if it is
-// finished); one another delivery holds, or a follow-up whose parent has
-// not committed, is sent again with a delay; a follow-up its parent does
-// not list is dropped; and if the claim itself fails, the task is not run
-// and is sent again. It returns the messages to send.
-func (h *Handler) claim(ctx context.Context, cfg Config, token string, ev events.SQSEvent, work []messageWork, sum *Summary) []outgoing {
+// finished); one another delivery holds is sent again with a delay; a
+// follow-up its parent does not list is dropped; a follow-up whose parent
+// has not committed is left to SQS to deliver again (into redeliver), so
+// that one whose parent never commits ends in the DLQ rather than waits
+// forever; and if the claim itself fails, the task is not run and is
+// sent again. It returns the messages to send.
+func (h *Handler) claim(ctx context.Context, cfg Config, token string, ev events.SQSEvent, work []messageWork, redeliver map[int]bool, sum *Summary) []outgoing {
 	var tasks []jobs.Task
 	var which []int
 	for i := range work {
@@ -128,7 +126,7 @@ func (h *Handler) claim(ctx context.Context, cfg Config, token string, ev events
 		case jobs.Held:
 			out = append(out, outgoing{i, cfg.WorkQueueURL, queue.Message{Body: ev.Records[i].Body, DelaySeconds: heldDelaySeconds}})
 		case jobs.WaitForParent:
-			out = append(out, outgoing{i, cfg.WorkQueueURL, queue.Message{Body: ev.Records[i].Body, DelaySeconds: waitDelaySeconds}})
+			redeliver[i] = true
 		}
 		h.logger().Info("task not run", "messageId", ev.Records[i].MessageId, "job", tasks[k].JobID, "task", tasks[k].MessageID, "claim", c.String())
 	}
