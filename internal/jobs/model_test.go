@@ -99,8 +99,26 @@ type run struct {
 
 var modelBase = time.Date(2027, 6, 1, 0, 0, 0, 0, time.UTC)
 
+// spec fixes a world instead of drawing it from the seed: its objects
+// (key, and how they fail), and a plain schedule (no crashes, faults,
+// transient retries or ranges).
+type spec struct {
+	objects      []objectSpec
+	inventory    bool
+	messageBytes int
+}
+
+type objectSpec struct {
+	key        string
+	failReason string // a permanent failure ("access-denied")
+	flaky      int    // tries that come back to retry first
+	flakyAs    string // their retry reason
+}
+
 // newRun makes a schedule's world from its seed.
-func (m *model) newRun(t testing.TB, seed uint64) *run {
+func (m *model) newRun(t testing.TB, seed uint64) *run { return m.newRunWith(t, seed, nil) }
+
+func (m *model) newRunWith(t testing.TB, seed uint64, sp *spec) *run {
 	t.Helper()
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
@@ -110,14 +128,24 @@ func (m *model) newRun(t testing.TB, seed uint64) *run {
 	if _, err := m.s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(r.bucket)}); err != nil {
 		t.Fatal(err)
 	}
-	for range 2 + rng.IntN(12) {
-		r.put(t, rng.IntN(100) < 15)
+	messageBytes, ranges := 1000+rng.IntN(1500), 1+rng.IntN(3)
+	if sp == nil {
+		for range 2 + rng.IntN(12) {
+			r.put(t, rng.IntN(100) < 15)
+		}
+		w.transientRate = []float64{0, 0, 0.1, 0.3}[rng.IntN(4)]
+		w.sendFaultRate = []float64{0, 0, 0.05}[rng.IntN(3)]
+		r.crashRate = []float64{0, 0.1, 0.25}[rng.IntN(3)]
+		r.inventory = rng.IntN(10) < 3
+		r.mutate = !r.inventory && rng.IntN(2) == 0
+	} else {
+		for _, o := range sp.objects {
+			r.putKey(t, o.key, o.failReason != "")
+			mo := w.objects[o.key]
+			mo.failReason, mo.flaky, mo.flakyAs = o.failReason, o.flaky, o.flakyAs
+		}
+		r.inventory, messageBytes, ranges = sp.inventory, sp.messageBytes, 1
 	}
-	w.transientRate = []float64{0, 0, 0.1, 0.3}[rng.IntN(4)]
-	w.sendFaultRate = []float64{0, 0, 0.05}[rng.IntN(3)]
-	r.crashRate = []float64{0, 0.1, 0.25}[rng.IntN(3)]
-	r.inventory = rng.IntN(10) < 3
-	r.mutate = !r.inventory && rng.IntN(2) == 0
 	pol, err := policy.Parse([]byte(fmt.Sprintf(`{"buckets":{%q:{"kmsKeyArn":%q,"excludePrefixes":["tmp/"]}}}`, r.bucket, m.target)))
 	if err != nil {
 		t.Fatal(err)
@@ -130,7 +158,7 @@ func (m *model) newRun(t testing.TB, seed uint64) *run {
 			DeadlineMargin: 10 * time.Second}}
 	r.planner = &planner.Planner{Get: m.s3c, List: m.s3c, Sender: w, Policy: pol, Jobs: r.store, Reports: r.committer.Reports, Now: w.clock.Now,
 		Config: planner.Config{WorkQueueURL: workURL, ControlQueueURL: controlURL, ControlDLQURL: controlDLQURL,
-			MessageBytes: 1000 + rng.IntN(1500), ListingRanges: 1 + rng.IntN(3)}}
+			MessageBytes: messageBytes, ListingRanges: ranges}}
 	job := planner.Job{Version: planner.JobVersion, Type: planner.TypeListing, Bucket: r.bucket,
 		JobID: jobs.ListingID(r.bucket, "", false, modelBase.Add(time.Duration(seed)))}
 	if r.inventory {
@@ -157,16 +185,21 @@ func (r *run) put(t testing.TB, denied bool) {
 	for {
 		prefix := []string{"a/", "b/", "c/", "tmp/"}[w.rng.IntN(4)]
 		key := prefix + fmt.Sprintf("%03d", w.rng.IntN(1000))
-		if w.objects[key] != nil {
-			continue
+		if w.objects[key] == nil {
+			r.putKey(t, key, denied)
+			return
 		}
-		if _, err := r.m.s3c.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String(r.bucket), Key: aws.String(key),
-			Body: bytes.NewReader([]byte("x"))}); err != nil {
-			t.Fatal(err)
-		}
-		w.objects[key] = &modelObject{key: key, exists: true, everExists: true, initial: !r.listed, denied: denied, excluded: prefix == "tmp/"}
-		return
 	}
+}
+
+func (r *run) putKey(t testing.TB, key string, denied bool) {
+	t.Helper()
+	if _, err := r.m.s3c.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String(r.bucket), Key: aws.String(key),
+		Body: bytes.NewReader([]byte("x"))}); err != nil {
+		t.Fatal(err)
+	}
+	r.w.objects[key] = &modelObject{key: key, exists: true, everExists: true, initial: !r.listed, denied: denied,
+		excluded: strings.HasPrefix(key, "tmp/")}
 }
 
 // remove deletes an object from the bucket.

@@ -114,6 +114,9 @@ type modelObject struct {
 	deleted            bool
 	updated            bool
 	denied             bool
+	failReason         string // why it is denied (default access-denied)
+	flaky              int    // tries left that come back to retry
+	flakyAs            string
 	excluded           bool
 }
 
@@ -360,8 +363,13 @@ func (w *world) Rekey(ctx context.Context, obj messages.Object) rekey.Result {
 	switch {
 	case o == nil || !o.exists:
 		return rekey.Result{Outcome: rekey.Outcome{Status: rekey.Gone}}
+	case o.denied && o.failReason != "":
+		return rekey.Result{Outcome: rekey.Outcome{Status: rekey.Failed, Reason: o.failReason}}
 	case o.denied:
 		return rekey.Result{Outcome: rekey.Outcome{Status: rekey.Failed, Reason: rekey.ReasonAccessDenied}}
+	case o.flaky > 0:
+		o.flaky--
+		return rekey.Result{Outcome: rekey.Outcome{Status: rekey.Retry, Reason: o.flakyAs}}
 	case roll < w.transientRate/2:
 		return rekey.Result{Outcome: rekey.Outcome{Status: rekey.Retry, Reason: "InternalError"}}
 	case roll < w.transientRate:
