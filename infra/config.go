@@ -32,6 +32,10 @@ type Config struct {
 	// the region (kms:ViaService), for those who do not know all their old
 	// keys.
 	SourceKeyArns []string `json:"sourceKeyArns,omitempty"`
+	// OperatorRoleArns are the roles operators run s3rekey backfill and
+	// redrive under: with the functions' roles and the stack's EventBridge
+	// rules, the only senders the work and control queues accept.
+	OperatorRoleArns []string `json:"operatorRoleArns,omitempty"`
 	// MaxKMSRequestsPerSecond is the policy's account-wide KMS budget.
 	MaxKMSRequestsPerSecond   float64        `json:"maxKmsRequestsPerSecond,omitempty"`
 	Encrypt                   FunctionConfig `json:"encrypt"`

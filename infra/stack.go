@@ -94,6 +94,7 @@ func NewS3RekeyStack(scope constructs.Construct, id string, props *S3RekeyStackP
 	grant(s.Encrypt, permissions.Encrypt(res))
 	grant(s.Planner, permissions.Planner(res))
 	s.bucketSetup(cfg, keys, inventory)
+	s.queuePolicies(cfg)
 	s.monitoring(cfg)
 
 	out := func(name string, v *string) {

@@ -35,9 +35,9 @@ type Committer struct {
 	Store *Store
 	// Reports writes report parts; nil keeps counts only.
 	Reports *Reports
-	// Get reads a report manifest back, to see that it lists what the job
-	// counts; nil when Reports is nil.
-	Get GetObjectAPI
+	// Get reads a report manifest's metadata, to see that it lists what
+	// the job counts; nil when Reports is nil.
+	Get ReportReader
 	// SkipUploads leaves the new-upload path uncounted (AddUploads does
 	// nothing).
 	SkipUploads bool

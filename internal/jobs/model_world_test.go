@@ -213,6 +213,14 @@ func (r *reportStore) PutObject(ctx context.Context, in *s3.PutObjectInput, o ..
 	return out, r.w.after(err)
 }
 
+func (r *reportStore) HeadObject(ctx context.Context, in *s3.HeadObjectInput, o ...func(*s3.Options)) (*s3.HeadObjectOutput, error) {
+	if err := r.w.tick("query"); err != nil {
+		return nil, err
+	}
+	out, err := r.api.HeadObject(ctx, in, o...)
+	return out, r.w.after(err)
+}
+
 func (r *reportStore) GetObject(ctx context.Context, in *s3.GetObjectInput, o ...func(*s3.Options)) (*s3.GetObjectOutput, error) {
 	if err := r.w.tick("query"); err != nil {
 		return nil, err

@@ -34,10 +34,25 @@ type GetObjectAPI interface {
 	GetObject(ctx context.Context, in *s3.GetObjectInput, optFns ...func(*s3.Options)) (*s3.GetObjectOutput, error)
 }
 
+// HeadObjectAPI reads a report manifest's metadata: a finished job's
+// completion checks that its manifest.json lists what the job counts.
+type HeadObjectAPI interface {
+	HeadObject(ctx context.Context, in *s3.HeadObjectInput, optFns ...func(*s3.Options)) (*s3.HeadObjectOutput, error)
+}
+
+// ReportReader reads reports back.
+type ReportReader interface {
+	GetObjectAPI
+	HeadObjectAPI
+}
+
 var (
 	_ PutObjectAPI = (*s3.Client)(nil)
-	_ GetObjectAPI = (*s3.Client)(nil)
+	_ ReportReader = (*s3.Client)(nil)
 )
+
+// metaStateDigest is the manifest's metadata naming what it lists.
+const metaStateDigest = "state-digest"
 
 // ReportSchema are the columns of a report part: S3 Batch Operations'
 // completion report columns (batch-ops-examples-reports.md), then
@@ -113,10 +128,10 @@ type part struct {
 	Rows int64  `json:"Rows"`
 }
 
-func (r *Reports) put(ctx context.Context, key, contentType string, body []byte) (string, error) {
+func (r *Reports) put(ctx context.Context, key, contentType string, body []byte, metadata map[string]string) (string, error) {
 	sum := md5.Sum(body)
 	_, err := r.API.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(r.Bucket), Key: aws.String(key), Body: bytes.NewReader(body),
-		ContentType: aws.String(contentType), ContentMD5: aws.String(base64.StdEncoding.EncodeToString(sum[:])),
+		ContentType: aws.String(contentType), ContentMD5: aws.String(base64.StdEncoding.EncodeToString(sum[:])), Metadata: metadata,
 		ServerSideEncryption: s3types.ServerSideEncryptionAwsKms, SSEKMSKeyId: aws.String(r.KMSKeyARN), BucketKeyEnabled: aws.Bool(true)})
 	if err != nil {
 		return "", fmt.Errorf("report s3://%s/%s: %w", r.Bucket, key, err)
@@ -139,7 +154,7 @@ func (r *Reports) writePart(ctx context.Context, jobID, name string, rows []Row)
 	_ = zw.Close()
 	sum := md5.Sum(buf.Bytes())
 	key := r.dir(jobID) + "parts/" + name + "-" + hex.EncodeToString(sum[:8]) + ".csv.gz"
-	md5hex, err := r.put(ctx, key, "application/gzip", buf.Bytes())
+	md5hex, err := r.put(ctx, key, "application/gzip", buf.Bytes(), nil)
 	return part{Key: key, MD5: md5hex, Size: int64(buf.Len()), Rows: int64(len(rows))}, err
 }
 
@@ -182,34 +197,31 @@ func (r *Reports) writeManifest(ctx context.Context, jobID string, parts []part,
 	for _, p := range parts {
 		links.WriteString("s3://" + r.Bucket + "/" + p.Key + "\n")
 	}
-	if _, err := r.put(ctx, r.dir(jobID)+"hive/symlink.txt", "text/plain", []byte(links.String())); err != nil {
+	if _, err := r.put(ctx, r.dir(jobID)+"hive/symlink.txt", "text/plain", []byte(links.String()), nil); err != nil {
 		return "", err
 	}
 	key := r.dir(jobID) + "manifest.json"
-	_, err := r.put(ctx, key, "application/json", body)
+	_, err := r.put(ctx, key, "application/json", body, map[string]string{metaStateDigest: digest})
 	return "s3://" + r.Bucket + "/" + key, err
 }
 
 // manifestLists reports whether the job's manifest.json is the report of
 // the records digest names (a slower completion of fewer records may
-// have written it last).
-func (r *Reports) manifestLists(ctx context.Context, api GetObjectAPI, jobID, digest string) (bool, error) {
+// have written it last), from its metadata: no report is read.
+func (r *Reports) manifestLists(ctx context.Context, api HeadObjectAPI, jobID, digest string) (bool, error) {
 	if api == nil {
 		return false, nil
 	}
-	body, err := readObject(ctx, api, r.Bucket, r.dir(jobID)+"manifest.json")
+	out, err := api.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(r.Bucket), Key: aws.String(r.dir(jobID) + "manifest.json")})
+	var nf *s3types.NotFound
 	var nsk *s3types.NoSuchKey
-	if errors.As(err, &nsk) {
+	if errors.As(err, &nf) || errors.As(err, &nsk) {
 		return false, nil
 	}
 	if err != nil {
-		return false, err
+		return false, fmt.Errorf("report s3://%s/%smanifest.json: %w", r.Bucket, r.dir(jobID), err)
 	}
-	var m Manifest
-	if json.Unmarshal(body, &m) != nil {
-		return false, nil
-	}
-	return m.StateDigest == digest, nil
+	return out.Metadata[metaStateDigest] == digest, nil
 }
 
 // ReadPart decodes one report part.
