@@ -473,7 +473,10 @@ func outcomeShows(out rekey.Outcome, o *modelObject) bool {
 	case rekey.Updated, rekey.Compliant:
 		return o.updated
 	case rekey.Failed:
-		return !o.updated
+		// Out of attempts on errors that pass is true of an object a
+		// delivery that crashed before its commit had updated: the tries
+		// that count could not tell (docs/jobs.md).
+		return !o.updated || out.Reason == "attempts-exhausted"
 	case rekey.Gone:
 		return o.deleted
 	case rekey.Skipped:
