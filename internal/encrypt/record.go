@@ -45,9 +45,12 @@ func childContent(t messages.Task, reason string) []byte {
 // the most it can do is what any sender of the work queue can, ask for
 // the objects it names to be brought onto their key.
 func (h *Handler) verify(ctx context.Context, t messages.Task, messageID string) (messages.Task, error) {
-	ok, err := h.Jobs.Verify(ctx, t)
-	if err != nil || ok {
-		return t, err
+	ok := jobs.ValidID(t.JobID) && jobs.ValidTaskID(t.ID) && (t.Parent == "" || jobs.ValidTaskID(t.Parent))
+	if ok {
+		var err error
+		if ok, err = h.Jobs.Verify(ctx, t); err != nil || ok {
+			return t, err
+		}
 	}
 	h.logger().Warn("tracked task not signed by this deployment: run untracked, counted in no job", "messageId", messageID,
 		"job", t.JobID, "task", t.ID)

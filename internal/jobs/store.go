@@ -124,6 +124,9 @@ func key(pk types.AttributeValue, sk string) map[string]types.AttributeValue {
 // manifest finds it) and returns its creation time, the clock its planning
 // reads Object Lock dates by, so that every delivery plans alike.
 func (s *Store) Begin(ctx context.Context, id, kind, source string, units int64, report string) (time.Time, error) {
+	if !ValidID(id) {
+		return time.Time{}, fmt.Errorf("job id %q is not an s3rekey job id", id)
+	}
 	out, err := s.API.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(s.Table), Key: key(jobPK(id), skMeta),
 		UpdateExpression: aws.String("SET #kind = if_not_exists(#kind, :kind), #source = if_not_exists(#source, :source), " +
 			"#created = if_not_exists(#created, :now), #units = :units, #report = :report, #expires = if_not_exists(#expires, :expires)"),
