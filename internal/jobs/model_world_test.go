@@ -35,6 +35,9 @@ import (
 type inProcess struct{ h http.Handler }
 
 func (p inProcess) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Body == nil {
+		r.Body = http.NoBody // as a server's request always has one
+	}
 	rec := httptest.NewRecorder()
 	p.h.ServeHTTP(rec, r)
 	return rec.Result(), nil
