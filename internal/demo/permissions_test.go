@@ -433,5 +433,3 @@ func TestKeyRotationByAlias(t *testing.T) {
 		t.Errorf("outcomes %v", outcomes)
 	}
 }
-
-var errDenied = fmt.Errorf("AccessDenied")

@@ -2,8 +2,6 @@ package jobs
 
 import (
 	"encoding/json"
-	"maps"
-	"slices"
 )
 
 // Delivery is what one delivery of one task did, to commit as the task's
@@ -85,15 +83,6 @@ func decodeRecord(s string) (record, error) {
 	var r record
 	err := json.Unmarshal([]byte(s), &r)
 	return r, err
-}
-
-// done is how many of the task's own objects have a terminal outcome.
-func (r record) done() int64 {
-	var n int64
-	for _, k := range slices.Sorted(maps.Keys(r.Outcomes)) {
-		n += r.Outcomes[k]
-	}
-	return n
 }
 
 // lists reports whether the record names id as one of its follow-ups.

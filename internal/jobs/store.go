@@ -169,28 +169,11 @@ func strAttr(v types.AttributeValue) string {
 	return ""
 }
 
-// Counts are what one commit adds to a job.
+// Counts are what one batch of upload events adds to its bucket's
+// rolling uploads job.
 type Counts struct {
 	Rows, RowsExpected, Planned, Done, UnitsDone int64
 	Outcomes                                     map[string]int64
-}
-
-func (c *Counts) add(o Counts) {
-	c.Rows += o.Rows
-	c.RowsExpected += o.RowsExpected
-	c.Planned += o.Planned
-	c.Done += o.Done
-	c.UnitsDone += o.UnitsDone
-	if c.Outcomes == nil {
-		c.Outcomes = map[string]int64{}
-	}
-	for k, v := range o.Outcomes {
-		c.Outcomes[k] += v
-	}
-}
-
-func (c Counts) empty() bool {
-	return c.Rows == 0 && c.RowsExpected == 0 && c.Planned == 0 && c.Done == 0 && c.UnitsDone == 0 && len(c.Outcomes) == 0
 }
 
 // addUpdate renders counts as an UpdateItem ADD (and the record's expiry).
