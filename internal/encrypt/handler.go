@@ -342,7 +342,7 @@ func (h *Handler) followUps(ctx context.Context, i int, messageID string, w *mes
 	if len(w.task.Objects) == 0 || w.notRun {
 		return nil, nil
 	}
-	tracked := w.task.ID != ""
+	tracked := w.task.ID != "" && h.Jobs != nil // without job records, follow-ups carry no job
 	var retry, unstarted []messages.Object
 	deadByReason := map[rekey.Outcome][]messages.Object{}
 	lastRetry := rekey.Outcome{}
@@ -380,8 +380,9 @@ func (h *Handler) followUps(ctx context.Context, i int, messageID string, w *mes
 			// facts that are stale by then.
 			t.Redelivered = true
 		}
+		t.ID, t.Parent = "", ""
 		if tracked {
-			t.ID, t.Parent = "", w.task.ID
+			t.Parent = w.task.ID
 			reason := ""
 			if dead != nil {
 				reason = dead.String()
