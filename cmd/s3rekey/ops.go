@@ -613,11 +613,11 @@ func reopenJobs(ctx context.Context, api *sqs.Client, store *jobs.Store, dlqURL 
 			seen[aws.ToString(m.MessageId)] = true
 			handles = append(handles, aws.ToString(m.ReceiptHandle))
 			t, err := messages.Decode(aws.ToString(m.Body))
-			if err != nil || t.Parent == "" || t.ID == "" {
+			if err != nil || t.Parent == "" || !jobs.ValidID(t.JobID) || !jobs.ValidTaskID(t.ID) {
 				if err == nil && t.Prior != "" {
 					stale++ // a dead letter of an earlier version: its job cannot be reopened
 				}
-				continue
+				continue // not a job's dead letter: moved back as it is
 			}
 			n := int64(0)
 			for _, o := range t.Objects {
