@@ -16,7 +16,7 @@ FUZZ_TARGETS := internal/emulator:FuzzS3Request internal/emulator:FuzzJSONReques
 	internal/emulator/iam:FuzzParsePolicy internal/emulator/sqs:FuzzQueryInput \
 	internal/emulator/dynamodb:FuzzExpressions internal/jobs:FuzzReadPart
 
-.PHONY: all build test test-faults fuzz lint demo bench synth deploy clean
+.PHONY: all build test test-faults soak fuzz lint demo bench synth deploy clean
 
 all: build test
 
@@ -41,11 +41,18 @@ test: lint
 	$(GO) build -o build/testsummary ./internal/witness/testsummary
 	@{ $(GO) test -race -count=1 -json $$($(GO) list ./... | grep -v '/infra$$'); echo $$? > build/test.status; } | build/testsummary || exit 1; \
 		exit $$(cat build/test.status)
+	$(GO) test -count=1 -run '^TestModel$$' ./internal/jobs/
 	$(GO) test -count=1 ./infra/
 
 ## test-faults: the fault matrix at full size (100,000 objects; make test runs it at 1,200)
 test-faults:
 	S3REKEY_FAULT_OBJECTS=$${S3REKEY_FAULT_OBJECTS:-100000} $(GO) test -count=1 -timeout 60m -run '^TestFaultMatrix$$' -v ./internal/demo/
+
+## soak: the job protocol's model-based test over many more schedules
+## (SCHEDULES, default 20,000, from seed SEED, default 1); make test runs
+## it within 40 s (thousands of schedules, and 150 under the race detector)
+soak:
+	S3REKEY_SCHEDULES=$${SCHEDULES:-20000} S3REKEY_SEED=$${SEED:-1} $(GO) test -count=1 -timeout 0 -run '^TestModel$$' ./internal/jobs/
 
 ## fuzz: every fuzz target for FUZZTIME each (their seed corpora run in make test)
 fuzz:

@@ -30,7 +30,11 @@ type Config struct {
 	// kms:Decrypt on every key of the account, usable only through S3 of
 	// the region (kms:ViaService), for those who do not know all their old
 	// keys.
-	SourceKeyArns             []string       `json:"sourceKeyArns,omitempty"`
+	SourceKeyArns []string `json:"sourceKeyArns,omitempty"`
+	// OperatorRoleArns are the roles operators run s3rekey backfill and
+	// redrive under: with the functions' roles and the stack's EventBridge
+	// rules, the only senders the work and control queues accept.
+	OperatorRoleArns          []string       `json:"operatorRoleArns,omitempty"`
 	Encrypt                   FunctionConfig `json:"encrypt"`
 	Planner                   FunctionConfig `json:"planner"`
 	Enroll                    EnrollConfig   `json:"enroll"`

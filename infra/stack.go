@@ -85,6 +85,7 @@ func NewS3RekeyStack(scope constructs.Construct, id string, props *S3RekeyStackP
 	grant(s.Planner, permissions.Planner(res))
 	grant(s.Enroll, permissions.Enroll(res))
 	s.eventRules(inventory, jr.reportBucketName)
+	s.queuePolicies(cfg)
 	s.monitoring(cfg)
 	s.keySafety(res.TargetKeyAliases)
 

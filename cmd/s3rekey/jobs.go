@@ -219,7 +219,7 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	if j.ReportManifest == "" {
 		if j.State == jobs.StateFailed {
-			return fmt.Errorf("job %s failed (%s): it has no report manifest; the parts written before it failed are under %s", id, j.Reason, j.Report)
+			return fmt.Errorf("job %s failed (%s): it has no report manifest; the parts written before it failed are under %s", id, j.TerminalReason, j.Report)
 		}
 		return fmt.Errorf("job %s is %s: its report manifest is written when it completes (parts so far under %s)", id, j.State, j.Report)
 	}
@@ -237,12 +237,12 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 	}
 	if *asJSON {
-		return json.NewEncoder(stdout).Encode(map[string]any{"job": j.ID, "state": j.State, "reason": j.Reason, "manifest": j.ReportManifest, "rows": len(rows),
+		return json.NewEncoder(stdout).Encode(map[string]any{"job": j.ID, "state": j.State, "reason": j.TerminalReason, "manifest": j.ReportManifest, "rows": len(rows),
 			"byOutcome": byOutcome, "localCopy": *out})
 	}
 	fmt.Fprintf(stdout, "job %s: %s\n", j.ID, j.State)
 	if j.Terminal() {
-		fmt.Fprintf(stdout, "%s %s: %s; the report lists what was done before\n", j.State, j.Ended.Format(time.RFC3339), j.Reason)
+		fmt.Fprintf(stdout, "%s %s: %s; the report lists what was done before\n", j.State, j.Ended.Format(time.RFC3339), j.TerminalReason)
 	}
 	fmt.Fprintf(stdout, "report %s: %d objects listed\n", j.ReportManifest, len(rows))
 	for _, k := range sortedKeys(byOutcome) {

@@ -40,8 +40,9 @@ func TestJobCommands(t *testing.T) {
 		t.Fatalf("claim %v %v", claims, err)
 	}
 	res, err := committer.Commit(ctx, "tok", []jobs.Delivery{{JobID: id, MessageID: task.MessageID,
-		Counts: jobs.Counts{Rows: 3, RowsExpected: 3, UnitsDone: 1, Planned: 2, Done: 2, Outcomes: map[string]int64{"updated": 2, skipped.String(): 1}},
-		Rows:   []jobs.Row{{Bucket: "photos", Key: "a b,c.jpg", Outcome: skipped}}}})
+		Root:     &jobs.Root{Unit: "f", First: true, Final: true, Rows: 3, Planned: 2, Skipped: map[string]int64{skipped.String(): 1}},
+		Outcomes: map[string]int64{"updated": 2},
+		Rows:     []jobs.Row{{Bucket: "photos", Key: "a b,c.jpg", Outcome: skipped}}}})
 	if err != nil || res[0] != jobs.Committed {
 		t.Fatalf("commit %v %v", res, err)
 	}

@@ -49,7 +49,7 @@ func runJobsCancel(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if *asJSON {
 		return json.NewEncoder(stdout).Encode(j)
 	}
-	fmt.Fprintf(stdout, "job %s cancelled %s: %s\n", j.ID, j.Ended.Format(time.RFC3339), j.Reason)
+	fmt.Fprintf(stdout, "job %s cancelled %s: %s\n", j.ID, j.Ended.Format(time.RFC3339), j.TerminalReason)
 	if j.ReportManifest != "" {
 		fmt.Fprintf(stdout, "report %s (what was done before the cancellation)\n", j.ReportManifest)
 	} else {
@@ -71,7 +71,7 @@ func markStalled(j *jobs.Job, now time.Time, after time.Duration) {
 func note(j *jobs.Job) string {
 	switch {
 	case j.Terminal():
-		return j.Reason
+		return j.TerminalReason
 	case j.State == jobs.StateStalled:
 		return fmt.Sprintf("no progress since %s: see docs/operations.md, Resuming a stalled job", j.LastProgress().Format(time.RFC3339))
 	}

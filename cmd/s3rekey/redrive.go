@@ -163,8 +163,11 @@ func reopenJobs(ctx context.Context, api *sqs.Client, store *jobs.Store, dlqURL 
 			seen[aws.ToString(m.MessageId)] = true
 			handles = append(handles, aws.ToString(m.ReceiptHandle))
 			t, err := messages.Decode(aws.ToString(m.Body))
-			if err != nil || t.Prior == "" {
-				continue
+			if err != nil || t.Parent == "" || !jobs.ValidID(t.JobID) || !jobs.ValidTaskID(t.ID) {
+				if err == nil && t.Prior != "" {
+					stale++ // a dead letter of an earlier version: its job cannot be reopened
+				}
+				continue // not a job's dead letter: moved back as it is
 			}
 			n := int64(0)
 			for _, o := range t.Objects {
@@ -172,13 +175,8 @@ func reopenJobs(ctx context.Context, api *sqs.Client, store *jobs.Store, dlqURL 
 					n++
 				}
 			}
-			wasStale, err := store.Reopen(ctx, t.JobID, t.ID, t.ParentToken, t.Prior, n)
-			if err != nil {
+			if err := store.Reopen(ctx, t.JobID, t.ID); err != nil {
 				return nil, 0, err
-			}
-			if wasStale {
-				stale++
-				continue
 			}
 			byJob[t.JobID] += n
 		}
@@ -196,7 +194,7 @@ func reopenJobs(ctx context.Context, api *sqs.Client, store *jobs.Store, dlqURL 
 		fmt.Fprintf(stdout, "reopened job %s: %d objects pending again\n", id, byJob[id])
 	}
 	if stale > 0 {
-		fmt.Fprintf(stdout, "%d dead letters of deliveries that lost their commit: they count nothing\n", stale)
+		fmt.Fprintf(stdout, "%d dead letters from an earlier version of s3rekey: their objects are retried, and their jobs are not reopened\n", stale)
 	}
 	return byJob, stale, nil
 }

@@ -35,8 +35,11 @@ type JobRecorder interface {
 	Claim(ctx context.Context, token string, lease time.Time, tasks []jobs.Task) ([]jobs.Claim, error)
 	Commit(ctx context.Context, token string, ds []jobs.Delivery) ([]jobs.Result, error)
 	Release(ctx context.Context, token string, tasks []jobs.Task)
+	Complete(ctx context.Context, jobIDs ...string) error
 	AddUploads(ctx context.Context, bucket string, day time.Time, c jobs.Counts) error
 	Wants(o rekey.Outcome) bool
+	Sign(ctx context.Context, t *messages.Task) error
+	Verify(ctx context.Context, t messages.Task) (bool, error)
 }
 
 var (
@@ -104,8 +107,14 @@ type messageWork struct {
 	// that object's outcome and needs no follow-up of its own.
 	duplicate []bool
 	// notRun marks a tracked task this delivery may not run: committed
-	// already, or held by another delivery.
+	// already, held by another delivery, or a follow-up its parent does
+	// not list (yet).
 	notRun bool
+	// committed marks a tracked task committed by an earlier delivery:
+	// this one completes its job if it is finished.
+	committed bool
+	// children are the tracked follow-ups sent for the task.
+	children []jobs.Child
 }
 
 type objectRef struct{ i, j int }
@@ -140,6 +149,7 @@ func (h *Handler) HandleWithSummary(ctx context.Context, ev events.SQSEvent) (ev
 	log := h.logger()
 	sum := Summary{Messages: len(ev.Records), Outcomes: map[string]int{}}
 	work := make([]messageWork, len(ev.Records))
+	redeliver := map[int]bool{}
 	var out []outgoing
 
 	for i, rec := range ev.Records {
@@ -151,6 +161,17 @@ func (h *Handler) HandleWithSummary(ctx context.Context, ev events.SQSEvent) (ev
 			out = append(out, outgoing{i, cfg.DeadLetterQueueURL, queue.Message{Body: rec.Body, Attributes: map[string]string{
 				AttrOutcome: string(rekey.Rejected), AttrReason: truncate(rej.Reason, 256), AttrSource: rec.MessageId}}})
 			continue
+		}
+		if task.ID != "" && h.Jobs != nil {
+			task, err = h.verify(ctx, task, rec.MessageId)
+			if err != nil {
+				// The key could not be read: nothing is run, and SQS
+				// delivers the message again.
+				log.Warn("task signature not checked; the message will be redelivered", "messageId", rec.MessageId, "error", err)
+				redeliver[i] = true
+				work[i] = messageWork{task: messages.Task{}, notRun: true}
+				continue
+			}
 		}
 		if received, _ := strconv.Atoi(rec.Attributes["ApproximateReceiveCount"]); task.Attempt > 0 || task.Redelivered || received > 1 {
 			// A retry or a redelivery (of this message, or of the planner job
@@ -176,16 +197,29 @@ func (h *Handler) HandleWithSummary(ctx context.Context, ev events.SQSEvent) (ev
 	token := newToken()
 	var held []outgoing
 	if h.Jobs != nil {
-		held = h.claim(ctx, cfg, token, ev, work, &sum)
+		held = h.claim(ctx, cfg, token, ev, work, redeliver, &sum)
 	}
 
 	h.rekeyAll(ctx, cfg, work, &sum)
 
 	out = append(out, held...)
+	unsigned := map[int]bool{}
 	for i := range work {
-		out = append(out, h.followUps(i, ev.Records[i].MessageId, &work[i], cfg, token, &sum)...)
+		follow, err := h.followUps(ctx, i, ev.Records[i].MessageId, &work[i], cfg, &sum)
+		if err != nil {
+			log.Error("follow-ups not signed; the message will be redelivered", "messageId", ev.Records[i].MessageId, "error", err)
+			unsigned[i] = true
+			continue
+		}
+		out = append(out, follow...)
 	}
 	failed := h.send(ctx, out)
+	for i := range unsigned {
+		failed[i] = true
+	}
+	for i := range redeliver {
+		failed[i] = true
+	}
 	if h.Jobs != nil {
 		h.record(ctx, cfg, token, ev, work, failed, &sum)
 	}
@@ -310,11 +344,11 @@ loop:
 // rather than through SQS redelivery: redelivering a message would re-run
 // all its other objects, and access problems need a person, who redrives
 // the DLQ when they are fixed.
-func (h *Handler) followUps(i int, messageID string, w *messageWork, cfg Config, token string, sum *Summary) []outgoing {
+func (h *Handler) followUps(ctx context.Context, i int, messageID string, w *messageWork, cfg Config, sum *Summary) ([]outgoing, error) {
 	if len(w.task.Objects) == 0 || w.notRun {
-		return nil
+		return nil, nil
 	}
-	tracked := w.task.ID != ""
+	tracked := w.task.ID != "" && h.Jobs != nil // without job records, follow-ups carry no job
 	var retry, unstarted, paused []messages.Object
 	deadByReason := map[rekey.Outcome][]messages.Object{}
 	lastRetry := rekey.Outcome{}
@@ -343,20 +377,40 @@ func (h *Handler) followUps(i int, messageID string, w *messageWork, cfg Config,
 		}
 	}
 	var out []outgoing
-	// child is a follow-up task: a tracked one gets its own id and this
-	// delivery's token, and none carries the planner's counts again.
-	child := func(objs []messages.Object, attempt int, kind, reason string) messages.Task {
+	// child is a follow-up task: a tracked one is named by its parent and
+	// content and signed, and none carries the planner's counts again.
+	child := func(objs []messages.Object, attempt int, kind string, dead *rekey.Outcome) (string, error) {
 		t := w.task
-		t.Objects, t.Attempt, t.Plan, t.Prior = objs, attempt, nil, ""
-		if tracked {
-			t.ID, t.ParentToken = jobs.ChildID(w.task.ID, kind, reason), token
+		t.Objects, t.Attempt, t.Plan, t.Prior, t.ParentToken, t.Sig = objs, attempt, nil, "", "", ""
+		if kind == jobs.ChildDead {
+			// Attempt 0 and Redelivered: a redriven dead letter gets every
+			// attempt again, and re-reads its objects instead of trusting
+			// facts that are stale by then.
+			t.Redelivered = true
 		}
-		return t
-	}
-	task := func(objs []messages.Object, attempt int, kind string) string {
+		t.ID, t.Parent = "", ""
+		if tracked {
+			t.Parent = w.task.ID
+			reason := ""
+			if dead != nil {
+				reason = dead.String()
+			}
+			t.ID = jobs.ChildID(w.task.ID, kind, childContent(t, reason))
+			if err := h.Jobs.Sign(ctx, &t); err != nil {
+				return "", err
+			}
+			c := jobs.Child{ID: t.ID, Kind: kind, Objects: int64(len(objs))}
+			if dead != nil {
+				c.Outcome = outcomeKey(*dead)
+				for _, obj := range objs {
+					c.Rows = append(c.Rows, jobs.Row{Bucket: obj.Bucket, Key: obj.Key, VersionID: obj.VersionID, Outcome: *dead, DeadLetter: t.ID})
+				}
+			}
+			w.children = append(w.children, c)
+		}
 		// A decoded task always encodes again: Decode validated it.
-		body, _ := child(objs, attempt, kind, "").Encode()
-		return body
+		body, _ := t.Encode()
+		return body, nil
 	}
 	if len(retry) > 0 {
 		delay := h.retryDelay(w.task.Attempt, cfg)
@@ -366,7 +420,11 @@ func (h *Handler) followUps(i int, messageID string, w *messageWork, cfg Config,
 			// a long one leaves the quota unused while they wait.
 			delay = min(delay, throttledRetryDelay)
 		}
-		out = append(out, outgoing{i, cfg.WorkQueueURL, queue.Message{Body: task(retry, w.task.Attempt+1, jobs.ChildRetry), DelaySeconds: delay}})
+		body, err := child(retry, w.task.Attempt+1, jobs.ChildRetry, nil)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, outgoing{i, cfg.WorkQueueURL, queue.Message{Body: body, DelaySeconds: delay}})
 		sum.Requeued += len(retry)
 		h.logger().Info("objects requeued", "messageId", messageID, "objects", len(retry), "attempt", w.task.Attempt+1,
 			"delaySeconds", delay, "reason", lastRetry.Reason)
@@ -375,7 +433,10 @@ func (h *Handler) followUps(i int, messageID string, w *messageWork, cfg Config,
 		// Held by the circuit breaker: back with SQS's longest delay and the
 		// same attempt, so that nothing is dead-lettered for the pause.
 		delay := int32(max(cfg.PausedRetryDelay/time.Second, 1))
-		body, _ := child(paused, w.task.Attempt, jobs.ChildRetry, ReasonPaused).Encode()
+		body, err := child(paused, w.task.Attempt, jobs.ChildRetry, nil)
+		if err != nil {
+			return nil, err
+		}
 		out = append(out, outgoing{i, cfg.WorkQueueURL, queue.Message{Body: body, DelaySeconds: delay}})
 		sum.Requeued += len(paused)
 		h.logger().Info("objects held by the circuit breaker", "messageId", messageID, "objects", len(paused), "delaySeconds", delay)
@@ -387,7 +448,11 @@ func (h *Handler) followUps(i int, messageID string, w *messageWork, cfg Config,
 		if tracked {
 			delay = 1
 		}
-		out = append(out, outgoing{i, cfg.WorkQueueURL, queue.Message{Body: task(unstarted, w.task.Attempt, jobs.ChildUnstarted), DelaySeconds: delay}})
+		body, err := child(unstarted, w.task.Attempt, jobs.ChildUnstarted, nil)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, outgoing{i, cfg.WorkQueueURL, queue.Message{Body: body, DelaySeconds: delay}})
 		sum.Requeued += len(unstarted)
 		h.logger().Info("deadline near: unstarted objects requeued", "messageId", messageID, "objects", len(unstarted))
 	}
@@ -398,20 +463,16 @@ func (h *Handler) followUps(i int, messageID string, w *messageWork, cfg Config,
 		if o.Detail != "" {
 			attrs[AttrDetail] = truncate(o.Detail, 256)
 		}
-		// Attempt 0 and Redelivered: a redriven dead letter gets every
-		// attempt again, and re-reads its objects instead of trusting
-		// facts that are stale by then.
-		dead := child(objs, 0, jobs.ChildDead, o.Reason)
-		dead.Redelivered = true
-		if tracked {
-			dead.Prior = deadOutcome(o).String()
+		dead := deadOutcome(o)
+		body, err := child(objs, 0, jobs.ChildDead, &dead)
+		if err != nil {
+			return nil, err
 		}
-		body, _ := dead.Encode()
 		out = append(out, outgoing{i, cfg.DeadLetterQueueURL, queue.Message{Body: body, Attributes: attrs}})
 		sum.DeadLetter += len(objs)
 		h.logger().Warn("objects dead-lettered", "messageId", messageID, "objects", len(objs), "outcome", string(o.Status), "reason", o.Reason)
 	}
-	return out
+	return out, nil
 }
 
 // exhausted reports a retry that ran out of attempts. Throttling and

@@ -4,23 +4,61 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"maps"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/s3rekey/s3rekey/internal/inventory"
 	"github.com/s3rekey/s3rekey/internal/jobs"
+	"github.com/s3rekey/s3rekey/internal/messages"
 	"github.com/s3rekey/s3rekey/internal/queue"
 	"github.com/s3rekey/s3rekey/internal/rekey"
 )
 
-// newToken names one delivery of a batch: its follow-ups count only if
-// its commit wins.
+// newToken names one delivery of a batch: only the delivery holding a
+// task's claim can commit its record.
 func newToken() string {
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// childContent is what names a follow-up: its objects, attempt and, for a
+// dead letter, the outcome it counts under.
+func childContent(t messages.Task, reason string) []byte {
+	b, _ := json.Marshal(struct {
+		Objects []messages.Object `json:"o"`
+		Attempt int               `json:"a"`
+		Reason  string            `json:"r"`
+	}{t.Objects, t.Attempt, reason})
+	return b
+}
+
+// verify checks a tracked task's signature. A task this deployment did
+// not sign (forged, altered, or from before signatures) changes no job:
+// its job fields are dropped and its objects run as untracked work, so
+// the most it can do is what any sender of the work queue can, ask for
+// the objects it names to be brought onto their key.
+func (h *Handler) verify(ctx context.Context, t messages.Task, messageID string) (messages.Task, error) {
+	ok := jobs.ValidID(t.JobID) && jobs.ValidTaskID(t.ID) && (t.Parent == "" || jobs.ValidTaskID(t.Parent))
+	if ok {
+		var err error
+		if ok, err = h.Jobs.Verify(ctx, t); err != nil || ok {
+			return t, err
+		}
+	}
+	h.logger().Warn("tracked task not signed by this deployment: run untracked, counted in no job", "messageId", messageID,
+		"job", t.JobID, "task", t.ID)
+	t.ID, t.Parent, t.ParentToken, t.Prior, t.Sig, t.Plan = "", "", "", "", "", nil
+	for j := range t.Objects {
+		t.Objects[j].Skip = ""
+	}
+	return t, nil
 }
 
 // plannerOutcome is the outcome of a row the planner did not send: gone
@@ -32,14 +70,10 @@ func plannerOutcome(reason string) rekey.Outcome {
 	return rekey.Outcome{Status: rekey.Skipped, Reason: reason}
 }
 
-// waitDelaySeconds is how long a follow-up that arrived before its
-// parent's commit waits before it is tried again; heldDelaySeconds how
-// long a task another delivery holds waits (that delivery commits it, or
-// its lease runs out and this copy takes it over).
-const (
-	waitDelaySeconds = 5
-	heldDelaySeconds = 30
-)
+// heldDelaySeconds is how long a task another delivery holds waits (that
+// delivery commits it, or its lease runs out and this copy takes it
+// over).
+const heldDelaySeconds = 30
 
 // leaseAfterDeadline is how long past the invocation's deadline a claim
 // lasts (the commit runs after the objects' deadline); an invocation
@@ -50,15 +84,19 @@ const (
 )
 
 // claim takes the batch's tracked tasks for this delivery. A task
-// committed already is dropped; one another delivery holds is sent again
-// with a delay; and if the claim itself fails, the task is not run and is
-// redelivered. It returns the messages to send for held tasks.
-func (h *Handler) claim(ctx context.Context, cfg Config, token string, ev events.SQSEvent, work []messageWork, sum *Summary) []outgoing {
+// committed already is dropped (and its job completed if it is
+// finished); one another delivery holds is sent again with a delay; a
+// follow-up its parent does not list is dropped; a follow-up whose parent
+// has not committed is left to SQS to deliver again (into redeliver), so
+// that one whose parent never commits ends in the DLQ rather than waits
+// forever; and if the claim itself fails, the task is not run and is
+// sent again. It returns the messages to send.
+func (h *Handler) claim(ctx context.Context, cfg Config, token string, ev events.SQSEvent, work []messageWork, redeliver map[int]bool, sum *Summary) []outgoing {
 	var tasks []jobs.Task
 	var which []int
 	for i := range work {
 		if t := work[i].task; t.ID != "" {
-			tasks = append(tasks, jobs.Task{JobID: t.JobID, MessageID: t.ID})
+			tasks = append(tasks, jobs.Task{JobID: t.JobID, MessageID: t.ID, Parent: t.Parent})
 			which = append(which, i)
 		}
 	}
@@ -80,14 +118,18 @@ func (h *Handler) claim(ctx context.Context, cfg Config, token string, ev events
 			continue
 		}
 		work[i].notRun = true
+		work[i].committed = c == jobs.AlreadyCommitted
 		sum.Uncounted++
 		for _, obj := range work[i].task.Objects {
 			if obj.Skip == "" {
 				sum.Objects--
 			}
 		}
-		if c == jobs.Held {
+		switch c {
+		case jobs.Held:
 			out = append(out, outgoing{i, cfg.WorkQueueURL, queue.Message{Body: ev.Records[i].Body, DelaySeconds: heldDelaySeconds}})
+		case jobs.WaitForParent:
+			redeliver[i] = true
 		}
 		h.logger().Info("task not run", "messageId", ev.Records[i].MessageId, "job", tasks[k].JobID, "task", tasks[k].MessageID, "claim", c.String())
 	}
@@ -98,15 +140,20 @@ func (h *Handler) claim(ctx context.Context, cfg Config, token string, ev events
 // untracked ones (upload events) into their buckets' rolling jobs. A
 // message whose follow-ups could not be sent is not committed: it is
 // redelivered, and its new delivery commits. A commit that fails marks
-// every tracked message of the batch for redelivery.
+// every tracked message of the batch for redelivery; so does a job's
+// completion that fails, so that a delivery of its tasks tries it again.
 func (h *Handler) record(ctx context.Context, cfg Config, token string, ev events.SQSEvent, work []messageWork, failed map[int]bool, sum *Summary) {
 	log := h.logger()
 	var ds []jobs.Delivery
 	var which []int
 	uploads := map[string]*jobs.Counts{}
 	var unsent []jobs.Task
+	committedJobs := map[string][]int{}
 	for i := range work {
 		w := &work[i]
+		if w.committed {
+			committedJobs[w.task.JobID] = append(committedJobs[w.task.JobID], i)
+		}
 		if failed[i] && w.task.ID != "" && !w.notRun {
 			// A follow-up could not be sent: the task is delivered again,
 			// and its next delivery may run it at once.
@@ -128,48 +175,55 @@ func (h *Handler) record(ctx context.Context, cfg Config, token string, ev event
 			log.Warn("uploads job not counted", "bucket", bucket, "error", err)
 		}
 	}
+	byJob := func(err error) {
+		var incomplete *jobs.CompletionError
+		if !errors.As(err, &incomplete) {
+			return
+		}
+		log.Warn("completing a finished job failed: its tasks' messages are delivered again to complete it", "jobs", incomplete.Jobs, "error", err)
+		for _, id := range incomplete.Jobs {
+			for _, i := range committedJobs[id] {
+				failed[i] = true
+			}
+			for k, i := range which {
+				if ds[k].JobID == id {
+					failed[i] = true
+				}
+			}
+		}
+	}
+	if len(committedJobs) > 0 {
+		byJob(h.Jobs.Complete(context.WithoutCancel(ctx), slices.Sorted(maps.Keys(committedJobs))...))
+	}
 	if len(ds) == 0 {
 		return
 	}
 	results, err := h.Jobs.Commit(context.WithoutCancel(ctx), token, ds)
 	var incomplete *jobs.CompletionError
 	if errors.As(err, &incomplete) {
-		log.Warn("batch committed, but completing its job failed: the counts stand, and the report manifest waits for the job's next commit", "error", err)
+		byJob(err)
 		err = nil
 	}
 	if err != nil {
 		log.Error("job commit failed; the batch's tracked messages will be redelivered", "error", err)
 		var release []jobs.Task
 		for k, i := range which {
+			if results[k] == jobs.Committed {
+				continue
+			}
 			failed[i] = true
 			release = append(release, jobs.Task{JobID: ds[k].JobID, MessageID: ds[k].MessageID})
 		}
 		h.Jobs.Release(context.WithoutCancel(ctx), token, release)
 		return
 	}
-	var waiting []queue.Message
-	var waitingFrom []int
-	var release []jobs.Task
 	for k, r := range results {
-		i := which[k]
-		switch r {
-		case jobs.Committed:
+		if r == jobs.Committed {
 			continue
-		case jobs.WaitForParent:
-			waiting = append(waiting, queue.Message{Body: ev.Records[i].Body, DelaySeconds: waitDelaySeconds})
-			waitingFrom = append(waitingFrom, i)
-			release = append(release, jobs.Task{JobID: ds[k].JobID, MessageID: ds[k].MessageID})
 		}
+		i := which[k]
 		sum.Uncounted++
 		log.Info("message not counted", "messageId", ev.Records[i].MessageId, "job", ds[k].JobID, "task", ds[k].MessageID, "result", r.String())
-	}
-	h.Jobs.Release(context.WithoutCancel(ctx), token, release)
-	if len(waiting) > 0 {
-		for k, err := range h.Sender.Send(context.WithoutCancel(ctx), cfg.WorkQueueURL, waiting) {
-			if err != nil {
-				failed[waitingFrom[k]] = true
-			}
-		}
 	}
 }
 
@@ -189,18 +243,20 @@ func counted(o rekey.Outcome, attempt int, cfg Config) (rekey.Outcome, bool) {
 }
 
 // delivery is what one tracked message did: the planner's counts, the
-// terminal outcomes of its objects (dead letters counted as failed), and
-// the rows its job's report lists.
+// terminal outcomes of its own objects, the follow-ups that carry the
+// others on (dead letters among them), and the rows its job's report
+// lists.
 func (h *Handler) delivery(w *messageWork, cfg Config) jobs.Delivery {
 	t := w.task
-	d := jobs.Delivery{JobID: t.JobID, MessageID: t.ID, ParentToken: t.ParentToken, Prior: t.Prior, Counts: jobs.Counts{Outcomes: map[string]int64{}}}
+	d := jobs.Delivery{JobID: t.JobID, MessageID: t.ID, Parent: t.Parent, Outcomes: map[string]int64{}, Children: w.children}
+	if t.Parent != "" {
+		d.Kind, _, _ = strings.Cut(t.ID, "-")
+	}
 	if p := t.Plan; p != nil {
-		d.Counts.Rows = p.Rows
+		d.Root = &jobs.Root{Unit: p.Unit, First: p.First, Next: p.Next, Final: p.Final, UnitRows: p.UnitRows, Rows: p.Rows,
+			Skipped: map[string]int64{}}
 		for reason, n := range p.Skipped {
-			d.Counts.Outcomes[plannerOutcome(reason).String()] += n
-		}
-		if p.Final {
-			d.Counts.UnitsDone, d.Counts.RowsExpected = 1, p.UnitRows
+			d.Root.Skipped[plannerOutcome(reason).String()] += n
 		}
 	}
 	for j, obj := range t.Objects {
@@ -210,24 +266,16 @@ func (h *Handler) delivery(w *messageWork, cfg Config) jobs.Delivery {
 			}
 			continue
 		}
-		if t.Plan != nil {
-			d.Counts.Planned++
-		}
-		if t.Prior != "" {
-			d.Objects++
+		if d.Root != nil {
+			d.Root.Planned++
 		}
 		o, ok := counted(w.outcomes[j], t.Attempt, cfg)
-		if !w.started[j] || !ok {
-			continue
+		if !w.started[j] || !ok || o.Status == rekey.Failed {
+			continue // carried on by a follow-up: a retry, or a dead letter
 		}
-		deadLetter := ""
-		if o.Status == rekey.Failed {
-			deadLetter = jobs.ChildID(t.ID, jobs.ChildDead, o.Reason)
-		}
-		d.Counts.Done++
-		d.Counts.Outcomes[outcomeKey(o)]++
+		d.Outcomes[outcomeKey(o)]++
 		if h.Jobs.Wants(o) {
-			d.Rows = append(d.Rows, jobs.Row{Bucket: obj.Bucket, Key: obj.Key, VersionID: obj.VersionID, Outcome: o, DeadLetter: deadLetter})
+			d.Rows = append(d.Rows, jobs.Row{Bucket: obj.Bucket, Key: obj.Key, VersionID: obj.VersionID, Outcome: o})
 		}
 	}
 	return d

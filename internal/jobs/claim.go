@@ -12,8 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
-// Task names one tracked task.
-type Task struct{ JobID, MessageID string }
+// Task names one tracked task, and for a follow-up the task it carries on.
+type Task struct{ JobID, MessageID, Parent string }
 
 // Claim says whether a delivery may run a task.
 type Claim int
@@ -22,29 +22,53 @@ const (
 	// Claimed: this delivery holds the task until its lease ends, and only
 	// it can commit the task.
 	Claimed Claim = iota
-	// AlreadyCommitted: another delivery ran and committed it; this one
-	// drops it.
+	// AlreadyCommitted: a delivery ran and committed it; this one drops it.
 	AlreadyCommitted
 	// Held: another delivery holds it now; this one tries again later.
 	Held
+	// WaitForParent: a follow-up whose parent has not committed yet: it is
+	// delivered again a little later.
+	WaitForParent
+	// Stale: a follow-up its parent's record does not list (it was sent by
+	// a delivery that lost its commit): the winner's follow-ups carry its
+	// objects, so it is dropped without running.
+	Stale
 )
 
-func (c Claim) String() string { return [...]string{"claimed", "already-committed", "held"}[c] }
+func (c Claim) String() string {
+	return [...]string{"claimed", "already-committed", "held", "wait-for-parent", "stale"}[c]
+}
 
-// Claim takes the tasks of a batch for one delivery until lease: a task
-// is taken when it has no record yet, or when the delivery that last took
-// it neither committed nor finished within its lease (it died). Two
-// deliveries of one task therefore never run it at once, and the outcomes
-// a job counts are those of the delivery that did the work.
+// Claim takes the tasks of a batch for one delivery until lease. A
+// follow-up runs only once its parent's record lists it, so that objects
+// are worked on only by the follow-ups that count. A task is taken when it
+// has no record yet, or when the delivery that last took it neither
+// committed nor finished within its lease (it died). Two deliveries of one
+// task therefore never run it at once, and the outcomes a job counts are
+// those of the delivery that did the work.
 func (c *Committer) Claim(ctx context.Context, token string, lease time.Time, tasks []Task) ([]Claim, error) {
 	s := c.Store
 	out := make([]Claim, len(tasks))
 	errs := make([]error, len(tasks))
+	seen := map[Task]bool{}
 	var wg sync.WaitGroup
 	for i, t := range tasks {
+		if seen[t] {
+			// The same task twice in one batch: the first copy runs it.
+			out[i] = Held
+			continue
+		}
+		seen[t] = true
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			if t.Parent != "" {
+				gate, err := s.gate(ctx, t)
+				if err != nil || gate != Claimed {
+					out[i], errs[i] = gate, err
+					return
+				}
+			}
 			out[i], errs[i] = s.claim(ctx, t, token, lease)
 		}()
 	}
@@ -52,11 +76,34 @@ func (c *Committer) Claim(ctx context.Context, token string, lease time.Time, ta
 	return out, errors.Join(errs...)
 }
 
+// gate reads a follow-up's parent record: Claimed when it lists the
+// follow-up.
+func (s *Store) gate(ctx context.Context, t Task) (Claim, error) {
+	out, err := s.API.Query(ctx, &dynamodb.QueryInput{TableName: aws.String(s.Table), ConsistentRead: aws.Bool(true),
+		KeyConditionExpression:    aws.String("#pk = :pk AND #sk = :sk"),
+		ExpressionAttributeNames:  map[string]string{"#pk": attrPK, "#sk": attrSK},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": jobPK(t.JobID), ":sk": str(skMsgPrefix + t.Parent)}})
+	if err != nil {
+		return WaitForParent, fmt.Errorf("job %s: read parent %s of task %s: %w", t.JobID, t.Parent, t.MessageID, err)
+	}
+	if len(out.Items) == 0 || out.Items[0]["committed"] == nil {
+		return WaitForParent, nil
+	}
+	r, err := decodeRecord(strAttr(out.Items[0][attrRecord]))
+	if err != nil {
+		return Stale, fmt.Errorf("job %s: parent %s of task %s: %w", t.JobID, t.Parent, t.MessageID, err)
+	}
+	if !r.lists(t.MessageID) {
+		return Stale, nil
+	}
+	return Claimed, nil
+}
+
 func (s *Store) claim(ctx context.Context, t Task, token string, lease time.Time) (Claim, error) {
 	_, err := s.API.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(s.Table), Key: key(jobPK(t.JobID), skMsgPrefix+t.MessageID),
 		UpdateExpression:    aws.String("SET #tok = :tok, #until = :until, #expires = if_not_exists(#expires, :expires)"),
-		ConditionExpression: aws.String("attribute_not_exists(#sk) OR (attribute_not_exists(#committed) AND #until < :now)"),
-		ExpressionAttributeNames: map[string]string{"#tok": "tok", "#until": "until", "#expires": attrExpires, "#sk": attrSK,
+		ConditionExpression: aws.String("attribute_not_exists(#committed) AND (attribute_not_exists(#until) OR #until < :now)"),
+		ExpressionAttributeNames: map[string]string{"#tok": "tok", "#until": "until", "#expires": attrExpires,
 			"#committed": "committed"},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":tok": str(token), ":until": num(lease.UnixMilli()),
 			":now": num(s.now().UnixMilli()), ":expires": s.expires()},
@@ -73,8 +120,8 @@ func (s *Store) claim(ctx context.Context, t Task, token string, lease time.Time
 	return Held, nil
 }
 
-// Release gives up this delivery's claim on tasks it did not commit (their
-// parent had not committed yet, or the commit failed), so that their next
+// Release gives up this delivery's claim on tasks it did not commit (a
+// follow-up could not be sent, or the commit failed), so that their next
 // delivery may run them at once rather than after the lease. Best effort:
 // a claim not released ends with its lease.
 func (c *Committer) Release(ctx context.Context, token string, tasks []Task) {

@@ -2,33 +2,38 @@
 // report or listing, its state, exact counts by outcome, and a completion
 // report in S3.
 //
-// # Exact counts under at-least-once delivery
+// # Task records
 //
-// The planner cuts each inventory file (or listing) into messages at
-// positions that depend only on the rows: a new block every BlockRows rows
-// (every page of a listing), and within a block a new message when the
-// next object would not fit. A checkpoint waits for a block's end, so a
-// replayed planner task makes the same messages with the same ids. Each
-// message carries the planner's counts for its rows, and the last one of a
-// file says how many rows the file had.
+// A job's truth is one record per task, written once by the first
+// delivery to commit the task and never changed; counts, state and report
+// are derived from the records (Store.Get). The planner names each task
+// by its unit (a data file, a listing range) and the position it starts
+// at, and says where the unit's next task starts: a unit's records form a
+// chain from its first task to its final one. A delivery's record holds
+// the terminal outcomes of the task's own objects and lists the follow-ups
+// it sent for the others (retries, objects the deadline left, dead
+// letters), each named by a hash of its parent and content. What counts
+// is what is reachable from the units' first tasks; a record a replay or
+// a losing delivery left off the chain or off its parent's list counts
+// nothing, so each object is counted once, by the task that holds it.
 //
-// The encrypt function commits what a batch did in one DynamoDB
-// transaction: a record per message, conditional on the message not being
-// committed already, and the counts of those messages added to one of the
-// job's counter shards. A duplicate delivery, a replayed planner message
-// or a manifest that arrived twice finds its record and counts nothing.
-// A message's follow-ups (retries, objects the deadline left, dead
-// letters) are sent before the commit and carry the committing delivery's
-// token: a follow-up counts only if its parent's record holds that token,
-// so the follow-ups of a delivery that lost the race are dropped.
+// A delivery claims a task before running it (Committer.Claim); only the
+// claim holder writes the record, and only once. A follow-up runs only
+// once its parent's record lists it. A batch's records commit in
+// transactions of at most 49 records and one counter item per job, whose
+// count of open tasks says when to derive the job and complete it.
 //
-// A job is complete when every file has reported its row count, every row
-// has been counted, and every planned object has a terminal outcome.
+// # Signed tasks
+//
+// Tracked tasks are signed with an HMAC key kept in the jobs table
+// (Store.Sign, Store.Verify): a task s3rekey did not sign changes no job.
 //
 // # Reports
 //
-// Each batch writes at most one report part per job (gzip CSV, SSE-KMS)
-// before its commit, and the commit records it; when a commit makes the
-// job complete, the manifest.json listing the committed parts with their
-// MD5 is written. Parts of commits that lost a race are never listed.
+// Each record with rows to list has its own report part, written before
+// the record and named by the task and the MD5 of its bytes; a dead letter
+// has one for its objects as failed, left out once it is redriven and its
+// own record counts. A job's completion writes manifest.json listing the
+// parts of the counted records, and records on the job which records it
+// lists.
 package jobs

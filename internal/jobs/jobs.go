@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -47,33 +48,42 @@ func UploadsID(bucket string, day time.Time) string {
 	return "upl-" + day.UTC().Format("20060102") + "-" + ID(KindUploads, bucket)[4:]
 }
 
-// MessageID is the id of a planner message: a hash of the unit (a data
-// file or a listing) and the message's position in it.
+// MessageID is the id of a planner task: a hash of its unit (a data
+// file or a listing range) and the position it starts at, so that a
+// replayed planner task makes the same ids.
 func MessageID(unit, position string) string {
 	sum := sha256.Sum256([]byte(unit + "\x00" + position))
 	return hex.EncodeToString(sum[:8])
 }
 
-// Follow-up kinds, appended to the parent's id.
+// Follow-up kinds: the prefix of a follow-up's id.
 const (
 	ChildRetry     = "r"
 	ChildUnstarted = "u"
-	ChildDead      = "d-" // and the reason
+	ChildDead      = "d"
 )
 
-// ChildID is the id of a follow-up of a message.
-func ChildID(parent, kind, reason string) string {
-	return parent + "." + kind + strings.ReplaceAll(reason, ".", "_")
+// ChildID is the id of a follow-up of task parent: its kind and a hash of
+// the parent, its kind and its content (its objects, attempt and reason),
+// so that two deliveries that send the same follow-up send it under one
+// id, and two different follow-ups of one task never share one.
+func ChildID(parent, kind string, content []byte) string {
+	h := sha256.New()
+	h.Write([]byte(parent + "\x00" + kind + "\x00"))
+	h.Write(content)
+	return kind + "-" + hex.EncodeToString(h.Sum(nil)[:8])
 }
 
-// parentOf is the id of a follow-up's parent ("" for a planner message).
-func parentOf(id string) string {
-	i := strings.LastIndexByte(id, '.')
-	if i < 0 {
-		return ""
-	}
-	return id[:i]
-}
+var idPattern = regexp.MustCompile(`^(inv|lst)-[0-9a-f]{12}$|^upl-[0-9]{8}-[0-9a-f]{12}$`)
+
+// ValidID reports whether id has the shape of a job id (ID, UploadsID).
+func ValidID(id string) bool { return idPattern.MatchString(id) }
+
+var taskPattern = regexp.MustCompile(`^[0-9a-f]{16}$|^[rud]-[0-9a-f]{16}$`)
+
+// ValidTaskID reports whether id has the shape of a task id (MessageID,
+// ChildID).
+func ValidTaskID(id string) bool { return taskPattern.MatchString(id) }
 
 // Job is what a job record says.
 type Job struct {
@@ -102,12 +112,23 @@ type Job struct {
 	Report         string `json:"report,omitempty"`
 	ReportManifest string `json:"reportManifest,omitempty"`
 	ReportParts    int64  `json:"reportParts"`
-	// Reason is why a failed or cancelled job ended, and Ended when
-	// (terminal.go); Progressed is the time of its latest count.
-	Reason     string    `json:"reason,omitempty"`
+	// TerminalState and TerminalReason are a final state written on the
+	// job's record (failed, cancelled) and why: the state shows it first.
+	TerminalState  string `json:"terminalState,omitempty"`
+	TerminalReason string `json:"terminalReason,omitempty"`
+	// Ended is when a failed or cancelled job ended (terminal.go);
+	// Progressed is the time of its latest commit or count.
 	Ended      time.Time `json:"ended,omitzero"`
 	Progressed time.Time `json:"progressed,omitzero"`
-	terminal   string
+	// Pending is how many follow-ups (retries, unstarted objects,
+	// redriven dead letters) are still to commit.
+	Pending int64 `json:"pending"`
+
+	pending         int64  // Pending, for Finished
+	digest          string // of what is counted (see derive.go)
+	completedDigest string // of what the written report lists
+	counted         int64  // task records counted
+	parts           []part // the report parts of what is counted
 }
 
 // planningDone reports whether every unit has been read and counted.
@@ -116,7 +137,7 @@ func (j *Job) planningDone() bool {
 }
 
 // Finished reports whether every planned object has its outcome.
-func (j *Job) Finished() bool { return j.planningDone() && j.Done == j.Planned }
+func (j *Job) Finished() bool { return j.planningDone() && j.Done == j.Planned && j.pending == 0 }
 
 // Failures is the number of objects that failed.
 func (j *Job) Failures() int64 {
@@ -129,14 +150,19 @@ func (j *Job) Failures() int64 {
 	return n
 }
 
-// derive sets State from the counts (a complete job's state is stored).
+// derive sets State from what the records say. A terminal state written
+// on the job's record (TerminalState, with its reason) comes first; a
+// finished job is complete only once its report is written for exactly
+// what is counted (its record's digest is the counts' digest).
 func (j *Job) derive() {
 	switch {
+	case j.TerminalState != "":
+		j.State = j.TerminalState
 	case j.Kind == KindUploads:
 		j.State = StateRolling
-	case j.Finished() && j.Failures() > 0:
+	case j.Finished() && j.completedDigest == j.digest && j.Failures() > 0:
 		j.State = StateCompleteWithFailures
-	case j.Finished():
+	case j.Finished() && j.completedDigest == j.digest:
 		j.State = StateComplete
 	case j.UnitsDone < j.UnitsTotal || j.UnitsTotal == 0:
 		j.State = StatePlanning
@@ -149,7 +175,7 @@ func (j *Job) derive() {
 // then objects done.
 func (j *Job) Percent() float64 {
 	switch {
-	case j.Finished():
+	case j.State == StateComplete || j.State == StateCompleteWithFailures:
 		return 100
 	case j.Planned == 0:
 		return 0

@@ -9,6 +9,7 @@ import (
 	"encoding/csv"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/url"
@@ -33,10 +34,25 @@ type GetObjectAPI interface {
 	GetObject(ctx context.Context, in *s3.GetObjectInput, optFns ...func(*s3.Options)) (*s3.GetObjectOutput, error)
 }
 
+// HeadObjectAPI reads a report manifest's metadata: a finished job's
+// completion checks that its manifest.json lists what the job counts.
+type HeadObjectAPI interface {
+	HeadObject(ctx context.Context, in *s3.HeadObjectInput, optFns ...func(*s3.Options)) (*s3.HeadObjectOutput, error)
+}
+
+// ReportReader reads reports back.
+type ReportReader interface {
+	GetObjectAPI
+	HeadObjectAPI
+}
+
 var (
 	_ PutObjectAPI = (*s3.Client)(nil)
-	_ GetObjectAPI = (*s3.Client)(nil)
+	_ ReportReader = (*s3.Client)(nil)
 )
+
+// metaStateDigest is the manifest's metadata naming what it lists.
+const metaStateDigest = "state-digest"
 
 // ReportSchema are the columns of a report part: S3 Batch Operations'
 // completion report columns (batch-ops-examples-reports.md), then
@@ -112,10 +128,10 @@ type part struct {
 	Rows int64  `json:"Rows"`
 }
 
-func (r *Reports) put(ctx context.Context, key, contentType string, body []byte) (string, error) {
+func (r *Reports) put(ctx context.Context, key, contentType string, body []byte, metadata map[string]string) (string, error) {
 	sum := md5.Sum(body)
 	_, err := r.API.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(r.Bucket), Key: aws.String(key), Body: bytes.NewReader(body),
-		ContentType: aws.String(contentType), ContentMD5: aws.String(base64.StdEncoding.EncodeToString(sum[:])),
+		ContentType: aws.String(contentType), ContentMD5: aws.String(base64.StdEncoding.EncodeToString(sum[:])), Metadata: metadata,
 		ServerSideEncryption: s3types.ServerSideEncryptionAwsKms, SSEKMSKeyId: aws.String(r.KMSKeyARN), BucketKeyEnabled: aws.Bool(true)})
 	if err != nil {
 		return "", fmt.Errorf("report s3://%s/%s: %w", r.Bucket, key, err)
@@ -123,8 +139,11 @@ func (r *Reports) put(ctx context.Context, key, contentType string, body []byte)
 	return hex.EncodeToString(sum[:]), nil
 }
 
-// writePart writes one part (gzip CSV) and says what it wrote.
-func (r *Reports) writePart(ctx context.Context, jobID, partID string, rows []Row) (part, error) {
+// writePart writes one part (gzip CSV) and says what it wrote. Its key
+// is the task's id and the MD5 of its bytes: a part is never overwritten
+// with other bytes, so what a record says of its part (MD5, size, rows)
+// stays true whoever writes it again.
+func (r *Reports) writePart(ctx context.Context, jobID, name string, rows []Row) (part, error) {
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)
 	w := csv.NewWriter(zw)
@@ -133,9 +152,10 @@ func (r *Reports) writePart(ctx context.Context, jobID, partID string, rows []Ro
 	}
 	w.Flush()
 	_ = zw.Close()
-	key := r.dir(jobID) + "parts/" + partID + ".csv.gz"
-	sum, err := r.put(ctx, key, "application/gzip", buf.Bytes())
-	return part{Key: key, MD5: sum, Size: int64(buf.Len()), Rows: int64(len(rows))}, err
+	sum := md5.Sum(buf.Bytes())
+	key := r.dir(jobID) + "parts/" + name + "-" + hex.EncodeToString(sum[:8]) + ".csv.gz"
+	md5hex, err := r.put(ctx, key, "application/gzip", buf.Bytes(), nil)
+	return part{Key: key, MD5: md5hex, Size: int64(buf.Len()), Rows: int64(len(rows))}, err
 }
 
 // Manifest is a report's manifest.json, after Batch Operations' (Format,
@@ -149,6 +169,9 @@ type Manifest struct {
 	ReportSchema       string           `json:"ReportSchema"`
 	Rows               int64            `json:"Rows"`
 	AllObjects         bool             `json:"AllObjects"`
+	// StateDigest names the task records the report lists (see
+	// jobs.Store.Get): a manifest with the job's digest is its report.
+	StateDigest string `json:"StateDigest"`
 	// JobState and JobStateReason say that the job failed or was cancelled
 	// before every object had its outcome: the report lists what was done.
 	JobState       string `json:"JobState,omitempty"`
@@ -164,12 +187,12 @@ type ManifestResult struct {
 	Rows        int64  `json:"Rows"`
 }
 
-func (r *Reports) writeManifest(ctx context.Context, j *Job, parts []part, now time.Time) (string, error) {
-	jobID := j.ID
+func (r *Reports) writeManifest(ctx context.Context, j *Job, now time.Time) (string, error) {
+	jobID, parts, digest := j.ID, j.parts, j.digest
 	m := Manifest{Format: ReportFormat, ReportCreationDate: now.UTC().Format("2006-01-02T15:04:05.000Z"), JobID: jobID,
-		ReportSchema: ReportSchema, Results: []ManifestResult{}, AllObjects: r.All}
+		ReportSchema: ReportSchema, Results: []ManifestResult{}, AllObjects: r.All, StateDigest: digest}
 	if j.Terminal() {
-		m.JobState, m.JobStateReason = j.State, j.Reason
+		m.JobState, m.JobStateReason = j.State, j.TerminalReason
 	}
 	for _, p := range parts {
 		m.Results = append(m.Results, ManifestResult{Bucket: r.Bucket, Key: p.Key, MD5Checksum: p.MD5, Size: p.Size, Rows: p.Rows})
@@ -182,12 +205,31 @@ func (r *Reports) writeManifest(ctx context.Context, j *Job, parts []part, now t
 	for _, p := range parts {
 		links.WriteString("s3://" + r.Bucket + "/" + p.Key + "\n")
 	}
-	if _, err := r.put(ctx, r.dir(jobID)+"hive/symlink.txt", "text/plain", []byte(links.String())); err != nil {
+	if _, err := r.put(ctx, r.dir(jobID)+"hive/symlink.txt", "text/plain", []byte(links.String()), nil); err != nil {
 		return "", err
 	}
 	key := r.dir(jobID) + "manifest.json"
-	_, err := r.put(ctx, key, "application/json", body)
+	_, err := r.put(ctx, key, "application/json", body, map[string]string{metaStateDigest: digest})
 	return "s3://" + r.Bucket + "/" + key, err
+}
+
+// manifestLists reports whether the job's manifest.json is the report of
+// the records digest names (a slower completion of fewer records may
+// have written it last), from its metadata: no report is read.
+func (r *Reports) manifestLists(ctx context.Context, api HeadObjectAPI, jobID, digest string) (bool, error) {
+	if api == nil {
+		return false, nil
+	}
+	out, err := api.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(r.Bucket), Key: aws.String(r.dir(jobID) + "manifest.json")})
+	var nf *s3types.NotFound
+	var nsk *s3types.NoSuchKey
+	if errors.As(err, &nf) || errors.As(err, &nsk) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("report s3://%s/%smanifest.json: %w", r.Bucket, r.dir(jobID), err)
+	}
+	return out.Metadata[metaStateDigest] == digest, nil
 }
 
 // ReadPart decodes one report part.

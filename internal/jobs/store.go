@@ -49,16 +49,27 @@ const (
 	skMeta        = "meta"
 	skCountPrefix = "count#"
 	skMsgPrefix   = "msg#"
-	skPartPrefix  = "part#"
 	skRedrive     = "redrive#"
+	skPinPrefix   = "pin#"
+	// attrRecord holds a committed task's record (JSON, see record.go).
+	attrRecord = "rec"
+	// attrDigest and attrCounted, on a job's meta item, say which records
+	// its written report lists; attrTerminalState and attrTerminalReason
+	// hold a final state (failed, cancelled) and its reason.
+	attrDigest         = "digest"
+	attrCounted        = "counted"
+	attrTerminalState  = "terminalState"
+	attrTerminalReason = "terminalReason"
 	// indexPK holds one item per job, sorted by creation time, for listing
 	// recent jobs without a scan.
 	indexPK = "index"
 )
 
-// Counter attributes; outcomes are outcomePrefix + "updated", ...
+// Counter attributes of an uploads job; outcomes are outcomePrefix +
+// "updated", ... A backfill job's counter items hold only cOpen.
 const (
 	cRows, cRowsExpected, cPlanned, cDone, cUnitsDone = "rows", "rowsExpected", "planned", "done", "unitsDone"
+	cOpen                                             = "open"
 	outcomePrefix                                     = "o:"
 )
 
@@ -66,8 +77,8 @@ const (
 // removes them.
 const DefaultRetention = 90 * 24 * time.Hour
 
-// counterShards spreads a job's counters over items, so that concurrent
-// commits rarely meet on one item (a transaction that meets another on an
+// counterShards spreads a job's open-task counter over items, so that
+// concurrent commits rarely meet on one item (a transaction that meets another on an
 // item is cancelled with TransactionConflict and tried again).
 const counterShards = 8
 
@@ -79,6 +90,8 @@ type Store struct {
 	Retention time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+
+	keys keyring
 }
 
 func (s *Store) now() time.Time {
@@ -111,6 +124,9 @@ func key(pk types.AttributeValue, sk string) map[string]types.AttributeValue {
 // manifest finds it) and returns its creation time, the clock its planning
 // reads Object Lock dates by, so that every delivery plans alike.
 func (s *Store) Begin(ctx context.Context, id, kind, source string, units int64, report string) (time.Time, error) {
+	if !ValidID(id) {
+		return time.Time{}, fmt.Errorf("job id %q is not an s3rekey job id", id)
+	}
 	out, err := s.API.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(s.Table), Key: key(jobPK(id), skMeta),
 		UpdateExpression: aws.String("SET #kind = if_not_exists(#kind, :kind), #source = if_not_exists(#source, :source), " +
 			"#created = if_not_exists(#created, :now), #units = :units, #report = :report, #expires = if_not_exists(#expires, :expires)"),
@@ -153,28 +169,11 @@ func strAttr(v types.AttributeValue) string {
 	return ""
 }
 
-// Counts are what one commit adds to a job.
+// Counts are what one batch of upload events adds to its bucket's
+// rolling uploads job.
 type Counts struct {
 	Rows, RowsExpected, Planned, Done, UnitsDone int64
 	Outcomes                                     map[string]int64
-}
-
-func (c *Counts) add(o Counts) {
-	c.Rows += o.Rows
-	c.RowsExpected += o.RowsExpected
-	c.Planned += o.Planned
-	c.Done += o.Done
-	c.UnitsDone += o.UnitsDone
-	if c.Outcomes == nil {
-		c.Outcomes = map[string]int64{}
-	}
-	for k, v := range o.Outcomes {
-		c.Outcomes[k] += v
-	}
-}
-
-func (c Counts) empty() bool {
-	return c.Rows == 0 && c.RowsExpected == 0 && c.Planned == 0 && c.Done == 0 && c.UnitsDone == 0 && len(c.Outcomes) == 0
 }
 
 // addUpdate renders counts as an UpdateItem ADD (and the record's expiry).
@@ -227,47 +226,6 @@ func (s *Store) AddUploads(ctx context.Context, bucket string, day time.Time, c 
 	return nil
 }
 
-// Get reads a job with consistent reads: its record and counter shards.
-func (s *Store) Get(ctx context.Context, id string) (*Job, error) {
-	j := &Job{ID: id, Outcomes: map[string]int64{}}
-	found := false
-	var start map[string]types.AttributeValue
-	for {
-		out, err := s.API.Query(ctx, &dynamodb.QueryInput{TableName: aws.String(s.Table), ConsistentRead: aws.Bool(true),
-			KeyConditionExpression:    aws.String("#pk = :pk AND #sk BETWEEN :from AND :to"),
-			ExpressionAttributeNames:  map[string]string{"#pk": attrPK, "#sk": attrSK},
-			ExpressionAttributeValues: map[string]types.AttributeValue{":pk": jobPK(id), ":from": str(skCountPrefix), ":to": str(skMeta)},
-			ExclusiveStartKey:         start})
-		if err != nil {
-			return nil, fmt.Errorf("job %s: %w", id, err)
-		}
-		for _, it := range out.Items {
-			if strAttr(it[attrSK]) == skMeta {
-				found = true
-				j.Kind, j.Source, j.Report = strAttr(it["kind"]), strAttr(it["source"]), strAttr(it["report"])
-				j.Created = time.UnixMilli(intAttr(it["created"])).UTC()
-				j.UnitsTotal = intAttr(it["unitsTotal"])
-				j.ReportManifest = strAttr(it["reportManifest"])
-				if c := intAttr(it["completed"]); c > 0 {
-					j.Completed = time.UnixMilli(c).UTC()
-				}
-				j.readTerminal(it)
-			}
-			j.addCounters(it)
-			j.noteProgress(it)
-		}
-		if start = out.LastEvaluatedKey; start == nil {
-			break
-		}
-	}
-	if !found {
-		return nil, fmt.Errorf("job %s: %w", id, ErrNotFound)
-	}
-	j.derive()
-	j.applyTerminal()
-	return j, nil
-}
-
 // ErrNotFound is a job with no record.
 var ErrNotFound = errors.New("no such job")
 
@@ -284,6 +242,39 @@ func (j *Job) addCounters(it map[string]types.AttributeValue) {
 			}
 		}
 	}
+}
+
+// Pin records value under name for a job, unless a value is recorded
+// already, and returns the recorded one: how a planner that runs again
+// (a replay, a redelivery) makes the choices the first run made, such as
+// where a listing's tasks end, on a bucket that changed since.
+func (s *Store) Pin(ctx context.Context, jobID, name, value string) (string, error) {
+	out, err := s.API.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(s.Table), Key: key(jobPK(jobID), skPinPrefix+name),
+		UpdateExpression:          aws.String("SET #v = if_not_exists(#v, :v), #expires = if_not_exists(#expires, :expires)"),
+		ExpressionAttributeNames:  map[string]string{"#v": "v", "#expires": attrExpires},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":v": str(value), ":expires": s.expires()},
+		ReturnValues:              types.ReturnValueAllNew})
+	if err != nil {
+		return "", fmt.Errorf("job %s: pin %s: %w", jobID, name, err)
+	}
+	return strAttr(out.Attributes["v"]), nil
+}
+
+// Reopen marks a dead letter as redriven, before it is moved back to the
+// work queue: its job counts its objects pending, not failed, until its
+// new delivery commits. It changes no count by itself, and marking one
+// twice is marking it once. (A dead letter redriven without it counts as
+// pending from its first delivery's claim.)
+func (s *Store) Reopen(ctx context.Context, jobID, deadLetterID string) error {
+	if !ValidID(jobID) || !ValidTaskID(deadLetterID) {
+		return fmt.Errorf("dead letter %q of job %q: not a job's task", deadLetterID, jobID)
+	}
+	_, err := s.API.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.Table), Item: map[string]types.AttributeValue{
+		attrPK: jobPK(jobID), attrSK: str(skRedrive + deadLetterID), attrExpires: s.expires()}})
+	if err != nil {
+		return fmt.Errorf("job %s: reopen for %s: %w", jobID, deadLetterID, err)
+	}
+	return nil
 }
 
 // List reads the most recent jobs, newest first.

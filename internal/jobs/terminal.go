@@ -30,13 +30,12 @@ const (
 // backoff is not called stalled.
 const StallAfter = 20 * time.Minute
 
-// Attributes of a job's record that make it terminal, and the time of its
-// last progress (written by every count).
+// Attributes of a job's record: when it became terminal (its state and
+// reason are attrTerminalState and attrTerminalReason, store.go), and the
+// time of an uploads job's last count.
 const (
-	attrTerminalState  = "terminalState"
-	attrTerminalReason = "terminalReason"
-	attrTerminalAt     = "terminalAt"
-	attrProgressed     = "progressed"
+	attrTerminalAt = "terminalAt"
+	attrProgressed = "progressed"
 )
 
 // ErrFinal is a Cancel of a job that is already complete, failed or
@@ -71,7 +70,7 @@ func (s *Store) Cancel(ctx context.Context, jobID, reason string) error {
 // end writes a terminal state on a job's record, on condition that it has
 // none and is not complete.
 func (s *Store) end(ctx context.Context, jobID, state, source, reason string, mustExist bool) error {
-	if !wellFormedID(jobID) {
+	if !ValidID(jobID) {
 		return fmt.Errorf("job %q: not a job id", jobID)
 	}
 	if strings.TrimSpace(reason) == "" {
@@ -130,42 +129,19 @@ func KindOf(id string) string {
 	return ""
 }
 
-// wellFormedID reports whether id has the shape of a job id: a kind's prefix
-// and lowercase hex (uploads jobs: a day, then hex).
-func wellFormedID(id string) bool {
-	kind := KindOf(id)
-	rest := id[min(len(id), 4):]
-	if kind == KindUploads {
-		day, hash, ok := strings.Cut(rest, "-")
-		if !ok || len(day) != 8 || strings.Trim(day, "0123456789") != "" {
-			return false
-		}
-		rest = hash
-	}
-	return kind != "" && len(rest) == 12 && strings.Trim(rest, "0123456789abcdef") == ""
+// noteProgress keeps the latest progress time of a job's items: a task
+// record's commit, or an uploads job's count.
+func (items *jobItems) noteProgress(it map[string]types.AttributeValue) {
+	items.progressed = max(items.progressed, intAttr(it[attrProgressed]), intAttr(it["committed"]))
 }
 
-// readTerminal reads a record's terminal state and reason.
-func (j *Job) readTerminal(it map[string]types.AttributeValue) {
-	j.terminal = strAttr(it[attrTerminalState])
-	j.Reason = strAttr(it[attrTerminalReason])
-	if at := intAttr(it[attrTerminalAt]); at > 0 {
+// readEnd reads when a terminal job ended, and when the job last moved.
+func (j *Job) readEnd(items *jobItems) {
+	if at := intAttr(items.meta[attrTerminalAt]); at > 0 {
 		j.Ended = time.UnixMilli(at).UTC()
 	}
-}
-
-// noteProgress keeps the latest progress time of a job's items.
-func (j *Job) noteProgress(it map[string]types.AttributeValue) {
-	if at := intAttr(it[attrProgressed]); at > 0 && time.UnixMilli(at).After(j.Progressed) {
-		j.Progressed = time.UnixMilli(at).UTC()
-	}
-}
-
-// applyTerminal makes a recorded terminal state the job's state, whatever
-// its counts say.
-func (j *Job) applyTerminal() {
-	if j.terminal != "" {
-		j.State = j.terminal
+	if items.progressed > 0 {
+		j.Progressed = time.UnixMilli(items.progressed).UTC()
 	}
 }
 
@@ -201,8 +177,16 @@ func (c *Committer) Cancel(ctx context.Context, jobID, reason string) (*Job, err
 	if err != nil {
 		return nil, err
 	}
-	if err := c.Finish(ctx, j); err != nil {
-		return nil, err
+	if c.Reports != nil {
+		manifest, err := c.Reports.writeManifest(ctx, j, c.Store.now())
+		if err != nil {
+			return nil, err
+		}
+		if _, err := c.Store.API.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(c.Store.Table), Key: key(jobPK(jobID), skMeta),
+			UpdateExpression: aws.String("SET #manifest = :m"), ExpressionAttributeNames: map[string]string{"#manifest": "reportManifest"},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":m": str(manifest)}}); err != nil {
+			return nil, fmt.Errorf("job %s: record its report: %w", jobID, err)
+		}
 	}
 	return c.Store.Get(ctx, jobID)
 }

@@ -44,8 +44,8 @@ func TestFailIsFinal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if j.State != jobs.StateFailed || j.Reason != "data file inv/a.csv.gz: MD5 mismatch" || j.Ended.IsZero() || !j.Terminal() {
-		t.Fatalf("after a failure and later progress: state %q reason %q ended %v", j.State, j.Reason, j.Ended)
+	if j.State != jobs.StateFailed || j.TerminalReason != "data file inv/a.csv.gz: MD5 mismatch" || j.Ended.IsZero() || !j.Terminal() {
+		t.Fatalf("after a failure and later progress: state %q reason %q ended %v", j.State, j.TerminalReason, j.Ended)
 	}
 	if list, err := c.Store.List(ctx, 10); err != nil || len(list) != 1 {
 		t.Fatalf("listed %d jobs (%v), want the one job once", len(list), err)
@@ -126,7 +126,7 @@ func TestCancelWritesTheReport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if j.State != jobs.StateCancelled || j.Reason != "bucket b retired" || j.ReportManifest == "" {
+	if j.State != jobs.StateCancelled || j.TerminalReason != "bucket b retired" || j.ReportManifest == "" {
 		t.Fatalf("cancelled job: %+v", j)
 	}
 	key := strings.TrimPrefix(j.ReportManifest, "s3://reports/")

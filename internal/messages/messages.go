@@ -60,6 +60,13 @@ type Plan struct {
 	// UnitRows is how many rows the unit had.
 	Final    bool  `json:"final,omitempty"`
 	UnitRows int64 `json:"unitRows,omitempty"`
+	// Unit names the data file or listing range the task's rows are from,
+	// First marks the unit's first task, and Next is the position the
+	// unit's next task starts at: the job's tasks of a unit form a chain
+	// from its first to its final task (internal/jobs).
+	Unit  string `json:"unit,omitempty"`
+	First bool   `json:"first,omitempty"`
+	Next  string `json:"next,omitempty"`
 }
 
 // Task is s3rekey's own work-queue message: one or more objects.
@@ -79,9 +86,18 @@ type Task struct {
 	// ParentToken is, on a follow-up, the token of the delivery that sent
 	// it: it counts only if that delivery's commit won.
 	ParentToken string `json:"ptok,omitempty"`
-	// Prior is, on a dead letter, the outcome its objects were counted
-	// under ("failed: access-denied"), which a redrive takes back.
+	// Prior was, on a dead letter of an earlier version, the outcome its
+	// objects were counted under. It is read for compatibility and changes
+	// no count: a job's counts are derived from its task records.
 	Prior string `json:"prior,omitempty"`
+	// Parent is, on a follow-up (retry, unstarted objects, dead letter),
+	// the id of the task it carries on: it runs and counts only if that
+	// task's committed record lists it.
+	Parent string `json:"parent,omitempty"`
+	// Sig authenticates a tracked task: an HMAC over the rest of it under
+	// the deployment's key (internal/jobs). A tracked task whose Sig does
+	// not verify is run as untracked work and changes no job.
+	Sig string `json:"sig,omitempty"`
 	// Plan is the planner's counts, on the planner's own tasks.
 	Plan    *Plan    `json:"plan,omitempty"`
 	Objects []Object `json:"objects"`
@@ -110,8 +126,8 @@ func (t Task) validate() error {
 	if len(t.Objects) == 0 && t.Plan == nil {
 		return errors.New("task has no objects")
 	}
-	if (t.Plan != nil || t.ParentToken != "" || t.Prior != "") && (t.ID == "" || t.JobID == "") {
-		return errors.New("a task with a plan, parent or prior outcome needs a job and an id")
+	if (t.Plan != nil || t.ParentToken != "" || t.Prior != "" || t.Parent != "" || t.Sig != "") && (t.ID == "" || t.JobID == "") {
+		return errors.New("a task with a plan, parent, signature or prior outcome needs a job and an id")
 	}
 	if t.Attempt < 0 {
 		return fmt.Errorf("task attempt %d is negative", t.Attempt)

@@ -160,18 +160,19 @@ func Encrypt(r Resources) []Statement {
 		Statement{Sid: "RetryAndDeadLetter", Actions: []string{"sqs:SendMessage"}, Resources: []string{r.WorkQueueARN, r.WorkDLQARN}},
 		consume("ConsumeWorkQueue", r.WorkQueueARN))
 	if r.JobsTableARN != "" {
-		// A batch's commit is one TransactWriteItems of Puts (task records,
-		// the report part), Updates (counter shards) and ConditionChecks
-		// (a follow-up's parent); the completion check Queries the job;
-		// the rolling uploads job is UpdateItem and PutItem; completion
+		// A claim and the signing key are UpdateItem; a batch's commit is
+		// one TransactWriteItems of Updates (task records, counter shards);
+		// a follow-up's parent and the completion check are Queries; the
+		// rolling uploads job is UpdateItem and PutItem; completion
 		// UpdateItems the record. (Developer Guide, "Using IAM with
 		// DynamoDB transactions".)
-		out = append(out, Statement{Sid: "CommitJobs", Actions: []string{"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem", "dynamodb:Query"},
+		out = append(out, Statement{Sid: "CommitJobs", Actions: []string{"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"},
 			Resources: []string{r.JobsTableARN}})
 	}
 	if r.ReportObjectsARN != "" {
-		// Report parts are written, and read back only to drop the rows of
-		// redriven dead letters when a reopened job completes again.
+		// Report parts are written; a finished job's manifest is read back
+		// only when a duplicate delivery checks that it lists what the job
+		// counts.
 		out = append(out, Statement{Sid: "WriteReports", Actions: []string{"s3:PutObject", "s3:GetObject"}, Resources: []string{r.ReportObjectsARN}},
 			reportKey(r, "kms:GenerateDataKey", "kms:Decrypt"))
 	}

@@ -118,12 +118,12 @@ func TestJobsThatCannotProceedFail(t *testing.T) {
 			switch {
 			case tc.failed && err != nil:
 				t.Fatalf("jobs show %s: %v", jobID, err)
-			case tc.failed && (j.State != jobs.StateFailed || !strings.Contains(j.Reason, tc.reason)):
-				t.Errorf("job %s: %s (%q), want failed naming %q", jobID, j.State, j.Reason, tc.reason)
+			case tc.failed && (j.State != jobs.StateFailed || !strings.Contains(j.TerminalReason, tc.reason)):
+				t.Errorf("job %s: %s (%q), want failed naming %q", jobID, j.State, j.TerminalReason, tc.reason)
 			case tc.failed && (len(heard) != 1 || !strings.HasPrefix(heard[0], jobID+": ")):
 				t.Errorf("OnFailed heard %q, want job %s", heard, jobID)
 			case !tc.failed && err == nil && j.State == jobs.StateFailed:
-				t.Errorf("a job that a retry can mend failed: %s", j.Reason)
+				t.Errorf("a job that a retry can mend failed: %s", j.TerminalReason)
 			case !tc.failed && len(heard) > 0:
 				t.Errorf("OnFailed heard %q for a retryable error", heard)
 			}

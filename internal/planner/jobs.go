@@ -170,6 +170,9 @@ func DecodeJobs(body string) ([]Job, error) {
 		if err := j.validate(); err != nil {
 			return nil, &messages.RejectedError{Reason: "job: " + err.Error()}
 		}
+		if j.JobID != "" && !jobs.ValidID(j.JobID) {
+			return nil, &messages.RejectedError{Reason: fmt.Sprintf("job id %q is not an s3rekey job id (inv-, lst- and 12 hex digits)", j.JobID)}
+		}
 		return []Job{j}, nil
 	case probe.DetailType != nil:
 		var ev events.CloudWatchEvent

@@ -59,7 +59,7 @@ func TestDecodeJobs(t *testing.T) {
 }
 
 func TestJobRoundTrip(t *testing.T) {
-	j := Job{Type: TypeFile, JobID: "s3://inv/m/manifest.json", File: &FileTask{Bucket: "inv", Key: "d/f.orc", MD5: "0123456789abcdef0123456789abcdef",
+	j := Job{Type: TypeFile, JobID: jobs.InventoryID("s3://inv/m/manifest.json"), File: &FileTask{Bucket: "inv", Key: "d/f.orc", MD5: "0123456789abcdef0123456789abcdef",
 		Size: 10, Format: "ORC", Columns: []string{"Bucket", "Key"}, SourceBucket: "src", Offset: 42}}
 	body, err := j.Encode()
 	if err != nil {

@@ -24,6 +24,7 @@ import (
 	"github.com/s3rekey/s3rekey/internal/emulator/emutest"
 	"github.com/s3rekey/s3rekey/internal/encrypt"
 	"github.com/s3rekey/s3rekey/internal/inventory"
+	"github.com/s3rekey/s3rekey/internal/jobs"
 	"github.com/s3rekey/s3rekey/internal/localrun"
 	"github.com/s3rekey/s3rekey/internal/messages"
 	"github.com/s3rekey/s3rekey/internal/planner"
@@ -361,7 +362,7 @@ func TestFileSplitAcrossDeadlinesLosesAndRepeatsNoRow(t *testing.T) {
 	v.planner.Now = clock.Now
 	v.planner.Config.DeadlineMargin = 2 * time.Second
 	v.planner.Config.BlockRows = 500 // a checkpoint waits for a block's end
-	job := planner.Job{Type: planner.TypeFile, JobID: "split", File: &planner.FileTask{Bucket: "inv", Key: m.Files[0].Key, MD5: m.Files[0].MD5Checksum,
+	job := planner.Job{Type: planner.TypeFile, JobID: jobs.ID(jobs.KindInventory, "split"), File: &planner.FileTask{Bucket: "inv", Key: m.Files[0].Key, MD5: m.Files[0].MD5Checksum,
 		Format: m.FileFormat, Columns: mustColumns(t, m), SourceBucket: "src"}}
 	invocations := runContinuations(t, v, clock, job, 6*time.Second)
 	got := drainObjects(t, v, messages.SourceInventory)

@@ -1,0 +1,210 @@
+package jobs_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/s3rekey/s3rekey/internal/jobs"
+	"github.com/s3rekey/s3rekey/internal/messages"
+	"github.com/s3rekey/s3rekey/internal/rekey"
+)
+
+// The schedules of issue 20, each of which made a job's record or report
+// wrong before the job protocol was derived from task records; each runs
+// on the model's world and ends with its checks.
+
+// fixAll lets every denied object through (what the operator fixed
+// before a redrive).
+func fixAll(w *world) {
+	for _, o := range w.objects {
+		o.denied = false
+	}
+}
+
+// deliverAll delivers every visible work message in one batch.
+func (r *run) deliverAll(t *testing.T) {
+	t.Helper()
+	if work := r.w.visible(workURL); len(work) > 0 {
+		r.invoke(t, workURL, work, nil, false)
+	}
+}
+
+// drainDeadLetters redrives and drains until no dead letter is left.
+func (r *run) finishWithRedrive(t *testing.T, oneBatch bool) {
+	t.Helper()
+	fixAll(r.w)
+	r.redrive(t, false, false)
+	if oneBatch {
+		r.deliverAll(t)
+	}
+	r.drain(t, false)
+}
+
+func keys(prefix string, n int) []objectSpec {
+	var out []objectSpec
+	for i := range n {
+		out = append(out, objectSpec{key: fmt.Sprintf("%s%03d", prefix, i)})
+	}
+	return out
+}
+
+func TestModelRegressions(t *testing.T) {
+	m := newModel(t)
+	for _, tc := range []struct {
+		name string
+		spec spec
+		run  func(t *testing.T, r *run)
+	}{
+		{
+			// Two dead letters of one task (two reasons), redriven in one
+			// batch: both name the task as their parent.
+			name: "two follow-ups of one task in one batch",
+			spec: spec{objects: []objectSpec{{key: "a/1", failReason: rekey.ReasonAccessDenied}, {key: "a/2", failReason: rekey.ReasonInvalidRequest},
+				{key: "a/3"}}, messageBytes: 64 << 10},
+			run: func(t *testing.T, r *run) {
+				r.drain(t, false)
+				if n := len(r.w.queues[dlqURL]); n != 2 {
+					t.Fatalf("%d dead letters, want 2", n)
+				}
+				r.finishWithRedrive(t, true)
+				wantOutcomes(t, r, map[string]int64{"updated": 3})
+			},
+		},
+		{
+			// Two objects of one task out of attempts with different last
+			// errors: two dead letters of one task and one reason.
+			name: "dead letters of one task with different last errors",
+			spec: spec{objects: []objectSpec{{key: "a/1", flaky: 3, flakyAs: "InternalError"}, {key: "a/2", flaky: 3, flakyAs: "ServiceUnavailable"},
+				{key: "a/3"}}, messageBytes: 64 << 10},
+			run: func(t *testing.T, r *run) {
+				r.drain(t, false)
+				if n := len(r.w.queues[dlqURL]); n != 2 {
+					t.Fatalf("%d dead letters, want 2", n)
+				}
+				wantOutcomes(t, r, map[string]int64{"updated": 1, "failed: attempts-exhausted": 2})
+				r.finishWithRedrive(t, true)
+				wantOutcomes(t, r, map[string]int64{"updated": 3})
+			},
+		},
+		{
+			// The listing is delivered, a new object appears before the
+			// objects it listed, and the listing is delivered again.
+			name: "a listing replayed on a live bucket",
+			spec: spec{objects: keys("b/", 40), messageBytes: 1400},
+			run: func(t *testing.T, r *run) {
+				r.listed = true
+				r.invoke(t, controlURL, r.w.visible(controlURL)[:1], nil, false)
+				r.putKey(t, "a/000", false)
+				r.w.enqueue(controlURL, r.control)
+				r.drain(t, false)
+				wantOutcomes(t, r, map[string]int64{"updated": 40})
+			},
+		},
+		{
+			// Sixty tasks of one object each in one batch, then sixty dead
+			// letters redriven in one batch.
+			name: "batches over 40 deliveries",
+			spec: spec{objects: deniedKeys("c/", 60), messageBytes: 1},
+			run: func(t *testing.T, r *run) {
+				r.invoke(t, controlURL, r.w.visible(controlURL)[:1], nil, false)
+				r.deliverAll(t)
+				r.drain(t, false)
+				if n := len(r.w.queues[dlqURL]); n != 60 {
+					t.Fatalf("%d dead letters, want 60", n)
+				}
+				r.finishWithRedrive(t, true)
+				wantOutcomes(t, r, map[string]int64{"updated": 60})
+			},
+		},
+		{
+			// Dead letters redriven while their objects still fail, then
+			// again once fixed.
+			name: "a second redrive",
+			spec: spec{objects: append(deniedKeys("a/", 3), keys("b/", 3)...), messageBytes: 1500},
+			run: func(t *testing.T, r *run) {
+				r.drain(t, false)
+				r.redrive(t, true, false)
+				r.drain(t, false)
+				r.check(t)
+				r.finishWithRedrive(t, false)
+				wantOutcomes(t, r, map[string]int64{"updated": 6})
+			},
+		},
+		{
+			// The job's last commit finishes it and writing its report
+			// manifest fails.
+			name: "the last completion step fails",
+			spec: spec{objects: keys("a/", 4), messageBytes: 64 << 10},
+			run: func(t *testing.T, r *run) {
+				r.w.failPut["manifest.json"] = 1
+				r.drain(t, false)
+				wantOutcomes(t, r, map[string]int64{"updated": 4})
+			},
+		},
+		{
+			// A message sent by someone else: a copy of a real dead letter
+			// with another object, claiming its objects were counted failed.
+			name: "a forged prior outcome",
+			spec: spec{objects: []objectSpec{{key: "a/1", failReason: rekey.ReasonAccessDenied}, {key: "a/2"}}, messageBytes: 64 << 10},
+			run: func(t *testing.T, r *run) {
+				r.drain(t, false)
+				before := r.check(t)
+				dead := r.w.queues[dlqURL]
+				if len(dead) != 1 {
+					t.Fatalf("%d dead letters, want 1", len(dead))
+				}
+				forged, err := messages.Decode(dead[0].body)
+				if err != nil {
+					t.Fatal(err)
+				}
+				forged.Objects = []messages.Object{{Bucket: r.bucket, Key: "a/2"}}
+				forged.Prior = "failed: access-denied"
+				body, err := forged.Encode()
+				if err != nil {
+					t.Fatal(err)
+				}
+				r.w.enqueue(workURL, body)
+				r.drain(t, false)
+				if after := r.check(t); after != before {
+					t.Fatalf("a forged message changed the job:\nbefore %s\nafter  %s", before, after)
+				}
+				wantOutcomes(t, r, map[string]int64{"updated": 1, "failed: access-denied": 1})
+			},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := m.newRunWith(t, 7, &tc.spec)
+			tc.run(t, r)
+			r.check(t)
+		})
+	}
+}
+
+func deniedKeys(prefix string, n int) []objectSpec {
+	out := keys(prefix, n)
+	for i := range out {
+		out[i].failReason = rekey.ReasonAccessDenied
+	}
+	return out
+}
+
+// wantOutcomes checks the job is finished with exactly these outcomes.
+func wantOutcomes(t *testing.T, r *run, want map[string]int64) {
+	t.Helper()
+	r.check(t)
+	j, err := r.store.Get(context.Background(), r.jobID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(j.Outcomes) != fmt.Sprint(want) {
+		t.Fatalf("job %s %s: outcomes %v, want %v", j.ID, j.State, j.Outcomes, want)
+	}
+	if want := jobs.StateComplete; j.Failures() > 0 {
+		if j.State != jobs.StateCompleteWithFailures {
+			t.Fatalf("job %s is %s with %d failures", j.ID, j.State, j.Failures())
+		}
+	} else if j.State != want {
+		t.Fatalf("job %s is %s, want %s", j.ID, j.State, want)
+	}
+}
