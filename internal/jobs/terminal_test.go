@@ -38,8 +38,8 @@ func TestFailIsFinal(t *testing.T) {
 	// Progress after the failure: every row counted and done.
 	task := jobs.Task{JobID: job, MessageID: jobs.MessageID("file", "0")}
 	claim(t, c, "A", time.Now().Add(time.Minute), task)
-	commit(t, c, "A", jobs.Delivery{JobID: job, MessageID: task.MessageID, Counts: jobs.Counts{Rows: 2, RowsExpected: 2, UnitsDone: 1, Planned: 2, Done: 2,
-		Outcomes: map[string]int64{"updated": 2}}})
+	commit(t, c, "A", jobs.Delivery{JobID: job, MessageID: task.MessageID, Root: &jobs.Root{Unit: "file", First: true, Final: true, UnitRows: 2, Rows: 2, Planned: 2},
+		Outcomes: map[string]int64{"updated": 2}})
 	j, err := c.Store.Get(ctx, job)
 	if err != nil {
 		t.Fatal(err)
@@ -69,7 +69,7 @@ func TestFailBeforeBegin(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(list) != 1 || list[0].ID != job || list[0].State != jobs.StateFailed || list[0].Kind != jobs.KindListing ||
-		list[0].Source != "s3://gone/" || !strings.Contains(list[0].Reason, "NoSuchBucket") {
+		list[0].Source != "s3://gone/" || !strings.Contains(list[0].TerminalReason, "NoSuchBucket") {
 		t.Fatalf("listed %+v", list)
 	}
 }
@@ -83,8 +83,8 @@ func TestCancelRefuses(t *testing.T) {
 	}
 	task := jobs.Task{JobID: done, MessageID: jobs.MessageID("file", "0")}
 	claim(t, c, "A", time.Now().Add(time.Minute), task)
-	commit(t, c, "A", jobs.Delivery{JobID: done, MessageID: task.MessageID, Counts: jobs.Counts{Rows: 1, RowsExpected: 1, UnitsDone: 1, Planned: 1, Done: 1,
-		Outcomes: map[string]int64{"updated": 1}}})
+	commit(t, c, "A", jobs.Delivery{JobID: done, MessageID: task.MessageID, Root: &jobs.Root{Unit: "file", First: true, Final: true, UnitRows: 1, Rows: 1, Planned: 1},
+		Outcomes: map[string]int64{"updated": 1}})
 	cases := []struct {
 		name, id, reason string
 		want             error
@@ -158,8 +158,9 @@ func TestStalled(t *testing.T) {
 	now = now.Add(time.Minute)
 	task := jobs.Task{JobID: job, MessageID: jobs.MessageID("file", "0")}
 	claim(t, c, "A", now.Add(time.Minute), task)
-	commit(t, c, "A", jobs.Delivery{JobID: job, MessageID: task.MessageID, Counts: jobs.Counts{Rows: 2, Planned: 2, Done: 1,
-		Outcomes: map[string]int64{"updated": 1}}})
+	retry := jobs.ChildID(task.MessageID, jobs.ChildRetry, []byte("r"))
+	commit(t, c, "A", jobs.Delivery{JobID: job, MessageID: task.MessageID, Root: &jobs.Root{Unit: "file", First: true, Final: true, UnitRows: 2, Rows: 2, Planned: 2},
+		Outcomes: map[string]int64{"updated": 1}, Children: []jobs.Child{{ID: retry, Kind: jobs.ChildRetry, Objects: 1}}})
 	j, err := c.Store.Get(ctx, job)
 	if err != nil {
 		t.Fatal(err)
