@@ -30,7 +30,7 @@ type world struct {
 	versionOf          map[string][]string // key -> version ids, oldest first
 }
 
-func (w *world) put(t *testing.T, bucket, key, kmsKey string, bucketKey bool) string {
+func (w *world) put(t testing.TB, bucket, key, kmsKey string, bucketKey bool) string {
 	t.Helper()
 	in := &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)}
 	if kmsKey != "" {
@@ -42,7 +42,7 @@ func (w *world) put(t *testing.T, bucket, key, kmsKey string, bucketKey bool) st
 	return id
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t testing.TB) *world {
 	env := emutest.Start(t, emulator.Options{})
 	w := &world{env: env, old: env.Key(t), target: env.Key(t), other: env.Key(t), versionOf: map[string][]string{}}
 	out, err := env.KMS.CreateKey(context.Background(), &kms.CreateKeyInput{KeySpec: kmstypes.KeySpecHmac256, KeyUsage: kmstypes.KeyUsageTypeGenerateVerifyMac})
@@ -59,11 +59,16 @@ func newWorld(t *testing.T) *world {
 	return w
 }
 
+// policyFor is a policy of one bucket under the world's target key.
+func policyFor(w *world, bucket string) (*policy.Policy, error) {
+	return policy.Parse([]byte(fmt.Sprintf(`{"buckets":{%q:{"kmsKeyArn":%q,"bucketKeyEnabled":true,"versions":"all"}}}`, bucket, w.target)))
+}
+
 func (w *world) clients() verify.Clients {
 	return verify.Clients{Metadata: w.env.S3, Catalog: metatable.NewCatalog(w.env.Cfg), Files: w.env.S3, List: w.env.S3, Head: w.env.S3}
 }
 
-func enableTable(t *testing.T, env *emutest.Env, bucket string) {
+func enableTable(t testing.TB, env *emutest.Env, bucket string) {
 	t.Helper()
 	_, err := env.S3.CreateBucketMetadataConfiguration(context.Background(), &s3.CreateBucketMetadataConfigurationInput{
 		Bucket: aws.String(bucket),
