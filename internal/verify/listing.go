@@ -68,7 +68,7 @@ func fromListing(ctx context.Context, c Clients, b *Bucket, target policy.Bucket
 	if err := announce(opts, b, target, int64(len(versions)), b.Requests.List); err != nil {
 		return err
 	}
-	t := newTally(b, target, opts.All)
+	t := newTally(b, target, opts)
 	if err := headAll(ctx, c.Head, b, target, opts, versions, t); err != nil {
 		return err
 	}

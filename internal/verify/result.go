@@ -108,15 +108,16 @@ type Bucket struct {
 
 // tally accumulates a bucket's verdicts.
 type tally struct {
-	b      *Bucket
-	target policy.Bucket
-	all    bool
-	byKey  map[string]*KeyCount
+	b         *Bucket
+	target    policy.Bucket
+	all       bool
+	listUnder string // also list every version under this key
+	byKey     map[string]*KeyCount
 }
 
-func newTally(b *Bucket, target policy.Bucket, all bool) *tally {
+func newTally(b *Bucket, target policy.Bucket, opts Options) *tally {
 	b.TargetKey, b.BucketKey = target.KMSKeyARN, target.BucketKeyEnabled
-	return &tally{b: b, target: target, all: all, byKey: map[string]*KeyCount{}}
+	return &tally{b: b, target: target, all: opts.All, listUnder: opts.ListUnder, byKey: map[string]*KeyCount{}}
 }
 
 // classify gives a version's verdict under the bucket's target.
@@ -178,7 +179,7 @@ func (t *tally) add(v Version) {
 		t.b.Unknown++
 		kc.Unknown++
 	}
-	if t.all || v.Verdict == NonCompliant || v.Verdict == Unknown {
+	if t.all || v.Verdict == NonCompliant || v.Verdict == Unknown || t.listUnder != "" && v.KMSKeyARN == t.listUnder {
 		t.b.Listed = append(t.b.Listed, v)
 	}
 }

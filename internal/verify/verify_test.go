@@ -289,3 +289,43 @@ func TestVerifyFromAnInventoryReport(t *testing.T) {
 		t.Errorf("%d object requests, want a HEAD of each of the 2 SSE-KMS versions", n)
 	}
 }
+
+// A noncurrent version under a key is exempt when the policy covers
+// current versions, but still counted under its key, and listed when that
+// key is to be retired.
+func TestExemptVersionsStillCountUnderTheirKey(t *testing.T) {
+	w := newWorld(t)
+	w.env.Versioned(t, "cur")
+	old := w.put(t, "cur", "k", w.old, true)
+	w.put(t, "cur", "k", w.target, true)
+	enableTable(t, w.env, "cur")
+	pol, err := policy.Parse([]byte(fmt.Sprintf(`{"buckets":{"cur":{"kmsKeyArn":%q,"bucketKeyEnabled":true}}}`, w.target)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name      string
+		listUnder string
+		listed    []string
+	}{
+		{"plain", "", nil},
+		{"retiring the old key", w.old, []string{"k@" + old}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := verify.Run(context.Background(), w.clients(), pol, verify.Options{ListUnder: tc.listUnder})
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := res.Buckets[0]
+			if b.Exempt != 1 || b.Compliant != 1 || b.NonCompliant != 0 {
+				t.Errorf("%d exempt, %d compliant, %d non-compliant; want 1, 1, 0", b.Exempt, b.Compliant, b.NonCompliant)
+			}
+			if under, _ := b.VersionsUnder(w.old); under != 1 {
+				t.Errorf("%d versions under the old key, want the noncurrent one", under)
+			}
+			if fmt.Sprint(ids(b.Listed)) != fmt.Sprint(tc.listed) {
+				t.Errorf("listed %v, want %v", ids(b.Listed), tc.listed)
+			}
+		})
+	}
+}
