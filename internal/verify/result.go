@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/s3rekey/s3rekey/internal/policy"
+	"github.com/s3rekey/s3rekey/internal/rekey"
 )
 
 // Sources, best first.
@@ -25,13 +26,14 @@ const (
 	Unknown = "unknown"
 )
 
-// Encryption labels, as S3 Metadata and S3 Inventory name them.
+// Encryption labels, as S3 Metadata and S3 Inventory name them (and
+// package rekey).
 const (
-	EncNone   = "NOT-SSE"
-	EncSSES3  = "SSE-S3"
-	EncSSEKMS = "SSE-KMS"
-	EncDSSE   = "DSSE-KMS"
-	EncSSEC   = "SSE-C"
+	EncNone   = rekey.EncNone
+	EncSSES3  = rekey.EncS3
+	EncSSEKMS = rekey.EncKMS
+	EncDSSE   = rekey.EncDSSE
+	EncSSEC   = rekey.EncC
 )
 
 // Version is one object version and its verdict.
