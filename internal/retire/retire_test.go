@@ -15,7 +15,7 @@ import (
 
 const key = "arn:aws:kms:us-east-1:111122223333:key/old"
 
-// The steps after disabling (KMS developer guide, deleting-keys: disable,
+// The steps after disabling (docs/kms/latest/developerguide/deleting-keys.md: disable,
 // watch for use, then schedule the deletion), and a key pending deletion
 // with versions under it.
 func TestAdvise(t *testing.T) {

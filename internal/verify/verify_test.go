@@ -105,8 +105,8 @@ func objectRequests(env *emutest.Env, bucket string) int64 {
 // keys across versions, the table lagging some changes; verify reports
 // exactly the non-compliant versions the table shows, names the changes
 // it has not seen (by listing, a bucket request), and makes no object
-// request (the emulator's counts). Table columns: user guide,
-// metadata-tables-inventory-schema.
+// request (the emulator's counts). Table columns:
+// docs/AmazonS3/latest/userguide/metadata-tables-inventory-schema.md.
 func TestVerifyFromTheTable(t *testing.T) {
 	w := newWorld(t)
 	ctx := context.Background()
@@ -215,7 +215,7 @@ func TestRefusedEstimateMakesNoHead(t *testing.T) {
 }
 
 // The evidence file checks, and fails to check after any one byte of it
-// changes (KMS GenerateMac/VerifyMac, API reference).
+// changes (docs/kms/latest/APIReference/API_GenerateMac.md, API_VerifyMac.md).
 func TestEvidenceRejectsAnyChangedByte(t *testing.T) {
 	w := newWorld(t)
 	ctx := context.Background()
@@ -256,7 +256,7 @@ func TestEvidenceRejectsAnyChangedByte(t *testing.T) {
 
 // With no table but an S3 Inventory report: the report's rows, and a HEAD
 // of each SSE-KMS version only, since reports carry the encryption but no
-// key ARN (user guide, storage-inventory: the encryption status field).
+// key ARN (docs/AmazonS3/latest/userguide/storage-inventory.md: the encryption status field).
 func TestVerifyFromAnInventoryReport(t *testing.T) {
 	w := newWorld(t)
 	w.env.Versioned(t, "plain")
