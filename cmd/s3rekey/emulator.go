@@ -134,7 +134,7 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		}
 		j := prep.Jobs
 		jobsEnv = []string{jobs.EnvTable + "=" + j.Table, jobs.EnvReportBucket + "=" + j.ReportBucket,
-			jobs.EnvReportPrefix + "=" + j.ReportPrefix, jobs.EnvReportKey + "=" + j.ReportKMSKeyARN}
+			jobs.EnvReportPrefix + "=" + j.ReportPrefix, jobs.EnvReportKey + "=" + j.ReportKMSKeyARN, EnvEvidenceMacKey + "=" + demo.EvidenceMacAlias}
 		if err := os.WriteFile(*policyOut, prep.PolicyJSON, 0o644); err != nil {
 			return fmt.Errorf("write the policy: %w", err)
 		}
@@ -149,7 +149,7 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		fmt.Fprintln(stdout, "  export "+line)
 	}
 	if jobsEnv != nil {
-		fmt.Fprintln(stdout, "and s3rekey run, backfill, jobs, report and redrive at its job records and reports with:")
+		fmt.Fprintln(stdout, "and s3rekey run, backfill, jobs, report, redrive, verify and retire-key at its job records, reports and evidence with:")
 		for _, line := range jobsEnv {
 			fmt.Fprintln(stdout, "  export "+line)
 		}
