@@ -156,7 +156,9 @@ func (d *demo) retireOldKey(ctx context.Context) (*Retirement, error) {
 // rekeyVersion copies a version in place onto the target key and deletes
 // the old version.
 func (d *demo) rekeyVersion(ctx context.Context, api *s3.Client, v retire.BucketVersion) error {
-	src := v.Bucket + "/" + strings.ReplaceAll(url.PathEscape(v.Key), "%2F", "/") + "?versionId=" + v.VersionID
+	// '+' escaped too: a raw '+' in a copy source may be read as a space.
+	escaped := strings.ReplaceAll(strings.ReplaceAll(url.PathEscape(v.Key), "%2F", "/"), "+", "%2B")
+	src := v.Bucket + "/" + escaped + "?versionId=" + url.QueryEscape(v.VersionID)
 	if _, err := api.CopyObject(ctx, &s3.CopyObjectInput{Bucket: aws.String(v.Bucket), Key: aws.String(v.Key), CopySource: aws.String(src),
 		ServerSideEncryption: types.ServerSideEncryptionAwsKms, SSEKMSKeyId: aws.String(d.target), BucketKeyEnabled: aws.Bool(true)}); err != nil {
 		return err
