@@ -23,7 +23,9 @@ versions, delete markers, keys with spaces, '+' and unicode), publishes a real
 S3 Inventory report, and runs the real planner and encrypt functions through
 the local run loop while new objects are uploaded. Then it verifies every
 object version (HEAD, plus the stored bytes: nothing may be rewritten) and
-prices the run per million objects beside S3 Batch Operations.
+prices the run per million objects beside S3 Batch Operations. Last, it
+verifies its buckets from their S3 Metadata live inventory tables and
+retires the old key through disabling (see s3rekey retire-key).
 
 Exit code 1 means verification failed.
 

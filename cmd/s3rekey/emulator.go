@@ -52,6 +52,7 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	policyOut := fs.String("policy-out", "s3rekey-demo-policy.json", "with --seed: where to write the policy `FILE`")
 	rawKeys := fs.Bool("eventbridge-raw-keys", false, "send EventBridge object keys raw instead of form-encoded (AWS documents neither)")
 	notS3 := fs.Bool("not-s3-update-encryption", false, "answer UpdateObjectEncryption as a server that is not S3 does: overwrite the object with the request body and answer with an ETag")
+	metadataLag := fs.Duration("metadata-lag", 0, "how long after a change S3 Metadata live inventory tables show it (S3: typically within an hour)")
 	var quotas emulator.Quotas
 	fs.Float64Var(&quotas.S3PutPerSecond, "s3-put-rate", 0, "PUT-class requests a `second` per S3 partition (bucket and first key segment); 503 SlowDown above it (0: no limit)")
 	fs.Float64Var(&quotas.S3GetPerSecond, "s3-get-rate", 0, "GET/HEAD requests a `second` per S3 partition (0: no limit)")
@@ -68,7 +69,7 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return usageError{fmt.Errorf("--s3-put-rate, --s3-get-rate and --kms-rate must not be negative")}
 	}
 	opts := emulator.Options{Addr: *addr, Account: *account, Region: *region, EventBridgeRawKeys: *rawKeys, NotS3UpdateEncryption: *notS3, Policies: map[string][]byte{},
-		Quotas: quotas}
+		Quotas: quotas, MetadataLag: *metadataLag}
 	for _, p := range policies {
 		key, file, ok := strings.Cut(p, "=")
 		if !ok || key == "" || file == "" {
@@ -133,7 +134,7 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		}
 		j := prep.Jobs
 		jobsEnv = []string{jobs.EnvTable + "=" + j.Table, jobs.EnvReportBucket + "=" + j.ReportBucket,
-			jobs.EnvReportPrefix + "=" + j.ReportPrefix, jobs.EnvReportKey + "=" + j.ReportKMSKeyARN}
+			jobs.EnvReportPrefix + "=" + j.ReportPrefix, jobs.EnvReportKey + "=" + j.ReportKMSKeyARN, EnvEvidenceMacKey + "=" + demo.EvidenceMacAlias}
 		if err := os.WriteFile(*policyOut, prep.PolicyJSON, 0o644); err != nil {
 			return fmt.Errorf("write the policy: %w", err)
 		}
@@ -148,7 +149,7 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		fmt.Fprintln(stdout, "  export "+line)
 	}
 	if jobsEnv != nil {
-		fmt.Fprintln(stdout, "and s3rekey run, backfill, jobs, report and redrive at its job records and reports with:")
+		fmt.Fprintln(stdout, "and s3rekey run, backfill, jobs, report, redrive, verify and retire-key at its job records, reports and evidence with:")
 		for _, line := range jobsEnv {
 			fmt.Fprintln(stdout, "  export "+line)
 		}

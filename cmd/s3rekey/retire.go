@@ -70,7 +70,7 @@ func runRetireKey(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
-	run, err := vf.verify(ctx, cfg, "retire-key "+arn, true, stderr)
+	run, err := vf.verify(ctx, cfg, "retire-key "+arn, arn, stderr)
 	if err != nil {
 		return err
 	}

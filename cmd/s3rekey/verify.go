@@ -92,7 +92,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *check != "" {
 		return checkEvidence(ctx, cfg, *check, vf.macKey, vf.asJSON, stdout)
 	}
-	run, err := vf.verify(ctx, cfg, "verify", false, stderr)
+	run, err := vf.verify(ctx, cfg, "verify", "", stderr)
 	if err != nil {
 		return err
 	}
@@ -109,7 +109,8 @@ type verifyRun struct {
 }
 
 // verify runs a verification and writes its evidence.
-func (vf *verifyFlags) verify(ctx context.Context, cfg aws.Config, purpose string, headRecent bool, stderr io.Writer) (*verifyRun, error) {
+func (vf *verifyFlags) verify(ctx context.Context, cfg aws.Config, purpose, listUnder string, stderr io.Writer) (*verifyRun, error) {
+	headRecent := listUnder != ""
 	pol, err := loadPolicy(vf.policyPath)
 	if err != nil {
 		return nil, err
@@ -132,7 +133,7 @@ func (vf *verifyFlags) verify(ctx context.Context, cfg aws.Config, purpose strin
 	s3c := s3.NewFromConfig(cfg, awsconf.S3Options(cfg))
 	clients := verify.Clients{Metadata: s3c, Catalog: metatable.NewCatalog(cfg), Files: s3c, List: s3c, Head: s3c}
 	opts := verify.Options{Buckets: vf.buckets, Source: vf.source, Inventories: vf.inventories, All: vf.all,
-		Recent: vf.recent || headRecent, HeadRecent: headRecent, Concurrency: vf.concurrency,
+		Recent: vf.recent || headRecent, HeadRecent: headRecent, ListUnder: listUnder, Concurrency: vf.concurrency,
 		Estimate: func(e verify.Estimate) error {
 			fmt.Fprintf(stderr, "s3://%s from %s: %d HEADs and %d LIST requests, $%.4f", e.Bucket, e.Source, e.Heads, e.Lists, e.Dollars)
 			if e.AtBudget > 0 {

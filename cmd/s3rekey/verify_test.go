@@ -98,7 +98,7 @@ func TestVerifyWritesEvidenceThatChecks(t *testing.T) {
 
 // retire-key refuses to disable a key with a version under it, disables it
 // once none is, and proposes (never runs) its deletion after the quiet
-// period (KMS developer guide, deleting-keys: disable, watch, then delete).
+// period (docs/kms/latest/developerguide/deleting-keys.md: disable, watch, then delete).
 func TestRetireKeyWalksTheSteps(t *testing.T) {
 	w := newRetireWorld(t)
 	code, out, errOut := w.cli(t, append([]string{"retire-key", w.old, "--disable"}, w.evidenceArgs...)...)

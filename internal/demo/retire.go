@@ -18,8 +18,12 @@ import (
 	"github.com/s3rekey/s3rekey/internal/verify"
 )
 
-// EvidenceMacAlias names the HMAC key the demo signs evidence with.
-const EvidenceMacAlias = "alias/s3rekey-evidence"
+// EvidenceMacAlias names the HMAC key the demo signs evidence with, and
+// OldKeyAlias the key the objects were written under, to retire.
+const (
+	EvidenceMacAlias = "alias/s3rekey-evidence"
+	OldKeyAlias      = "alias/demo-old-key"
+)
 
 // Retirement is the demo's last step: the buckets verified from their
 // metadata tables and the old key retired through disabling.
@@ -53,7 +57,10 @@ func (d *demo) setupMetadata(ctx context.Context) error {
 		return err
 	}
 	d.macKey = aws.ToString(mac.KeyMetadata.Arn)
-	_, err = kmsc.CreateAlias(ctx, &kms.CreateAliasInput{AliasName: aws.String(EvidenceMacAlias), TargetKeyId: mac.KeyMetadata.KeyId})
+	if _, err = kmsc.CreateAlias(ctx, &kms.CreateAliasInput{AliasName: aws.String(EvidenceMacAlias), TargetKeyId: mac.KeyMetadata.KeyId}); err != nil {
+		return err
+	}
+	_, err = kmsc.CreateAlias(ctx, &kms.CreateAliasInput{AliasName: aws.String(OldKeyAlias), TargetKeyId: aws.String(d.oldKey)})
 	return err
 }
 

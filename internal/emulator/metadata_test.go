@@ -24,10 +24,10 @@ func metadataConfig(inventory s3types.InventoryConfigurationState) *s3types.Meta
 }
 
 // CreateBucketMetadataConfiguration and GetBucketMetadataConfiguration as
-// the S3 API reference gives them (API_CreateBucketMetadataConfiguration,
-// API_GetBucketMetadataConfiguration): the destination is the AWS managed
+// the S3 API reference gives them (docs/AmazonS3/latest/API/API_CreateBucketMetadataConfiguration.md,
+// docs/AmazonS3/latest/API/API_GetBucketMetadataConfiguration.md): the destination is the AWS managed
 // table bucket aws-s3 (TableBucketType aws), namespace b_<bucket>
-// (userguide s3-system-tables-schema), table "inventory"; one
+// (https://docs.aws.amazon.com/AmazonS3/latest/userguide/s3-system-tables-schema.html), table "inventory"; one
 // configuration a bucket.
 func TestBucketMetadataConfiguration(t *testing.T) {
 	e := start(t, emulator.Options{})
@@ -72,7 +72,8 @@ func TestBucketMetadataConfiguration(t *testing.T) {
 }
 
 // The Iceberg REST endpoint takes SigV4 requests signed for s3tables only
-// (userguide s3-tables-integrating-open-source, "Authenticating").
+// (docs/AmazonS3/latest/userguide/s3-tables-integrating-open-source.md,
+// "Authenticating and authorizing access to the endpoint").
 func TestIcebergEndpointWantsS3TablesSigning(t *testing.T) {
 	e := start(t, emulator.Options{})
 	req, _ := http.NewRequest(http.MethodGet, e.emu.URL()+"/iceberg/v1/config", nil)
@@ -88,7 +89,7 @@ func TestIcebergEndpointWantsS3TablesSigning(t *testing.T) {
 }
 
 // UpdateObjectEncryption is a change the table shows: kms_key_arn moves to
-// the new key (userguide metadata-tables-inventory-schema), after the lag.
+// the new key (docs/AmazonS3/latest/userguide/metadata-tables-inventory-schema.md), after the lag.
 func TestTableShowsReencryption(t *testing.T) {
 	e := start(t, emulator.Options{})
 	ctx := context.Background()
@@ -129,9 +130,10 @@ func TestTableShowsReencryption(t *testing.T) {
 }
 
 // HMAC keys: CreateKey with KeySpec HMAC_256 and KeyUsage
-// GENERATE_VERIFY_MAC; GenerateMac and VerifyMac (KMS API reference);
+// GENERATE_VERIFY_MAC; GenerateMac and VerifyMac (docs/kms/latest/APIReference/API_GenerateMac.md,
+// API_VerifyMac.md: KMSInvalidMacException, InvalidKeyUsageException);
 // GetKeyLastUsage records the last successful cryptographic use, S3's on
-// the caller's behalf included (API reference, GetKeyLastUsage).
+// the caller's behalf included (docs/kms/latest/APIReference/API_GetKeyLastUsage.md).
 func TestMacKeysAndLastUsage(t *testing.T) {
 	e := start(t, emulator.Options{})
 	ctx := context.Background()

@@ -3,7 +3,11 @@ package metatable
 import (
 	"bytes"
 	"compress/flate"
+	"encoding/binary"
+	"hash/crc32"
 	"testing"
+
+	"github.com/golang/snappy"
 )
 
 // avroFile builds a container file of one block, with a codec.
@@ -28,6 +32,10 @@ func avroFile(t testing.TB, schema, codec string, count int, records []byte) []b
 	sync := bytes.Repeat([]byte{7}, 16)
 	e.Write(sync)
 	block := records
+	if codec == "snappy" {
+		block = snappy.Encode(nil, records)
+		block = binary.BigEndian.AppendUint32(block, crc32.ChecksumIEEE(records))
+	}
 	if codec == "deflate" {
 		var z bytes.Buffer
 		w, _ := flate.NewWriter(&z, flate.BestSpeed)
@@ -49,7 +57,7 @@ func TestAvroDecodesEachTypeAndCodec(t *testing.T) {
 		`{"name":"u","type":["null","long"]},{"name":"b","type":"boolean"},{"name":"a","type":{"type":"array","items":"int"}}]}`
 	// n=-2, s="hi", u=branch 1 value 5, b=true, a=[1,2] in one block.
 	rec := []byte{3, 4, 'h', 'i', 2, 10, 1, 4, 2, 4, 0}
-	for _, codec := range []string{"null", "deflate"} {
+	for _, codec := range []string{"null", "deflate", "snappy"} {
 		t.Run(codec, func(t *testing.T) {
 			recs, _, err := readAvroFile(avroFile(t, schema, codec, 2, append(append([]byte{}, rec...), rec...)))
 			if err != nil {

@@ -16,7 +16,7 @@ import (
 )
 
 // enableTable makes a bucket's S3 Metadata configuration with a live
-// inventory table (S3 API reference, CreateBucketMetadataConfiguration:
+// inventory table (docs/AmazonS3/latest/API/API_CreateBucketMetadataConfiguration.md:
 // the journal table configuration is required).
 func enableTable(t *testing.T, env *emutest.Env, bucket string) {
 	t.Helper()
@@ -57,10 +57,10 @@ func readAll(t *testing.T, env *emutest.Env, bucket string) ([]metatable.Row, me
 
 // The live inventory table has a row per version, delete markers
 // included, with encryption_status, is_bucket_key_enabled and kms_key_arn
-// (user guide, metadata-tables-inventory-schema); it lives in the AWS
+// (docs/AmazonS3/latest/userguide/metadata-tables-inventory-schema.md); it lives in the AWS
 // managed table bucket aws-s3, namespace b_<bucket>, table inventory
-// (user guide, s3-system-tables-schema); and is read through the Iceberg
-// REST endpoint signed for s3tables (s3-tables-integrating-open-source).
+// (https://docs.aws.amazon.com/AmazonS3/latest/userguide/s3-system-tables-schema.html); and is read through the Iceberg
+// REST endpoint signed for s3tables (docs/AmazonS3/latest/userguide/s3-tables-integrating-open-source.md).
 func TestLiveInventoryTableThroughIcebergREST(t *testing.T) {
 	env := emutest.Start(t, emulator.Options{})
 	ctx := context.Background()
@@ -115,8 +115,8 @@ func TestLiveInventoryTableThroughIcebergREST(t *testing.T) {
 	}
 }
 
-// Changes show in the table only after the lag (user guide,
-// metadata-tables-inventory-schema: "typically reflected ... within one
+// Changes show in the table only after the lag
+// (docs/AmazonS3/latest/userguide/metadata-tables-inventory-schema.md: "typically reflected ... within one
 // hour"); what it already showed stays.
 func TestTableLagsChanges(t *testing.T) {
 	env := emutest.Start(t, emulator.Options{})

@@ -101,7 +101,7 @@ func fromInventory(ctx context.Context, c Clients, b *Bucket, target policy.Buck
 	if err := announce(opts, b, target, heads, 0); err != nil {
 		return err
 	}
-	t := newTally(b, target, opts.All)
+	t := newTally(b, target, opts)
 	var toHead []Version
 	if err := eachRow(ctx, c.Files, ref, &b.Requests, func(r inventory.Row) {
 		if r.IsDeleteMarker {

@@ -12,10 +12,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/s3rekey/s3rekey/internal/cost"
 	"github.com/s3rekey/s3rekey/internal/policy"
+	"github.com/s3rekey/s3rekey/internal/rekey"
 )
 
 func sortStrings(s []string) { sort.Strings(s) }
@@ -68,7 +68,7 @@ func fromListing(ctx context.Context, c Clients, b *Bucket, target policy.Bucket
 	if err := announce(opts, b, target, int64(len(versions)), b.Requests.List); err != nil {
 		return err
 	}
-	t := newTally(b, target, opts.All)
+	t := newTally(b, target, opts)
 	if err := headAll(ctx, c.Head, b, target, opts, versions, t); err != nil {
 		return err
 	}
@@ -202,26 +202,12 @@ func head(ctx context.Context, api HeadAPI, bucket string, v Version) (Version, 
 			// reference, HeadObject: "If you encrypt an object by using
 			// server-side encryption with customer-provided encryption
 			// keys (SSE-C) ... you get an HTTP 400 Bad Request error").
-			v.Encryption = EncSSEC
+			v.Encryption, v.Reason = EncSSEC, "HEAD answered 400, as S3 does for an SSE-C version"
 			return v, false, nil
 		}
 		return v, false, fmt.Errorf("HEAD s3://%s/%s version %s: %w", bucket, v.Key, v.VersionID, err)
 	}
-	switch out.ServerSideEncryption {
-	case types.ServerSideEncryptionAwsKms:
-		v.Encryption = EncSSEKMS
-	case types.ServerSideEncryptionAwsKmsDsse:
-		v.Encryption = EncDSSE
-	case types.ServerSideEncryptionAes256:
-		v.Encryption = EncSSES3
-	case "":
-		v.Encryption = EncNone
-		if out.SSECustomerAlgorithm != nil {
-			v.Encryption = EncSSEC
-		}
-	default:
-		v.Encryption = string(out.ServerSideEncryption)
-	}
-	v.KMSKeyARN, v.BucketKey = aws.ToString(out.SSEKMSKeyId), aws.ToBool(out.BucketKeyEnabled)
+	st := rekey.StateFromHead(out)
+	v.Encryption, v.KMSKeyARN, v.BucketKey = st.Encryption, st.KMSKeyARN, st.BucketKey
 	return v, false, nil
 }

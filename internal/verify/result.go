@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/s3rekey/s3rekey/internal/policy"
+	"github.com/s3rekey/s3rekey/internal/rekey"
 )
 
 // Sources, best first.
@@ -25,13 +26,14 @@ const (
 	Unknown = "unknown"
 )
 
-// Encryption labels, as S3 Metadata and S3 Inventory name them.
+// Encryption labels, as S3 Metadata and S3 Inventory name them (and
+// package rekey).
 const (
-	EncNone   = "NOT-SSE"
-	EncSSES3  = "SSE-S3"
-	EncSSEKMS = "SSE-KMS"
-	EncDSSE   = "DSSE-KMS"
-	EncSSEC   = "SSE-C"
+	EncNone   = rekey.EncNone
+	EncSSES3  = rekey.EncS3
+	EncSSEKMS = rekey.EncKMS
+	EncDSSE   = rekey.EncDSSE
+	EncSSEC   = rekey.EncC
 )
 
 // Version is one object version and its verdict.
@@ -108,15 +110,16 @@ type Bucket struct {
 
 // tally accumulates a bucket's verdicts.
 type tally struct {
-	b      *Bucket
-	target policy.Bucket
-	all    bool
-	byKey  map[string]*KeyCount
+	b         *Bucket
+	target    policy.Bucket
+	all       bool
+	listUnder string // also list every version under this key
+	byKey     map[string]*KeyCount
 }
 
-func newTally(b *Bucket, target policy.Bucket, all bool) *tally {
+func newTally(b *Bucket, target policy.Bucket, opts Options) *tally {
 	b.TargetKey, b.BucketKey = target.KMSKeyARN, target.BucketKeyEnabled
-	return &tally{b: b, target: target, all: all, byKey: map[string]*KeyCount{}}
+	return &tally{b: b, target: target, all: opts.All, listUnder: opts.ListUnder, byKey: map[string]*KeyCount{}}
 }
 
 // classify gives a version's verdict under the bucket's target.
@@ -178,7 +181,7 @@ func (t *tally) add(v Version) {
 		t.b.Unknown++
 		kc.Unknown++
 	}
-	if t.all || v.Verdict == NonCompliant || v.Verdict == Unknown {
+	if t.all || v.Verdict == NonCompliant || v.Verdict == Unknown || t.listUnder != "" && v.KMSKeyARN == t.listUnder {
 		t.b.Listed = append(t.b.Listed, v)
 	}
 }

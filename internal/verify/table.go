@@ -41,7 +41,7 @@ func fromTable(ctx context.Context, c Clients, b *Bucket, target policy.Bucket, 
 	}
 	b.SourceRef = fmt.Sprintf("%s/%s.%s snapshot %d", loc.TableBucketARN, loc.Namespace, loc.Table, snap.ID)
 	b.AsOf = snap.Time()
-	t := newTally(b, target, opts.All)
+	t := newTally(b, target, opts)
 	latest := map[string]seen{}
 	var inTable map[string]Version
 	if opts.Recent {

@@ -66,6 +66,9 @@ type Options struct {
 	Inventories []string
 	// All lists every version in the result, not only the non-compliant.
 	All bool
+	// ListUnder also lists every version under this key ARN, exempt ones
+	// included (a key to retire).
+	ListUnder string
 	// Recent lists the bucket when it is read from its table, to name the
 	// versions the table does not have yet.
 	Recent bool

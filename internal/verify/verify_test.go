@@ -30,7 +30,7 @@ type world struct {
 	versionOf          map[string][]string // key -> version ids, oldest first
 }
 
-func (w *world) put(t *testing.T, bucket, key, kmsKey string, bucketKey bool) string {
+func (w *world) put(t testing.TB, bucket, key, kmsKey string, bucketKey bool) string {
 	t.Helper()
 	in := &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)}
 	if kmsKey != "" {
@@ -42,7 +42,7 @@ func (w *world) put(t *testing.T, bucket, key, kmsKey string, bucketKey bool) st
 	return id
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t testing.TB) *world {
 	env := emutest.Start(t, emulator.Options{})
 	w := &world{env: env, old: env.Key(t), target: env.Key(t), other: env.Key(t), versionOf: map[string][]string{}}
 	out, err := env.KMS.CreateKey(context.Background(), &kms.CreateKeyInput{KeySpec: kmstypes.KeySpecHmac256, KeyUsage: kmstypes.KeyUsageTypeGenerateVerifyMac})
@@ -59,11 +59,16 @@ func newWorld(t *testing.T) *world {
 	return w
 }
 
+// policyFor is a policy of one bucket under the world's target key.
+func policyFor(w *world, bucket string) (*policy.Policy, error) {
+	return policy.Parse([]byte(fmt.Sprintf(`{"buckets":{%q:{"kmsKeyArn":%q,"bucketKeyEnabled":true,"versions":"all"}}}`, bucket, w.target)))
+}
+
 func (w *world) clients() verify.Clients {
 	return verify.Clients{Metadata: w.env.S3, Catalog: metatable.NewCatalog(w.env.Cfg), Files: w.env.S3, List: w.env.S3, Head: w.env.S3}
 }
 
-func enableTable(t *testing.T, env *emutest.Env, bucket string) {
+func enableTable(t testing.TB, env *emutest.Env, bucket string) {
 	t.Helper()
 	_, err := env.S3.CreateBucketMetadataConfiguration(context.Background(), &s3.CreateBucketMetadataConfigurationInput{
 		Bucket: aws.String(bucket),
@@ -100,8 +105,8 @@ func objectRequests(env *emutest.Env, bucket string) int64 {
 // keys across versions, the table lagging some changes; verify reports
 // exactly the non-compliant versions the table shows, names the changes
 // it has not seen (by listing, a bucket request), and makes no object
-// request (the emulator's counts). Table columns: user guide,
-// metadata-tables-inventory-schema.
+// request (the emulator's counts). Table columns:
+// docs/AmazonS3/latest/userguide/metadata-tables-inventory-schema.md.
 func TestVerifyFromTheTable(t *testing.T) {
 	w := newWorld(t)
 	ctx := context.Background()
@@ -210,7 +215,7 @@ func TestRefusedEstimateMakesNoHead(t *testing.T) {
 }
 
 // The evidence file checks, and fails to check after any one byte of it
-// changes (KMS GenerateMac/VerifyMac, API reference).
+// changes (docs/kms/latest/APIReference/API_GenerateMac.md, API_VerifyMac.md).
 func TestEvidenceRejectsAnyChangedByte(t *testing.T) {
 	w := newWorld(t)
 	ctx := context.Background()
@@ -251,7 +256,7 @@ func TestEvidenceRejectsAnyChangedByte(t *testing.T) {
 
 // With no table but an S3 Inventory report: the report's rows, and a HEAD
 // of each SSE-KMS version only, since reports carry the encryption but no
-// key ARN (user guide, storage-inventory: the encryption status field).
+// key ARN (docs/AmazonS3/latest/userguide/storage-inventory.md: the encryption status field).
 func TestVerifyFromAnInventoryReport(t *testing.T) {
 	w := newWorld(t)
 	w.env.Versioned(t, "plain")
@@ -282,5 +287,45 @@ func TestVerifyFromAnInventoryReport(t *testing.T) {
 	}
 	if n := objectRequests(w.env, "plain"); n != 2 {
 		t.Errorf("%d object requests, want a HEAD of each of the 2 SSE-KMS versions", n)
+	}
+}
+
+// A noncurrent version under a key is exempt when the policy covers
+// current versions, but still counted under its key, and listed when that
+// key is to be retired.
+func TestExemptVersionsStillCountUnderTheirKey(t *testing.T) {
+	w := newWorld(t)
+	w.env.Versioned(t, "cur")
+	old := w.put(t, "cur", "k", w.old, true)
+	w.put(t, "cur", "k", w.target, true)
+	enableTable(t, w.env, "cur")
+	pol, err := policy.Parse([]byte(fmt.Sprintf(`{"buckets":{"cur":{"kmsKeyArn":%q,"bucketKeyEnabled":true}}}`, w.target)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name      string
+		listUnder string
+		listed    []string
+	}{
+		{"plain", "", nil},
+		{"retiring the old key", w.old, []string{"k@" + old}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := verify.Run(context.Background(), w.clients(), pol, verify.Options{ListUnder: tc.listUnder})
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := res.Buckets[0]
+			if b.Exempt != 1 || b.Compliant != 1 || b.NonCompliant != 0 {
+				t.Errorf("%d exempt, %d compliant, %d non-compliant; want 1, 1, 0", b.Exempt, b.Compliant, b.NonCompliant)
+			}
+			if under, _ := b.VersionsUnder(w.old); under != 1 {
+				t.Errorf("%d versions under the old key, want the noncurrent one", under)
+			}
+			if fmt.Sprint(ids(b.Listed)) != fmt.Sprint(tc.listed) {
+				t.Errorf("listed %v, want %v", ids(b.Listed), tc.listed)
+			}
+		})
 	}
 }
