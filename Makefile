@@ -14,7 +14,8 @@ FUZZ_TARGETS := internal/emulator:FuzzS3Request internal/emulator:FuzzJSONReques
 	internal/messages:FuzzDecode internal/policy:FuzzParse internal/planner:FuzzDecodeJobs \
 	internal/inventory:FuzzParseManifest internal/inventory:FuzzCSVRows \
 	internal/emulator/iam:FuzzParsePolicy internal/emulator/sqs:FuzzQueryInput \
-	internal/emulator/dynamodb:FuzzExpressions internal/jobs:FuzzReadPart
+	internal/emulator/dynamodb:FuzzExpressions internal/jobs:FuzzReadPart \
+	internal/enroll:FuzzParseEvent
 
 .PHONY: all build test test-faults fuzz lint demo bench synth deploy clean
 

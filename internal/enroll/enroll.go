@@ -198,10 +198,46 @@ func (c *cachedReader) GetBucketTagging(ctx context.Context, in *s3.GetBucketTag
 // Handle is the Lambda handler: a scheduled event sweeps; a CloudTrail
 // event enrolls the bucket it names.
 func (e *Enroller) Handle(ctx context.Context, raw json.RawMessage) error {
+	ev, err := ParseEvent(raw)
+	if err != nil {
+		// An undecodable event cannot be retried into sense: logged, dropped.
+		e.logger().Error("undecodable event", "error", err)
+		return nil
+	}
+	switch ev.Kind {
+	case KindSweep:
+		_, err := e.Sweep(ctx)
+		return err
+	case KindBucket:
+		_, err := e.Bucket(ctx, ev.Bucket)
+		return err
+	case KindIgnored:
+		return nil
+	}
+	e.logger().Warn("event of an unexpected type", "detailType", ev.DetailType)
+	return nil
+}
+
+// Kinds of events the function receives.
+const (
+	KindSweep   = "sweep"   // the schedule's "Scheduled Event"
+	KindBucket  = "bucket"  // a bucket API call: look at that bucket
+	KindIgnored = "ignored" // a failed call, which changed nothing
+	KindUnknown = "unknown"
+)
+
+// Event is what an EventBridge event asks of the function.
+type Event struct {
+	Kind, Bucket, DetailType string
+}
+
+// ParseEvent reads an EventBridge event: a scheduled event, or the
+// CloudTrail record of a bucket API call ("AWS API Call via CloudTrail",
+// detail.requestParameters.bucketName).
+func ParseEvent(raw []byte) (Event, error) {
 	var ev struct {
 		DetailType string `json:"detail-type"`
 		Detail     struct {
-			EventName         string `json:"eventName"`
 			RequestParameters struct {
 				BucketName string `json:"bucketName"`
 			} `json:"requestParameters"`
@@ -209,23 +245,19 @@ func (e *Enroller) Handle(ctx context.Context, raw json.RawMessage) error {
 		} `json:"detail"`
 	}
 	if err := json.Unmarshal(raw, &ev); err != nil {
-		// An undecodable event cannot be retried into sense: logged, dropped.
-		e.logger().Error("undecodable event", "error", err)
-		return nil
+		return Event{}, fmt.Errorf("enroll: event: %w", err)
 	}
-	switch {
-	case ev.DetailType == "Scheduled Event":
-		_, err := e.Sweep(ctx)
-		return err
-	case ev.DetailType == "AWS API Call via CloudTrail":
-		if ev.Detail.ErrorCode != "" || ev.Detail.RequestParameters.BucketName == "" {
-			return nil // a failed call changed nothing
+	out := Event{Kind: KindUnknown, DetailType: ev.DetailType}
+	switch ev.DetailType {
+	case "Scheduled Event":
+		out.Kind = KindSweep
+	case "AWS API Call via CloudTrail":
+		out.Kind, out.Bucket = KindBucket, ev.Detail.RequestParameters.BucketName
+		if ev.Detail.ErrorCode != "" || out.Bucket == "" {
+			out.Kind = KindIgnored
 		}
-		_, err := e.Bucket(ctx, ev.Detail.RequestParameters.BucketName)
-		return err
 	}
-	e.logger().Warn("event of an unexpected type", "detailType", ev.DetailType)
-	return nil
+	return out, nil
 }
 
 // eventBridge turns on the bucket's EventBridge notifications, keeping its
