@@ -244,6 +244,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 const (
 	EncryptAccessKey = "AKIAS3REKEYENCRYPT00"
 	PlannerAccessKey = "AKIAS3REKEYPLANNER00"
+	EnrollAccessKey  = "AKIAS3REKEYENROLL000"
 )
 
 // Roles are the configurations the functions run under.
@@ -283,7 +284,13 @@ func (d *demo) pipelineOptions(opts pipeline.Options) (pipeline.Options, error) 
 	}
 	opts.EncryptAWS, opts.PlannerAWS = &roles.Encrypt, &roles.Planner
 	opts.Jobs = d.jobs
-	opts.Enroll = pipeline.EnrollOptions{Queue: d.enrollQueue, InventoryBucketARN: "arn:aws:s3:::" + InventoryBucket, AccountID: d.emu.Account()}
+	// The enroll function runs under its deployed statements too.
+	if err := d.emu.BindPolicy(EnrollAccessKey, permissions.PolicyDocument(permissions.Enroll(res))); err != nil {
+		return opts, err
+	}
+	enrollAWS := clientConfig(d.emu.AWSConfigAs(EnrollAccessKey))
+	opts.Enroll = pipeline.EnrollOptions{Queue: d.enrollQueue, InventoryBucketARN: "arn:aws:s3:::" + InventoryBucket, AccountID: d.emu.Account(),
+		AWS: &enrollAWS}
 	return opts, nil
 }
 
