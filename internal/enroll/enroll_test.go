@@ -57,10 +57,11 @@ func (f *fixture) eventBridgeOn(t *testing.T, bucket string) bool {
 const rules = `{"exclude":[{"names":["*-tfstate"]},{"tags":{"s3rekey":"off"}}],
  "rules":[{"name":"confidential","select":{"tags":{"data-classification":"confidential"}},
            "settings":{"kmsKeyArn":%q,"bucketKeyEnabled":true,"setDefaultEncryption":true,"inventory":{"format":"CSV","frequency":"Weekly"},"versions":"all"}},
-          {"name":"data","select":{"names":["data-*"]},"settings":{"kmsKeyArn":%q,"setDefaultEncryption":true}}]}`
+          {"name":"data","select":{"names":["data-*"]},"settings":{"kmsKeyArn":%q,"setDefaultEncryption":true}},
+          {"name":"unused","select":{"names":["nothing-*"]},"settings":{"kmsKeyArn":%q}}]}`
 
 func TestSweepEnrollsWhatTheRulesSelect(t *testing.T) {
-	f := newFixture(t, func(k string) string { return fmt.Sprintf(rules, k, k) })
+	f := newFixture(t, func(k string) string { return fmt.Sprintf(rules, k, k, k) })
 	ctx := context.Background()
 	for _, b := range []string{"data-a", "hr-files", "data-tfstate", "data-off", "misc"} {
 		f.Bucket(t, b, false)
@@ -73,6 +74,9 @@ func TestSweepEnrollsWhatTheRulesSelect(t *testing.T) {
 	}
 	if sum.Buckets != 5 || sum.Managed != 2 || sum.Changed != 2 {
 		t.Errorf("sweep %+v, want 5 buckets, 2 managed and changed", sum)
+	}
+	if len(sum.Findings) != 1 || sum.Findings[0].Where != "rules[2] unused" {
+		t.Errorf("findings %v, want the rule that governs nothing", sum.Findings)
 	}
 	for b, want := range map[string]bool{"data-a": true, "hr-files": true, "data-tfstate": false, "data-off": false, "misc": false} {
 		if got := f.eventBridgeOn(t, b); got != want {
