@@ -1,8 +1,6 @@
 package main
 
 import (
-	"strings"
-
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
@@ -78,9 +76,6 @@ func (s *S3RekeyStack) eventRules(inventory awss3.IBucket, reportBucket *string)
 }
 
 func bucketARN(name string) string { return "arn:" + *awscdk.Aws_PARTITION() + ":s3:::" + name }
-
-// aliasName is alias/NAME of an alias name or alias ARN.
-func aliasName(ref string) string { return ref[strings.Index(ref, "alias/"):] }
 
 // grant renders the statements of internal/permissions, the one source of
 // the functions' permissions that the tests bind in the emulator too, into

@@ -85,7 +85,8 @@ func inventoryFormat(s string) (string, error) {
 
 func printDemo(w io.Writer, res *demo.Result) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "\nOutcomes (%d objects: %d versions seeded and %d uploaded during the run)\n", res.Expected, res.Versions, res.Uploads)
+	fmt.Fprintf(tw, "\nOutcomes (%d objects: %d versions seeded, %d uploaded during the run, and the first upload of s3://%s, created during the run)\n",
+		res.Expected, res.Versions, res.Uploads, demo.NewBucket)
 	for _, k := range res.Outcomes.SortedOutcomes() {
 		fmt.Fprintf(tw, "  %s\t%d\n", k, res.Outcomes.Outcomes[k])
 	}

@@ -9,9 +9,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-
-	"github.com/s3rekey/s3rekey/internal/awsconf"
 	"github.com/s3rekey/s3rekey/internal/estate"
 )
 
@@ -40,18 +37,11 @@ func runEstate(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	pol, err := loadPolicy(*policyPath)
+	pol, cfg, api, err := policyForBuckets(ctx, conn, *policyPath, true)
 	if err != nil {
 		return err
 	}
-	cfg, err := conn.load(ctx)
-	if err != nil {
-		return err
-	}
-	if pol, err = resolveKeys(ctx, cfg, pol); err != nil {
-		return err
-	}
-	d := &estate.Describer{S3: s3.NewFromConfig(cfg, awsconf.S3Options(cfg)), Policy: pol, InventoryBucket: *inventoryBucket,
+	d := &estate.Describer{S3: api, Policy: pol, InventoryBucket: *inventoryBucket,
 		AccountID: *account, Region: cfg.Region}
 	rep, err := d.Describe(ctx)
 	if err != nil {

@@ -100,7 +100,8 @@ func TestDemoVerifies(t *testing.T) {
 	}
 	out := stdout.String()
 	for _, want := range []string{"passed: every object is in the state the policy demands", "updated", "compliant", "skipped: not-encrypted", "skipped: sse-c", "skipped: dsse-kms",
-		"skipped: object-lock", "skipped: excluded-prefix", "gone", "copied", "skipped: archived", "S3 Batch Operations fee, per object", "accounted for"} {
+		"skipped: object-lock", "skipped: excluded-prefix", "gone", "copied", "skipped: archived", "S3 Batch Operations fee, per object", "accounted for",
+		"created s3://demo-new mid-run: rules[0] demo selects it", "and the first upload of s3://demo-new"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
 		}

@@ -10,10 +10,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-
-	"github.com/s3rekey/s3rekey/internal/awsconf"
-	"github.com/s3rekey/s3rekey/internal/buckettags"
 	"github.com/s3rekey/s3rekey/internal/planner"
 	"github.com/s3rekey/s3rekey/internal/verify"
 )
@@ -42,19 +38,11 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if _, _, err := planner.ParseS3URL(*manifest); err != nil {
 		return usageError{fmt.Errorf("--manifest: %w", err)}
 	}
-	pol, err := loadPolicy(*policyPath)
+	pol, _, s3c, err := policyForBuckets(ctx, conn, *policyPath, true)
 	if err != nil {
 		return err
 	}
-	cfg, err := conn.load(ctx)
-	if err != nil {
-		return err
-	}
-	if pol, err = resolveKeys(ctx, cfg, pol); err != nil {
-		return err
-	}
-	s3c := s3.NewFromConfig(cfg, awsconf.S3Options(cfg))
-	rep, err := planner.Plan(ctx, s3c, *manifest, buckettags.Attach(pol, s3c), time.Now(), "")
+	rep, err := planner.Plan(ctx, s3c, *manifest, pol, time.Now(), "")
 	if err != nil {
 		return err
 	}

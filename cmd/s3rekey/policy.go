@@ -9,6 +9,7 @@ import (
 	"io"
 	"text/tabwriter"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/s3rekey/s3rekey/internal/awsconf"
@@ -66,16 +67,10 @@ func runPolicy(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	case sub == "check" && len(buckets) > 0:
 		return usageError{fmt.Errorf("unexpected argument %q", buckets[0])}
 	}
-	pol, err := loadPolicy(*policyPath)
+	pol, cfg, api, err := policyForBuckets(ctx, conn, *policyPath, false)
 	if err != nil {
 		return err
 	}
-	cfg, err := conn.load(ctx)
-	if err != nil {
-		return err
-	}
-	api := s3.NewFromConfig(cfg, awsconf.S3Options(cfg))
-	pol = buckettags.Attach(pol, api)
 	if sub == "check" {
 		if buckets, err = estate.Buckets(ctx, api, cfg.Region); err != nil {
 			return err
@@ -168,4 +163,25 @@ func printExplained(tw io.Writer, bucket string, m policy.Match) {
 		fmt.Fprintf(tw, "enrollment\teventBridge %v, defaultEncryption %v, inventory %s\n", b.EventBridge(), b.SetDefaultEncryption, inventory)
 	}
 	fmt.Fprintln(tw)
+}
+
+// policyForBuckets loads the policy, the AWS configuration and an S3
+// client, with the policy's tag selectors reading bucket tags through it
+// and, with resolve, its KMS aliases resolved.
+func policyForBuckets(ctx context.Context, conn *awsFlags, path string, resolve bool) (*policy.Policy, aws.Config, *s3.Client, error) {
+	pol, err := loadPolicy(path)
+	if err != nil {
+		return nil, aws.Config{}, nil, err
+	}
+	cfg, err := conn.load(ctx)
+	if err != nil {
+		return nil, cfg, nil, err
+	}
+	if resolve {
+		if pol, err = resolveKeys(ctx, cfg, pol); err != nil {
+			return nil, cfg, nil, err
+		}
+	}
+	api := s3.NewFromConfig(cfg, awsconf.S3Options(cfg))
+	return buckettags.Attach(pol, api), cfg, api, nil
 }

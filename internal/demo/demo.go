@@ -44,8 +44,15 @@ const (
 	// in to copy them in place.
 	LegacyBucket    = "demo-legacy"
 	InventoryBucket = "demo-inventory"
-	WorkQueue       = "s3rekey-work"
-	ControlQueue    = "s3rekey-control"
+	// NewBucket is created while the pipeline runs: the policy's rule
+	// selects it, the enroll function enrolls it from its CreateBucket
+	// event, and its first upload is enforced.
+	NewBucket    = "demo-new"
+	WorkQueue    = "s3rekey-work"
+	ControlQueue = "s3rekey-control"
+	// EnrollQueue receives the bucket events (EventBridge invokes the
+	// enroll function directly in AWS).
+	EnrollQueue = "s3rekey-bucket-events"
 )
 
 // Options configure a demo run.
@@ -87,12 +94,17 @@ type demo struct {
 	policy     *policy.Policy
 	policyJSON []byte
 	queues     pipeline.Queues
-	before     map[string]fingerprint // bucket/key@version → stored object
-	customer   []byte
-	progressW  io.Writer
-	copies     atomic.Int64 // objects seeded to be copied in place
-	jobs       jobs.Config  // where job records and reports go
-	macKey     string       // signs evidence (retire.go)
+	// enrollQueue is where the bucket events arrive for the enroll function.
+	enrollQueue string
+	// midRunBucket: runPipeline creates NewBucket halfway through the
+	// uploads (the demo does; the fault matrix keeps its own world).
+	midRunBucket bool
+	before       map[string]fingerprint // bucket/key@version → stored object
+	customer     []byte
+	progressW    io.Writer
+	copies       atomic.Int64 // objects seeded to be copied in place
+	jobs         jobs.Config  // where job records and reports go
+	macKey       string       // signs evidence (retire.go)
 }
 
 // fingerprint is what must not change when an object is rekeyed.
@@ -128,6 +140,10 @@ func Prepare(ctx context.Context, emu *emulator.Emulator, opts Options) (*Prepar
 	for _, r := range []emulator.EventBridgeRule{
 		{Bucket: DataBucket, Queue: WorkQueue}, {Bucket: LockedBucket, Queue: WorkQueue}, {Bucket: LegacyBucket, Queue: WorkQueue},
 		{Bucket: InventoryBucket, KeySuffix: "manifest.checksum", Queue: ControlQueue},
+		// The stack's upload rule matches every bucket but s3rekey's own;
+		// the emulator's rules name buckets, so the new bucket has its own.
+		{Bucket: NewBucket, Queue: WorkQueue},
+		{Management: true, Queue: EnrollQueue},
 	} {
 		emu.AddEventBridgeRule(r)
 	}
@@ -187,7 +203,8 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		return nil, err
 	}
 	d := prep.d
-	res := &Result{Seeded: prep.Seeded, Versions: prep.Versions, Uploads: opts.Uploads, Expected: prep.Rows + int64(opts.Uploads) + prep.Copies}
+	// The new bucket's first upload is one more object.
+	res := &Result{Seeded: prep.Seeded, Versions: prep.Versions, Uploads: opts.Uploads, Expected: prep.Rows + int64(opts.Uploads) + prep.Copies + 1}
 
 	emu.ResetCounts()
 	popts, err := d.pipelineOptions(pipeline.Options{Logger: opts.Logger})
@@ -195,6 +212,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		return nil, err
 	}
 	p := pipeline.New(clientConfig(emu.AWSConfig()), d.policy, d.queues, popts)
+	d.midRunBucket = true
 	if err := d.runPipeline(ctx, p, res.Expected); err != nil {
 		return nil, err
 	}
@@ -209,6 +227,9 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		return nil, err
 	}
 	res.Verified, res.Failures = v.states, v.rewritten
+	if st, ok := emu.Inspect(NewBucket, NewBucketKey, ""); !ok || st.KMSKeyARN != d.target || !st.BucketKey {
+		res.Failures = append(res.Failures, fmt.Sprintf("s3://%s/%s, the first upload of the bucket created mid-run, is not on the target key", NewBucket, NewBucketKey))
+	}
 	for _, id := range sortedIDs(v.notUpdated) {
 		res.Failures = append(res.Failures, id+" "+v.notUpdated[id])
 	}
@@ -234,6 +255,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 const (
 	EncryptAccessKey = "AKIAS3REKEYENCRYPT00"
 	PlannerAccessKey = "AKIAS3REKEYPLANNER00"
+	EnrollAccessKey  = "AKIAS3REKEYENROLL000"
 )
 
 // Roles are the configurations the functions run under.
@@ -273,6 +295,13 @@ func (d *demo) pipelineOptions(opts pipeline.Options) (pipeline.Options, error) 
 	}
 	opts.EncryptAWS, opts.PlannerAWS = &roles.Encrypt, &roles.Planner
 	opts.Jobs = d.jobs
+	// The enroll function runs under its deployed statements too.
+	if err := d.emu.BindPolicy(EnrollAccessKey, permissions.PolicyDocument(permissions.Enroll(res))); err != nil {
+		return opts, err
+	}
+	enrollAWS := clientConfig(d.emu.AWSConfigAs(EnrollAccessKey))
+	opts.Enroll = pipeline.EnrollOptions{Queue: d.enrollQueue, InventoryBucketARN: "arn:aws:s3:::" + InventoryBucket, AccountID: d.emu.Account(),
+		AWS: &enrollAWS}
 	return opts, nil
 }
 
@@ -318,7 +347,8 @@ func (d *demo) setup(ctx context.Context) error {
 	redrive := func(dlq string) string {
 		return fmt.Sprintf(`{"deadLetterTargetArn":%q,"maxReceiveCount":5}`, arn(dlq))
 	}
-	var errs [4]error
+	var errs [5]error
+	d.enrollQueue, errs[4] = mk(EnrollQueue, nil)
 	d.queues.WorkDLQ, errs[0] = mk("s3rekey-work-dlq", map[string]string{"MessageRetentionPeriod": "1209600"})
 	d.queues.ControlDLQ, errs[1] = mk("s3rekey-control-dlq", map[string]string{"MessageRetentionPeriod": "1209600"})
 	d.queues.Work, errs[2] = mk(WorkQueue, map[string]string{"VisibilityTimeout": "60", "RedrivePolicy": redrive("s3rekey-work-dlq")})
@@ -328,15 +358,18 @@ func (d *demo) setup(ctx context.Context) error {
 			return err
 		}
 	}
+	// One rule governs every demo bucket, the one created mid-run too;
+	// s3rekey's own buckets are excluded; two buckets have overrides.
 	d.policyJSON = []byte(fmt.Sprintf(`{
   "dryRun": false,
-  "buckets": {
-    %q: {"kmsKeyArn": %q, "bucketKeyEnabled": true, "versions": "all", "excludePrefixes": ["scratch/"]},
-    %q: {"kmsKeyArn": %q, "bucketKeyEnabled": true},
-    %q: {"kmsKeyArn": %q, "bucketKeyEnabled": true, "unsupportedSources": {"notEncrypted": "copy"}}
+  "exclude": [{"names": [%q, %q]}],
+  "rules": [{"name": "demo", "select": {"names": ["demo-*"]}, "settings": {"kmsKeyArn": %q, "bucketKeyEnabled": true}}],
+  "overrides": {
+    %q: {"versions": "all", "excludePrefixes": ["scratch/"]},
+    %q: {"unsupportedSources": {"notEncrypted": "copy"}}
   }
 }
-`, DataBucket, d.target, LockedBucket, d.target, LegacyBucket, d.target))
+`, InventoryBucket, ReportBucket, d.target, DataBucket, LegacyBucket))
 	if d.policy, err = policy.Parse(d.policyJSON); err != nil {
 		return err
 	}
@@ -505,6 +538,12 @@ func (d *demo) runPipeline(ctx context.Context, p *pipeline.Pipeline, expected i
 	go func() {
 		defer uploading.Store(false)
 		for i := range d.opts.Uploads {
+			if d.midRunBucket && i == d.opts.Uploads/2 {
+				if err := d.newBucketMidRun(ctx); err != nil {
+					uploadErr <- err
+					return
+				}
+			}
 			key := fmt.Sprintf("incoming/%06d new upload.dat", i)
 			if _, err := d.s3.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(DataBucket), Key: aws.String(key),
 				Body: bytes.NewReader([]byte("uploaded while the backfill runs"))}); err != nil {
@@ -512,6 +551,12 @@ func (d *demo) runPipeline(ctx context.Context, p *pipeline.Pipeline, expected i
 				return
 			}
 			time.Sleep(2 * time.Millisecond)
+		}
+		if d.midRunBucket && d.opts.Uploads == 0 {
+			if err := d.newBucketMidRun(ctx); err != nil {
+				uploadErr <- err
+				return
+			}
 		}
 		uploadErr <- nil
 	}()
@@ -607,7 +652,7 @@ type verification struct {
 // gives, and that no stored byte, ETag, date or version changed.
 func (d *demo) verify(ctx context.Context) (verification, error) {
 	v := verification{states: map[string]int64{}, notUpdated: map[string]string{}}
-	for _, bucket := range []string{DataBucket, LockedBucket, LegacyBucket} {
+	for _, bucket := range []string{DataBucket, LockedBucket, LegacyBucket, NewBucket} {
 		target, _ := d.policy.Lookup(bucket)
 		for _, obj := range d.emu.Versions(bucket) {
 			if obj.DeleteMarker {

@@ -108,7 +108,9 @@ func runBackfill(b *testing.B, d *demo, emu *emulator.Emulator, pol *policy.Poli
 func withBudgets(pol *policy.Policy, objectsPerSecond float64, bucketKey bool, kmsPerSecond float64) *policy.Policy {
 	out := *pol
 	out.Buckets = maps.Clone(pol.Buckets)
-	b := out.Buckets[DataBucket]
+	// The data bucket as the policy resolves it (its rule and override),
+	// listed, so that its own settings take the budget.
+	b, _ := pol.Lookup(DataBucket)
 	b.MaxObjectsPerSecond, b.BucketKeyEnabled = objectsPerSecond, bucketKey
 	out.Buckets[DataBucket] = b
 	out.MaxKMSRequestsPerSecond = kmsPerSecond

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/s3rekey/s3rekey/internal/emulator"
+	"github.com/s3rekey/s3rekey/internal/emulator/emutest"
 )
 
 // GetBucketTagging answers NoSuchTagSet for a bucket without tags
@@ -173,5 +174,23 @@ func TestInventoryConfigurationAndBlockedTypes(t *testing.T) {
 	r := enc.ServerSideEncryptionConfiguration.Rules[0]
 	if r.BlockedEncryptionTypes == nil || fmt.Sprint(r.BlockedEncryptionTypes.EncryptionType) != "[SSE-C]" || r.ApplyServerSideEncryptionByDefault.SSEAlgorithm != "AES256" {
 		t.Errorf("blocked types %+v, default %+v", r.BlockedEncryptionTypes, r.ApplyServerSideEncryptionByDefault)
+	}
+}
+
+// aws:ResourceAccount is the account that owns the bucket (IAM's global
+// condition keys, reference_policies_condition-keys.md): a grant on every
+// bucket, conditioned on the account, allows the account's buckets only.
+func TestResourceAccountCondition(t *testing.T) {
+	e := emutest.Start(t, emulator.Options{})
+	ctx := context.Background()
+	e.Bucket(t, "ours", false)
+	e.Put(t, &s3.PutObjectInput{Bucket: aws.String("ours"), Key: aws.String("k")}, "x")
+	for account, want := range map[string]bool{e.Emu.Account(): true, "999999999999": false} {
+		bind(t, e, "AKIARESOURCEACCOUNT1", fmt.Sprintf(`{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::*/*",
+			"Condition":{"StringEquals":{"aws:ResourceAccount":%q}}}`, account))
+		_, err := clientsAs(e, "AKIARESOURCEACCOUNT1").s3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("ours"), Key: aws.String("k")})
+		if (err == nil) != want {
+			t.Errorf("condition on account %s: %v, want allowed %v", account, err, want)
+		}
 	}
 }

@@ -3,6 +3,7 @@ package emulator
 import (
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/s3rekey/s3rekey/internal/emulator/core"
 	"github.com/s3rekey/s3rekey/internal/emulator/iam"
@@ -38,7 +39,22 @@ func (e *Emulator) RenewCredentials(accessKey string) { e.iam.Renew(accessKey) }
 // operation, for the access key that signed the request.
 func (e *Emulator) authorizeS3(r *http.Request, action, resource string, context map[string][]string) bool {
 	scope, _ := core.ParseSigV4(r)
-	return e.iam.Allowed(scope.AccessKey, iam.Request{Action: action, Resource: resource, Context: context})
+	return e.iam.Allowed(scope.AccessKey, iam.Request{Action: action, Resource: resource, Context: e.resourceAccount(resource, context)})
+}
+
+// resourceAccount adds aws:ResourceAccount, the account that owns the
+// resource (IAM's global condition keys), to a request on a bucket or an
+// object: every bucket of the emulator is its account's.
+func (e *Emulator) resourceAccount(resource string, context map[string][]string) map[string][]string {
+	if !strings.HasPrefix(resource, "arn:aws:s3:::") {
+		return context
+	}
+	out := make(map[string][]string, len(context)+1)
+	for k, v := range context {
+		out[k] = v
+	}
+	out["aws:ResourceAccount"] = []string{e.opts.Account}
+	return out
 }
 
 // notAuthorized is IAM's denial message.

@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -72,10 +73,11 @@ type Enroller struct {
 
 // Result is what enrollment did to one bucket.
 type Result struct {
-	Bucket     string   `json:"bucket"`
-	Managed    bool     `json:"managed"`
-	GovernedBy string   `json:"governedBy,omitempty"`
-	Changed    []string `json:"changed,omitempty"` // eventBridge, inventory, defaultEncryption
+	Match      policy.Match `json:"-"`
+	Bucket     string       `json:"bucket"`
+	Managed    bool         `json:"managed"`
+	GovernedBy string       `json:"governedBy,omitempty"`
+	Changed    []string     `json:"changed,omitempty"` // eventBridge, inventory, defaultEncryption
 }
 
 // Summary is a sweep's outcome.
@@ -110,7 +112,7 @@ func (e *Enroller) Bucket(ctx context.Context, bucket string) (Result, error) {
 		}
 	}
 	m := pol.ResolveWithTags(bucket, tags)
-	res.Managed, res.GovernedBy = m.Managed, m.By
+	res.Match, res.Managed, res.GovernedBy = m, m.Managed, m.By
 	if !m.Managed {
 		return res, nil
 	}
@@ -146,6 +148,11 @@ func (e *Enroller) Bucket(ctx context.Context, bucket string) (Result, error) {
 	return res, nil
 }
 
+// sweepWorkers is how many buckets a sweep enrolls at once: each takes a
+// few sequential S3 calls, and 10,000 buckets (S3's largest bucket quota)
+// at 16 at once take a few minutes, within the function's 15.
+const sweepWorkers = 16
+
 // Sweep enrolls every bucket of the account and region. One bucket's
 // failure does not stop the others; the summary names it.
 func (e *Enroller) Sweep(ctx context.Context) (Summary, error) {
@@ -155,22 +162,44 @@ func (e *Enroller) Sweep(ctx context.Context) (Summary, error) {
 		return sum, err
 	}
 	sum.Buckets = len(buckets)
-	for _, b := range buckets {
-		res, err := e.Bucket(ctx, b)
-		if err != nil {
-			sum.Failed[b] = err.Error()
-			e.logger().Error("enroll failed", "bucket", b, "error", err)
+	results := make([]Result, len(buckets))
+	errs := make([]error, len(buckets))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(sweepWorkers, len(buckets)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				results[i], errs[i] = e.Bucket(ctx, buckets[i])
+			}
+		}()
+	}
+	for i := range buckets {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	matches := make([]policy.Match, len(buckets))
+	for i, b := range buckets {
+		matches[i] = results[i].Match
+		if errs[i] != nil {
+			sum.Failed[b] = errs[i].Error()
+			e.logger().Error("enroll failed", "bucket", b, "error", errs[i])
 			continue
 		}
-		if res.Managed {
+		if results[i].Managed {
 			sum.Managed++
 		}
-		if len(res.Changed) > 0 {
+		if len(results[i].Changed) > 0 {
 			sum.Changed++
 		}
 	}
-	if pol, _ := e.Keys.Current(ctx); pol != nil {
-		_, sum.Findings, _ = buckettags.Attach(pol, &cachedReader{api: e.S3, owner: e.AccountID}).Check(ctx, buckets)
+	if len(sum.Failed) == 0 {
+		// Which rules govern nothing is known only when every bucket resolved.
+		if pol, _ := e.Keys.Current(ctx); pol != nil {
+			sum.Findings = pol.Findings(buckets, matches)
+		}
 		for _, f := range sum.Findings {
 			e.logger().Warn("policy finding", "where", f.Where, "problem", f.Problem)
 		}
@@ -182,26 +211,49 @@ func (e *Enroller) Sweep(ctx context.Context) (Summary, error) {
 	return sum, nil
 }
 
-// cachedReader reads tags through one sweep's cache.
-type cachedReader struct {
-	api   buckettags.API
-	owner string
-}
-
-func (c *cachedReader) GetBucketTagging(ctx context.Context, in *s3.GetBucketTaggingInput, optFns ...func(*s3.Options)) (*s3.GetBucketTaggingOutput, error) {
-	if in.ExpectedBucketOwner == nil && c.owner != "" {
-		in.ExpectedBucketOwner = aws.String(c.owner)
-	}
-	return c.api.GetBucketTagging(ctx, in, optFns...)
-}
-
 // Handle is the Lambda handler: a scheduled event sweeps; a CloudTrail
 // event enrolls the bucket it names.
 func (e *Enroller) Handle(ctx context.Context, raw json.RawMessage) error {
+	ev, err := ParseEvent(raw)
+	if err != nil {
+		// An undecodable event cannot be retried into sense: logged, dropped.
+		e.logger().Error("undecodable event", "error", err)
+		return nil
+	}
+	switch ev.Kind {
+	case KindSweep:
+		_, err := e.Sweep(ctx)
+		return err
+	case KindBucket:
+		_, err := e.Bucket(ctx, ev.Bucket)
+		return err
+	case KindIgnored:
+		return nil
+	}
+	e.logger().Warn("event of an unexpected type", "detailType", ev.DetailType)
+	return nil
+}
+
+// Kinds of events the function receives.
+const (
+	KindSweep   = "sweep"   // the schedule's "Scheduled Event"
+	KindBucket  = "bucket"  // a bucket API call: look at that bucket
+	KindIgnored = "ignored" // a failed call, which changed nothing
+	KindUnknown = "unknown"
+)
+
+// Event is what an EventBridge event asks of the function.
+type Event struct {
+	Kind, Bucket, DetailType string
+}
+
+// ParseEvent reads an EventBridge event: a scheduled event, or the
+// CloudTrail record of a bucket API call ("AWS API Call via CloudTrail",
+// detail.requestParameters.bucketName).
+func ParseEvent(raw []byte) (Event, error) {
 	var ev struct {
 		DetailType string `json:"detail-type"`
 		Detail     struct {
-			EventName         string `json:"eventName"`
 			RequestParameters struct {
 				BucketName string `json:"bucketName"`
 			} `json:"requestParameters"`
@@ -209,23 +261,19 @@ func (e *Enroller) Handle(ctx context.Context, raw json.RawMessage) error {
 		} `json:"detail"`
 	}
 	if err := json.Unmarshal(raw, &ev); err != nil {
-		// An undecodable event cannot be retried into sense: logged, dropped.
-		e.logger().Error("undecodable event", "error", err)
-		return nil
+		return Event{}, fmt.Errorf("enroll: event: %w", err)
 	}
-	switch {
-	case ev.DetailType == "Scheduled Event":
-		_, err := e.Sweep(ctx)
-		return err
-	case ev.DetailType == "AWS API Call via CloudTrail":
-		if ev.Detail.ErrorCode != "" || ev.Detail.RequestParameters.BucketName == "" {
-			return nil // a failed call changed nothing
+	out := Event{Kind: KindUnknown, DetailType: ev.DetailType}
+	switch ev.DetailType {
+	case "Scheduled Event":
+		out.Kind = KindSweep
+	case "AWS API Call via CloudTrail":
+		out.Kind, out.Bucket = KindBucket, ev.Detail.RequestParameters.BucketName
+		if ev.Detail.ErrorCode != "" || out.Bucket == "" {
+			out.Kind = KindIgnored
 		}
-		_, err := e.Bucket(ctx, ev.Detail.RequestParameters.BucketName)
-		return err
 	}
-	e.logger().Warn("event of an unexpected type", "detailType", ev.DetailType)
-	return nil
+	return out, nil
 }
 
 // eventBridge turns on the bucket's EventBridge notifications, keeping its

@@ -12,6 +12,7 @@ import (
 	"github.com/s3rekey/s3rekey/internal/emulator"
 	"github.com/s3rekey/s3rekey/internal/emulator/emutest"
 	"github.com/s3rekey/s3rekey/internal/enroll"
+	"github.com/s3rekey/s3rekey/internal/permissions"
 	"github.com/s3rekey/s3rekey/internal/policy"
 )
 
@@ -57,10 +58,11 @@ func (f *fixture) eventBridgeOn(t *testing.T, bucket string) bool {
 const rules = `{"exclude":[{"names":["*-tfstate"]},{"tags":{"s3rekey":"off"}}],
  "rules":[{"name":"confidential","select":{"tags":{"data-classification":"confidential"}},
            "settings":{"kmsKeyArn":%q,"bucketKeyEnabled":true,"setDefaultEncryption":true,"inventory":{"format":"CSV","frequency":"Weekly"},"versions":"all"}},
-          {"name":"data","select":{"names":["data-*"]},"settings":{"kmsKeyArn":%q,"setDefaultEncryption":true}}]}`
+          {"name":"data","select":{"names":["data-*"]},"settings":{"kmsKeyArn":%q,"setDefaultEncryption":true}},
+          {"name":"unused","select":{"names":["nothing-*"]},"settings":{"kmsKeyArn":%q}}]}`
 
 func TestSweepEnrollsWhatTheRulesSelect(t *testing.T) {
-	f := newFixture(t, func(k string) string { return fmt.Sprintf(rules, k, k) })
+	f := newFixture(t, func(k string) string { return fmt.Sprintf(rules, k, k, k) })
 	ctx := context.Background()
 	for _, b := range []string{"data-a", "hr-files", "data-tfstate", "data-off", "misc"} {
 		f.Bucket(t, b, false)
@@ -73,6 +75,9 @@ func TestSweepEnrollsWhatTheRulesSelect(t *testing.T) {
 	}
 	if sum.Buckets != 5 || sum.Managed != 2 || sum.Changed != 2 {
 		t.Errorf("sweep %+v, want 5 buckets, 2 managed and changed", sum)
+	}
+	if len(sum.Findings) != 1 || sum.Findings[0].Where != "rules[2] unused" {
+		t.Errorf("findings %v, want the rule that governs nothing", sum.Findings)
 	}
 	for b, want := range map[string]bool{"data-a": true, "hr-files": true, "data-tfstate": false, "data-off": false, "misc": false} {
 		if got := f.eventBridgeOn(t, b); got != want {
@@ -171,5 +176,56 @@ func TestEventBridgeKeepsExistingNotifications(t *testing.T) {
 	out, err := f.S3.GetBucketNotificationConfiguration(ctx, &s3.GetBucketNotificationConfigurationInput{Bucket: aws.String("notif")})
 	if err != nil || out.EventBridgeConfiguration == nil || len(out.QueueConfigurations) != 1 || aws.ToString(out.QueueConfigurations[0].Id) != "theirs" {
 		t.Errorf("notifications after enrollment %+v %v", out, err)
+	}
+}
+
+// The enroll function's statements, as the stack deploys them, are enough
+// for a sweep, and every action in them is needed: without any one of them
+// the sweep fails.
+func TestEveryEnrollPermissionIsNeeded(t *testing.T) {
+	env := emutest.Start(t, emulator.Options{})
+	key := env.Key(t)
+	pol, err := policy.Parse([]byte(fmt.Sprintf(`{"rules":[{"name":"tagged","select":{"tags":{"enroll":"yes"}},
+		"settings":{"kmsKeyArn":%q,"setDefaultEncryption":true,"inventory":{}}}]}`, key)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := permissions.Resources{Partition: "aws", Region: env.Emu.Region(), Account: env.Emu.Account()}
+	res.FromPolicy(pol)
+	stmts := permissions.Enroll(res)
+	sweep := func(t *testing.T, bucket string, stmts []permissions.Statement) error {
+		t.Helper()
+		const accessKey = "AKIAENROLLTEST000001"
+		if err := env.Emu.BindPolicy(accessKey, permissions.PolicyDocument(stmts)); err != nil {
+			t.Fatal(err)
+		}
+		cfg := env.Emu.AWSConfigAs(accessKey)
+		cfg.Retryer = func() aws.Retryer { return aws.NopRetryer{} }
+		env.Bucket(t, bucket, false)
+		f := &fixture{Env: env}
+		f.tag(t, bucket, "enroll", "yes")
+		e := &enroll.Enroller{S3: s3.NewFromConfig(cfg, emulator.PathStyle), Keys: policy.Static(pol), InventoryBucketARN: "arn:aws:s3:::inventory",
+			AccountID: env.Emu.Account(), Region: env.Emu.Region()}
+		_, err := e.Sweep(context.Background())
+		// Each case enrolls its own bucket; the others are already done.
+		return err
+	}
+	if err := sweep(t, "all-granted", stmts); err != nil {
+		t.Fatalf("the deployed statements do not suffice: %v", err)
+	}
+	n := 0
+	for _, st := range stmts {
+		for _, action := range st.Actions {
+			n++
+			t.Run(action, func(t *testing.T) {
+				bucket := fmt.Sprintf("without-%d", n)
+				if err := sweep(t, bucket, permissions.Without(stmts, st.Sid, action)); err == nil {
+					t.Errorf("a sweep without %s succeeded: the action is not needed", action)
+				}
+			})
+		}
+	}
+	if n < 8 {
+		t.Fatalf("only %d actions", n)
 	}
 }

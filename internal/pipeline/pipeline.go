@@ -142,8 +142,11 @@ func New(cfg aws.Config, pol *policy.Policy, q Queues, opts Options) *Pipeline {
 		}
 		e := &enroll.Enroller{S3: s3.NewFromConfig(enrollAWS, awsconf.S3Options(enrollAWS)), Keys: enrollKeys,
 			InventoryBucketARN: eo.InventoryBucketARN, AccountID: eo.AccountID, Region: enrollAWS.Region, Logger: opts.Logger}
+		// The queue stands in for EventBridge invoking the function, so it
+		// is polled with the pipeline's client, not the enroll role's
+		// (which has no SQS permission, as deployed).
 		p.Runner.Sources = append(p.Runner.Sources, localrun.Source{QueueURL: eo.Queue, Handler: e.HandleSQS, BatchSize: 10, Concurrency: 1,
-			InvocationTimeout: 15 * time.Minute, API: sqs.NewFromConfig(enrollAWS)})
+			InvocationTimeout: 15 * time.Minute, API: sqs.NewFromConfig(cfg)})
 	}
 	envs := min(max(opts.Environments, 1), opts.Concurrency)
 	for i := range envs {

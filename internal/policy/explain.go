@@ -20,17 +20,25 @@ func (f Finding) String() string { return f.Where + ": " + f.Problem }
 // It returns each bucket's match too, in the order given.
 func (p *Policy) Check(ctx context.Context, buckets []string) ([]Match, []Finding, error) {
 	matches := make([]Match, len(buckets))
-	governs := make([]int, len(p.Rules))
-	exists := make(map[string]bool, len(buckets))
 	for i, name := range buckets {
 		m, err := p.Resolve(ctx, name)
 		if err != nil {
 			return nil, nil, err
 		}
 		matches[i] = m
+	}
+	return matches, p.Findings(buckets, matches), nil
+}
+
+// Findings is Check's report for buckets already resolved (matches[i] is
+// buckets[i]'s).
+func (p *Policy) Findings(buckets []string, matches []Match) []Finding {
+	governs := make([]int, len(p.Rules))
+	exists := make(map[string]bool, len(buckets))
+	for i, name := range buckets {
 		exists[name] = true
 		for j, r := range p.Rules {
-			if m.Rule == r.Name {
+			if matches[i].Rule == r.Name {
 				governs[j]++
 			}
 		}
@@ -57,5 +65,5 @@ func (p *Policy) Check(ctx context.Context, buckets []string) ([]Match, []Findin
 			}
 		}
 	}
-	return matches, out, nil
+	return out
 }

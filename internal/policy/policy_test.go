@@ -106,6 +106,7 @@ func TestFromEnv(t *testing.T) {
 func FuzzParse(f *testing.F) {
 	f.Add([]byte(`{"buckets":{"b1b":{"kmsKeyArn":"` + keyARN + `","versions":"all"}}}`))
 	f.Add([]byte(`{"dryRun":1}`))
+	f.Add([]byte(rulesPolicy))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p, err := Parse(data)
 		if err != nil {

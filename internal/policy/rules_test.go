@@ -218,3 +218,27 @@ func TestRuleAliasesResolve(t *testing.T) {
 		t.Error("WithKeys changed the configured policy")
 	}
 }
+
+// The deployment's own buckets are never managed, whatever selects them.
+func TestExcludingOwnBuckets(t *testing.T) {
+	p, err := Parse([]byte(`{"rules":[{"name":"all","select":{"all":true},"settings":{"kmsKeyArn":"` + keyARN + `"}}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p = p.Excluding("inventory-bkt", "", "reports-bkt")
+	for bucket, managed := range map[string]bool{"inventory-bkt": false, "reports-bkt": false, "data": true} {
+		if m, _ := p.Resolve(context.Background(), bucket); m.Managed != managed || (!managed && m.By != "s3rekey's own bucket") {
+			t.Errorf("%s: %+v", bucket, m)
+		}
+	}
+	t.Setenv(EnvPolicy, `{"rules":[{"name":"all","select":{"all":true},"settings":{"kmsKeyArn":"`+keyARN+`"}}]}`)
+	t.Setenv(EnvPolicyFile, "")
+	t.Setenv(EnvExcludeBuckets, "inventory-bkt,reports-bkt")
+	fromEnv, err := FromEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := fromEnv.Lookup("reports-bkt"); ok {
+		t.Errorf("%s does not exclude the report bucket", EnvExcludeBuckets)
+	}
+}

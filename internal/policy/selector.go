@@ -51,7 +51,7 @@ func (p *Policy) WithTags(src TagSource) *Policy {
 // buckets, which an "all" rule would otherwise select.
 func (p *Policy) Excluding(buckets ...string) *Policy {
 	out := *p
-	c := compiledSelector{exact: map[string]bool{}}
+	c := compiledSelector{exact: map[string]bool{}, label: "s3rekey's own bucket"}
 	for _, b := range buckets {
 		if b != "" {
 			c.exact[b] = true
@@ -129,7 +129,11 @@ func (p *Policy) resolve(bucket string, tagsOf func() (map[string]string, error)
 			return Match{}, err
 		}
 		if ok {
-			return Match{By: fmt.Sprintf("exclude[%d]", i)}, nil
+			by := fmt.Sprintf("exclude[%d]", i)
+			if ex.label != "" {
+				by = ex.label
+			}
+			return Match{By: by}, nil
 		}
 	}
 	if b, ok := p.Buckets[bucket]; ok {
@@ -167,6 +171,9 @@ type compiledSelector struct {
 	exact    map[string]bool
 	patterns []string
 	tags     map[string]string
+	// label names an exclusion the deployment adds (Excluding) in place of
+	// its position.
+	label string
 }
 
 func (c compiledSelector) matchesName(bucket string) bool {

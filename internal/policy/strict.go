@@ -17,20 +17,11 @@ import (
 // structs are the field table, and a field added to one is accepted (and
 // checked) everywhere it appears, with no list to keep in step.
 
-var rawMessageType = reflect.TypeOf(json.RawMessage(nil))
-
-// settingsType is what a json.RawMessage in the document holds: a partial
-// Bucket (defaults, a rule's settings, a bucket entry or an override).
-var settingsType = reflect.TypeOf(Bucket{})
-
 // checkKeys reports the first object key in data that is not a JSON field
 // name of t, naming where it is.
 func checkKeys(data []byte, t reflect.Type, where string) error {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
-	}
-	if t == rawMessageType {
-		t = settingsType
 	}
 	trimmed := bytes.TrimSpace(data)
 	if len(trimmed) == 0 || bytes.Equal(trimmed, []byte("null")) {
