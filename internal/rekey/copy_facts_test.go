@@ -129,7 +129,7 @@ func TestCopyKeepsWebsiteRedirectAndExpires(t *testing.T) {
 			c.MultipartThreshold, c.PartSize = 8, 5<<20
 		}
 		b, _ := emulatorBed(t, c)
-		b.put(t, "page.html", "<html>", func(in *s3.PutObjectInput) {
+		b.put(t, "page.html", "<html>over the threshold</html>", func(in *s3.PutObjectInput) {
 			in.WebsiteRedirectLocation, in.Expires = aws.String("/new/page.html"), aws.Time(expires)
 		})
 		if got := b.rekeyer.Rekey(context.Background(), messages.Object{Bucket: b.bucket, Key: "page.html"}); got.Status != rekey.Copied {
