@@ -2,7 +2,6 @@ package witness
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -46,8 +45,7 @@ func startMoto() (string, error) {
 	args := append(append([]string(nil), motoCommand...), strconv.Itoa(port))
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Stderr = &moto.stderr
-	// Its own process group, so that Stop ends moto and whatever it spawned.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = motoProcAttr()
 	if err := cmd.Start(); err != nil {
 		return "", fmt.Errorf("cannot start %q (moto 5.2.1 is needed: pip install 'moto[server]==5.2.1'): %w", joined(args), err)
 	}
@@ -111,7 +109,7 @@ func lastLines(s string) string {
 		s = s[len(s)-keep:]
 	}
 	if s == "" {
-		return errors.New("no output").Error()
+		return "no output"
 	}
 	return s
 }
