@@ -26,7 +26,8 @@ func witnessStore(t *testing.T, w witness.Witness) *jobs.Committer {
 // The commit protocol against DynamoDB on each witness: a claimed task is
 // held from other deliveries, a commit counts once (its repeat is a
 // duplicate, a later claim finds it committed), and concurrent commits of
-// distinct tasks into one job lose and double nothing. It rests on
+// distinct tasks into one job lose and double nothing (on the emulator;
+// see below for moto). It rests on
 // TransactWriteItems being all-or-nothing with its ConditionChecks and
 // conditions (API_TransactWriteItems) and on UpdateItem's ADD
 // (API_UpdateItem).
@@ -57,8 +58,15 @@ func TestCommitProtocolAgainstWitnesses(t *testing.T) {
 			t.Fatalf("claim of a committed task: %v, want already-committed", got)
 		}
 		errs := make(chan error, n)
+		// moto 5.2.1 loses ADDs made by concurrent requests (two of twelve
+		// commits went uncounted, every one answered as committed), where
+		// DynamoDB's ADD is an atomic counter (developer guide,
+		// WorkingWithItems, "Atomic counters") and TransactWriteItems is
+		// isolated (API_TransactWriteItems): for moto the commits are made
+		// one after another, so only the concurrency is not checked there.
+		sequential := w.IsMoto()
 		for i := range n {
-			go func() {
+			commitOne := func() {
 				token := fmt.Sprintf("t%d", i)
 				task := jobs.Task{JobID: job, MessageID: jobs.MessageID("file", fmt.Sprint(i))}
 				d := jobs.Delivery{JobID: job, MessageID: task.MessageID, Counts: jobs.Counts{Rows: 10, Planned: 10, Done: 10, Outcomes: map[string]int64{"updated": 10}}}
@@ -71,7 +79,12 @@ func TestCommitProtocolAgainstWitnesses(t *testing.T) {
 				}
 				_, err := c.Commit(ctx, token, []jobs.Delivery{d})
 				errs <- err
-			}()
+			}
+			if sequential {
+				commitOne()
+			} else {
+				go commitOne()
+			}
 		}
 		for range n {
 			if err := <-errs; err != nil {

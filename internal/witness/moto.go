@@ -26,7 +26,32 @@ var moto struct {
 	endpoint string
 	err      error
 	cmd      *exec.Cmd
-	stderr   bytes.Buffer
+	stderr   tail
+}
+
+// tail keeps the last bytes written to it: moto logs every request, and
+// only the end matters when it fails to start.
+type tail struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+const tailBytes = 8 << 10
+
+func (t *tail) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > tailBytes {
+		t.buf = append(t.buf[:0], t.buf[len(t.buf)-tailBytes:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tail) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.buf)
 }
 
 // motoServer starts moto once per test binary and returns its endpoint.
