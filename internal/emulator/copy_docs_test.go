@@ -164,3 +164,32 @@ func TestCopyWebsiteRedirectAndAnnotations(t *testing.T) {
 		}
 	}
 }
+
+// An Object Lock event hold protects its version while it is on
+// (API_EventHoldDuration; HeadObject, x-amz-object-lock-event-hold): it
+// shows on HEAD, the version cannot be deleted, and UpdateObjectEncryption
+// refuses it as it refuses any object "protected by S3 Object Lock".
+func TestEventHold(t *testing.T) {
+	e := start(t, emulator.Options{})
+	ctx := context.Background()
+	e.Bucket(t, "held", true)
+	target := e.Key(t)
+	put := e.Put(t, &s3.PutObjectInput{Bucket: aws.String("held"), Key: aws.String("k"), ObjectLockEventHold: types.ObjectLockEventHoldOn}, "x")
+	h, err := e.s3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("held"), Key: aws.String("k")})
+	if err != nil || h.ObjectLockEventHold != types.ObjectLockEventHoldOn {
+		t.Fatalf("HEAD: event hold %q, %v", h.ObjectLockEventHold, err)
+	}
+	if _, err := e.s3.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String("held"), Key: aws.String("k"), VersionId: put.VersionId}); apiCode(err) != "AccessDenied" {
+		t.Errorf("delete of a held version: %v, want AccessDenied", err)
+	}
+	_, err = e.s3.UpdateObjectEncryption(ctx, &s3.UpdateObjectEncryptionInput{Bucket: aws.String("held"), Key: aws.String("k"),
+		ObjectEncryption: &types.ObjectEncryptionMemberSSEKMS{Value: types.SSEKMSEncryption{KMSKeyArn: aws.String(target)}}})
+	if apiCode(err) != "AccessDenied" || !strings.Contains(apiMessage(err), "Object Lock") {
+		t.Errorf("UpdateObjectEncryption under an event hold: %v, want AccessDenied (Object Lock)", err)
+	}
+	e.Bucket(t, "unlocked", false)
+	if _, err := e.s3.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("unlocked"), Key: aws.String("k"), Body: strings.NewReader("x"),
+		ObjectLockEventHold: types.ObjectLockEventHoldOn}); apiCode(err) != "InvalidRequest" {
+		t.Errorf("an event hold in a bucket without Object Lock: %v, want InvalidRequest", err)
+	}
+}

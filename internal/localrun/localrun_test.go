@@ -99,7 +99,9 @@ func TestBatchingWindowGathersBatches(t *testing.T) {
 			sizes = append(sizes, len(ev.Records))
 			return events.SQSEventResponse{}, nil
 		}
-		r := &localrun.Runner{API: w.SQS, Sources: []localrun.Source{{QueueURL: url, Handler: handler, Concurrency: 1, BatchSize: 100, BatchingWindow: 300 * time.Millisecond}}}
+		// A window long enough for the three receives 25 messages take on
+		// a loaded machine, moto being the slower server.
+		r := &localrun.Runner{API: w.SQS, Sources: []localrun.Source{{QueueURL: url, Handler: handler, Concurrency: 1, BatchSize: 100, BatchingWindow: 1500 * time.Millisecond}}}
 		if err := r.RunUntilIdle(context.Background(), 200*time.Millisecond); err != nil {
 			t.Fatal(err)
 		}

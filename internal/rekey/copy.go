@@ -91,8 +91,9 @@ type Copier struct {
 
 // copyInPlace copies the current version of an object onto itself under
 // the target key and bucket-key setting, keeping its metadata, tags,
-// storage class and checksum algorithm, and only if it is still the object
-// the HEAD read (x-amz-copy-source-if-match): a concurrent overwrite is
+// annotations, storage class, website redirect and checksum algorithm,
+// and only if it is still the object the HEAD read (x-amz-copy-source-if-match
+// on the source, If-Match on the destination): a concurrent overwrite is
 // never clobbered, it is read again on the next attempt.
 func (r *Rekeyer) copyInPlace(ctx context.Context, obj messages.Object, target policy.Bucket, st State, res *Result) Outcome {
 	c := r.Copier

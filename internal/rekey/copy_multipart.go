@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/s3rekey/s3rekey/internal/messages"
 	"github.com/s3rekey/s3rekey/internal/policy"
@@ -72,7 +73,7 @@ func (c *Copier) multipartCopy(ctx context.Context, obj messages.Object, target 
 	in := &s3.CreateMultipartUploadInput{
 		Bucket: aws.String(obj.Bucket), Key: aws.String(obj.Key), ExpectedBucketOwner: aws.String(target.ExpectedOwner),
 		Metadata: h.Metadata, ContentType: h.ContentType, CacheControl: h.CacheControl, ContentDisposition: h.ContentDisposition,
-		ContentEncoding: h.ContentEncoding, ContentLanguage: h.ContentLanguage, Expires: h.Expires, WebsiteRedirectLocation: h.WebsiteRedirectLocation,
+		ContentEncoding: h.ContentEncoding, ContentLanguage: h.ContentLanguage, WebsiteRedirectLocation: h.WebsiteRedirectLocation,
 		StorageClass: storageClass(h), ChecksumAlgorithm: checksumAlgorithm(sums),
 		ServerSideEncryption: types.ServerSideEncryptionAwsKms, SSEKMSKeyId: aws.String(target.KMSKeyARN), BucketKeyEnabled: aws.Bool(target.BucketKeyEnabled),
 	}
@@ -89,7 +90,7 @@ func (c *Copier) multipartCopy(ctx context.Context, obj messages.Object, target 
 		in.Tagging = aws.String(q.Encode())
 	}
 	res.Updates++
-	up, err := c.API.CreateMultipartUpload(ctx, in)
+	up, err := c.API.CreateMultipartUpload(ctx, in, keepExpires(h))
 	if err != nil {
 		return "", nil, err
 	}
@@ -126,6 +127,17 @@ func (c *Copier) multipartCopy(ctx context.Context, obj messages.Object, target 
 		return abort(err)
 	}
 	return aws.ToString(done.VersionId), nil, nil
+}
+
+// keepExpires gives the upload the source's Expires header exactly as S3
+// returned it: the header is free text to S3, which a parsed date would
+// not carry whole (the SDK deprecates the parsed field for that reason).
+func keepExpires(h *s3.HeadObjectOutput) func(*s3.Options) {
+	return func(o *s3.Options) {
+		if raw := aws.ToString(h.ExpiresString); raw != "" {
+			o.APIOptions = append(o.APIOptions, smithyhttp.SetHeaderValue("Expires", raw))
+		}
+	}
 }
 
 // completedPart is a copied part as CompleteMultipartUpload takes it: its

@@ -2,7 +2,6 @@ package witness
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -27,7 +26,32 @@ var moto struct {
 	endpoint string
 	err      error
 	cmd      *exec.Cmd
-	stderr   bytes.Buffer
+	stderr   tail
+}
+
+// tail keeps the last bytes written to it: moto logs every request, and
+// only the end matters when it fails to start.
+type tail struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+const tailBytes = 8 << 10
+
+func (t *tail) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > tailBytes {
+		t.buf = append(t.buf[:0], t.buf[len(t.buf)-tailBytes:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tail) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.buf)
 }
 
 // motoServer starts moto once per test binary and returns its endpoint.
@@ -46,8 +70,7 @@ func startMoto() (string, error) {
 	args := append(append([]string(nil), motoCommand...), strconv.Itoa(port))
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Stderr = &moto.stderr
-	// Its own process group, so that Stop ends moto and whatever it spawned.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = motoProcAttr()
 	if err := cmd.Start(); err != nil {
 		return "", fmt.Errorf("cannot start %q (moto 5.2.1 is needed: pip install 'moto[server]==5.2.1'): %w", joined(args), err)
 	}
@@ -111,7 +134,7 @@ func lastLines(s string) string {
 		s = s[len(s)-keep:]
 	}
 	if s == "" {
-		return errors.New("no output").Error()
+		return "no output"
 	}
 	return s
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
@@ -80,7 +81,11 @@ func MotoWitness(t testing.TB) Witness {
 		Credentials:  credentials.NewStaticCredentialsProvider("testing", "testing", ""),
 		BaseEndpoint: aws.String(endpoint),
 		HTTPClient:   awsconf.NewHTTPClient(),
-		Retryer:      func() aws.Retryer { return aws.NopRetryer{} },
+		// The SDK's standard retryer, as production clients have: moto
+		// answers an occasional 500 of its own under concurrent requests
+		// (an HTML error page from TransactWriteItems), which the SDK
+		// retries as it would DynamoDB's InternalServerError.
+		Retryer: func() aws.Retryer { return retry.NewStandard() },
 	}
 	return Witness{Name: Moto, Endpoint: endpoint, Cfg: cfg,
 		S3: s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true }), SQS: sqs.NewFromConfig(cfg),

@@ -106,7 +106,7 @@ func (s *Service) createMultipartUpload(w http.ResponseWriter, r *http.Request, 
 	if apiErr != nil {
 		return apiErr
 	}
-	if (r.Header.Get("X-Amz-Object-Lock-Mode") != "" || r.Header.Get("X-Amz-Object-Lock-Legal-Hold") != "") && !b.objectLock {
+	if (r.Header.Get("X-Amz-Object-Lock-Mode") != "" || r.Header.Get("X-Amz-Object-Lock-Legal-Hold") != "" || r.Header.Get(eventHoldHeader) != "") && !b.objectLock {
 		return core.Errorf(http.StatusBadRequest, "InvalidRequest", "Bucket is missing Object Lock Configuration")
 	}
 	up := &upload{id: core.NewID(32), key: key, initiated: time.Now().UTC(), header: r.Header.Clone(), checksumAlg: alg, checksumType: ctype,

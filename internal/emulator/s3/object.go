@@ -33,6 +33,11 @@ var storedHeaders = []string{"Content-Encoding", "Content-Disposition", "Content
 // x-amz-website-redirect-location: "this value is not copied").
 const websiteRedirectHeader = "X-Amz-Website-Redirect-Location"
 
+// eventHoldHeader places an Object Lock event hold on an upload
+// (PutObject, CopyObject, CreateMultipartUpload): the version is protected
+// while the hold is on (API_EventHoldDuration).
+const eventHoldHeader = "X-Amz-Object-Lock-Event-Hold"
+
 // sseRequest is what a request's encryption headers ask for.
 type sseRequest struct {
 	kind        sseKind // "" = bucket default
@@ -251,7 +256,8 @@ func (s *Service) newVersion(b *bucket, key string, r *http.Request, plaintext [
 	if apiErr != nil {
 		return nil, "", apiErr
 	}
-	if (mode != "" || hold) && !b.objectLock {
+	eventHold := strings.EqualFold(r.Header.Get(eventHoldHeader), "ON")
+	if (mode != "" || hold || eventHold) && !b.objectLock {
 		return nil, "", core.Errorf(http.StatusBadRequest, "InvalidRequest", "Bucket is missing Object Lock Configuration")
 	}
 	if mode == "" && b.lockRule != nil {
@@ -288,7 +294,7 @@ func (s *Service) newVersion(b *bucket, key string, r *http.Request, plaintext [
 		size: int64(len(plaintext)), etag: `"` + hex.EncodeToString(sum[:]) + `"`, storageClass: class,
 		contentType: r.Header.Get("Content-Type"), headers: map[string]string{}, metadata: userMetadata(r.Header),
 		checksumAlg: alg, checksum: checksum, checksumType: "FULL_OBJECT", env: env, ciphertext: stored,
-		lockMode: mode, retainUntil: until, legalHold: hold, tags: tags,
+		lockMode: mode, retainUntil: until, legalHold: hold, eventHold: eventHold, tags: tags,
 	}
 	if v.contentType == "" {
 		v.contentType = "binary/octet-stream"
@@ -453,6 +459,11 @@ func writeObjectHeaders(w http.ResponseWriter, r *http.Request, b *bucket, v *ob
 	}
 	if b.objectLock && showLegalHold {
 		h.Set("x-amz-object-lock-legal-hold", map[bool]string{true: "ON", false: "OFF"}[v.legalHold])
+	}
+	if v.eventHold && showRetention {
+		// HeadObject, x-amz-object-lock-event-hold: "only returned if the
+		// requester has the s3:GetObjectRetention permission".
+		h.Set(eventHoldHeader, "ON")
 	}
 	if strings.EqualFold(r.Header.Get("X-Amz-Checksum-Mode"), "ENABLED") && v.checksum != "" {
 		h.Set("x-amz-checksum-"+v.checksumAlg, v.checksum)
@@ -638,7 +649,7 @@ func parseRange(h string, size int64) (start, end int64, ok bool) {
 
 // lockedAgainstDelete reports whether Object Lock forbids removing v.
 func lockedAgainstDelete(v *objectVersion, bypassGovernance bool, now time.Time) bool {
-	if v.legalHold {
+	if v.legalHold || v.eventHold {
 		return true
 	}
 	if v.lockMode == "" || !v.retainUntil.After(now) {

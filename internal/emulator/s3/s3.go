@@ -87,6 +87,7 @@ type objectVersion struct {
 	lockMode       string
 	retainUntil    time.Time
 	legalHold      bool
+	eventHold      bool // an Object Lock event hold in force (x-amz-object-lock-event-hold: ON)
 	tags           map[string]string
 	annotations    map[string][]byte // name → payload (PutObjectAnnotation)
 }

@@ -190,7 +190,7 @@ func (s *Service) updateObjectEncryption(w http.ResponseWriter, r *http.Request,
 		e.Header = map[string]string{"x-amz-delete-marker": "true", "x-amz-version-id": v.versionID}
 		return e
 	}
-	if v.legalHold || (v.lockMode != "" && v.retainUntil.After(time.Now())) {
+	if v.legalHold || v.eventHold || (v.lockMode != "" && v.retainUntil.After(time.Now())) {
 		return core.Errorf(http.StatusForbidden, "AccessDenied", msgUOEObjectLock)
 	}
 	switch v.env.kind {
