@@ -97,8 +97,7 @@ func (r *breakerRig) receive(t *testing.T, url string, wait time.Duration) []mes
 	var out []messages.Task
 	deadline := time.Now().Add(wait)
 	for time.Now().Before(deadline) {
-		res, err := r.SQS.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(url), MaxNumberOfMessages: 10,
-			AttributeNames: nil})
+		res, err := r.SQS.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(url), MaxNumberOfMessages: 10})
 		if err != nil {
 			t.Fatal(err)
 		}
