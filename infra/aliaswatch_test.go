@@ -21,6 +21,24 @@ func TestKeySafety(t *testing.T) {
 	if !hasAlarm(tmpl, "Paused") {
 		t.Error("no alarm on the Paused metric")
 	}
+	// The cold start reads each target's key state (DescribeKey) on keys
+	// named by ARN, and may do nothing else with that statement.
+	found := 0
+	for _, p := range resourcesOf(tmpl, "AWS::IAM::Policy") {
+		doc, _ := p["PolicyDocument"].(map[string]any)
+		for _, st := range asList(doc["Statement"]) {
+			m, _ := st.(map[string]any)
+			if m["Sid"] == "CheckTargetKeys" {
+				found++
+				if js(m["Action"]) != `"kms:DescribeKey"` || m["Condition"] != nil {
+					t.Errorf("CheckTargetKeys: %s", js(m))
+				}
+			}
+		}
+	}
+	if found != 1 {
+		t.Errorf("%d CheckTargetKeys statements, want 1 (encrypt's)", found)
+	}
 
 	b := cfg.Buckets["example-customer-uploads"]
 	b.KMSKeyArn = "alias/app-data"
@@ -40,13 +58,13 @@ func TestKeySafety(t *testing.T) {
 	if !hasAlarm(tmpl, "MatchedEvents") {
 		t.Error("no alarm on the alias rule's matches")
 	}
-	found := false
+	trusted := false
 	for _, fn := range resourcesOf(tmpl, "AWS::Lambda::Function") {
 		if env := js(fn["Environment"]); strings.Contains(env, "EncryptServiceRole") || strings.Contains(env, `trustedKeys`) {
-			found = found || strings.Contains(env, `\"trustedKeys\":{\"keyArns\":[\"arn:aws:kms:us-east-1:111122223333:key/1234abcd`)
+			trusted = trusted || strings.Contains(env, `\"trustedKeys\":{\"keyArns\":[\"arn:aws:kms:us-east-1:111122223333:key/1234abcd`)
 		}
 	}
-	if !found {
+	if !trusted {
 		t.Error("trustedKeys does not reach the functions' S3REKEY_POLICY")
 	}
 }
