@@ -117,6 +117,10 @@ type Breaker struct {
 	mu     sync.Mutex
 	pauses map[string]Pause
 	readAt time.Time
+	// proven is when a probe last succeeded per scope: the key resolver's
+	// report of a key state is up to its TTL old, and does not pause a
+	// scope a probe has just shown working.
+	proven map[string]time.Time
 }
 
 func (b *Breaker) now() time.Time {
@@ -328,6 +332,12 @@ func (g *guarded) Rekey(ctx context.Context, obj messages.Object) rekey.Result {
 		return res
 	}
 	if probe && succeeded(res.Status) {
+		b.mu.Lock()
+		if b.proven == nil {
+			b.proven = map[string]time.Time{}
+		}
+		b.proven[p.Scope] = b.now()
+		b.mu.Unlock()
 		b.resume(ctx, p.Scope, "a probe succeeded")
 	}
 	if probe && res.Status != rekey.Retry && !succeeded(res.Status) {
@@ -364,7 +374,11 @@ func (g *guarded) keyStates(ctx context.Context, target string) {
 		return
 	}
 	scope := ScopeKeyPrefix + target
-	switch state := ks.Unusable()[target]; state {
+	state := ks.Unusable()[target]
+	if state != "" && g.breaker.provenWithin(scope, keyalias.DefaultTTL) {
+		return
+	}
+	switch state {
 	case "":
 		if g.breaker.hasPause(scope, PauseKeyDisabled) || g.breaker.hasPause(scope, PauseKeyPendingDeletion) {
 			g.breaker.resume(ctx, scope, "DescribeKey shows the key enabled")
@@ -374,6 +388,14 @@ func (g *guarded) keyStates(ctx context.Context, target string) {
 	default:
 		g.breaker.trip(ctx, scope, PauseKeyDisabled, (&keyalias.UnusableKeyError{KeyARN: target, State: state}).Error(), true)
 	}
+}
+
+// provenWithin reports a probe of scope that succeeded within d.
+func (b *Breaker) provenWithin(scope string, d time.Duration) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	at, ok := b.proven[scope]
+	return ok && b.now().Sub(at) < d
 }
 
 func (b *Breaker) hasPause(scope, reason string) bool {
@@ -419,11 +441,17 @@ var otherAccountMessages = []string{
 // naming another key is about the object's source key and stays the
 // object's; one naming no key is taken as the target's (a probe ends the
 // pause if it was not).
+//
+// The status S3 answers them with is not documented either: as a 5xx they
+// come back as retries named by their code, and pause all the same.
 func tripSign(o rekey.Outcome, target, bucket string) (scope, reason string, probes bool) {
-	if o.Status != rekey.Failed {
+	d := o.Detail
+	switch {
+	case o.Status == rekey.Retry && strings.HasPrefix(o.Reason, "KMS."):
+		d = o.Reason + ": " + o.Detail
+	case o.Status != rekey.Failed:
 		return "", "", false
 	}
-	d := o.Detail
 	if strings.HasPrefix(d, NotS3Code) {
 		return ScopeAll, PauseNotS3, false
 	}
@@ -440,7 +468,7 @@ func tripSign(o rekey.Outcome, target, bucket string) (scope, reason string, pro
 	case strings.Contains(d, "KMS.NotFoundException") && aboutTarget:
 		return keyScope, PauseKeyNotFound, true
 	}
-	if o.Reason != rekey.ReasonAccessDenied {
+	if o.Status != rekey.Failed || o.Reason != rekey.ReasonAccessDenied {
 		return "", "", false
 	}
 	for _, m := range otherAccountMessages {

@@ -47,6 +47,9 @@ func TestTripSigns(t *testing.T) {
 		{"not S3", rekey.Outcome{Status: rekey.Failed, Reason: rekey.ReasonInvalidRequest, Detail: NotS3Code + ": UpdateObjectEncryption was answered with ETag"},
 			ScopeAll, PauseNotS3, false},
 		{"throttled", rekey.Outcome{Status: rekey.Retry, Reason: "SlowDown", Detail: "KMS.DisabledException"}, "", "", false},
+		{"disabled, answered as a 5xx", rekey.Outcome{Status: rekey.Retry, Reason: "KMS.DisabledException", Detail: testTarget + " is disabled."},
+			keyScope, PauseKeyDisabled, true},
+		{"KMS internal error: passes by itself", rekey.Outcome{Status: rekey.Retry, Reason: "KMS.KMSInternalException", Detail: "internal"}, "", "", false},
 		{"updated", rekey.Outcome{Status: rekey.Updated}, "", "", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -172,5 +175,39 @@ func TestCanaryRunsOneAtATime(t *testing.T) {
 				t.Errorf("peak in flight %d", inner.peak.Load())
 			}
 		})
+	}
+}
+
+// TestProbeOutranksAStaleKeyState: the key resolver reads a key's state
+// every few minutes; once a probe has shown the key working, its older
+// report of the key disabled does not pause it again.
+func TestProbeOutranksAStaleKeyState(t *testing.T) {
+	pol, err := policy.Parse([]byte(`{"buckets":{"data":{"kmsKeyArn":"` + testTarget + `"}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Unix(1_000_000, 0)
+	src := &resolverSource{pol: pol, unusable: map[string]string{testTarget: "Disabled"}}
+	inner := &countingRekeyer{outcome: rekey.Outcome{Status: rekey.Updated}}
+	b := &Breaker{ProbeInterval: time.Second, Now: func() time.Time { return now }}
+	g := b.Guard(inner, src)
+	obj := messages.Object{Bucket: "data", Key: "k"}
+	if res := g.Rekey(context.Background(), obj); !IsPaused(res.Outcome) || inner.calls.Load() != 0 {
+		t.Fatalf("first: %v", res.Outcome)
+	}
+	if res := g.Rekey(context.Background(), obj); !IsPaused(res.Outcome) || inner.calls.Load() != 0 {
+		t.Fatalf("before the probe is due: %v", res.Outcome)
+	}
+	now = now.Add(time.Second)
+	if res := g.Rekey(context.Background(), obj); res.Status != rekey.Updated || inner.calls.Load() != 1 {
+		t.Fatalf("the probe: %v after %d requests", res.Outcome, inner.calls.Load())
+	}
+	for range 3 {
+		if res := g.Rekey(context.Background(), obj); res.Status != rekey.Updated {
+			t.Fatalf("after a successful probe, with the resolver still reporting Disabled: %v", res.Outcome)
+		}
+	}
+	if p := b.Paused(context.Background()); len(p) != 0 {
+		t.Errorf("paused %+v", p)
 	}
 }
