@@ -59,6 +59,10 @@ const (
 // ReasonPaused is the retry reason of an object its scope's pause holds.
 const ReasonPaused = "paused"
 
+// pausedChildReason names a held task's follow-up (jobs.ChildID): short,
+// since a task held through many returns gets a longer id each time.
+const pausedChildReason = "p"
+
 // NotS3Code is the error code DetectNotS3 answers with.
 const NotS3Code = "S3RekeyNotS3Endpoint"
 

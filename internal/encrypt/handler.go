@@ -375,7 +375,9 @@ func (h *Handler) followUps(i int, messageID string, w *messageWork, cfg Config,
 		// Held by the circuit breaker: back with SQS's longest delay and the
 		// same attempt, so that nothing is dead-lettered for the pause.
 		delay := int32(max(cfg.PausedRetryDelay/time.Second, 1))
-		body, _ := child(paused, w.task.Attempt, jobs.ChildRetry, ReasonPaused).Encode()
+		// The child id grows by three characters per return ("p": see
+		// pausedChildReason), the least a tracked follow-up allows.
+		body, _ := child(paused, w.task.Attempt, jobs.ChildRetry, pausedChildReason).Encode()
 		out = append(out, outgoing{i, cfg.WorkQueueURL, queue.Message{Body: body, DelaySeconds: delay}})
 		sum.Requeued += len(paused)
 		h.logger().Info("objects held by the circuit breaker", "messageId", messageID, "objects", len(paused), "delaySeconds", delay)
