@@ -13,6 +13,7 @@ import (
 
 	"github.com/s3rekey/s3rekey/internal/awsconf"
 	"github.com/s3rekey/s3rekey/internal/emulator"
+	"github.com/s3rekey/s3rekey/internal/jobs"
 	"github.com/s3rekey/s3rekey/internal/pipeline"
 )
 
@@ -24,7 +25,8 @@ const breakerObjects = 5000
 // sharing the pause through the jobs table), keeps it disabled for three
 // seconds, then enables it again. Issue #22: 0 objects dead-lettered, 0
 // lost, every object reaching its final state (updated onto the target)
-// after the key is re-enabled. It also reports the UpdateObjectEncryption
+// after the key is re-enabled, and the backfill's job complete with every
+// object counted once. It also reports the UpdateObjectEncryption
 // requests sent while the key was disabled (the in-flight ones when it was
 // disabled, then probes) and how long the backfill took to finish after
 // the key was enabled again. The breaker's timings are scaled down from
@@ -109,6 +111,20 @@ func BenchmarkBreaker(b *testing.B) {
 		outcomes := p.Tally.Snapshot().Outcomes
 		if dead != "0" || final != breakerObjects || outcomes["updated"] != breakerObjects || doneAt.IsZero() {
 			b.Fatalf("dead-lettered %s, %d of %d objects on the target key, outcomes %v", dead, final, breakerObjects, outcomes)
+		}
+		// The backfill's job is complete and its counts are the truth: the
+		// held messages were counted once, when they finally ran.
+		jc, err := d.checkJobs(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, f := range jc.Failures {
+			b.Error(f)
+		}
+		for _, j := range jc.Jobs {
+			if j.Kind != jobs.KindUploads && (j.Done != breakerObjects || j.Outcomes["updated"] != breakerObjects) {
+				b.Errorf("job %s %s: done %d, outcomes %v; want all %d updated", j.ID, j.State, j.Done, j.Outcomes, breakerObjects)
+			}
 		}
 		b.ReportMetric(0, "dead-lettered")
 		b.ReportMetric(float64(breakerObjects-final), "lost")

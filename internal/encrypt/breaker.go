@@ -30,11 +30,14 @@ import (
 	"github.com/aws/smithy-go/middleware"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/s3rekey/s3rekey/internal/jobs"
 	"github.com/s3rekey/s3rekey/internal/keyalias"
 	"github.com/s3rekey/s3rekey/internal/messages"
 	"github.com/s3rekey/s3rekey/internal/policy"
+	"github.com/s3rekey/s3rekey/internal/queue"
 	"github.com/s3rekey/s3rekey/internal/rekey"
 )
 
@@ -528,4 +531,34 @@ func writeGauge(w io.Writer, now time.Time, name string, value float64) {
 	}
 	line, _ := json.Marshal(doc)
 	_, _ = w.Write(append(line, '\n'))
+}
+
+// holdWhole sends a tracked message whose every object the breaker held
+// back to the work queue as it came, with the paused delay, and gives up
+// this delivery's claim: the task is neither run nor committed, so its
+// next delivery claims it afresh, and its id does not grow however long the
+// pause lasts. A message only partly held goes the follow-up way.
+func (h *Handler) holdWhole(ctx context.Context, i int, rec events.SQSMessage, w *messageWork, cfg Config, token string, sum *Summary) (outgoing, bool) {
+	if h.Jobs == nil || w.task.ID == "" || w.notRun {
+		return outgoing{}, false
+	}
+	held := 0
+	for j, obj := range w.task.Objects {
+		if obj.Skip != "" {
+			continue
+		}
+		if !w.started[j] || !IsPaused(w.outcomes[j]) {
+			return outgoing{}, false
+		}
+		held++
+	}
+	if held == 0 {
+		return outgoing{}, false
+	}
+	w.notRun = true
+	sum.Requeued += held
+	h.Jobs.Release(context.WithoutCancel(ctx), token, []jobs.Task{{JobID: w.task.JobID, MessageID: w.task.ID}})
+	delay := int32(max(cfg.PausedRetryDelay/time.Second, 1))
+	h.logger().Info("task held by the circuit breaker", "messageId", rec.MessageId, "task", w.task.ID, "objects", held, "delaySeconds", delay)
+	return outgoing{i, cfg.WorkQueueURL, queue.Message{Body: rec.Body, DelaySeconds: delay}}, true
 }

@@ -183,6 +183,10 @@ func (h *Handler) HandleWithSummary(ctx context.Context, ev events.SQSEvent) (ev
 
 	out = append(out, held...)
 	for i := range work {
+		if o, ok := h.holdWhole(ctx, i, ev.Records[i], &work[i], cfg, token, &sum); ok {
+			out = append(out, o)
+			continue
+		}
 		out = append(out, h.followUps(i, ev.Records[i].MessageId, &work[i], cfg, token, &sum)...)
 	}
 	failed := h.send(ctx, out)
