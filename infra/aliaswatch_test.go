@@ -58,6 +58,14 @@ func TestKeySafety(t *testing.T) {
 	if !hasAlarm(tmpl, "MatchedEvents") {
 		t.Error("no alarm on the alias rule's matches")
 	}
+	if enc := encryptPolicy(tmpl); strings.Contains(enc, "kms:ListResourceTags") {
+		t.Errorf("kms:ListResourceTags granted though no trust is by tag: %s", enc)
+	}
+	cfg.TrustedKeys.Tag = &policy.KeyTag{Key: "s3rekey-target", Value: "true"}
+	tagged, _ := synth(t, cfg)
+	if enc := encryptPolicy(tagged); !strings.Contains(enc, "kms:ListResourceTags") {
+		t.Errorf("trust by tag without kms:ListResourceTags: %s", enc)
+	}
 	trusted := false
 	for _, fn := range resourcesOf(tmpl, "AWS::Lambda::Function") {
 		if env := js(fn["Environment"]); strings.Contains(env, "EncryptServiceRole") || strings.Contains(env, `trustedKeys`) {
@@ -86,4 +94,13 @@ func hasAlarm(tmpl map[string]any, metric string) bool {
 		}
 	}
 	return false
+}
+
+func encryptPolicy(tmpl map[string]any) string {
+	for _, p := range resourcesOf(tmpl, "AWS::IAM::Policy") {
+		if strings.Contains(js(p["Roles"]), "EncryptServiceRole") {
+			return js(p["PolicyDocument"])
+		}
+	}
+	return ""
 }

@@ -91,6 +91,7 @@ func NewS3RekeyStack(scope constructs.Construct, id string, props *S3RekeyStackP
 			res.TargetKeyAliases = append(res.TargetKeyAliases, aliasName(ref))
 		}
 	}
+	res.TrustByTag = cfg.TrustedKeys != nil && cfg.TrustedKeys.Tag != nil
 	grant(s.Encrypt, permissions.Encrypt(res))
 	grant(s.Planner, permissions.Planner(res))
 	s.bucketSetup(cfg, keys, inventory)

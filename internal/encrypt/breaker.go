@@ -57,6 +57,7 @@ const (
 	PauseKeyOtherAccount    = "key-other-account"
 	PauseUntrustedKey       = "untrusted-key"
 	PauseNotS3              = "not-s3"
+	PauseAccessDeniedStreak = "access-denied-streak"
 )
 
 // ReasonPaused is the retry reason of an object its scope's pause holds.
@@ -302,6 +303,9 @@ type guarded struct {
 	// an endpoint that is not S3 overwrites one object, not a batch.
 	verified atomic.Bool
 	canary   sync.Mutex
+
+	streakMu sync.Mutex
+	streak   map[string]int // access-denied answers in a row, by bucket
 }
 
 // Rekey runs an object unless its scope is paused, and pauses the scope
@@ -347,12 +351,46 @@ func (g *guarded) Rekey(ctx context.Context, obj messages.Object) rekey.Result {
 		b.mu.Unlock()
 		b.resume(ctx, p.Scope, "a probe succeeded")
 	}
+	if scope, streak := g.deniedStreak(obj.Bucket, res.Outcome); streak {
+		// Access denied object after object, with no key named: a bucket
+		// that refuses everything (a bucket policy, an SCP, or a KMS
+		// refusal whose message names nothing). Paused rather than
+		// dead-lettered object by object; a probe that is denied again
+		// keeps it paused.
+		b.trip(ctx, scope, PauseAccessDeniedStreak, res.Detail, true)
+		res.Outcome = pausedResult(Pause{Scope: scope, Reason: PauseAccessDeniedStreak, Detail: res.Detail}).Outcome
+		return res
+	}
 	if probe && res.Status != rekey.Retry && !succeeded(res.Status) {
 		// The probe's object failed for a reason of its own; the scope is
 		// not proven broken, so the next object tries again.
 		b.resume(ctx, p.Scope, "a probe answered "+res.Outcome.String())
 	}
 	return res
+}
+
+// DeniedStreak is how many objects of a bucket in a row may be refused
+// with AccessDenied (naming no key) before the bucket is paused.
+const DeniedStreak = 25
+
+// deniedStreak counts a bucket's access-denied answers in a row, and
+// reports the bucket's scope when the streak is long enough to pause it
+// (or the bucket is paused for a streak already: a probe denied again).
+func (g *guarded) deniedStreak(bucket string, o rekey.Outcome) (string, bool) {
+	scope := ScopeBucketPrefix + bucket
+	g.streakMu.Lock()
+	defer g.streakMu.Unlock()
+	if g.streak == nil {
+		g.streak = map[string]int{}
+	}
+	if o.Status != rekey.Failed || o.Reason != rekey.ReasonAccessDenied {
+		if o.Status != rekey.Retry {
+			delete(g.streak, bucket)
+		}
+		return "", false
+	}
+	g.streak[bucket]++
+	return scope, g.streak[bucket] >= DeniedStreak || g.breaker.hasPause(scope, PauseAccessDeniedStreak)
 }
 
 // run rekeys one object, one at a time until an update was answered as S3

@@ -211,3 +211,55 @@ func TestProbeOutranksAStaleKeyState(t *testing.T) {
 		t.Errorf("paused %+v", p)
 	}
 }
+
+// TestAccessDeniedStreakPausesTheBucket: S3 may answer a KMS refusal with
+// a bare AccessDenied (undocumented); so may a bucket policy that refuses
+// everything. After DeniedStreak such answers in a row the bucket is
+// paused, not dead-lettered object by object; a probe denied again keeps
+// it paused, and one that succeeds resumes it. Denials broken by a success
+// never pause.
+func TestAccessDeniedStreakPausesTheBucket(t *testing.T) {
+	pol, err := policy.Parse([]byte(`{"buckets":{"data":{"kmsKeyArn":"` + testTarget + `"}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Unix(1_000_000, 0)
+	inner := &countingRekeyer{outcome: rekey.Outcome{Status: rekey.Failed, Reason: rekey.ReasonAccessDenied, Detail: "Access Denied"}}
+	b := &Breaker{ProbeInterval: time.Second, Now: func() time.Time { return now }}
+	g := b.Guard(inner, policy.Static(pol))
+	obj := messages.Object{Bucket: "data", Key: "k"}
+	for i := 1; i < DeniedStreak; i++ {
+		if res := g.Rekey(context.Background(), obj); res.Status != rekey.Failed {
+			t.Fatalf("denial %d: %v, want it the object's own", i, res.Outcome)
+		}
+	}
+	if res := g.Rekey(context.Background(), obj); !IsPaused(res.Outcome) {
+		t.Fatalf("denial %d: %v, want the bucket paused", DeniedStreak, res.Outcome)
+	}
+	calls := inner.calls.Load()
+	if res := g.Rekey(context.Background(), obj); !IsPaused(res.Outcome) || inner.calls.Load() != calls {
+		t.Fatalf("while paused: %v after %d more requests", res.Outcome, inner.calls.Load()-calls)
+	}
+	now = now.Add(time.Second)
+	if res := g.Rekey(context.Background(), obj); !IsPaused(res.Outcome) || inner.calls.Load() != calls+1 {
+		t.Fatalf("a probe denied again: %v", res.Outcome)
+	}
+	if p := b.Paused(context.Background()); len(p) != 1 || p[0].Scope != ScopeBucketPrefix+"data" || p[0].Reason != PauseAccessDeniedStreak {
+		t.Fatalf("paused %+v", p)
+	}
+	now = now.Add(time.Second)
+	inner.outcome = rekey.Outcome{Status: rekey.Updated}
+	if res := g.Rekey(context.Background(), obj); res.Status != rekey.Updated || len(b.Paused(context.Background())) != 0 {
+		t.Fatalf("a probe that succeeds: %v, paused %+v", res.Outcome, b.Paused(context.Background()))
+	}
+	// Interleaved with successes, denials stay the objects' own.
+	for i := range 3 * DeniedStreak {
+		inner.outcome = rekey.Outcome{Status: rekey.Failed, Reason: rekey.ReasonAccessDenied, Detail: "Access Denied"}
+		if i%10 == 9 {
+			inner.outcome = rekey.Outcome{Status: rekey.Updated}
+		}
+		if res := g.Rekey(context.Background(), obj); IsPaused(res.Outcome) {
+			t.Fatalf("object %d paused though successes break the streak", i)
+		}
+	}
+}

@@ -92,12 +92,10 @@ func New(cfg aws.Config, pol *policy.Policy, q Queues, opts Options) *Pipeline {
 	if opts.PlannerAWS != nil {
 		plannerAWS = *opts.PlannerAWS
 	}
-	// Keys named by alias are resolved with the encrypt function's own
-	// KMS access, and again every few minutes, as in Lambda.
-	var keys policy.Source = policy.Static(pol)
-	if len(pol.Aliases()) > 0 {
-		keys = &keyalias.Resolver{API: kms.NewFromConfig(encryptAWS), Configured: pol, TTL: opts.AliasTTL}
-	}
+	// Keys named by alias are resolved, and every target's state read, with
+	// the encrypt function's own KMS access, and again every few minutes, as
+	// in Lambda.
+	var keys policy.Source = &keyalias.Resolver{API: kms.NewFromConfig(encryptAWS), Configured: pol, TTL: opts.AliasTTL}
 	p.Planner = planner.New(plannerAWS, pol, planner.Config{WorkQueueURL: q.Work, ControlQueueURL: q.Control, ControlDLQURL: q.ControlDLQ, Jobs: opts.Jobs,
 		MessageBytes: opts.MessageBytes}, opts.Logger)
 	p.Planner.OnStats = t.addPlan
