@@ -263,3 +263,16 @@ func TestAccessDeniedStreakPausesTheBucket(t *testing.T) {
 		}
 	}
 }
+
+// TestPausedIsNeverExhausted: an object held by the breaker at its last
+// attempt is neither dead-lettered nor counted as failed in its job.
+func TestPausedIsNeverExhausted(t *testing.T) {
+	cfg := Config{}.withDefaults()
+	paused := pausedResult(Pause{Scope: ScopeAll, Reason: PauseNotS3}).Outcome
+	if exhausted(paused, cfg.MaxAttempts-1, cfg) {
+		t.Error("a paused object at its last attempt counts as exhausted")
+	}
+	if _, ok := counted(paused, cfg.MaxAttempts-1, cfg); ok {
+		t.Error("a paused object at its last attempt is counted in its job")
+	}
+}

@@ -424,7 +424,7 @@ func (h *Handler) followUps(i int, messageID string, w *messageWork, cfg Config,
 // budget waits never do: such an object is tried again, later, however
 // often, since the cure is time, not a person.
 func exhausted(o rekey.Outcome, attempt int, cfg Config) bool {
-	return o.Status == rekey.Retry && !rekey.Waiting(o) && attempt+1 >= cfg.MaxAttempts
+	return o.Status == rekey.Retry && !rekey.Waiting(o) && !IsPaused(o) && attempt+1 >= cfg.MaxAttempts
 }
 
 // deadOutcome is how a dead-lettered object is counted: failed, with its
