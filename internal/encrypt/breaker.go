@@ -21,7 +21,6 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -291,12 +290,6 @@ type guarded struct {
 	inner   ObjectRekeyer
 	breaker *Breaker
 	keys    policy.Source
-	// verified is set once an UpdateObjectEncryption was answered as S3
-	// answers it; until then objects run one at a time (canary), so that
-	// an endpoint that is not S3 overwrites one object, not a batch.
-	verified atomic.Bool
-	canary   sync.Mutex
-
 	streakMu sync.Mutex
 	streak   map[string]int // access-denied answers in a row, by bucket
 }
@@ -329,7 +322,7 @@ func (g *guarded) Rekey(ctx context.Context, obj messages.Object) rekey.Result {
 	if held && !probe {
 		return pausedResult(p)
 	}
-	res := g.run(ctx, obj)
+	res := g.inner.Rekey(ctx, obj)
 	if scope, reason, probes := tripSign(res.Outcome, target, obj.Bucket); scope != "" {
 		b.trip(ctx, scope, reason, res.Detail, probes)
 		res.Outcome = pausedResult(Pause{Scope: scope, Reason: reason, Detail: res.Detail}).Outcome
@@ -384,24 +377,6 @@ func (g *guarded) deniedStreak(bucket string, o rekey.Outcome) (string, bool) {
 	}
 	g.streak[bucket]++
 	return scope, g.streak[bucket] >= DeniedStreak || g.breaker.hasPause(scope, PauseAccessDeniedStreak)
-}
-
-// run rekeys one object, one at a time until an update was answered as S3
-// answers.
-func (g *guarded) run(ctx context.Context, obj messages.Object) rekey.Result {
-	if g.verified.Load() {
-		return g.inner.Rekey(ctx, obj)
-	}
-	g.canary.Lock()
-	defer g.canary.Unlock()
-	if g.verified.Load() {
-		return g.inner.Rekey(ctx, obj)
-	}
-	res := g.inner.Rekey(ctx, obj)
-	if res.Updates > 0 && res.Status == rekey.Updated {
-		g.verified.Store(true)
-	}
-	return res
 }
 
 // keyStates pauses a target the key resolver reports disabled or pending

@@ -145,39 +145,6 @@ func TestGuardFollowsTheResolver(t *testing.T) {
 	}
 }
 
-// TestCanaryRunsOneAtATime: until an update is answered as S3 answers,
-// objects run one at a time; after, they run concurrently.
-func TestCanaryRunsOneAtATime(t *testing.T) {
-	for _, tc := range []struct {
-		name     string
-		outcome  rekey.Outcome
-		wantPeak func(int64) bool
-	}{
-		{"never verified", rekey.Outcome{Status: rekey.Failed, Reason: rekey.ReasonInvalidRequest, Detail: "x"}, func(p int64) bool { return p == 1 }},
-		{"verified", rekey.Outcome{Status: rekey.Updated}, func(p int64) bool { return p > 1 }},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			inner := &countingRekeyer{outcome: tc.outcome}
-			g := (&Breaker{}).Guard(inner, nil)
-			if tc.outcome.Status == rekey.Updated {
-				g.Rekey(context.Background(), messages.Object{Bucket: "data", Key: "first"})
-			}
-			var wg sync.WaitGroup
-			for range 32 {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					g.Rekey(context.Background(), messages.Object{Bucket: "data", Key: "k"})
-				}()
-			}
-			wg.Wait()
-			if !tc.wantPeak(inner.peak.Load()) {
-				t.Errorf("peak in flight %d", inner.peak.Load())
-			}
-		})
-	}
-}
-
 // TestProbeOutranksAStaleKeyState: the key resolver reads a key's state
 // every few minutes; once a probe has shown the key working, its older
 // report of the key disabled does not pause it again.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
@@ -84,14 +86,29 @@ func tripSign(o rekey.Outcome, target, bucket string) (scope, reason string, pro
 // treat PUT /key?encryption as a PutObject of the request body, and answer
 // as PutObject does, with an ETag (and checksums). Such an answer means the
 // object was just overwritten: the breaker stops everything on it.
+//
+// Until one UpdateObjectEncryption of the client has been answered 200
+// without an ETag, its UpdateObjectEncryption requests go one at a time
+// (other requests are not held), so that an endpoint that is not S3
+// overwrites one object, not a window of them.
 func DetectNotS3(o *s3.Options) {
+	var verified atomic.Bool
+	var first sync.Mutex
 	o.APIOptions = append(o.APIOptions, func(stack *middleware.Stack) error {
 		return stack.Deserialize.Add(middleware.DeserializeMiddlewareFunc("S3RekeyDetectNotS3",
 			func(ctx context.Context, in middleware.DeserializeInput, next middleware.DeserializeHandler) (middleware.DeserializeOutput, middleware.Metadata, error) {
-				out, md, err := next.HandleDeserialize(ctx, in)
-				if err != nil || middleware.GetOperationName(ctx) != "UpdateObjectEncryption" {
-					return out, md, err
+				if middleware.GetOperationName(ctx) != "UpdateObjectEncryption" {
+					return next.HandleDeserialize(ctx, in)
 				}
+				if !verified.Load() {
+					first.Lock()
+					if verified.Load() {
+						first.Unlock() // verified while this one waited: go at once
+					} else {
+						defer first.Unlock()
+					}
+				}
+				out, md, err := next.HandleDeserialize(ctx, in)
 				resp, ok := out.RawResponse.(*smithyhttp.Response)
 				if !ok {
 					return out, md, err
@@ -99,6 +116,9 @@ func DetectNotS3(o *s3.Options) {
 				if etag := resp.Header.Get("ETag"); etag != "" {
 					return out, md, &smithy.GenericAPIError{Code: NotS3Code, Fault: smithy.FaultUnknown,
 						Message: fmt.Sprintf("UpdateObjectEncryption was answered with ETag %s, as a PutObject is: the endpoint is not S3 and has probably overwritten the object with the request body", etag)}
+				}
+				if err == nil && resp.StatusCode == 200 {
+					verified.Store(true)
 				}
 				return out, md, err
 			}), middleware.After)
