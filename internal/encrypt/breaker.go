@@ -287,9 +287,9 @@ type unusableKeys interface{ Unusable() map[string]string }
 var _ unusableKeys = (*keyalias.Resolver)(nil)
 
 type guarded struct {
-	inner   ObjectRekeyer
-	breaker *Breaker
-	keys    policy.Source
+	inner    ObjectRekeyer
+	breaker  *Breaker
+	keys     policy.Source
 	streakMu sync.Mutex
 	streak   map[string]int // access-denied answers in a row, by bucket
 }
