@@ -95,7 +95,11 @@ func New(cfg aws.Config, pol *policy.Policy, q Queues, opts Options) *Pipeline {
 	// Keys named by alias are resolved, and every target's state read, with
 	// the encrypt function's own KMS access, and again every few minutes, as
 	// in Lambda.
-	var keys policy.Source = &keyalias.Resolver{API: kms.NewFromConfig(encryptAWS), Configured: pol, TTL: opts.AliasTTL}
+	resolver := &keyalias.Resolver{API: kms.NewFromConfig(encryptAWS), Configured: pol, TTL: opts.AliasTTL}
+	// Resolved now, as a cold start does before its first receive, so that
+	// no batch waits for it (a failure is met again by the first object).
+	_, _ = resolver.Current(context.Background())
+	var keys policy.Source = resolver
 	p.Planner = planner.New(plannerAWS, pol, planner.Config{WorkQueueURL: q.Work, ControlQueueURL: q.Control, ControlDLQURL: q.ControlDLQ, Jobs: opts.Jobs,
 		MessageBytes: opts.MessageBytes}, opts.Logger)
 	p.Planner.OnStats = t.addPlan
