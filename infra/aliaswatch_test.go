@@ -25,6 +25,24 @@ func TestKeySafety(t *testing.T) {
 	if !hasAlarm(tmpl, "Paused") {
 		t.Error("no alarm on the Paused metric")
 	}
+	// The cold start reads each target's key state (DescribeKey) on keys
+	// named by ARN, and may do nothing else with that statement.
+	found := 0
+	for _, p := range resourcesOf(tmpl, "AWS::IAM::Policy") {
+		doc, _ := p["PolicyDocument"].(map[string]any)
+		for _, st := range asList(doc["Statement"]) {
+			m, _ := st.(map[string]any)
+			if m["Sid"] == "CheckTargetKeys" {
+				found++
+				if js(m["Action"]) != `"kms:DescribeKey"` || m["Condition"] != nil {
+					t.Errorf("CheckTargetKeys: %s", js(m))
+				}
+			}
+		}
+	}
+	if found != 1 {
+		t.Errorf("%d CheckTargetKeys statements, want 1 (encrypt's)", found)
+	}
 
 	cfg = configWith(t, func(c map[string]any) {
 		c["buckets"].(map[string]any)["example-customer-uploads"].(map[string]any)["kmsKeyArn"] = "alias/app-data"
@@ -53,6 +71,16 @@ func TestKeySafety(t *testing.T) {
 	if !strings.Contains(string(data), `"trustedKeys":{"keyArns":["arn:aws:kms:us-east-1:111122223333:key/1234abcd`) {
 		t.Errorf("trustedKeys does not reach the functions' policy file: %s", data)
 	}
+	if enc := encryptPolicy(tmpl); strings.Contains(enc, "kms:ListResourceTags") {
+		t.Errorf("kms:ListResourceTags granted though no trust is by tag: %s", enc)
+	}
+	tagged, _ := synth(t, configWith(t, func(c map[string]any) {
+		c["buckets"].(map[string]any)["example-customer-uploads"].(map[string]any)["kmsKeyArn"] = "alias/app-data"
+		c["trustedKeys"] = map[string]any{"tag": map[string]any{"key": "s3rekey-target", "value": "true"}}
+	}))
+	if enc := encryptPolicy(tagged); !strings.Contains(enc, "kms:ListResourceTags") {
+		t.Errorf("trust by tag without kms:ListResourceTags: %s", enc)
+	}
 }
 
 func aliasRules(tmpl map[string]any) []map[string]any {
@@ -72,4 +100,13 @@ func hasAlarm(tmpl map[string]any, metric string) bool {
 		}
 	}
 	return false
+}
+
+func encryptPolicy(tmpl map[string]any) string {
+	for _, p := range resourcesOf(tmpl, "AWS::IAM::Policy") {
+		if strings.Contains(js(p["Roles"]), "EncryptServiceRole") {
+			return js(p["PolicyDocument"])
+		}
+	}
+	return ""
 }

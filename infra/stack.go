@@ -118,6 +118,7 @@ func (s *S3RekeyStack) resources(cfg *Config, inventory awss3.IBucket, jr jobRes
 		JobsTableARN: *jr.table.TableArn(), ReportObjectsARN: jr.reportObjectsARN, ReportKeyARN: *jr.reportKeyARN,
 	}
 	res.FromPolicy(cfg.Policy)
+	res.TrustByTag = cfg.Policy.TrustedKeys != nil && cfg.Policy.TrustedKeys.Tag != nil
 	return res
 }
 

@@ -99,7 +99,7 @@ func costRun(b *testing.B, n int, events, tracked bool) {
 
 // benchWorld starts an emulator with the demo's keys, buckets, queues and
 // jobs, and inventories that start backfills through EventBridge.
-func benchWorld(b *testing.B, n int) (*demo, *emulator.Emulator) {
+func benchWorld(b testing.TB, n int) (*demo, *emulator.Emulator) {
 	b.Helper()
 	emu, err := emulator.Start(context.Background(), emulator.Options{})
 	if err != nil {
@@ -119,7 +119,7 @@ func benchWorld(b *testing.B, n int) (*demo, *emulator.Emulator) {
 
 // putData uploads data/NNNNNNN.json objects (SSE-S3) to the data bucket,
 // all in one partition.
-func (d *demo) putData(b *testing.B) func(i int) {
+func (d *demo) putData(b testing.TB) func(i int) {
 	return func(i int) {
 		if _, err := d.s3.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String(DataBucket), Key: aws.String(fmt.Sprintf("data/%07d.json", i)),
 			Body: bytes.NewReader([]byte("{}"))}); err != nil {
@@ -128,7 +128,7 @@ func (d *demo) putData(b *testing.B) func(i int) {
 	}
 }
 
-func eventBridgeOn(b *testing.B, d *demo, bucket string) {
+func eventBridgeOn(b testing.TB, d *demo, bucket string) {
 	b.Helper()
 	if _, err := d.s3.PutBucketNotificationConfiguration(context.Background(), &s3.PutBucketNotificationConfigurationInput{Bucket: aws.String(bucket),
 		NotificationConfiguration: &types.NotificationConfiguration{EventBridgeConfiguration: &types.EventBridgeConfiguration{}}}); err != nil {

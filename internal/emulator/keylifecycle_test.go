@@ -314,3 +314,43 @@ func TestNotS3UpdateEncryption(t *testing.T) {
 		t.Errorf("object after the answer: %q, want the request body (overwritten)", body)
 	}
 }
+
+// TestKMSTags: TagResource, ListResourceTags and UntagResource
+// (API_TagResource.md, API_ListResourceTags.md, API_UntagResource.md).
+func TestKMSTags(t *testing.T) {
+	e := start(t, emulator.Options{})
+	ctx := context.Background()
+	keyARN := mustKey(t, e)
+	list := func() map[string]string {
+		t.Helper()
+		out, err := e.kms.ListResourceTags(ctx, &kms.ListResourceTagsInput{KeyId: aws.String(keyARN)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]string{}
+		for _, tag := range out.Tags {
+			m[aws.ToString(tag.TagKey)] = aws.ToString(tag.TagValue)
+		}
+		return m
+	}
+	if len(list()) != 0 {
+		t.Error("a new key has tags")
+	}
+	if _, err := e.kms.TagResource(ctx, &kms.TagResourceInput{KeyId: aws.String(keyARN), Tags: []kmstypes.Tag{
+		{TagKey: aws.String("s3rekey-target"), TagValue: aws.String("true")}, {TagKey: aws.String("team"), TagValue: aws.String("data")}}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := list(); got["s3rekey-target"] != "true" || got["team"] != "data" || len(got) != 2 {
+		t.Errorf("tags %v", got)
+	}
+	if _, err := e.kms.UntagResource(ctx, &kms.UntagResourceInput{KeyId: aws.String(keyARN), TagKeys: []string{"team"}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := list(); len(got) != 1 || got["s3rekey-target"] != "true" {
+		t.Errorf("after untag: %v", got)
+	}
+	_, err := e.kms.TagResource(ctx, &kms.TagResourceInput{KeyId: aws.String(keyARN), Tags: []kmstypes.Tag{{TagKey: aws.String(""), TagValue: aws.String("x")}}})
+	if err == nil {
+		t.Error("an empty tag key was accepted")
+	}
+}

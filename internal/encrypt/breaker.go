@@ -17,24 +17,19 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"sort"
-	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/aws/smithy-go"
-	"github.com/aws/smithy-go/middleware"
-	smithyhttp "github.com/aws/smithy-go/transport/http"
+	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-
+	"github.com/s3rekey/s3rekey/internal/jobs"
 	"github.com/s3rekey/s3rekey/internal/keyalias"
 	"github.com/s3rekey/s3rekey/internal/messages"
 	"github.com/s3rekey/s3rekey/internal/policy"
+	"github.com/s3rekey/s3rekey/internal/queue"
 	"github.com/s3rekey/s3rekey/internal/rekey"
 )
 
@@ -54,6 +49,7 @@ const (
 	PauseKeyOtherAccount    = "key-other-account"
 	PauseUntrustedKey       = "untrusted-key"
 	PauseNotS3              = "not-s3"
+	PauseAccessDeniedStreak = "access-denied-streak"
 )
 
 // ReasonPaused is the retry reason of an object its scope's pause holds.
@@ -117,6 +113,10 @@ type Breaker struct {
 	mu     sync.Mutex
 	pauses map[string]Pause
 	readAt time.Time
+	// proven is when a probe last succeeded per scope: the key resolver's
+	// report of a key state is up to its TTL old, and does not pause a
+	// scope a probe has just shown working.
+	proven map[string]time.Time
 }
 
 func (b *Breaker) now() time.Time {
@@ -283,14 +283,11 @@ type unusableKeys interface{ Unusable() map[string]string }
 var _ unusableKeys = (*keyalias.Resolver)(nil)
 
 type guarded struct {
-	inner   ObjectRekeyer
-	breaker *Breaker
-	keys    policy.Source
-	// verified is set once an UpdateObjectEncryption was answered as S3
-	// answers it; until then objects run one at a time (canary), so that
-	// an endpoint that is not S3 overwrites one object, not a batch.
-	verified atomic.Bool
-	canary   sync.Mutex
+	inner    ObjectRekeyer
+	breaker  *Breaker
+	keys     policy.Source
+	streakMu sync.Mutex
+	streak   map[string]int // access-denied answers in a row, by bucket
 }
 
 // Rekey runs an object unless its scope is paused, and pauses the scope
@@ -321,14 +318,30 @@ func (g *guarded) Rekey(ctx context.Context, obj messages.Object) rekey.Result {
 	if held && !probe {
 		return pausedResult(p)
 	}
-	res := g.run(ctx, obj)
+	res := g.inner.Rekey(ctx, obj)
 	if scope, reason, probes := tripSign(res.Outcome, target, obj.Bucket); scope != "" {
 		b.trip(ctx, scope, reason, res.Detail, probes)
 		res.Outcome = pausedResult(Pause{Scope: scope, Reason: reason, Detail: res.Detail}).Outcome
 		return res
 	}
 	if probe && succeeded(res.Status) {
+		b.mu.Lock()
+		if b.proven == nil {
+			b.proven = map[string]time.Time{}
+		}
+		b.proven[p.Scope] = b.now()
+		b.mu.Unlock()
 		b.resume(ctx, p.Scope, "a probe succeeded")
+	}
+	if scope, streak := g.deniedStreak(obj.Bucket, res.Outcome); streak {
+		// Access denied object after object, with no key named: a bucket
+		// that refuses everything (a bucket policy, an SCP, or a KMS
+		// refusal whose message names nothing). Paused rather than
+		// dead-lettered object by object; a probe that is denied again
+		// keeps it paused.
+		b.trip(ctx, scope, PauseAccessDeniedStreak, res.Detail, true)
+		res.Outcome = pausedResult(Pause{Scope: scope, Reason: PauseAccessDeniedStreak, Detail: res.Detail}).Outcome
+		return res
 	}
 	if probe && res.Status != rekey.Retry && !succeeded(res.Status) {
 		// The probe's object failed for a reason of its own; the scope is
@@ -338,22 +351,28 @@ func (g *guarded) Rekey(ctx context.Context, obj messages.Object) rekey.Result {
 	return res
 }
 
-// run rekeys one object, one at a time until an update was answered as S3
-// answers.
-func (g *guarded) run(ctx context.Context, obj messages.Object) rekey.Result {
-	if g.verified.Load() {
-		return g.inner.Rekey(ctx, obj)
+// DeniedStreak is how many objects of a bucket in a row may be refused
+// with AccessDenied (naming no key) before the bucket is paused.
+const DeniedStreak = 25
+
+// deniedStreak counts a bucket's access-denied answers in a row, and
+// reports the bucket's scope when the streak is long enough to pause it
+// (or the bucket is paused for a streak already: a probe denied again).
+func (g *guarded) deniedStreak(bucket string, o rekey.Outcome) (string, bool) {
+	scope := ScopeBucketPrefix + bucket
+	g.streakMu.Lock()
+	defer g.streakMu.Unlock()
+	if g.streak == nil {
+		g.streak = map[string]int{}
 	}
-	g.canary.Lock()
-	defer g.canary.Unlock()
-	if g.verified.Load() {
-		return g.inner.Rekey(ctx, obj)
+	if o.Status != rekey.Failed || o.Reason != rekey.ReasonAccessDenied {
+		if o.Status != rekey.Retry {
+			delete(g.streak, bucket)
+		}
+		return "", false
 	}
-	res := g.inner.Rekey(ctx, obj)
-	if res.Updates > 0 && res.Status == rekey.Updated {
-		g.verified.Store(true)
-	}
-	return res
+	g.streak[bucket]++
+	return scope, g.streak[bucket] >= DeniedStreak || g.breaker.hasPause(scope, PauseAccessDeniedStreak)
 }
 
 // keyStates pauses a target the key resolver reports disabled or pending
@@ -364,7 +383,11 @@ func (g *guarded) keyStates(ctx context.Context, target string) {
 		return
 	}
 	scope := ScopeKeyPrefix + target
-	switch state := ks.Unusable()[target]; state {
+	state := ks.Unusable()[target]
+	if state != "" && g.breaker.provenWithin(scope, keyalias.DefaultTTL) {
+		return
+	}
+	switch state {
 	case "":
 		if g.breaker.hasPause(scope, PauseKeyDisabled) || g.breaker.hasPause(scope, PauseKeyPendingDeletion) {
 			g.breaker.resume(ctx, scope, "DescribeKey shows the key enabled")
@@ -374,6 +397,14 @@ func (g *guarded) keyStates(ctx context.Context, target string) {
 	default:
 		g.breaker.trip(ctx, scope, PauseKeyDisabled, (&keyalias.UnusableKeyError{KeyARN: target, State: state}).Error(), true)
 	}
+}
+
+// provenWithin reports a probe of scope that succeeded within d.
+func (b *Breaker) provenWithin(scope string, d time.Duration) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	at, ok := b.proven[scope]
+	return ok && b.now().Sub(at) < d
 }
 
 func (b *Breaker) hasPause(scope, reason string) bool {
@@ -398,89 +429,6 @@ func pausedResult(p Pause) rekey.Result {
 // IsPaused reports an outcome the breaker holds back.
 func IsPaused(o rekey.Outcome) bool { return o.Status == rekey.Retry && o.Reason == ReasonPaused }
 
-// S3's messages for a KMS key of another account or organization
-// (UpdateObjectEncryption, Errors: AccessDenied; seeds 000 and 001).
-var otherAccountMessages = []string{
-	"must be owned by the same account as the bucket",
-	"isn't part of an organization",
-	"must be from the same organization",
-}
-
-// tripSign reads an object's outcome for a sign that its scope, not the
-// object, is broken: the scope to pause, the reason, and whether a probe
-// may end it.
-//
-// S3 passes KMS's refusals on: KMS.DisabledException and
-// KMS.KMSInvalidStateException for a key disabled or pending deletion
-// (key-state.md; the codes the RDS user guide lists among
-// AmazonS3Exception's), KMS.NotFoundException for a deleted key, and 403
-// AccessDenied naming the key (or kms:) when a key policy does not let S3
-// use it. Whether the message names the key is not documented: a message
-// naming another key is about the object's source key and stays the
-// object's; one naming no key is taken as the target's (a probe ends the
-// pause if it was not).
-func tripSign(o rekey.Outcome, target, bucket string) (scope, reason string, probes bool) {
-	if o.Status != rekey.Failed {
-		return "", "", false
-	}
-	d := o.Detail
-	if strings.HasPrefix(d, NotS3Code) {
-		return ScopeAll, PauseNotS3, false
-	}
-	keyScope := ScopeKeyPrefix + target
-	if target == "" {
-		keyScope = ScopeBucketPrefix + bucket
-	}
-	aboutTarget := target != "" && strings.Contains(d, target) || !strings.Contains(d, ":key/")
-	switch {
-	case strings.Contains(d, "KMS.DisabledException") && aboutTarget:
-		return keyScope, PauseKeyDisabled, true
-	case strings.Contains(d, "KMS.KMSInvalidStateException") && aboutTarget:
-		return keyScope, PauseKeyPendingDeletion, true
-	case strings.Contains(d, "KMS.NotFoundException") && aboutTarget:
-		return keyScope, PauseKeyNotFound, true
-	}
-	if o.Reason != rekey.ReasonAccessDenied {
-		return "", "", false
-	}
-	for _, m := range otherAccountMessages {
-		if strings.Contains(d, m) {
-			return keyScope, PauseKeyOtherAccount, true
-		}
-	}
-	if target != "" && strings.Contains(d, target) || strings.Contains(d, "kms:") {
-		return keyScope, PauseKeyAccessDenied, true
-	}
-	return "", "", false
-}
-
-// DetectNotS3 makes UpdateObjectEncryption fail when its answer is not
-// S3's. S3 answers it with no body and no ETag (UpdateObjectEncryption,
-// Response Syntax: RequestCharged only); servers that do not implement it
-// treat PUT /key?encryption as a PutObject of the request body, and answer
-// as PutObject does, with an ETag (and checksums). Such an answer means the
-// object was just overwritten: the breaker stops everything on it.
-func DetectNotS3(o *s3.Options) {
-	o.APIOptions = append(o.APIOptions, func(stack *middleware.Stack) error {
-		return stack.Deserialize.Add(middleware.DeserializeMiddlewareFunc("S3RekeyDetectNotS3",
-			func(ctx context.Context, in middleware.DeserializeInput, next middleware.DeserializeHandler) (middleware.DeserializeOutput, middleware.Metadata, error) {
-				out, md, err := next.HandleDeserialize(ctx, in)
-				if err != nil || middleware.GetOperationName(ctx) != "UpdateObjectEncryption" {
-					return out, md, err
-				}
-				resp, ok := out.RawResponse.(*smithyhttp.Response)
-				if !ok {
-					return out, md, err
-				}
-				if etag := resp.Header.Get("ETag"); etag != "" {
-					return out, md, &smithy.GenericAPIError{Code: NotS3Code, Fault: smithy.FaultUnknown,
-						Message: fmt.Sprintf("UpdateObjectEncryption was answered with ETag %s, as a PutObject is: the endpoint is not S3 and has probably overwritten the object with the request body", etag)}
-				}
-				return out, md, err
-			}), middleware.After)
-	})
-}
-
 // writeGauge prints one EMF document of a dimensionless metric.
 func writeGauge(w io.Writer, now time.Time, name string, value float64) {
 	doc := map[string]any{
@@ -496,4 +444,34 @@ func writeGauge(w io.Writer, now time.Time, name string, value float64) {
 	}
 	line, _ := json.Marshal(doc)
 	_, _ = w.Write(append(line, '\n'))
+}
+
+// holdWhole sends a tracked message whose every object the breaker held
+// back to the work queue as it came, with the paused delay, and gives up
+// this delivery's claim: the task is neither run nor committed, so its
+// next delivery claims it afresh, and its id does not grow however long the
+// pause lasts. A message only partly held goes the follow-up way.
+func (h *Handler) holdWhole(ctx context.Context, i int, rec events.SQSMessage, w *messageWork, cfg Config, token string, sum *Summary) (outgoing, bool) {
+	if h.Jobs == nil || w.task.ID == "" || w.notRun {
+		return outgoing{}, false
+	}
+	held := 0
+	for j, obj := range w.task.Objects {
+		if obj.Skip != "" {
+			continue
+		}
+		if !w.started[j] || !IsPaused(w.outcomes[j]) {
+			return outgoing{}, false
+		}
+		held++
+	}
+	if held == 0 {
+		return outgoing{}, false
+	}
+	w.notRun = true
+	sum.Requeued += held
+	h.Jobs.Release(context.WithoutCancel(ctx), token, []jobs.Task{{JobID: w.task.JobID, MessageID: w.task.ID}})
+	delay := int32(max(cfg.PausedRetryDelay/time.Second, 1))
+	h.logger().Info("task held by the circuit breaker", "messageId", rec.MessageId, "task", w.task.ID, "objects", held, "delaySeconds", delay)
+	return outgoing{i, cfg.WorkQueueURL, queue.Message{Body: rec.Body, DelaySeconds: delay}}, true
 }

@@ -47,6 +47,9 @@ func TestTripSigns(t *testing.T) {
 		{"not S3", rekey.Outcome{Status: rekey.Failed, Reason: rekey.ReasonInvalidRequest, Detail: NotS3Code + ": UpdateObjectEncryption was answered with ETag"},
 			ScopeAll, PauseNotS3, false},
 		{"throttled", rekey.Outcome{Status: rekey.Retry, Reason: "SlowDown", Detail: "KMS.DisabledException"}, "", "", false},
+		{"disabled, answered as a 5xx", rekey.Outcome{Status: rekey.Retry, Reason: "KMS.DisabledException", Detail: testTarget + " is disabled."},
+			keyScope, PauseKeyDisabled, true},
+		{"KMS internal error: passes by itself", rekey.Outcome{Status: rekey.Retry, Reason: "KMS.KMSInternalException", Detail: "internal"}, "", "", false},
 		{"updated", rekey.Outcome{Status: rekey.Updated}, "", "", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -142,35 +145,101 @@ func TestGuardFollowsTheResolver(t *testing.T) {
 	}
 }
 
-// TestCanaryRunsOneAtATime: until an update is answered as S3 answers,
-// objects run one at a time; after, they run concurrently.
-func TestCanaryRunsOneAtATime(t *testing.T) {
-	for _, tc := range []struct {
-		name     string
-		outcome  rekey.Outcome
-		wantPeak func(int64) bool
-	}{
-		{"never verified", rekey.Outcome{Status: rekey.Failed, Reason: rekey.ReasonInvalidRequest, Detail: "x"}, func(p int64) bool { return p == 1 }},
-		{"verified", rekey.Outcome{Status: rekey.Updated}, func(p int64) bool { return p > 1 }},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			inner := &countingRekeyer{outcome: tc.outcome}
-			g := (&Breaker{}).Guard(inner, nil)
-			if tc.outcome.Status == rekey.Updated {
-				g.Rekey(context.Background(), messages.Object{Bucket: "data", Key: "first"})
-			}
-			var wg sync.WaitGroup
-			for range 32 {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					g.Rekey(context.Background(), messages.Object{Bucket: "data", Key: "k"})
-				}()
-			}
-			wg.Wait()
-			if !tc.wantPeak(inner.peak.Load()) {
-				t.Errorf("peak in flight %d", inner.peak.Load())
-			}
-		})
+// TestProbeOutranksAStaleKeyState: the key resolver reads a key's state
+// every few minutes; once a probe has shown the key working, its older
+// report of the key disabled does not pause it again.
+func TestProbeOutranksAStaleKeyState(t *testing.T) {
+	pol, err := policy.Parse([]byte(`{"buckets":{"data":{"kmsKeyArn":"` + testTarget + `"}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Unix(1_000_000, 0)
+	src := &resolverSource{pol: pol, unusable: map[string]string{testTarget: "Disabled"}}
+	inner := &countingRekeyer{outcome: rekey.Outcome{Status: rekey.Updated}}
+	b := &Breaker{ProbeInterval: time.Second, Now: func() time.Time { return now }}
+	g := b.Guard(inner, src)
+	obj := messages.Object{Bucket: "data", Key: "k"}
+	if res := g.Rekey(context.Background(), obj); !IsPaused(res.Outcome) || inner.calls.Load() != 0 {
+		t.Fatalf("first: %v", res.Outcome)
+	}
+	if res := g.Rekey(context.Background(), obj); !IsPaused(res.Outcome) || inner.calls.Load() != 0 {
+		t.Fatalf("before the probe is due: %v", res.Outcome)
+	}
+	now = now.Add(time.Second)
+	if res := g.Rekey(context.Background(), obj); res.Status != rekey.Updated || inner.calls.Load() != 1 {
+		t.Fatalf("the probe: %v after %d requests", res.Outcome, inner.calls.Load())
+	}
+	for range 3 {
+		if res := g.Rekey(context.Background(), obj); res.Status != rekey.Updated {
+			t.Fatalf("after a successful probe, with the resolver still reporting Disabled: %v", res.Outcome)
+		}
+	}
+	if p := b.Paused(context.Background()); len(p) != 0 {
+		t.Errorf("paused %+v", p)
+	}
+}
+
+// TestAccessDeniedStreakPausesTheBucket: S3 may answer a KMS refusal with
+// a bare AccessDenied (undocumented); so may a bucket policy that refuses
+// everything. After DeniedStreak such answers in a row the bucket is
+// paused, not dead-lettered object by object; a probe denied again keeps
+// it paused, and one that succeeds resumes it. Denials broken by a success
+// never pause.
+func TestAccessDeniedStreakPausesTheBucket(t *testing.T) {
+	pol, err := policy.Parse([]byte(`{"buckets":{"data":{"kmsKeyArn":"` + testTarget + `"}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Unix(1_000_000, 0)
+	inner := &countingRekeyer{outcome: rekey.Outcome{Status: rekey.Failed, Reason: rekey.ReasonAccessDenied, Detail: "Access Denied"}}
+	b := &Breaker{ProbeInterval: time.Second, Now: func() time.Time { return now }}
+	g := b.Guard(inner, policy.Static(pol))
+	obj := messages.Object{Bucket: "data", Key: "k"}
+	for i := 1; i < DeniedStreak; i++ {
+		if res := g.Rekey(context.Background(), obj); res.Status != rekey.Failed {
+			t.Fatalf("denial %d: %v, want it the object's own", i, res.Outcome)
+		}
+	}
+	if res := g.Rekey(context.Background(), obj); !IsPaused(res.Outcome) {
+		t.Fatalf("denial %d: %v, want the bucket paused", DeniedStreak, res.Outcome)
+	}
+	calls := inner.calls.Load()
+	if res := g.Rekey(context.Background(), obj); !IsPaused(res.Outcome) || inner.calls.Load() != calls {
+		t.Fatalf("while paused: %v after %d more requests", res.Outcome, inner.calls.Load()-calls)
+	}
+	now = now.Add(time.Second)
+	if res := g.Rekey(context.Background(), obj); !IsPaused(res.Outcome) || inner.calls.Load() != calls+1 {
+		t.Fatalf("a probe denied again: %v", res.Outcome)
+	}
+	if p := b.Paused(context.Background()); len(p) != 1 || p[0].Scope != ScopeBucketPrefix+"data" || p[0].Reason != PauseAccessDeniedStreak {
+		t.Fatalf("paused %+v", p)
+	}
+	now = now.Add(time.Second)
+	inner.outcome = rekey.Outcome{Status: rekey.Updated}
+	if res := g.Rekey(context.Background(), obj); res.Status != rekey.Updated || len(b.Paused(context.Background())) != 0 {
+		t.Fatalf("a probe that succeeds: %v, paused %+v", res.Outcome, b.Paused(context.Background()))
+	}
+	// Interleaved with successes, denials stay the objects' own.
+	for i := range 3 * DeniedStreak {
+		inner.outcome = rekey.Outcome{Status: rekey.Failed, Reason: rekey.ReasonAccessDenied, Detail: "Access Denied"}
+		if i%10 == 9 {
+			inner.outcome = rekey.Outcome{Status: rekey.Updated}
+		}
+		if res := g.Rekey(context.Background(), obj); IsPaused(res.Outcome) {
+			t.Fatalf("object %d paused though successes break the streak", i)
+		}
+	}
+}
+
+// TestPausedIsNeverExhausted: an object held by the breaker at its last
+// attempt is neither dead-lettered nor counted as failed in its job.
+func TestPausedIsNeverExhausted(t *testing.T) {
+	cfg := Config{}.withDefaults()
+	paused := pausedResult(Pause{Scope: ScopeAll, Reason: PauseNotS3}).Outcome
+	if exhausted(paused, cfg.MaxAttempts-1, cfg) {
+		t.Error("a paused object at its last attempt counts as exhausted")
+	}
+	if _, ok := counted(paused, cfg.MaxAttempts-1, cfg); ok {
+		t.Error("a paused object at its last attempt is counted in its job")
 	}
 }

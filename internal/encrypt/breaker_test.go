@@ -2,9 +2,13 @@ package encrypt_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,7 +17,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/smithy-go"
 
 	"github.com/s3rekey/s3rekey/internal/demo"
 	"github.com/s3rekey/s3rekey/internal/emulator"
@@ -97,8 +103,7 @@ func (r *breakerRig) receive(t *testing.T, url string, wait time.Duration) []mes
 	var out []messages.Task
 	deadline := time.Now().Add(wait)
 	for time.Now().Before(deadline) {
-		res, err := r.SQS.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(url), MaxNumberOfMessages: 10,
-			AttributeNames: nil})
+		res, err := r.SQS.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(url), MaxNumberOfMessages: 10})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -313,4 +318,73 @@ func (r *breakerRig) body(t *testing.T, key string) string {
 	defer out.Body.Close()
 	b, _ := io.ReadAll(out.Body)
 	return string(b)
+}
+
+// inflightUpdates counts UpdateObjectEncryption requests (PUT ?encryption)
+// in flight through an HTTP client, and the most at once.
+type inflightUpdates struct {
+	next      aws.HTTPClient
+	now, peak atomic.Int64
+}
+
+func (c *inflightUpdates) Do(r *http.Request) (*http.Response, error) {
+	if _, ok := r.URL.Query()["encryption"]; !ok || r.Method != http.MethodPut {
+		return c.next.Do(r)
+	}
+	n := c.now.Add(1)
+	for p := c.peak.Load(); n > p && !c.peak.CompareAndSwap(p, n); p = c.peak.Load() {
+	}
+	defer c.now.Add(-1)
+	return c.next.Do(r)
+}
+
+// TestUpdatesOneAtATimeUntilS3Answers: until an UpdateObjectEncryption is
+// answered as S3 answers it (200, no ETag), a client's updates go one at a
+// time, so that an endpoint that is not S3 overwrites one object, not a
+// window of them; once one is, they go concurrently.
+func TestUpdatesOneAtATimeUntilS3Answers(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		notS3    bool
+		wantPeak func(int64) bool
+	}{
+		{"not S3: never verified", true, func(p int64) bool { return p == 1 }},
+		{"S3", false, func(p int64) bool { return p > 1 }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newBreakerRig(t, emulator.Options{NotS3UpdateEncryption: tc.notS3}, 24)
+			r.Emu.SetLatency(emulator.Latency{Service: "s3", Operation: "UpdateObjectEncryption", Delay: 20 * time.Millisecond})
+			cfg := r.Cfg
+			counter := &inflightUpdates{next: cfg.HTTPClient}
+			cfg.HTTPClient = counter
+			s3c := s3.NewFromConfig(cfg, emulator.PathStyle, encrypt.DetectNotS3)
+			var wg sync.WaitGroup
+			for _, obj := range r.objects {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					_, err := s3c.UpdateObjectEncryption(context.Background(), &s3.UpdateObjectEncryptionInput{Bucket: aws.String("data"), Key: aws.String(obj.Key),
+						ObjectEncryption: &s3types.ObjectEncryptionMemberSSEKMS{Value: s3types.SSEKMSEncryption{KMSKeyArn: aws.String(r.target)}}})
+					if tc.notS3 && apiCode(err) != encrypt.NotS3Code {
+						t.Errorf("%s: %v, want %s", obj.Key, err, encrypt.NotS3Code)
+					}
+					if !tc.notS3 && err != nil {
+						t.Errorf("%s: %v", obj.Key, err)
+					}
+				}()
+			}
+			wg.Wait()
+			if !tc.wantPeak(counter.peak.Load()) {
+				t.Errorf("peak updates in flight %d", counter.peak.Load())
+			}
+		})
+	}
+}
+
+func apiCode(err error) string {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorCode()
+	}
+	return ""
 }

@@ -205,6 +205,10 @@ func (h *Handler) HandleWithSummary(ctx context.Context, ev events.SQSEvent) (ev
 	out = append(out, held...)
 	unsigned := map[int]bool{}
 	for i := range work {
+		if o, ok := h.holdWhole(ctx, i, ev.Records[i], &work[i], cfg, token, &sum); ok {
+			out = append(out, o)
+			continue
+		}
 		follow, err := h.followUps(ctx, i, ev.Records[i].MessageId, &work[i], cfg, &sum)
 		if err != nil {
 			log.Error("follow-ups not signed; the message will be redelivered", "messageId", ev.Records[i].MessageId, "error", err)
@@ -479,7 +483,7 @@ func (h *Handler) followUps(ctx context.Context, i int, messageID string, w *mes
 // budget waits never do: such an object is tried again, later, however
 // often, since the cure is time, not a person.
 func exhausted(o rekey.Outcome, attempt int, cfg Config) bool {
-	return o.Status == rekey.Retry && !rekey.Waiting(o) && attempt+1 >= cfg.MaxAttempts
+	return o.Status == rekey.Retry && !rekey.Waiting(o) && !IsPaused(o) && attempt+1 >= cfg.MaxAttempts
 }
 
 // deadOutcome is how a dead-lettered object is counted: failed, with its

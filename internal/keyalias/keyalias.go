@@ -23,7 +23,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
-	"github.com/aws/smithy-go"
 
 	"github.com/s3rekey/s3rekey/internal/policy"
 )
@@ -71,20 +70,23 @@ func (e *UnusableKeyError) Error() string {
 	return fmt.Sprintf("target key %s is %s: S3 cannot use it (enable it, or cancel its deletion, and the work resumes)", e.KeyARN, e.State)
 }
 
-// Resolve returns the policy with every alias replaced by its key ARN,
-// checked as the package doc says (see ResolveChecked).
+// Resolve returns the policy with every alias replaced by its key ARN, one
+// DescribeKey per alias, each resolved key checked as the package doc says;
+// keys named by ARN are left unread (the CLI's view of a policy).
 func Resolve(ctx context.Context, api DescribeKeyAPI, p *policy.Policy) (*policy.Policy, error) {
-	out, _, err := ResolveChecked(ctx, api, p)
+	out, _, err := resolve(ctx, api, p, false)
 	return out, err
 }
 
-// ResolveChecked returns the policy with every alias replaced by its key
-// ARN, one DescribeKey per alias and per configured key ARN, checked as the
-// package doc says. It also returns
-// the key state of every target that is not Enabled (key ARN → state);
-// a configured key ARN whose DescribeKey is denied (a key of another
-// account whose key policy does not grant it) is not checked.
+// ResolveChecked is Resolve that also reads every key named by ARN (the
+// functions' cold start and refreshes: the encrypt role may DescribeKey its
+// targets) and returns the key state of every target that is not Enabled
+// (key ARN → state). A target it may not describe is an error naming it.
 func ResolveChecked(ctx context.Context, api DescribeKeyAPI, p *policy.Policy) (*policy.Policy, map[string]string, error) {
+	return resolve(ctx, api, p, true)
+}
+
+func resolve(ctx context.Context, api DescribeKeyAPI, p *policy.Policy, checkARNs bool) (*policy.Policy, map[string]string, error) {
 	unusable := map[string]string{}
 	out, err := p.WithKeys(func(alias string) (string, error) {
 		md, err := describe(ctx, api, alias)
@@ -109,15 +111,12 @@ func ResolveChecked(ctx context.Context, api DescribeKeyAPI, p *policy.Policy) (
 		return nil, nil, err
 	}
 	for _, b := range out.Buckets {
-		if b.KeyAlias != "" {
+		if b.KeyAlias != "" || !checkARNs {
 			continue
 		}
 		md, err := describe(ctx, api, b.KMSKeyARN)
 		if err != nil {
-			if isAccessDenied(err) {
-				continue
-			}
-			return nil, nil, fmt.Errorf("policy: target key %s: %w", b.KMSKeyARN, err)
+			return nil, nil, fmt.Errorf("policy: target key %s: reading its state: %w", b.KMSKeyARN, err)
 		}
 		if why := unfit(md); why != "" {
 			return nil, nil, fmt.Errorf("policy: target key %s %s", b.KMSKeyARN, why)
@@ -188,11 +187,6 @@ func untrusted(ctx context.Context, api DescribeKeyAPI, p *policy.Policy, arn st
 		return "is neither in trustedKeys.keyArns nor tagged " + tag.Key + "=" + tag.Value, nil
 	}
 	return "is not tagged " + tag.Key + "=" + tag.Value + " (trustedKeys.tag)", nil
-}
-
-func isAccessDenied(err error) bool {
-	var ae smithy.APIError
-	return errors.As(err, &ae) && (ae.ErrorCode() == "AccessDeniedException" || ae.ErrorCode() == "AccessDenied")
 }
 
 // Resolver keeps a policy resolved: Current resolves again once the last

@@ -56,7 +56,7 @@ func start(build Build, resolveKeys bool) {
 	keys := policy.Static(pol)
 	if resolveKeys {
 		if keys, err = resolvedKeys(context.Background(), kms.NewFromConfig(awsCfg), pol); err != nil {
-			fail("target keys", err)
+			fail("KMS alias", err)
 		}
 	}
 	handler, err := build(awsCfg, pol, keys, logger)

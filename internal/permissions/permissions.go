@@ -44,6 +44,9 @@ type Resources struct {
 	// by: granted on whichever key the alias points at, through
 	// kms:ResourceAliases, so that repointing the alias needs no redeploy.
 	TargetKeyAliases []string
+	// TrustByTag: the policy trusts the keys its aliases resolve to by a
+	// tag (trustedKeys.tag), which the encrypt function reads.
+	TrustByTag bool
 	// SourceKeyARNs are the keys objects may be under today. Empty means
 	// any key of the account, used through S3 of the region only.
 	SourceKeyARNs                                            []string
@@ -134,7 +137,7 @@ func Encrypt(r Resources) []Statement {
 			// DescribeKey resolves the alias, at cold start and every few
 			// minutes after (internal/keyalias); ListResourceTags reads the
 			// tag a policy's trustedKeys.tag requires of the key.
-			Statement{Sid: "ResolveAliases", Actions: []string{"kms:DescribeKey", "kms:ListResourceTags"}, Resources: []string{r.anyKey()},
+			Statement{Sid: "ResolveAliases", Actions: r.resolveActions(), Resources: []string{r.anyKey()},
 				Condition: map[string]map[string][]string{"ForAnyValue:StringEquals": {"kms:ResourceAliases": slices.Clone(r.TargetKeyAliases)}}})
 	}
 	source := Statement{Sid: "SourceKeys", Actions: []string{"kms:Decrypt"}, Resources: slices.Clone(r.SourceKeyARNs), Condition: r.viaS3()}
@@ -270,4 +273,13 @@ func PolicyDocument(stmts []Statement) []byte {
 	}
 	b, _ := json.Marshal(doc) // strings and maps of strings always marshal
 	return b
+}
+
+// resolveActions are what resolving the policy's aliases needs: DescribeKey,
+// and the key's tags when the policy trusts keys by tag.
+func (r Resources) resolveActions() []string {
+	if r.TrustByTag {
+		return []string{"kms:DescribeKey", "kms:ListResourceTags"}
+	}
+	return []string{"kms:DescribeKey"}
 }

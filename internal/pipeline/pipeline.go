@@ -113,15 +113,17 @@ func New(cfg aws.Config, pol *policy.Policy, q Queues, opts Options) *Pipeline {
 	if opts.PlannerAWS != nil {
 		plannerAWS = *opts.PlannerAWS
 	}
-	// Keys named by alias are resolved with the encrypt function's own
-	// KMS access, and again every few minutes, as in Lambda.
-	// Tag selectors read bucket tags with each function's own S3 access.
+	// Keys named by alias are resolved, and every target's state read, with
+	// the encrypt function's own KMS access, and again every few minutes, as
+	// in Lambda. Tag selectors read bucket tags with each function's own S3
+	// access.
 	plannerPol := buckettags.Attach(pol, s3.NewFromConfig(plannerAWS, awsconf.S3Options(plannerAWS)))
 	pol = buckettags.Attach(pol, s3.NewFromConfig(encryptAWS, awsconf.S3Options(encryptAWS)))
-	var keys policy.Source = policy.Static(pol)
-	if len(pol.Aliases()) > 0 {
-		keys = &keyalias.Resolver{API: kms.NewFromConfig(encryptAWS), Configured: pol, TTL: opts.AliasTTL}
-	}
+	resolver := &keyalias.Resolver{API: kms.NewFromConfig(encryptAWS), Configured: pol, TTL: opts.AliasTTL}
+	// Resolved now, as a cold start does before its first receive, so that
+	// no batch waits for it (a failure is met again by the first object).
+	_, _ = resolver.Current(context.Background())
+	var keys policy.Source = resolver
 	p.Planner = planner.New(plannerAWS, plannerPol, planner.Config{WorkQueueURL: q.Work, ControlQueueURL: q.Control, ControlDLQURL: q.ControlDLQ, Jobs: opts.Jobs,
 		MaxReceives:  q.ControlMaxReceives,
 		MessageBytes: opts.MessageBytes}, opts.Logger)

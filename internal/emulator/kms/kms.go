@@ -207,6 +207,8 @@ func (k *Service) Dispatch(_ *http.Request, op string, body []byte) (any, *core.
 		return k.reEncrypt(body)
 	case "DisableKey", "EnableKey", "ScheduleKeyDeletion", "CancelKeyDeletion", "PutKeyPolicy", "GetKeyPolicy":
 		return k.lifecycle(op, body)
+	case "TagResource", "UntagResource", "ListResourceTags":
+		return k.tagging(op, body)
 	case "ListAliases":
 		return k.listAliases(body)
 	case "ListKeys":

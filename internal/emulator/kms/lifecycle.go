@@ -7,6 +7,7 @@ package kms
 
 import (
 	"net/http"
+	"sort"
 	"time"
 
 	"github.com/s3rekey/s3rekey/internal/emulator/core"
@@ -40,6 +41,8 @@ type keyLife struct {
 	// policy, which lets IAM policies decide (key-policy-default.md).
 	policy    *iam.Policy
 	policyDoc string
+	// tags are the key's resource tags (TagResource).
+	tags map[string]string
 }
 
 // stateLocked is a key's state.
@@ -191,6 +194,71 @@ func (k *Service) lifecycle(op string, body []byte) (any, *core.Error) {
 		}
 		return map[string]any{"Policy": doc, "PolicyName": "default"}, nil
 	}
+}
+
+// tagging serves TagResource, UntagResource and ListResourceTags
+// (API_TagResource.md, API_UntagResource.md, API_ListResourceTags.md): at
+// most 50 tags a key, keys of 1 to 128 characters, values up to 256, not
+// on AWS managed keys.
+func (k *Service) tagging(op string, body []byte) (any, *core.Error) {
+	var in struct {
+		KeyId   string
+		Tags    []struct{ TagKey, TagValue string }
+		TagKeys []string
+		Limit   int
+		Marker  string
+	}
+	if err := core.DecodeJSON(body, &in); err != nil {
+		return nil, err
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	key, apiErr := k.checkedKey(in.KeyId)
+	if apiErr != nil {
+		return nil, apiErr
+	}
+	switch op {
+	case "TagResource":
+		next := map[string]string{}
+		for name, v := range key.life.tags {
+			next[name] = v
+		}
+		for _, t := range in.Tags {
+			if t.TagKey == "" || len(t.TagKey) > 128 || len(t.TagValue) > 256 {
+				return nil, core.Errorf(http.StatusBadRequest, "TagException", "tag keys are 1 to 128 characters, values at most 256")
+			}
+			next[t.TagKey] = t.TagValue
+		}
+		if len(next) > 50 {
+			return nil, core.Errorf(http.StatusBadRequest, "LimitExceededException", "a KMS key has at most 50 tags")
+		}
+		key.life.tags = next
+		return struct{}{}, nil
+	case "UntagResource":
+		for _, name := range in.TagKeys {
+			delete(key.life.tags, name)
+		}
+		return struct{}{}, nil
+	}
+	names := make([]string, 0, len(key.life.tags))
+	for name := range key.life.tags {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	limit := in.Limit
+	if limit == 0 {
+		limit = 50
+	}
+	start, end, next, apiErr := pageBounds(limit, in.Marker, len(names))
+	if apiErr != nil {
+		return nil, apiErr
+	}
+	type tag struct{ TagKey, TagValue string }
+	out := make([]tag, 0, end-start)
+	for _, name := range names[start:end] {
+		out = append(out, tag{name, key.life.tags[name]})
+	}
+	return map[string]any{"Tags": out, "Truncated": next != "", "NextMarker": next}, nil
 }
 
 // defaultKeyPolicy is the default key policy: the account root may do
