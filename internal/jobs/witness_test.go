@@ -26,11 +26,10 @@ func witnessStore(t *testing.T, w witness.Witness) *jobs.Committer {
 // The commit protocol against DynamoDB on each witness: a claimed task is
 // held from other deliveries, a commit counts once (its repeat is a
 // duplicate, a later claim finds it committed), and concurrent commits of
-// distinct tasks into one job lose and double nothing (on the emulator;
-// see below for moto). It rests on
-// TransactWriteItems being all-or-nothing with its ConditionChecks and
-// conditions (API_TransactWriteItems) and on UpdateItem's ADD
-// (API_UpdateItem).
+// the distinct tasks of one unit's chain lose and double nothing (on the
+// emulator; see below for moto). It rests on TransactWriteItems being
+// all-or-nothing with its conditions (API_TransactWriteItems) and on
+// UpdateItem's ADD for the job's count of open tasks (API_UpdateItem).
 func TestCommitProtocolAgainstWitnesses(t *testing.T) {
 	witness.Run(t, func(t *testing.T, w witness.Witness) {
 		c := witnessStore(t, w)
@@ -40,14 +39,15 @@ func TestCommitProtocolAgainstWitnesses(t *testing.T) {
 			t.Fatal(err)
 		}
 		soon := time.Now().Add(time.Minute)
-		first := jobs.Task{JobID: job, MessageID: jobs.MessageID("file", "first")}
+		first := jobs.Task{JobID: job, MessageID: jobs.MessageID("file", "first")} // the unit's first task, then "0" … "11"
 		if got := claim(t, c, "A", soon, first); got[0] != jobs.Claimed {
 			t.Fatalf("first claim: %v", got)
 		}
 		if got := claim(t, c, "B", soon, first); got[0] != jobs.Held {
 			t.Fatalf("claim of a held task: %v, want held", got)
 		}
-		d := jobs.Delivery{JobID: job, MessageID: first.MessageID, Counts: jobs.Counts{Rows: 5, Planned: 5, Done: 5, Outcomes: map[string]int64{"updated": 5}}}
+		d := jobs.Delivery{JobID: job, MessageID: first.MessageID, Root: &jobs.Root{Unit: "file", First: true, Next: "0", Rows: 5, Planned: 5},
+			Outcomes: map[string]int64{"updated": 5}}
 		if got := commit(t, c, "A", d); got[0] != jobs.Committed {
 			t.Fatalf("commit: %v", got)
 		}
@@ -69,10 +69,11 @@ func TestCommitProtocolAgainstWitnesses(t *testing.T) {
 			commitOne := func() {
 				token := fmt.Sprintf("t%d", i)
 				task := jobs.Task{JobID: job, MessageID: jobs.MessageID("file", fmt.Sprint(i))}
-				d := jobs.Delivery{JobID: job, MessageID: task.MessageID, Counts: jobs.Counts{Rows: 10, Planned: 10, Done: 10, Outcomes: map[string]int64{"updated": 10}}}
+				root := &jobs.Root{Unit: "file", Next: fmt.Sprint(i + 1), Rows: 10, Planned: 10}
 				if i == n-1 {
-					d.Counts.UnitsDone, d.Counts.RowsExpected = 1, 10*n+5
+					root.Next, root.Final = "", true
 				}
+				d := jobs.Delivery{JobID: job, MessageID: task.MessageID, Root: root, Outcomes: map[string]int64{"updated": 10}}
 				if _, err := c.Claim(ctx, token, soon, []jobs.Task{task}); err != nil {
 					errs <- err
 					return
