@@ -18,10 +18,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/s3rekey/s3rekey/internal/awsconf"
+	"github.com/s3rekey/s3rekey/internal/buckettags"
+	"github.com/s3rekey/s3rekey/internal/enroll"
+	"github.com/s3rekey/s3rekey/internal/estate"
 	"github.com/s3rekey/s3rekey/internal/inventory"
 	"github.com/s3rekey/s3rekey/internal/jobs"
 	"github.com/s3rekey/s3rekey/internal/metatable"
 	"github.com/s3rekey/s3rekey/internal/planner"
+	"github.com/s3rekey/s3rekey/internal/policy"
 	"github.com/s3rekey/s3rekey/internal/verify"
 )
 
@@ -53,6 +57,7 @@ Examples:
 // verifyFlags are the flags verify and retire-key share.
 type verifyFlags struct {
 	policyPath, source, macKey, reportBucket, reportPrefix, reportKey, out string
+	inventoryBucket, inventoryPrefix                                       string
 	buckets, inventories                                                   repeated
 	all, recent, asJSON, noEvidence                                        bool
 	concurrency                                                            int
@@ -63,6 +68,8 @@ func (v *verifyFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&v.policyPath, "policy", "", "policy `FILE` (JSON)")
 	fs.Var(&v.buckets, "bucket", "verify this `BUCKET` of the policy only (repeatable)")
 	fs.Var(&v.inventories, "inventory", "`s3://` URL of an S3 Inventory manifest.json (repeatable; the latest per bucket is used)")
+	fs.StringVar(&v.inventoryBucket, "inventory-bucket", "", "the stack's inventory `BUCKET` (output InventoryBucketName): a bucket without --inventory is verified from its latest complete report there")
+	fs.StringVar(&v.inventoryPrefix, "inventory-prefix", enroll.InventoryPrefix, "with --inventory-bucket: the reports' `PREFIX`")
 	fs.StringVar(&v.source, "source", "", "force a source: metadata-table, inventory+head or listing+head (default: the best available)")
 	fs.BoolVar(&v.all, "all", false, "list every version in the evidence, not only the non-compliant")
 	fs.BoolVar(&v.recent, "recent", false, "with a table: list the bucket to name the versions newer than its snapshot (LIST requests, no object request)")
@@ -125,14 +132,23 @@ func (vf *verifyFlags) verify(ctx context.Context, cfg aws.Config, purpose, list
 	if pol, err = resolveKeys(ctx, cfg, pol); err != nil {
 		return nil, err
 	}
+	s3c := s3.NewFromConfig(cfg, awsconf.S3Options(cfg))
+	// Tag rules read the buckets' tags.
+	pol = buckettags.Attach(pol, s3c)
 	for _, b := range vf.buckets {
 		if _, ok := pol.Lookup(b); !ok {
 			return nil, usageError{fmt.Errorf("--bucket %s: not in the policy", b)}
 		}
 	}
-	s3c := s3.NewFromConfig(cfg, awsconf.S3Options(cfg))
-	clients := verify.Clients{Metadata: s3c, Catalog: metatable.NewCatalog(cfg), Files: s3c, List: s3c, Head: s3c}
-	opts := verify.Options{Buckets: vf.buckets, Source: vf.source, Inventories: vf.inventories, All: vf.all,
+	names := vf.buckets
+	if len(names) == 0 {
+		if names, err = governedBuckets(ctx, s3c, cfg.Region, pol); err != nil {
+			return nil, err
+		}
+	}
+	clients := verify.Clients{Metadata: s3c, Catalog: metatable.NewCatalog(cfg), Files: s3c, Reports: s3c, List: s3c, Head: s3c}
+	opts := verify.Options{Buckets: names, Source: vf.source, Inventories: vf.inventories, All: vf.all,
+		InventoryBucket: vf.inventoryBucket, InventoryPrefix: vf.inventoryPrefix, InventoryID: enroll.InventoryID,
 		Recent: vf.recent || headRecent, HeadRecent: headRecent, ListUnder: listUnder, Concurrency: vf.concurrency,
 		Estimate: func(e verify.Estimate) error {
 			fmt.Fprintf(stderr, "s3://%s from %s: %d HEADs and %d LIST requests, $%.4f", e.Bucket, e.Source, e.Heads, e.Lists, e.Dollars)
@@ -325,4 +341,28 @@ func printVerifyCosts(w io.Writer, rep *planner.PlanReport) {
 	for _, c := range planVerifyCosts(rep) {
 		fmt.Fprintf(w, "  %-16s %9d object requests  %6d other  $%.4f  ($%.4f per million versions)\n", c.Source, c.ObjectRequests, c.OtherRequests, c.Dollars, c.PerMillion)
 	}
+}
+
+// governedBuckets are the buckets of the account and region that the
+// policy governs: those it lists and those its rules select, read from
+// ListBuckets, so that a rule's buckets are verified like listed ones.
+func governedBuckets(ctx context.Context, api *s3.Client, region string, pol *policy.Policy) ([]string, error) {
+	all, err := estate.Buckets(ctx, api, region)
+	if err != nil {
+		return nil, fmt.Errorf("list the account's buckets: %w", err)
+	}
+	var names []string
+	for _, name := range all {
+		m, err := pol.Resolve(ctx, name)
+		if err != nil {
+			return nil, fmt.Errorf("bucket %s: %w", name, err)
+		}
+		if m.Managed {
+			names = append(names, name)
+		}
+	}
+	if len(names) == 0 {
+		return nil, errors.New("the policy governs no bucket of the account and region")
+	}
+	return names, nil
 }

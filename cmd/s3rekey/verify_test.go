@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -174,5 +175,33 @@ func TestPlanPricesVerifyBySource(t *testing.T) {
 	}
 	if code, out, _ := w.cli(t, "plan", "--manifest", "s3://inventory/"+key, "--policy", w.policyFile); code != exitOK || !strings.Contains(out, "verify of these 4 versions") {
 		t.Errorf("plan's table lacks verify's costs:\n%s", out)
+	}
+}
+
+// With no --bucket, verify covers every bucket the policy governs: the
+// buckets a rule selects too, not only the listed ones; a bucket no rule
+// selects is left out.
+func TestVerifyCoversTheBucketsARuleSelects(t *testing.T) {
+	w := newRetireWorld(t)
+	w.Bucket(t, "scratch", false)
+	rules := filepath.Join(t.TempDir(), "rules.json")
+	doc := fmt.Sprintf(`{"rules":[{"name":"media","select":{"names":["pho*"]},"settings":{"kmsKeyArn":%q,"bucketKeyEnabled":true}}]}`, w.target)
+	if err := os.WriteFile(rules, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := w.cli(t, "verify", "--policy", rules, "--no-evidence", "--json")
+	if code != exitOK {
+		t.Fatalf("verify: exit %d\n%s%s", code, out, errOut)
+	}
+	var res verify.Result
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	var names []string
+	for _, b := range res.Buckets {
+		names = append(names, b.Bucket)
+	}
+	if len(names) != 1 || names[0] != "photos" || res.Buckets[0].Versions != 4 {
+		t.Fatalf("verified %v (%+v), want photos and its 4 versions only", names, res.Buckets)
 	}
 }

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
-	"sort"
 	"strings"
 	"time"
 
@@ -14,6 +12,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/s3rekey/s3rekey/internal/buckettags"
+	"github.com/s3rekey/s3rekey/internal/inventory"
 	"github.com/s3rekey/s3rekey/internal/planner"
 	"github.com/s3rekey/s3rekey/internal/policy"
 )
@@ -192,57 +191,30 @@ func (d *Describer) bucket(ctx context.Context, pol *policy.Policy, name string)
 	return b
 }
 
-// reportDir is an inventory report's folder: 2026-11-01T01-00Z/.
-var reportDir = regexp.MustCompile(`/(\d{4}-\d{2}-\d{2}T\d{2}-\d{2}Z)/$`)
-
-// size reads the bucket's latest complete report (one whose
-// manifest.checksum, written last, is there) and plans a backfill of it.
+// size reads the bucket's latest complete report and plans a backfill of
+// it.
 func (d *Describer) size(ctx context.Context, pol *policy.Policy, b *Bucket) error {
 	prefix := d.InventoryPrefix
 	if prefix == "" {
 		prefix = "s3rekey"
 	}
-	base := strings.TrimSuffix(prefix, "/") + "/" + b.Name + "/s3rekey/"
-	var dirs []string
-	in := &s3.ListObjectsV2Input{Bucket: aws.String(d.InventoryBucket), Prefix: aws.String(base), Delimiter: aws.String("/")}
-	for pages := 0; pages < 1000; pages++ {
-		out, err := d.S3.ListObjectsV2(ctx, in)
-		if err != nil {
-			return err
-		}
-		for _, cp := range out.CommonPrefixes {
-			if reportDir.MatchString(aws.ToString(cp.Prefix)) {
-				dirs = append(dirs, aws.ToString(cp.Prefix))
-			}
-		}
-		if !aws.ToBool(out.IsTruncated) {
-			break
-		}
-		in.ContinuationToken = out.NextContinuationToken
+	manifest, err := inventory.LatestManifest(ctx, d.S3, d.S3, d.InventoryBucket, prefix, b.Name, "s3rekey", "")
+	if err != nil || manifest == "" {
+		return err
 	}
-	sort.Sort(sort.Reverse(sort.StringSlice(dirs)))
-	for _, dir := range dirs {
-		done, err := d.S3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(d.InventoryBucket), Key: aws.String(dir + "manifest.checksum")})
-		if err != nil {
-			continue // not complete yet
-		}
-		done.Body.Close()
-		now := time.Now
-		if d.Now != nil {
-			now = d.Now
-		}
-		manifest := "s3://" + d.InventoryBucket + "/" + dir + "manifest.json"
-		rep, err := planner.Plan(ctx, d.S3, manifest, pol, now(), "")
-		if err != nil {
-			return err
-		}
-		b.Objects, b.Bytes, b.SizeFrom = rep.Rows, 0, manifest
-		for _, st := range rep.ByState {
-			b.Bytes += st.Bytes
-		}
-		b.WouldUpdate, b.Cost, b.Seconds, b.OnePartitionSeconds = rep.WouldUpdate+rep.NeedsCheck+rep.WouldCopy, rep.Cost.Total, rep.Pace.Seconds, rep.Pace.OnePartitionSeconds
-		return nil
+	now := time.Now
+	if d.Now != nil {
+		now = d.Now
 	}
+	rep, err := planner.Plan(ctx, d.S3, manifest, pol, now(), "")
+	if err != nil {
+		return err
+	}
+	b.Objects, b.Bytes, b.SizeFrom = rep.Rows, 0, manifest
+	for _, st := range rep.ByState {
+		b.Bytes += st.Bytes
+	}
+	b.WouldUpdate, b.Cost, b.Seconds, b.OnePartitionSeconds = rep.WouldUpdate+rep.NeedsCheck+rep.WouldCopy, rep.Cost.Total, rep.Pace.Seconds, rep.Pace.OnePartitionSeconds
 	return nil
 }
 

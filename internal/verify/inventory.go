@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"strconv"
 	"time"
@@ -134,6 +135,34 @@ func fromInventory(ctx context.Context, c Clients, b *Bucket, target policy.Buck
 	}
 	if !anyLock {
 		b.NotSeen = append(b.NotSeen, "Object Lock state: the report has no Object Lock fields")
+	}
+	return nil
+}
+
+// findReports adds, for each bucket without a report among the given
+// ones, its latest complete report in the inventory destination, when
+// one is configured.
+func findReports(ctx context.Context, c Clients, names []string, opts Options, manifests map[string]*reportRef) error {
+	if opts.InventoryBucket == "" || c.Reports == nil {
+		return nil
+	}
+	for _, name := range names {
+		if manifests[name] != nil {
+			continue
+		}
+		url, err := inventory.LatestManifest(ctx, c.Reports, c.Files, opts.InventoryBucket, opts.InventoryPrefix, name, opts.InventoryID, "")
+		if err != nil {
+			return fmt.Errorf("the latest inventory report of s3://%s: %w", name, err)
+		}
+		if url == "" {
+			continue
+		}
+		found, err := latestManifests(ctx, c.Files, []string{url})
+		if err != nil {
+			return err
+		}
+		// A report's manifest names its source bucket: it is this one.
+		maps.Copy(manifests, found)
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/s3rekey/s3rekey/internal/inventory"
 	"github.com/s3rekey/s3rekey/internal/metatable"
 	"github.com/s3rekey/s3rekey/internal/policy"
 )
@@ -39,8 +40,11 @@ type Clients struct {
 	Catalog  TableLoader
 	// Files reads table files and inventory reports, never objects.
 	Files metatable.GetObjectAPI
-	List  ListVersionsAPI
-	Head  HeadAPI
+	// Reports lists an inventory destination, to find a bucket's latest
+	// report (Options.InventoryBucket); nil finds none.
+	Reports inventory.ListObjectsAPI
+	List    ListVersionsAPI
+	Head    HeadAPI
 }
 
 // Estimate is what a source will ask of S3 before it asks it.
@@ -64,6 +68,11 @@ type Options struct {
 	// Inventories are manifest.json URLs of S3 Inventory reports; the
 	// latest of a bucket's is used when it has no table.
 	Inventories []string
+	// InventoryBucket, InventoryPrefix and InventoryID say where S3
+	// Inventory delivers the buckets' reports (the stack's inventory
+	// bucket, its prefix and the configuration's id): a bucket with no
+	// report in Inventories is verified from its latest complete one there.
+	InventoryBucket, InventoryPrefix, InventoryID string
 	// All lists every version in the result, not only the non-compliant.
 	All bool
 	// ListUnder also lists every version under this key ARN, exempt ones
@@ -111,6 +120,9 @@ func Run(ctx context.Context, c Clients, pol *policy.Policy, opts Options) (*Res
 	if err != nil {
 		return nil, err
 	}
+	if err := findReports(ctx, c, names, opts, manifests); err != nil {
+		return nil, err
+	}
 	res := &Result{GeneratedAt: now().UTC()}
 	for _, name := range names {
 		target, ok := pol.Lookup(name)
@@ -151,7 +163,7 @@ func verifyBucket(ctx context.Context, c Clients, name string, target policy.Buc
 		return b, nil
 	}
 	if opts.Source == "" {
-		fallbacks = append(fallbacks, "no S3 Inventory report given for it")
+		fallbacks = append(fallbacks, "no S3 Inventory report for it (--inventory, or a complete one under --inventory-bucket)")
 	}
 	b := &Bucket{Bucket: name, Source: SourceListing, Fallbacks: fallbacks, AsOf: now().UTC()}
 	if err := fromListing(ctx, c, b, target, opts); err != nil {

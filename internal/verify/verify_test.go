@@ -65,7 +65,7 @@ func policyFor(w *world, bucket string) (*policy.Policy, error) {
 }
 
 func (w *world) clients() verify.Clients {
-	return verify.Clients{Metadata: w.env.S3, Catalog: metatable.NewCatalog(w.env.Cfg), Files: w.env.S3, List: w.env.S3, Head: w.env.S3}
+	return verify.Clients{Metadata: w.env.S3, Catalog: metatable.NewCatalog(w.env.Cfg), Files: w.env.S3, Reports: w.env.S3, List: w.env.S3, Head: w.env.S3}
 }
 
 func enableTable(t testing.TB, env *emutest.Env, bucket string) {
@@ -287,6 +287,46 @@ func TestVerifyFromAnInventoryReport(t *testing.T) {
 	}
 	if n := objectRequests(w.env, "plain"); n != 2 {
 		t.Errorf("%d object requests, want a HEAD of each of the 2 SSE-KMS versions", n)
+	}
+}
+
+// Without --inventory, a bucket's latest complete report is found where S3
+// Inventory delivers it: prefix/source-bucket/config-ID/YYYY-MM-DDTHH-MMZ/,
+// manifest.checksum written last (userguide storage-inventory-location):
+// a later folder without a checksum is a report still being written, and
+// is passed over; a bucket with no report falls back to a listing, saying
+// why.
+func TestVerifyFindsTheLatestInventoryReport(t *testing.T) {
+	w := newWorld(t)
+	w.env.Versioned(t, "plain")
+	w.env.Versioned(t, "unreported")
+	w.env.Bucket(t, "reports", false)
+	w.put(t, "plain", "x", w.old, true)
+	w.put(t, "plain", "x", w.target, true)
+	w.put(t, "unreported", "y", w.target, true)
+	if _, err := w.env.Emu.PublishInventory(emulator.InventoryOptions{SourceBucket: "plain", DestinationBucket: "reports", Prefix: "s3rekey", Format: "CSV"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.env.S3.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String("reports"),
+		Key: aws.String("s3rekey/plain/s3rekey/2099-01-01T00-00Z/manifest.json"), Body: strings.NewReader("{not yet")}); err != nil {
+		t.Fatal(err)
+	}
+	pol, err := policy.Parse([]byte(fmt.Sprintf(`{"buckets":{"plain":{"kmsKeyArn":%q,"bucketKeyEnabled":true,"versions":"all"},
+		"unreported":{"kmsKeyArn":%q,"bucketKeyEnabled":true,"versions":"all"}}}`, w.target, w.target)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := verify.Run(context.Background(), w.clients(), pol, verify.Options{Buckets: []string{"plain", "unreported"},
+		InventoryBucket: "reports", InventoryPrefix: "s3rekey", InventoryID: "s3rekey", Estimate: func(verify.Estimate) error { return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res.Buckets[0]; got.Source != verify.SourceInventory || got.Versions != 2 || got.NonCompliant != 1 {
+		t.Errorf("s3://plain: source %s, %d versions, %d non-compliant (fallbacks %v); want inventory+head, 2, 1",
+			got.Source, got.Versions, got.NonCompliant, got.Fallbacks)
+	}
+	if got := res.Buckets[1]; got.Source != verify.SourceListing || !strings.Contains(strings.Join(got.Fallbacks, "; "), "no S3 Inventory report") {
+		t.Errorf("s3://unreported: source %s, fallbacks %v; want listing+head, saying no report was found", got.Source, got.Fallbacks)
 	}
 }
 
