@@ -90,8 +90,7 @@ func (s *S3RekeyStack) buildJobs(cfg *Config) jobResources {
 	})
 	var key awskms.IKey
 	if j.Reports.KMSKeyArn == CreateKey {
-		key = awskms.NewKey(s.Stack, jsii.String("ReportKey"), &awskms.KeyProps{
-			Description: jsii.String("s3rekey completion reports"), EnableKeyRotation: jsii.Bool(true), RemovalPolicy: awscdk.RemovalPolicy_RETAIN})
+		key = s.stackKey("ReportKey", "s3rekey completion reports", "s3", nil)
 	} else {
 		key = awskms.Key_FromKeyArn(s.Stack, jsii.String("ReportKey"), jsii.String(j.Reports.KMSKeyArn))
 	}
@@ -101,6 +100,15 @@ func (s *S3RekeyStack) buildJobs(cfg *Config) jobResources {
 			Encryption: awss3.BucketEncryption_KMS, EncryptionKey: key, BucketKeyEnabled: jsii.Bool(true),
 			BlockPublicAccess: awss3.BlockPublicAccess_BLOCK_ALL(), EnforceSSL: jsii.Bool(true),
 			ObjectOwnership: awss3.ObjectOwnership_BUCKET_OWNER_ENFORCED, RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
+			// A report overwritten (the encrypt role writes reports) stays
+			// recoverable as a noncurrent version for as long as job
+			// records live.
+			Versioned: jsii.Bool(true),
+			LifecycleRules: &[]*awss3.LifecycleRule{{
+				NoncurrentVersionExpiration:         awscdk.Duration_Days(jsii.Number(float64(j.RetentionDays))),
+				AbortIncompleteMultipartUploadAfter: awscdk.Duration_Days(jsii.Number(7)),
+				ExpiredObjectDeleteMarker:           jsii.Bool(true),
+			}},
 		})
 		bucketName, bucketArn = b.BucketName(), b.BucketArn()
 	} else {
