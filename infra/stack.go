@@ -17,6 +17,7 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
+	"github.com/s3rekey/s3rekey/internal/bucketowner"
 	"github.com/s3rekey/s3rekey/internal/permissions"
 	"github.com/s3rekey/s3rekey/internal/policy"
 )
@@ -68,6 +69,7 @@ func NewS3RekeyStack(scope constructs.Construct, id string, props *S3RekeyStackP
 	shared := withEnv(jr.env, map[string]*string{
 		policy.EnvPolicyFile:     jsii.String(policyLayerPath),
 		policy.EnvExcludeBuckets: awscdk.Fn_Join(jsii.String(","), &[]*string{inventory.BucketName(), jr.reportBucketName}),
+		bucketowner.EnvAccountID: awscdk.Aws_ACCOUNT_ID(),
 	})
 	s.Encrypt = s.function("Encrypt", props.EncryptCode, cfg.Encrypt, layer, withEnv(shared, map[string]*string{
 		"S3REKEY_WORK_QUEUE_URL":     s.WorkQueue.QueueUrl(),

@@ -204,7 +204,7 @@ func (d *Describer) size(ctx context.Context, pol *policy.Policy, b *Bucket) err
 	}
 	base := strings.TrimSuffix(prefix, "/") + "/" + b.Name + "/s3rekey/"
 	var dirs []string
-	in := &s3.ListObjectsV2Input{Bucket: aws.String(d.InventoryBucket), Prefix: aws.String(base), Delimiter: aws.String("/")}
+	in := &s3.ListObjectsV2Input{Bucket: aws.String(d.InventoryBucket), Prefix: aws.String(base), Delimiter: aws.String("/"), ExpectedBucketOwner: d.owner()}
 	for pages := 0; pages < 1000; pages++ {
 		out, err := d.S3.ListObjectsV2(ctx, in)
 		if err != nil {
@@ -222,7 +222,7 @@ func (d *Describer) size(ctx context.Context, pol *policy.Policy, b *Bucket) err
 	}
 	sort.Sort(sort.Reverse(sort.StringSlice(dirs)))
 	for _, dir := range dirs {
-		done, err := d.S3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(d.InventoryBucket), Key: aws.String(dir + "manifest.checksum")})
+		done, err := d.S3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(d.InventoryBucket), Key: aws.String(dir + "manifest.checksum"), ExpectedBucketOwner: d.owner()})
 		if err != nil {
 			continue // not complete yet
 		}
