@@ -12,8 +12,8 @@ import (
 )
 
 // inventoryBucket is the inventory destination: the configured bucket, or
-// one the stack creates (private, TLS only, reports expire after 30 days)
-// with the policy that lets S3 Inventory deliver from the account's
+// one the stack creates (private, TLS only, SSE-KMS under the inventory
+// key with a bucket key, reports expire after 30 days) with the policy that lets S3 Inventory deliver from the account's
 // buckets (whichever the enroll function configures: one statement, not
 // one per bucket).
 func (s *S3RekeyStack) inventoryBucket() awss3.IBucket {
@@ -23,8 +23,11 @@ func (s *S3RekeyStack) inventoryBucket() awss3.IBucket {
 		b.EnableEventBridgeNotification()
 		return b
 	}
+	s.inventoryKey = s.newInventoryKey()
 	b := awss3.NewBucket(s.Stack, jsii.String("InventoryBucket"), &awss3.BucketProps{
-		Encryption:         awss3.BucketEncryption_S3_MANAGED,
+		Encryption:         awss3.BucketEncryption_KMS,
+		EncryptionKey:      s.inventoryKey,
+		BucketKeyEnabled:   jsii.Bool(true),
 		BlockPublicAccess:  awss3.BlockPublicAccess_BLOCK_ALL(),
 		EnforceSSL:         jsii.Bool(true),
 		EventBridgeEnabled: jsii.Bool(true),

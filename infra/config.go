@@ -34,13 +34,17 @@ type Config struct {
 	// OperatorRoleArns are the roles operators run s3rekey backfill and
 	// redrive under: with the functions' roles and the stack's EventBridge
 	// rules, the only senders the work and control queues accept.
-	OperatorRoleArns          []string       `json:"operatorRoleArns,omitempty"`
-	Encrypt                   FunctionConfig `json:"encrypt"`
-	Planner                   FunctionConfig `json:"planner"`
-	Enroll                    EnrollConfig   `json:"enroll"`
-	Jobs                      JobsConfig     `json:"jobs"`
-	LogRetentionDays          int            `json:"logRetentionDays,omitempty"`
-	AlarmOldestMessageSeconds int            `json:"alarmOldestMessageSeconds,omitempty"`
+	OperatorRoleArns []string       `json:"operatorRoleArns,omitempty"`
+	Encrypt          FunctionConfig `json:"encrypt"`
+	Planner          FunctionConfig `json:"planner"`
+	Enroll           EnrollConfig   `json:"enroll"`
+	Jobs             JobsConfig     `json:"jobs"`
+	LogRetentionDays int            `json:"logRetentionDays,omitempty"`
+	// LogRemovalPolicy is what happens to the functions' log groups when
+	// the stack is deleted: "retain" (the default; they hold the record of
+	// what was changed) or "destroy".
+	LogRemovalPolicy          string `json:"logRemovalPolicy,omitempty"`
+	AlarmOldestMessageSeconds int    `json:"alarmOldestMessageSeconds,omitempty"`
 
 	// PolicyJSON is the policy part, with "create" keys replaced by the
 	// aliases of the keys the stack creates; Policy is it parsed.
@@ -202,6 +206,12 @@ func (c *Config) validate() error {
 	}
 	if c.LogRetentionDays == 0 {
 		c.LogRetentionDays = 30
+	}
+	if c.LogRemovalPolicy == "" {
+		c.LogRemovalPolicy = RemovalRetain
+	}
+	if c.LogRemovalPolicy != RemovalRetain && c.LogRemovalPolicy != RemovalDestroy {
+		return fmt.Errorf("logRemovalPolicy: %q must be %q or %q", c.LogRemovalPolicy, RemovalRetain, RemovalDestroy)
 	}
 	if c.AlarmOldestMessageSeconds == 0 {
 		c.AlarmOldestMessageSeconds = 3600

@@ -23,7 +23,7 @@ var enrollConfig = FunctionConfig{MemoryMB: 256, TimeoutSeconds: 900, EphemeralM
 // receives them from a trail that logs management events), and on a
 // schedule that sweeps every bucket, catching missed events.
 func (s *S3RekeyStack) enrollFunction(cfg *Config, code string, layer awslambda.ILayerVersion, inventory awss3.IBucket, shared map[string]*string) awslambda.Function {
-	fn := s.function("Enroll", code, enrollConfig, cfg.LogRetentionDays, layer, withEnv(shared, map[string]*string{
+	fn := s.function("Enroll", code, enrollConfig, layer, withEnv(shared, map[string]*string{
 		enroll.EnvInventoryBucketARN: inventory.BucketArn(),
 		enroll.EnvAccountID:          awscdk.Aws_ACCOUNT_ID(),
 	}))

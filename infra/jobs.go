@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -34,6 +35,10 @@ type ReportsConfig struct {
 	// KMSKeyArn encrypts every report file (SSE-KMS): a key ARN, or
 	// "create" (the default) for a key of the stack's own.
 	KMSKeyArn string `json:"kmsKeyArn,omitempty"`
+	// ExpectedOwner is the account that owns Bucket (default: the
+	// deployment's): every report request names it, and S3 refuses the
+	// request when the bucket is another account's.
+	ExpectedOwner string `json:"expectedOwner,omitempty"`
 	// All lists every object; by default only those not updated.
 	All bool `json:"all,omitempty"`
 }
@@ -55,6 +60,9 @@ func (j *JobsConfig) validate() error {
 	}
 	if r.KMSKeyArn != CreateKey && (!strings.HasPrefix(r.KMSKeyArn, "arn:aws") || !strings.Contains(r.KMSKeyArn, ":key/")) {
 		return fmt.Errorf("jobs.reports.kmsKeyArn: %q is not a KMS key ARN or %q (reports are SSE-KMS under a key, not an alias)", r.KMSKeyArn, CreateKey)
+	}
+	if r.ExpectedOwner != "" && (r.Bucket == "" || !accountID.MatchString(r.ExpectedOwner)) {
+		return fmt.Errorf("jobs.reports.expectedOwner: %q must be the 12-digit account ID of jobs.reports.bucket (the bucket the stack creates is the deployment's)", r.ExpectedOwner)
 	}
 	if r.Bucket != "" && r.KMSKeyArn == CreateKey {
 		return fmt.Errorf("jobs.reports.kmsKeyArn: name the key of the existing bucket %s (its policy must let the encrypt function use it)", r.Bucket)
@@ -90,8 +98,7 @@ func (s *S3RekeyStack) buildJobs(cfg *Config) jobResources {
 	})
 	var key awskms.IKey
 	if j.Reports.KMSKeyArn == CreateKey {
-		key = awskms.NewKey(s.Stack, jsii.String("ReportKey"), &awskms.KeyProps{
-			Description: jsii.String("s3rekey completion reports"), EnableKeyRotation: jsii.Bool(true), RemovalPolicy: awscdk.RemovalPolicy_RETAIN})
+		key = s.stackKey("ReportKey", "s3rekey completion reports", "s3", nil)
 	} else {
 		key = awskms.Key_FromKeyArn(s.Stack, jsii.String("ReportKey"), jsii.String(j.Reports.KMSKeyArn))
 	}
@@ -101,6 +108,15 @@ func (s *S3RekeyStack) buildJobs(cfg *Config) jobResources {
 			Encryption: awss3.BucketEncryption_KMS, EncryptionKey: key, BucketKeyEnabled: jsii.Bool(true),
 			BlockPublicAccess: awss3.BlockPublicAccess_BLOCK_ALL(), EnforceSSL: jsii.Bool(true),
 			ObjectOwnership: awss3.ObjectOwnership_BUCKET_OWNER_ENFORCED, RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
+			// A report overwritten (the encrypt role writes reports) stays
+			// recoverable as a noncurrent version for as long as job
+			// records live.
+			Versioned: jsii.Bool(true),
+			LifecycleRules: &[]*awss3.LifecycleRule{{
+				NoncurrentVersionExpiration:         awscdk.Duration_Days(jsii.Number(float64(j.RetentionDays))),
+				AbortIncompleteMultipartUploadAfter: awscdk.Duration_Days(jsii.Number(7)),
+				ExpiredObjectDeleteMarker:           jsii.Bool(true),
+			}},
 		})
 		bucketName, bucketArn = b.BucketName(), b.BucketArn()
 	} else {
@@ -113,9 +129,21 @@ func (s *S3RekeyStack) buildJobs(cfg *Config) jobResources {
 		jobs.EnvReportPrefix:  jsii.String(j.Reports.Prefix),
 		jobs.EnvReportKey:     key.KeyArn(),
 		jobs.EnvReportAll:     jsii.String(strconv.FormatBool(j.Reports.All)),
+		jobs.EnvReportOwner:   reportOwner(j.Reports),
 		jobs.EnvCountUploads:  jsii.String(strconv.FormatBool(j.CountUploads == nil || *j.CountUploads)),
 	}
 	return jobResources{table: table, reportBucketName: bucketName, reportObjectsARN: *bucketArn + "/" + j.Reports.Prefix + "/*",
 		reportKeyARN: key.KeyArn(), env: env,
 		reportLocationOutput: awscdk.Fn_Join(jsii.String(""), &[]*string{jsii.String("s3://"), bucketName, jsii.String("/" + j.Reports.Prefix + "/")})}
+}
+
+// accountID is an AWS account ID.
+var accountID = regexp.MustCompile(`^[0-9]{12}$`)
+
+// reportOwner is the account expected to own the report bucket.
+func reportOwner(r ReportsConfig) *string {
+	if r.ExpectedOwner != "" {
+		return jsii.String(r.ExpectedOwner)
+	}
+	return awscdk.Aws_ACCOUNT_ID()
 }

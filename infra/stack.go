@@ -17,6 +17,7 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
+	"github.com/s3rekey/s3rekey/internal/bucketowner"
 	"github.com/s3rekey/s3rekey/internal/permissions"
 	"github.com/s3rekey/s3rekey/internal/policy"
 )
@@ -44,6 +45,11 @@ type S3RekeyStack struct {
 	Encrypt, Planner, Enroll awslambda.Function
 
 	config *Config
+	// logs encrypts every log group of the stack.
+	logs awskms.Key
+	// inventoryKey encrypts the inventory bucket the stack creates (nil
+	// for a configured one).
+	inventoryKey awskms.Key
 	// policyDir holds the policy layer's content (policyLayerPath).
 	policyDir string
 }
@@ -55,6 +61,7 @@ func NewS3RekeyStack(scope constructs.Construct, id string, props *S3RekeyStackP
 	cfg := props.Config
 
 	s.buildQueues(cfg)
+	s.logs = s.logsKey()
 	jr := s.buildJobs(cfg)
 	s.createdKeys(cfg)
 	inventory := s.inventoryBucket()
@@ -62,15 +69,16 @@ func NewS3RekeyStack(scope constructs.Construct, id string, props *S3RekeyStackP
 	shared := withEnv(jr.env, map[string]*string{
 		policy.EnvPolicyFile:     jsii.String(policyLayerPath),
 		policy.EnvExcludeBuckets: awscdk.Fn_Join(jsii.String(","), &[]*string{inventory.BucketName(), jr.reportBucketName}),
+		bucketowner.EnvAccountID: awscdk.Aws_ACCOUNT_ID(),
 	})
-	s.Encrypt = s.function("Encrypt", props.EncryptCode, cfg.Encrypt, cfg.LogRetentionDays, layer, withEnv(shared, map[string]*string{
+	s.Encrypt = s.function("Encrypt", props.EncryptCode, cfg.Encrypt, layer, withEnv(shared, map[string]*string{
 		"S3REKEY_WORK_QUEUE_URL":     s.WorkQueue.QueueUrl(),
 		"S3REKEY_WORK_DLQ_URL":       s.WorkDLQ.QueueUrl(),
 		"S3REKEY_MAX_ATTEMPTS":       jsii.String(strconv.Itoa(cfg.Encrypt.MaxAttempts)),
 		"S3REKEY_CONCURRENCY":        jsii.String(strconv.Itoa(cfg.Encrypt.ObjectsInFlight)),
 		"S3REKEY_HEAD_BEFORE_UPDATE": jsii.String(strconv.FormatBool(cfg.Encrypt.HeadBeforeUpdate)),
 	}))
-	s.Planner = s.function("Planner", props.PlannerCode, cfg.Planner, cfg.LogRetentionDays, layer, withEnv(shared, map[string]*string{
+	s.Planner = s.function("Planner", props.PlannerCode, cfg.Planner, layer, withEnv(shared, map[string]*string{
 		"S3REKEY_WORK_QUEUE_URL":    s.WorkQueue.QueueUrl(),
 		"S3REKEY_CONTROL_QUEUE_URL": s.ControlQueue.QueueUrl(),
 		"S3REKEY_CONTROL_DLQ_URL":   s.ControlDLQ.QueueUrl(),
@@ -79,6 +87,7 @@ func NewS3RekeyStack(scope constructs.Construct, id string, props *S3RekeyStackP
 	s.eventSource(s.Encrypt, s.WorkQueue, cfg.Encrypt)
 	s.eventSource(s.Planner, s.ControlQueue, cfg.Planner)
 	s.Enroll = s.enrollFunction(cfg, props.EnrollCode, layer, inventory, shared)
+	s.keyUsers()
 
 	res := s.resources(cfg, inventory, jr)
 	grant(s.Encrypt, permissions.Encrypt(res))
@@ -156,23 +165,16 @@ func (s *S3RekeyStack) buildQueues(cfg *Config) {
 }
 
 // createdKeys creates the keys configured as "create" (rotation on,
-// retained on delete), each with the alias the policy names it by.
+// retained on delete, administration apart from use, used through S3
+// only), each with the alias the policy names it by.
 func (s *S3RekeyStack) createdKeys(cfg *Config) {
 	for i, k := range cfg.CreatedKeys {
-		awskms.NewKey(s.Stack, jsii.String(fmt.Sprintf("TargetKey%d", i)), &awskms.KeyProps{
-			Description:       jsii.String("s3rekey target key for " + k.Where),
-			Alias:             jsii.String(k.Alias),
-			EnableKeyRotation: jsii.Bool(true),
-			RemovalPolicy:     awscdk.RemovalPolicy_RETAIN,
-		})
+		s.stackKey(fmt.Sprintf("TargetKey%d", i), "s3rekey target key for "+k.Where, "s3", jsii.String(k.Alias))
 	}
 }
 
-func (s *S3RekeyStack) function(id, code string, f FunctionConfig, retentionDays int, layer awslambda.ILayerVersion, env map[string]*string) awslambda.Function {
-	logs := awslogs.NewLogGroup(s.Stack, jsii.String(id+"Logs"), &awslogs.LogGroupProps{
-		Retention:     retention(retentionDays),
-		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
-	})
+func (s *S3RekeyStack) function(id, code string, f FunctionConfig, layer awslambda.ILayerVersion, env map[string]*string) awslambda.Function {
+	logs := s.logGroup(id)
 	return awslambda.NewFunction(s.Stack, jsii.String(id), &awslambda.FunctionProps{
 		Runtime:              awslambda.Runtime_PROVIDED_AL2023(),
 		Architecture:         awslambda.Architecture_ARM_64(),

@@ -327,8 +327,8 @@ func TestS3RekeyStack(t *testing.T) {
 				target++
 			}
 		}
-		if target != 1 || len(keys) != 2 {
-			t.Errorf("%d created target keys of %d keys, want the one configured as create and the report key", target, len(keys))
+		if target != 1 || len(keys) != 4 {
+			t.Errorf("%d created target keys of %d keys, want the one configured as create, the report, inventory and logs keys", target, len(keys))
 		}
 		for _, k := range keys {
 			if k["EnableKeyRotation"] != true {
@@ -537,7 +537,7 @@ func TestS3RekeyStack(t *testing.T) {
 		var reportBucket string
 		for id, b := range r("AWS::S3::Bucket") {
 			enc := js(b["BucketEncryption"])
-			if strings.Contains(enc, "aws:kms") {
+			if strings.HasPrefix(id, "ReportBucket") {
 				reportBucket = id
 				if !strings.Contains(enc, "ReportKey") || !strings.Contains(enc, `"BucketKeyEnabled":true`) {
 					t.Errorf("report bucket not under the report key with a bucket key: %s", enc)
@@ -718,6 +718,7 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		"encrypt setting on the planner": {`{"buckets":{"b1b":{"kmsKeyArn":"` + key + `"}},"planner":{"objectsInFlight":10}}`, "planner.objectsInFlight: only the encrypt"},
 		"planner setting on encrypt":     {`{"buckets":{"b1b":{"kmsKeyArn":"` + key + `"}},"encrypt":{"listingRanges":4}}`, "encrypt.listingRanges: only the planner"},
 		"object budget":                  {`{"buckets":{"b1b":{"kmsKeyArn":"` + key + `","maxObjectsPerSecond":-10}}}`, "buckets.b1b.maxObjectsPerSecond"},
+		"log removal policy":             {`{"buckets":{"b1b":{"kmsKeyArn":"` + key + `"}},"logRemovalPolicy":"snapshot"}`, "logRemovalPolicy"},
 		"KMS budget":                     {`{"buckets":{"b1b":{"kmsKeyArn":"` + key + `"}},"maxKmsRequestsPerSecond":-1}`, "maxKmsRequestsPerSecond"},
 	}
 	for name, tc := range cases {

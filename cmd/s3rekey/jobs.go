@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/s3rekey/s3rekey/internal/awsconf"
+	"github.com/s3rekey/s3rekey/internal/bucketowner"
 	"github.com/s3rekey/s3rekey/internal/jobs"
 )
 
@@ -36,6 +37,15 @@ const reportUsage = `s3rekey report ID [--table NAME] [--out FILE] [--json]
 Shows a job's completion report: its summary and where its files are, or,
 with --out, a local copy of every row as CSV (Batch Operations' columns,
 then outcome, reason and dead letter).`
+
+// reportOwnerDefault is the report bucket's owner from the environment
+// the functions have too.
+func reportOwnerDefault() string {
+	if v := os.Getenv(jobs.EnvReportOwner); v != "" {
+		return v
+	}
+	return os.Getenv(bucketowner.EnvAccountID)
+}
 
 // jobsFlags are the flags of the job commands.
 func jobsFlagSet(name, usage string, stderr io.Writer) (*flag.FlagSet, *awsFlags, *string, *bool) {
@@ -203,6 +213,7 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	id, rest := splitID(args)
 	fs, conn, table, asJSON := jobsFlagSet("report", reportUsage, stderr)
 	out := fs.String("out", "", "write every row to this local CSV `FILE`")
+	owner := fs.String("report-owner", reportOwnerDefault(), "`ACCOUNT` expected to own the report bucket; S3 refuses the request when it does not (default: $"+jobs.EnvReportOwner+", else $"+bucketowner.EnvAccountID+")")
 	if err := parseFlags(fs, rest); err != nil {
 		return err
 	}
@@ -223,7 +234,7 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		return fmt.Errorf("job %s is %s: its report manifest is written when it completes (parts so far under %s)", id, j.State, j.Report)
 	}
-	rows, err := jobs.ReadReport(ctx, s3c, j.ReportManifest)
+	rows, err := jobs.ReadReport(ctx, bucketowner.Client{Client: s3c, Owner: *owner}, j.ReportManifest)
 	if err != nil {
 		return err
 	}

@@ -75,7 +75,7 @@ func runRetireKey(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 	rem := retire.Assess(run.res, arn)
-	loc := retire.Location{Bucket: vf.reportBucket, Prefix: vf.reportPrefix, KMSKey: vf.reportKey}
+	loc := retire.Location{Bucket: vf.reportBucket, Prefix: vf.reportPrefix, KMSKey: vf.reportKey, Owner: vf.reportOwner}
 	s3c := s3.NewFromConfig(cfg, awsconf.S3Options(cfg))
 	now := time.Now()
 	out := struct {

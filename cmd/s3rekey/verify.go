@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/s3rekey/s3rekey/internal/awsconf"
+	"github.com/s3rekey/s3rekey/internal/bucketowner"
 	"github.com/s3rekey/s3rekey/internal/buckettags"
 	"github.com/s3rekey/s3rekey/internal/enroll"
 	"github.com/s3rekey/s3rekey/internal/estate"
@@ -56,12 +57,12 @@ Examples:
 
 // verifyFlags are the flags verify and retire-key share.
 type verifyFlags struct {
-	policyPath, source, macKey, reportBucket, reportPrefix, reportKey, out string
-	inventoryBucket, inventoryPrefix                                       string
-	buckets, inventories                                                   repeated
-	all, recent, asJSON, noEvidence                                        bool
-	concurrency                                                            int
-	maxCost                                                                float64
+	policyPath, source, macKey, reportBucket, reportPrefix, reportKey, reportOwner, out string
+	inventoryBucket, inventoryPrefix                                                    string
+	buckets, inventories                                                                repeated
+	all, recent, asJSON, noEvidence                                                     bool
+	concurrency                                                                         int
+	maxCost                                                                             float64
 }
 
 func (v *verifyFlags) register(fs *flag.FlagSet) {
@@ -78,6 +79,7 @@ func (v *verifyFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&v.macKey, "mac-key", os.Getenv(EnvEvidenceMacKey), "HMAC KMS `KEY` that signs the evidence (GenerateMac)")
 	fs.StringVar(&v.reportBucket, "report-bucket", os.Getenv(jobs.EnvReportBucket), "`BUCKET` the evidence is written to")
 	fs.StringVar(&v.reportPrefix, "report-prefix", os.Getenv(jobs.EnvReportPrefix), "`PREFIX` of the evidence in the report bucket")
+	fs.StringVar(&v.reportOwner, "report-owner", reportOwnerDefault(), "`ACCOUNT` expected to own the report bucket; S3 refuses the request when it does not (default: $"+jobs.EnvReportOwner+", else $"+bucketowner.EnvAccountID+")")
 	fs.StringVar(&v.reportKey, "report-kms-key", os.Getenv(jobs.EnvReportKey), "KMS `KEY` the evidence file is encrypted under (SSE-KMS)")
 	fs.StringVar(&v.out, "out", "", "also write the signed evidence to this local `FILE`")
 	fs.BoolVar(&v.noEvidence, "no-evidence", false, "print the result without writing evidence")
@@ -173,7 +175,7 @@ func (vf *verifyFlags) verify(ctx context.Context, cfg aws.Config, purpose, list
 	if err != nil {
 		return nil, err
 	}
-	if run.stored, err = verify.Store(ctx, s3c, vf.reportBucket, vf.reportPrefix, vf.reportKey, res.GeneratedAt, file); err != nil {
+	if run.stored, err = verify.Store(ctx, bucketowner.Client{Client: s3c, Owner: vf.reportOwner}, vf.reportBucket, vf.reportPrefix, vf.reportKey, res.GeneratedAt, file); err != nil {
 		return nil, err
 	}
 	run.signer = vf.macKey

@@ -101,7 +101,7 @@ func TestTableShowsReencryption(t *testing.T) {
 		t.Fatal(err)
 	}
 	keyOf := func() string {
-		loc, err := metatable.Find(ctx, e.s3, "data")
+		loc, err := metatable.Find(ctx, e.s3, "data", "")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -24,6 +24,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/s3rekey/s3rekey/internal/bucketowner"
 	"github.com/s3rekey/s3rekey/internal/buckettags"
 	"github.com/s3rekey/s3rekey/internal/estate"
 	"github.com/s3rekey/s3rekey/internal/policy"
@@ -32,7 +33,7 @@ import (
 // Environment variables of the enroll function.
 const (
 	EnvInventoryBucketARN = "S3REKEY_INVENTORY_BUCKET_ARN"
-	EnvAccountID          = "S3REKEY_ACCOUNT_ID"
+	EnvAccountID          = bucketowner.EnvAccountID
 )
 
 // BucketEvents are the CloudTrail management events (eventName) that make

@@ -198,7 +198,7 @@ func (d *Describer) size(ctx context.Context, pol *policy.Policy, b *Bucket) err
 	if prefix == "" {
 		prefix = "s3rekey"
 	}
-	manifest, err := inventory.LatestManifest(ctx, d.S3, d.S3, d.InventoryBucket, prefix, b.Name, "s3rekey", "")
+	manifest, err := inventory.LatestManifest(ctx, d.S3, d.S3, d.InventoryBucket, prefix, b.Name, "s3rekey", aws.ToString(d.owner()))
 	if err != nil || manifest == "" {
 		return err
 	}

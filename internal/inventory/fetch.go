@@ -11,6 +11,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/s3rekey/s3rekey/internal/bucketowner"
 )
 
 // GetObjectAPI reads inventory files (never data objects).
@@ -24,7 +26,7 @@ var _ GetObjectAPI = (*s3.Client)(nil)
 // default when empty), computing its MD5 on the way, and returns it opened
 // and rewound only when the MD5 matches. The caller closes and removes it.
 func Fetch(ctx context.Context, api GetObjectAPI, bucket, key, wantMD5, dir string) (*os.File, error) {
-	out, err := api.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	out, err := api.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), ExpectedBucketOwner: bucketowner.Of(api)})
 	if err != nil {
 		return nil, fmt.Errorf("get s3://%s/%s: %w", bucket, key, err)
 	}
@@ -54,7 +56,7 @@ func Fetch(ctx context.Context, api GetObjectAPI, bucket, key, wantMD5, dir stri
 // ReadSmall reads a small inventory object (manifest.json, manifest.checksum)
 // of at most limit bytes.
 func ReadSmall(ctx context.Context, api GetObjectAPI, bucket, key string, limit int64) ([]byte, error) {
-	out, err := api.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	out, err := api.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), ExpectedBucketOwner: bucketowner.Of(api)})
 	if err != nil {
 		return nil, fmt.Errorf("get s3://%s/%s: %w", bucket, key, err)
 	}

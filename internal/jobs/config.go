@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/s3rekey/s3rekey/internal/awsconf"
+	"github.com/s3rekey/s3rekey/internal/bucketowner"
 )
 
 // Environment variables both functions read.
@@ -21,6 +22,10 @@ const (
 	EnvReportPrefix = "S3REKEY_REPORT_PREFIX"
 	EnvReportKey    = "S3REKEY_REPORT_KMS_KEY_ARN"
 	EnvReportAll    = "S3REKEY_REPORT_ALL"
+	// EnvReportOwner is the account that owns the report bucket (default
+	// the deployment's, bucketowner.EnvAccountID): every report request
+	// names it as the expected bucket owner.
+	EnvReportOwner = "S3REKEY_REPORT_BUCKET_OWNER"
 	// EnvRetentionDays is how long records live (default 90 days).
 	EnvRetentionDays = "S3REKEY_JOBS_RETENTION_DAYS"
 	// EnvCountUploads turns the new-upload path's rolling jobs on or off
@@ -34,6 +39,8 @@ type Config struct {
 	Table                                       string
 	ReportBucket, ReportPrefix, ReportKMSKeyARN string
 	ReportAll                                   bool
+	// ReportOwner is the report bucket's account (EnvReportOwner).
+	ReportOwner string
 	// Retention is how long records live (default DefaultRetention).
 	Retention time.Duration
 	// SkipUploads leaves the new-upload path uncounted: the rolling jobs
@@ -44,7 +51,10 @@ type Config struct {
 // ConfigFromEnv reads the jobs configuration.
 func ConfigFromEnv() (Config, error) {
 	c := Config{Table: os.Getenv(EnvTable), ReportBucket: os.Getenv(EnvReportBucket), ReportPrefix: os.Getenv(EnvReportPrefix),
-		ReportKMSKeyARN: os.Getenv(EnvReportKey)}
+		ReportKMSKeyARN: os.Getenv(EnvReportKey), ReportOwner: os.Getenv(EnvReportOwner)}
+	if c.ReportOwner == "" {
+		c.ReportOwner = os.Getenv(bucketowner.EnvAccountID)
+	}
 	var err error
 	if c.ReportAll, err = envBool(EnvReportAll, false); err != nil {
 		return c, err
@@ -88,7 +98,7 @@ func (c Config) Wire(awsCfg aws.Config) (*Store, *Committer) {
 	store := &Store{API: dynamodb.NewFromConfig(awsCfg), Table: c.Table, Retention: c.Retention}
 	committer := &Committer{Store: store, SkipUploads: c.SkipUploads}
 	if c.ReportBucket != "" {
-		s3c := s3.NewFromConfig(awsCfg, awsconf.S3Options(awsCfg))
+		s3c := bucketowner.Client{Client: s3.NewFromConfig(awsCfg, awsconf.S3Options(awsCfg)), Owner: c.ReportOwner}
 		committer.Reports = c.Reports(s3c)
 		committer.Get = s3c
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 
+	"github.com/s3rekey/s3rekey/internal/bucketowner"
 	"github.com/s3rekey/s3rekey/internal/rekey"
 )
 
@@ -130,7 +131,7 @@ type part struct {
 
 func (r *Reports) put(ctx context.Context, key, contentType string, body []byte, metadata map[string]string) (string, error) {
 	sum := md5.Sum(body)
-	_, err := r.API.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(r.Bucket), Key: aws.String(key), Body: bytes.NewReader(body),
+	_, err := r.API.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(r.Bucket), Key: aws.String(key), Body: bytes.NewReader(body), ExpectedBucketOwner: bucketowner.Of(r.API),
 		ContentType: aws.String(contentType), ContentMD5: aws.String(base64.StdEncoding.EncodeToString(sum[:])), Metadata: metadata,
 		ServerSideEncryption: s3types.ServerSideEncryptionAwsKms, SSEKMSKeyId: aws.String(r.KMSKeyARN), BucketKeyEnabled: aws.Bool(true)})
 	if err != nil {
@@ -304,7 +305,7 @@ func readPart(ctx context.Context, api GetObjectAPI, bucket, key string) ([]Row,
 }
 
 func readObject(ctx context.Context, api GetObjectAPI, bucket, key string) ([]byte, error) {
-	out, err := api.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	out, err := api.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), ExpectedBucketOwner: bucketowner.Of(api)})
 	if err != nil {
 		return nil, fmt.Errorf("report s3://%s/%s: %w", bucket, key, err)
 	}

@@ -16,7 +16,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
 	"github.com/aws/smithy-go"
+
+	"github.com/s3rekey/s3rekey/internal/bucketowner"
 )
 
 // SigningName is the SigV4 service name of the S3 Tables Iceberg REST
@@ -39,11 +42,12 @@ type Location struct {
 // ErrNoTable says the bucket has no live inventory table to read.
 var ErrNoTable = errors.New("no S3 Metadata live inventory table")
 
-// Find reads where a bucket's live inventory table is. It returns an error
+// Find reads where a bucket's live inventory table is, naming owner (when
+// set) as the bucket's expected owner. It returns an error
 // wrapping ErrNoTable when the bucket has no metadata configuration, the
 // inventory table is disabled, or it is not ACTIVE yet.
-func Find(ctx context.Context, api MetadataConfigAPI, bucket string) (Location, error) {
-	out, err := api.GetBucketMetadataConfiguration(ctx, &s3.GetBucketMetadataConfigurationInput{Bucket: aws.String(bucket)})
+func Find(ctx context.Context, api MetadataConfigAPI, bucket, owner string) (Location, error) {
+	out, err := api.GetBucketMetadataConfiguration(ctx, &s3.GetBucketMetadataConfigurationInput{Bucket: aws.String(bucket), ExpectedBucketOwner: bucketowner.Named(owner)})
 	if err != nil {
 		var re interface{ HTTPStatusCode() int }
 		var ae smithy.APIError

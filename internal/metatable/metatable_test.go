@@ -35,7 +35,7 @@ func enableTable(t *testing.T, env *emutest.Env, bucket string) {
 func readAll(t *testing.T, env *emutest.Env, bucket string) ([]metatable.Row, metatable.Snapshot) {
 	t.Helper()
 	ctx := context.Background()
-	loc, err := metatable.Find(ctx, env.S3, bucket)
+	loc, err := metatable.Find(ctx, env.S3, bucket, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,11 +73,11 @@ func TestLiveInventoryTableThroughIcebergREST(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	if _, err := metatable.Find(ctx, env.S3, "data"); !errors.Is(err, metatable.ErrNoTable) {
+	if _, err := metatable.Find(ctx, env.S3, "data", ""); !errors.Is(err, metatable.ErrNoTable) {
 		t.Fatalf("before configuration: %v, want ErrNoTable", err)
 	}
 	enableTable(t, env, "data")
-	loc, err := metatable.Find(ctx, env.S3, "data")
+	loc, err := metatable.Find(ctx, env.S3, "data", "")
 	if err != nil {
 		t.Fatal(err)
 	}

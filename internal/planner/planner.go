@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/s3rekey/s3rekey/internal/awsconf"
+	"github.com/s3rekey/s3rekey/internal/bucketowner"
 	"github.com/s3rekey/s3rekey/internal/inventory"
 	"github.com/s3rekey/s3rekey/internal/jobs"
 	"github.com/s3rekey/s3rekey/internal/messages"
@@ -497,7 +498,10 @@ func ConfigFromEnv() (Config, error) {
 // New wires a planner to AWS.
 func New(awsCfg aws.Config, pol *policy.Policy, cfg Config, logger *slog.Logger) *Planner {
 	s3c := s3.NewFromConfig(awsCfg, awsconf.S3Options(awsCfg))
-	p := &Planner{Get: s3c, List: s3c, Sender: &queue.Sender{API: sqs.NewFromConfig(awsCfg)}, Policy: pol, Config: cfg.withDefaults(), Logger: logger}
+	// The planner reads inventory reports from the deployment's inventory
+	// bucket only; its listings name each managed bucket's owner.
+	reports := bucketowner.Client{Client: s3c, Owner: os.Getenv(bucketowner.EnvAccountID)}
+	p := &Planner{Get: reports, List: s3c, Sender: &queue.Sender{API: sqs.NewFromConfig(awsCfg)}, Policy: pol, Config: cfg.withDefaults(), Logger: logger}
 	if store, committer := cfg.Jobs.Wire(awsCfg); store != nil {
 		p.Jobs, p.Failer, p.Reports = store, store, committer.Reports
 	}

@@ -26,6 +26,7 @@ import (
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/s3rekey/s3rekey/internal/bucketowner"
 	"github.com/s3rekey/s3rekey/internal/verify"
 )
 
@@ -116,6 +117,8 @@ type RecordStore interface {
 // key their objects are encrypted under.
 type Location struct {
 	Bucket, Prefix, KMSKey string
+	// Owner is the account expected to own Bucket; every request names it.
+	Owner string
 }
 
 func (l Location) key(keyARN string) string {
@@ -140,7 +143,7 @@ func Disable(ctx context.Context, api KMSAPI, store RecordStore, loc Location, r
 	}
 	rec := Record{KeyARN: rem.KeyARN, DisabledAt: now.UTC(), Evidence: evidence}
 	body, _ := json.MarshalIndent(rec, "", "  ")
-	in := &s3.PutObjectInput{Bucket: aws.String(loc.Bucket), Key: aws.String(loc.key(rem.KeyARN)), Body: bytes.NewReader(body),
+	in := &s3.PutObjectInput{Bucket: aws.String(loc.Bucket), Key: aws.String(loc.key(rem.KeyARN)), Body: bytes.NewReader(body), ExpectedBucketOwner: bucketowner.Named(loc.Owner),
 		ContentType: aws.String("application/json")}
 	if loc.KMSKey != "" {
 		in.ServerSideEncryption, in.SSEKMSKeyId = s3types.ServerSideEncryptionAwsKms, aws.String(loc.KMSKey)
@@ -244,7 +247,7 @@ func ReadStatus(ctx context.Context, api KMSAPI, store RecordStore, loc Location
 }
 
 func readRecord(ctx context.Context, store RecordStore, loc Location, keyARN string) (*Record, error) {
-	out, err := store.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(loc.Bucket), Key: aws.String(loc.key(keyARN))})
+	out, err := store.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(loc.Bucket), Key: aws.String(loc.key(keyARN)), ExpectedBucketOwner: bucketowner.Named(loc.Owner)})
 	if err != nil {
 		var re *awshttp.ResponseError
 		if errors.As(err, &re) && re.HTTPStatusCode() == http.StatusNotFound {

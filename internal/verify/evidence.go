@@ -17,7 +17,10 @@ import (
 	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+
 	"github.com/aws/smithy-go"
+
+	"github.com/s3rekey/s3rekey/internal/bucketowner"
 )
 
 // EvidenceFormat names the evidence file's layout.
@@ -178,7 +181,7 @@ func Store(ctx context.Context, api PutObjectAPI, bucket, prefix, kmsKey string,
 		key += "/"
 	}
 	key += "evidence/" + at.UTC().Format("20060102T150405Z") + ".evidence"
-	_, err := api.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: bytes.NewReader(file),
+	_, err := api.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: bytes.NewReader(file), ExpectedBucketOwner: bucketowner.Of(api),
 		ServerSideEncryption: s3types.ServerSideEncryptionAwsKms, SSEKMSKeyId: aws.String(kmsKey), ContentType: aws.String("text/plain")})
 	if err != nil {
 		return "", fmt.Errorf("write the evidence to s3://%s/%s: %w", bucket, key, err)

@@ -9,6 +9,9 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/s3rekey/s3rekey/internal/bucketowner"
 	"github.com/s3rekey/s3rekey/internal/inventory"
 	"github.com/s3rekey/s3rekey/internal/metatable"
 	"github.com/s3rekey/s3rekey/internal/planner"
@@ -150,7 +153,7 @@ func findReports(ctx context.Context, c Clients, names []string, opts Options, m
 		if manifests[name] != nil {
 			continue
 		}
-		url, err := inventory.LatestManifest(ctx, c.Reports, c.Files, opts.InventoryBucket, opts.InventoryPrefix, name, opts.InventoryID, "")
+		url, err := inventory.LatestManifest(ctx, c.Reports, c.Files, opts.InventoryBucket, opts.InventoryPrefix, name, opts.InventoryID, aws.ToString(bucketowner.Of(c.Reports)))
 		if err != nil {
 			return fmt.Errorf("the latest inventory report of s3://%s: %w", name, err)
 		}

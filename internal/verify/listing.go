@@ -13,6 +13,7 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/s3rekey/s3rekey/internal/bucketowner"
 	"github.com/s3rekey/s3rekey/internal/cost"
 	"github.com/s3rekey/s3rekey/internal/policy"
 	"github.com/s3rekey/s3rekey/internal/rekey"
@@ -30,8 +31,8 @@ func httpStatus(err error) int {
 }
 
 // listVersions calls fn with every version and delete marker of a bucket.
-func listVersions(ctx context.Context, api ListVersionsAPI, bucket string, req *Requests, fn func(v Version, marker bool)) error {
-	p := s3.NewListObjectVersionsPaginator(api, &s3.ListObjectVersionsInput{Bucket: aws.String(bucket)})
+func listVersions(ctx context.Context, api ListVersionsAPI, bucket, owner string, req *Requests, fn func(v Version, marker bool)) error {
+	p := s3.NewListObjectVersionsPaginator(api, &s3.ListObjectVersionsInput{Bucket: aws.String(bucket), ExpectedBucketOwner: bucketowner.Named(owner)})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
@@ -54,7 +55,7 @@ func listVersions(ctx context.Context, api ListVersionsAPI, bucket string, req *
 // each one's encryption with a HEAD.
 func fromListing(ctx context.Context, c Clients, b *Bucket, target policy.Bucket, opts Options) error {
 	var versions []Version
-	err := listVersions(ctx, c.List, b.Bucket, &b.Requests, func(v Version, marker bool) {
+	err := listVersions(ctx, c.List, b.Bucket, b.owner, &b.Requests, func(v Version, marker bool) {
 		if marker {
 			b.DeleteMarkers++
 			return
@@ -150,7 +151,7 @@ func headAll(ctx context.Context, api HeadAPI, b *Bucket, target policy.Bucket, 
 				if err := pace.wait(ctx); err != nil {
 					return
 				}
-				got, gone, err := head(ctx, api, b.Bucket, v)
+				got, gone, err := head(ctx, api, b.Bucket, b.owner, v)
 				mu.Lock()
 				b.Requests.Head++
 				switch {
@@ -187,8 +188,8 @@ feed:
 }
 
 // head reads one version's encryption.
-func head(ctx context.Context, api HeadAPI, bucket string, v Version) (Version, bool, error) {
-	in := &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(v.Key)}
+func head(ctx context.Context, api HeadAPI, bucket, owner string, v Version) (Version, bool, error) {
+	in := &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(v.Key), ExpectedBucketOwner: bucketowner.Named(owner)}
 	if v.VersionID != "" {
 		in.VersionId = aws.String(v.VersionID)
 	}

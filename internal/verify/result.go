@@ -77,6 +77,9 @@ type Bucket struct {
 	Source string `json:"source"`
 	// SourceRef names what was read: the table and snapshot, the manifest.
 	SourceRef string `json:"sourceRef"`
+	// owner is the account expected to own the bucket (the policy's
+	// expectedOwner): every request to it names the owner.
+	owner string
 	// AsOf is the source's time: the snapshot's commit, the report's
 	// creation, the listing's start.
 	AsOf time.Time `json:"asOf"`

@@ -26,7 +26,7 @@ type seen struct {
 // to any object.
 func fromTable(ctx context.Context, c Clients, b *Bucket, target policy.Bucket, opts Options) error {
 	b.Requests.Catalog++
-	loc, err := metatable.Find(ctx, c.Metadata, b.Bucket)
+	loc, err := metatable.Find(ctx, c.Metadata, b.Bucket, b.owner)
 	if err != nil {
 		return err
 	}
@@ -143,7 +143,7 @@ func tableVersion(r metatable.Row) Version {
 // not have (newer than its snapshot) and the ones it has that are gone.
 // Listing is a bucket request: no object is read.
 func recentChanges(ctx context.Context, c Clients, b *Bucket, inTable map[string]Version) error {
-	err := listVersions(ctx, c.List, b.Bucket, &b.Requests, func(v Version, marker bool) {
+	err := listVersions(ctx, c.List, b.Bucket, b.owner, &b.Requests, func(v Version, marker bool) {
 		id := v.Key + "\x00" + v.VersionID
 		if _, ok := inTable[id]; ok {
 			delete(inTable, id)

@@ -142,7 +142,7 @@ func Run(ctx context.Context, c Clients, pol *policy.Policy, opts Options) (*Res
 func verifyBucket(ctx context.Context, c Clients, name string, target policy.Bucket, manifest *reportRef, opts Options, now func() time.Time) (*Bucket, error) {
 	var fallbacks []string
 	if opts.Source == "" || opts.Source == SourceTable {
-		b := &Bucket{Bucket: name, Source: SourceTable}
+		b := &Bucket{Bucket: name, owner: target.ExpectedOwner, Source: SourceTable}
 		err := fromTable(ctx, c, b, target, opts)
 		if err == nil {
 			return b, nil
@@ -156,7 +156,7 @@ func verifyBucket(ctx context.Context, c Clients, name string, target policy.Buc
 		if manifest == nil {
 			return nil, errors.New("no inventory report given for it (--inventory)")
 		}
-		b := &Bucket{Bucket: name, Source: SourceInventory, Fallbacks: fallbacks}
+		b := &Bucket{Bucket: name, owner: target.ExpectedOwner, Source: SourceInventory, Fallbacks: fallbacks}
 		if err := fromInventory(ctx, c, b, target, manifest, opts); err != nil {
 			return nil, err
 		}
@@ -165,7 +165,7 @@ func verifyBucket(ctx context.Context, c Clients, name string, target policy.Buc
 	if opts.Source == "" {
 		fallbacks = append(fallbacks, "no S3 Inventory report for it (--inventory, or a complete one under --inventory-bucket)")
 	}
-	b := &Bucket{Bucket: name, Source: SourceListing, Fallbacks: fallbacks, AsOf: now().UTC()}
+	b := &Bucket{Bucket: name, owner: target.ExpectedOwner, Source: SourceListing, Fallbacks: fallbacks, AsOf: now().UTC()}
 	if err := fromListing(ctx, c, b, target, opts); err != nil {
 		return nil, err
 	}
