@@ -221,7 +221,8 @@ func (r *Reports) manifestLists(ctx context.Context, api HeadObjectAPI, jobID, d
 	if api == nil {
 		return false, nil
 	}
-	out, err := api.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(r.Bucket), Key: aws.String(r.dir(jobID) + "manifest.json")})
+	out, err := api.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(r.Bucket), Key: aws.String(r.dir(jobID) + "manifest.json"),
+		ExpectedBucketOwner: bucketowner.Of(r.API)})
 	var nf *s3types.NotFound
 	var nsk *s3types.NoSuchKey
 	if errors.As(err, &nf) || errors.As(err, &nsk) {
