@@ -148,7 +148,11 @@ func unfit(md *types.KeyMetadata) string {
 		return "is not a customer managed key (KeyManager " + string(md.KeyManager) + ")"
 	case md.KeySpec != types.KeySpecSymmetricDefault:
 		return "is not a symmetric encryption key (KeySpec " + string(md.KeySpec) + ")"
-	case md.KeyUsage != types.KeyUsageTypeEncryptDecrypt:
+	case md.KeyUsage != "" && md.KeyUsage != types.KeyUsageTypeEncryptDecrypt:
+		// A SYMMETRIC_DEFAULT key can only encrypt and decrypt (CreateKey:
+		// "For symmetric encryption KMS keys, omit the parameter or specify
+		// ENCRYPT_DECRYPT"), so an answer that leaves KeyUsage out, as
+		// moto 5.2.1 does, still names an encryption key.
 		return "is not an encryption key (KeyUsage " + string(md.KeyUsage) + ")"
 	}
 	return ""

@@ -124,6 +124,10 @@ func TestOnlyTrustedTargets(t *testing.T) {
 			meta: func(m *types.KeyMetadata) {
 				m.KeySpec, m.KeyUsage = types.KeySpecHmac256, types.KeyUsageTypeGenerateVerifyMac
 			}, wantWhy: "not a symmetric encryption key"},
+		{name: "symmetric key whose answer leaves KeyUsage out", policy: `{"buckets":{"bkt":{` + alias + `}}}`,
+			meta: func(m *types.KeyMetadata) { m.KeyUsage = "" }},
+		{name: "symmetric spec with another usage", policy: `{"buckets":{"bkt":{` + alias + `}}}`,
+			meta: func(m *types.KeyMetadata) { m.KeyUsage = types.KeyUsageTypeGenerateVerifyMac }, wantWhy: "not an encryption key"},
 		{name: "in the allowlist", policy: `{"trustedKeys":{"keyArns":["` + keyA + `"]},"buckets":{"bkt":{` + alias + `}}}`},
 		{name: "outside the allowlist", policy: `{"trustedKeys":{"keyArns":["` + keyB + `"]},"buckets":{"bkt":{` + alias + `}}}`,
 			wantWhy: "not in trustedKeys.keyArns"},

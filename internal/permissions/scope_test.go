@@ -44,7 +44,7 @@ func TestGrantsFollowThePolicy(t *testing.T) {
 		{"name rule", `{"rules":[{"name":"p","select":{"names":["prod-*","billing"]},"settings":{"kmsKeyArn":"` + key + `"}}]}`,
 			false, []string{"arn:aws:s3:::billing/*", "arn:aws:s3:::prod-*/*"}, ""},
 		{"all rule", `{"rules":[{"name":"a","select":{"all":true},"settings":{"kmsKeyArn":"` + key + `"}}]}`, true, []string{"arn:aws:s3:::*/*"}, ""},
-		{"tag rule copying", `{"rules":[{"name":"t","select":{"tags":{"k":"v"}},"settings":{"kmsKeyArn":"` + key + `","unsupportedSources":{"dsseKms":"copy"}}}]}`,
+		{"tag rule copying", `{"rules":[{"name":"t","select":{"tags":{"k":"v"}},"settings":{"kmsKeyArn":"` + key + `","unsupportedSources":{"dsseKms":"copy-downgrade"}}}]}`,
 			true, []string{"arn:aws:s3:::*/*"}, "arn:aws:s3:::*/*"},
 		{"5,000 listed", many, true, []string{"arn:aws:s3:::*/*"}, ""},
 	}
