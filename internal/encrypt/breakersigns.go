@@ -2,6 +2,7 @@ package encrypt
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -87,10 +88,10 @@ func tripSign(o rekey.Outcome, target, bucket string) (scope, reason string, pro
 // as PutObject does, with an ETag (and checksums). Such an answer means the
 // object was just overwritten: the breaker stops everything on it.
 //
-// Until one UpdateObjectEncryption of the client has been answered 200
-// without an ETag, its UpdateObjectEncryption requests go one at a time
-// (other requests are not held), so that an endpoint that is not S3
-// overwrites one object, not a window of them.
+// Until one UpdateObjectEncryption of the client has been answered as only
+// S3 answers it (see answeredAsS3), its UpdateObjectEncryption requests go
+// one at a time (other requests are not held), so that an endpoint that is
+// not S3 overwrites one object, not a window of them.
 func DetectNotS3(o *s3.Options) {
 	var verified atomic.Bool
 	var first sync.Mutex
@@ -117,10 +118,27 @@ func DetectNotS3(o *s3.Options) {
 					return out, md, &smithy.GenericAPIError{Code: NotS3Code, Fault: smithy.FaultUnknown,
 						Message: fmt.Sprintf("UpdateObjectEncryption was answered with ETag %s, as a PutObject is: the endpoint is not S3 and has probably overwritten the object with the request body", etag)}
 				}
-				if err == nil && resp.StatusCode == 200 {
+				if answeredAsS3(resp, err) {
 					verified.Store(true)
 				}
 				return out, md, err
 			}), middleware.After)
 	})
+}
+
+// answeredAsS3 reports an UpdateObjectEncryption answer only S3 gives: 200
+// without an ETag, or a refusal whose message is one of the operation's
+// own (every message of its reference's Errors names UpdateObjectEncryption
+// or the object's encryption, seeds 000 and 001), which a server that does
+// not implement the operation has no reason to send.
+func answeredAsS3(resp *smithyhttp.Response, err error) bool {
+	if err == nil {
+		return resp.StatusCode == 200
+	}
+	var ae smithy.APIError
+	if !errors.As(err, &ae) {
+		return false
+	}
+	msg := ae.ErrorMessage()
+	return strings.Contains(msg, "UpdateObjectEncryption") || strings.Contains(msg, "object encryption configuration")
 }
