@@ -81,7 +81,7 @@ func (d *demo) verifyFromTables(ctx context.Context, purpose string) (*verify.Re
 	s3c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
 	before := d.objectRequests()
 	res, err := verify.Run(ctx, verify.Clients{Metadata: s3c, Catalog: metatable.NewCatalog(cfg), Files: s3c, List: s3c, Head: s3c},
-		d.policy, verify.Options{Source: verify.SourceTable, All: true})
+		d.policy, verify.Options{Buckets: []string{DataBucket, LockedBucket, LegacyBucket}, Source: verify.SourceTable, All: true})
 	if err != nil {
 		return nil, "", 0, err
 	}

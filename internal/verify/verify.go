@@ -105,6 +105,12 @@ func Run(ctx context.Context, c Clients, pol *policy.Policy, opts Options) (*Res
 		now = opts.Now
 	}
 	names := opts.Buckets
+	if len(names) == 0 && len(pol.Rules) > 0 {
+		// Which buckets rules select takes the account's bucket list: the
+		// caller reads it (the CLI does), lest the rules' buckets be
+		// silently left out.
+		return nil, errors.New("the policy selects buckets by rule: name the buckets to verify")
+	}
 	if len(names) == 0 {
 		for name := range pol.Buckets {
 			names = append(names, name)

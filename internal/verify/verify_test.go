@@ -369,3 +369,16 @@ func TestExemptVersionsStillCountUnderTheirKey(t *testing.T) {
 		})
 	}
 }
+
+// A policy that selects buckets by rule names no bucket list of its own:
+// verifying it without bucket names is refused, not an empty success.
+func TestRulePolicyWithoutBucketsIsRefused(t *testing.T) {
+	w := newWorld(t)
+	pol, err := policy.Parse([]byte(fmt.Sprintf(`{"rules":[{"name":"all","select":{"all":true},"settings":{"kmsKeyArn":%q}}]}`, w.target)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := verify.Run(context.Background(), w.clients(), pol, verify.Options{}); err == nil || !strings.Contains(err.Error(), "name the buckets") {
+		t.Fatalf("verify of a rule policy without buckets: %v, want refused", err)
+	}
+}
