@@ -108,7 +108,8 @@ func runKeyDisabledMidBackfill(tb testing.TB, n int, disabledFor time.Duration) 
 			final++
 		}
 	}
-	outcomes := p.Tally.Snapshot().Outcomes
+	snap := p.Tally.Snapshot()
+	outcomes := snap.Outcomes
 	if dead != "0" || final != n || outcomes["updated"] != int64(n) || doneAt.IsZero() {
 		tb.Fatalf("dead-lettered %s, %d of %d objects on the target key, outcomes %v", dead, final, n, outcomes)
 	}
@@ -126,7 +127,9 @@ func runKeyDisabledMidBackfill(tb testing.TB, n int, disabledFor time.Duration) 
 			tb.Errorf("job %s %s: done %d, outcomes %v; want all %d updated", j.ID, j.State, j.Done, j.Outcomes, n)
 		}
 	}
-	run.held, run.afterEnable = outcomes["retry: paused"], doneAt.Sub(enabledAt)
+	// A held object is an attempt to be tried again, not an outcome: the
+	// tally counts it among the retries.
+	run.held, run.afterEnable = snap.Retries["retry: paused"], doneAt.Sub(enabledAt)
 	return run
 }
 
