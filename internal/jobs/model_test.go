@@ -315,9 +315,11 @@ func (r *run) drain(t testing.TB, crashes bool) {
 	t.Fatalf("the schedule did not drain:\n%s%s", b.String(), r.dump())
 }
 
-// redrive moves every dead letter back to the work queue, as s3rekey
-// redrive does (marking each redriven first) or as a console redrive does
-// (not); fix lets the objects that were denied through first.
+// redrive moves every dead letter back to its queue, as s3rekey redrive
+// does (marking each redriven first) or as a console redrive does (not);
+// fix lets the objects that were denied through first. A control dead
+// letter (a planner task that failed on its last delivery) goes back to
+// the control queue, as s3rekey redrive --queue CONTROL moves it.
 func (r *run) redrive(t testing.TB, reopen, fix bool) {
 	t.Helper()
 	w := r.w
@@ -328,6 +330,7 @@ func (r *run) redrive(t testing.TB, reopen, fix bool) {
 			}
 		}
 	}
+	r.redriveControl()
 	w.mu.Lock()
 	dead := w.queues[dlqURL]
 	w.queues[dlqURL] = nil
@@ -343,6 +346,18 @@ func (r *run) redrive(t testing.TB, reopen, fix bool) {
 	r.redrives++
 }
 
+// redriveControl moves the control dead letters back to the control queue.
+func (r *run) redriveControl() {
+	w := r.w
+	w.mu.Lock()
+	dead := w.queues[controlDLQURL]
+	w.queues[controlDLQURL] = nil
+	w.mu.Unlock()
+	for _, m := range dead {
+		w.enqueue(controlURL, m.body)
+	}
+}
+
 // schedule runs a whole generated schedule: delivery with crashes and
 // faults, redrives (repeated, some with fixes), a drain, then the checks.
 func (r *run) schedule(t testing.TB) {
@@ -350,13 +365,16 @@ func (r *run) schedule(t testing.TB) {
 	w := r.w
 	r.drain(t, true)
 	for range w.rng.IntN(4) {
-		if len(w.queues[dlqURL]) == 0 {
+		if len(w.queues[dlqURL]) == 0 && len(w.queues[controlDLQURL]) == 0 {
 			break
 		}
 		r.redrive(t, w.rng.IntN(2) == 0, w.rng.IntN(2) == 0)
 		r.drain(t, true)
 	}
 	w.sendFaultRate = 0
+	// The operator redrives what the planner could not do (its cause, the
+	// faults, now gone): a job is planned only once its control tasks ran.
+	r.redriveControl()
 	r.drain(t, false)
 	first := r.check(t)
 	// A further replay of messages delivered (up to a dozen, drawn from

@@ -294,7 +294,7 @@ func (w *world) nextVisible() time.Time {
 	defer w.mu.Unlock()
 	var t time.Time
 	for url, q := range w.queues {
-		if url == dlqURL {
+		if url == dlqURL || url == controlDLQURL {
 			continue
 		}
 		for _, m := range q {
@@ -338,8 +338,8 @@ func (w *world) receive(url string, batch []*qmsg) events.SQSEvent {
 
 // settle ends a batch as Lambda does: the messages it did not report
 // failed are deleted, unless the invocation crashed; a message received
-// maxReceives times and not deleted goes to the DLQ (the queue's redrive
-// policy).
+// maxReceives times and not deleted goes to its queue's DLQ (the redrive
+// policy the stack gives the work and the control queue alike).
 func (w *world) settle(url string, batch []*qmsg, failures []events.SQSBatchItemFailure, crashed bool) {
 	failed := map[string]bool{}
 	for _, f := range failures {
@@ -349,10 +349,14 @@ func (w *world) settle(url string, batch []*qmsg, failures []events.SQSBatchItem
 		switch {
 		case !crashed && !failed[m.id]:
 			w.remove(url, m)
-		case m.receives >= maxReceives && url == workURL:
+		case m.receives >= maxReceives && (url == workURL || url == controlURL):
+			dead := dlqURL
+			if url == controlURL {
+				dead = controlDLQURL
+			}
 			w.remove(url, m)
 			w.mu.Lock()
-			w.queues[dlqURL] = append(w.queues[dlqURL], &qmsg{id: m.id, body: m.body})
+			w.queues[dead] = append(w.queues[dead], &qmsg{id: m.id, body: m.body})
 			w.mu.Unlock()
 		}
 	}
