@@ -177,11 +177,20 @@ func policyForBuckets(ctx context.Context, conn *awsFlags, path string, resolve 
 	if err != nil {
 		return nil, cfg, nil, err
 	}
+	pol, api, err := readyPolicy(ctx, cfg, pol, resolve)
+	return pol, cfg, api, err
+}
+
+// readyPolicy makes a loaded policy ready to say which buckets it governs:
+// with resolve, its KMS aliases resolved; its tag selectors reading bucket
+// tags through an S3 client of cfg, which it returns.
+func readyPolicy(ctx context.Context, cfg aws.Config, pol *policy.Policy, resolve bool) (*policy.Policy, *s3.Client, error) {
 	if resolve {
+		var err error
 		if pol, err = resolveKeys(ctx, cfg, pol); err != nil {
-			return nil, cfg, nil, err
+			return nil, nil, err
 		}
 	}
 	api := s3.NewFromConfig(cfg, awsconf.S3Options(cfg))
-	return buckettags.Attach(pol, api), cfg, api, nil
+	return buckettags.Attach(pol, api), api, nil
 }

@@ -19,7 +19,6 @@ import (
 
 	"github.com/s3rekey/s3rekey/internal/awsconf"
 	"github.com/s3rekey/s3rekey/internal/bucketowner"
-	"github.com/s3rekey/s3rekey/internal/buckettags"
 	"github.com/s3rekey/s3rekey/internal/enroll"
 	"github.com/s3rekey/s3rekey/internal/estate"
 	"github.com/s3rekey/s3rekey/internal/inventory"
@@ -131,12 +130,10 @@ func (vf *verifyFlags) verify(ctx context.Context, cfg aws.Config, purpose, list
 	if !vf.noEvidence && (vf.macKey == "" || vf.reportBucket == "" || vf.reportKey == "") {
 		return nil, usageError{errors.New("the evidence needs --mac-key, --report-bucket and --report-kms-key (or their variables); --no-evidence prints the result only")}
 	}
-	if pol, err = resolveKeys(ctx, cfg, pol); err != nil {
+	pol, s3c, err := readyPolicy(ctx, cfg, pol, true)
+	if err != nil {
 		return nil, err
 	}
-	s3c := s3.NewFromConfig(cfg, awsconf.S3Options(cfg))
-	// Tag rules read the buckets' tags.
-	pol = buckettags.Attach(pol, s3c)
 	for _, b := range vf.buckets {
 		if _, ok := pol.Lookup(b); !ok {
 			return nil, usageError{fmt.Errorf("--bucket %s: not in the policy", b)}
