@@ -16,7 +16,7 @@ FUZZ_TARGETS := internal/emulator:FuzzS3Request internal/emulator:FuzzJSONReques
 	internal/emulator/iam:FuzzParsePolicy internal/emulator/sqs:FuzzQueryInput \
 	internal/emulator/dynamodb:FuzzExpressions internal/jobs:FuzzReadPart \
 	internal/metatable:FuzzReadAvroFile internal/metatable:FuzzParseMetadata internal/metatable:FuzzScanParquet \
-	internal/verify:FuzzCheck \
+	internal/verify:FuzzCheck internal/deployment:FuzzParse \
 	internal/enroll:FuzzParseEvent
 
 .PHONY: all build test test-faults soak fuzz lint demo bench synth deploy clean
