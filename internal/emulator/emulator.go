@@ -164,8 +164,7 @@ func New(opts Options) (*Emulator, error) {
 	e.kms = kms.New(opts.Account, opts.Region)
 	e.dynamodb = dynamodb.New(opts.Account, opts.Region)
 	e.dynamodb.Authorize = func(r *http.Request, action, resource string) bool {
-		scope, _ := core.ParseSigV4(r)
-		return e.iam.Allowed(scope.AccessKey, iam.Request{Action: action, Resource: resource})
+		return e.allowed(r, iam.Request{Action: action, Resource: resource})
 	}
 	e.dynamodb.Consume = e.counter.AddCapacity
 	e.sqs = sqs.New(opts.Account, opts.Region, e.queueURL)
@@ -408,7 +407,7 @@ func (e *Emulator) serveOperation(r *http.Request, service, op string, body []by
 	}
 	// An action of "" is checked inside the operation (DynamoDB's
 	// TransactWriteItems, item by item).
-	if action, resource, context := permission(op, body); action != "" && !e.iam.Allowed(scope.AccessKey, iam.Request{Action: action, Resource: resource, Context: context}) {
+	if action, resource, context := permission(op, body); action != "" && !e.allowed(r, iam.Request{Action: action, Resource: resource, Context: context}) {
 		resp.err(http.StatusBadRequest, "AccessDeniedException", notAuthorized(scope.AccessKey, action, resource))
 		return
 	}

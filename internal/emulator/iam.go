@@ -38,8 +38,58 @@ func (e *Emulator) RenewCredentials(accessKey string) { e.iam.Renew(accessKey) }
 // authorizeS3 answers the permission questions S3 asks inside an
 // operation, for the access key that signed the request.
 func (e *Emulator) authorizeS3(r *http.Request, action, resource string, context map[string][]string) bool {
-	scope, _ := core.ParseSigV4(r)
-	return e.iam.Allowed(scope.AccessKey, iam.Request{Action: action, Resource: resource, Context: e.resourceAccount(resource, context)})
+	return e.allowed(r, iam.Request{Action: action, Resource: resource, Context: e.resourceAccount(resource, context)})
+}
+
+// allowed decides a request. Alone, the emulator asks the identity policy
+// bound to the signing key. In an organization the caller is known
+// (iam.CallerFrom) and may be of another account: its identity policy and
+// the resource's policy (the bucket policy, or the key policy of a KMS
+// key) are combined as IAM combines them, both needed across accounts
+// (IAM User Guide, "Cross-account policy evaluation logic").
+func (e *Emulator) allowed(r *http.Request, req iam.Request) bool {
+	caller, inOrg := iam.CallerFrom(r.Context())
+	if !inOrg {
+		scope, _ := core.ParseSigV4(r)
+		return e.iam.Allowed(scope.AccessKey, req)
+	}
+	resource, required := e.resourcePolicy(req.Resource)
+	if required {
+		// KMS sees the caller's account, not the key's (kms:CallerAccount).
+		req.Context = withKey(req.Context, "kms:CallerAccount", caller.Account)
+	}
+	identity := req
+	identity.Context = caller.Context()
+	for k, v := range req.Context {
+		identity.Context[k] = v
+	}
+	return iam.Permit(caller.Identity(identity), resource.EvaluateFor(req, caller), caller.Account == e.opts.Account, required)
+}
+
+// resourcePolicy is the resource-based policy of a resource of this
+// account: a bucket's policy (nil when it has none), or a KMS key's policy,
+// which every use of the key needs.
+func (e *Emulator) resourcePolicy(resource string) (policy *iam.Policy, required bool) {
+	if rest, ok := strings.CutPrefix(resource, "arn:aws:s3:::"); ok {
+		bucket, _, _ := strings.Cut(rest, "/")
+		return e.s3.BucketPolicy(bucket), false
+	}
+	if strings.HasPrefix(resource, "arn:aws:kms:") {
+		if p, _, ok := e.kms.KeyPolicy(resource); ok {
+			return p, true
+		}
+	}
+	return nil, false
+}
+
+// withKey is a copy of a request context with one key set.
+func withKey(context map[string][]string, key, value string) map[string][]string {
+	out := make(map[string][]string, len(context)+1)
+	for k, v := range context {
+		out[k] = v
+	}
+	out[key] = []string{value}
+	return out
 }
 
 // resourceAccount adds aws:ResourceAccount, the account that owns the

@@ -21,6 +21,11 @@ import (
 // Policy is a parsed identity policy.
 type Policy struct {
 	Statements []Statement
+	// variables is set by Version 2012-10-17, the first to resolve policy
+	// variables such as ${aws:PrincipalAccount}; in older policies they
+	// are literal text (IAM User Guide, "IAM policy elements: Variables and
+	// tags").
+	variables bool
 }
 
 // Statement is one policy statement.
@@ -31,6 +36,9 @@ type Statement struct {
 	Resources []string
 	// Conditions: operator → condition key → values.
 	Conditions map[string]map[string][]string
+	// Principal is the statement's Principal element, as in resource-based
+	// policies (bucket, key and trust policies); nil when it has none.
+	Principal *Principal
 }
 
 // stringOrList is IAM's "a string or a list of strings".
@@ -56,6 +64,10 @@ type statementJSON struct {
 	Action    stringOrList                       `json:"Action"`
 	Resource  stringOrList                       `json:"Resource"`
 	Condition map[string]map[string]stringOrList `json:"Condition"`
+	Principal json.RawMessage                    `json:"Principal"`
+	// NotPrincipal is refused: AWS advises against it and nothing here
+	// needs it.
+	NotPrincipal json.RawMessage `json:"NotPrincipal"`
 }
 
 // ParsePolicy reads an IAM policy document.
@@ -75,10 +87,26 @@ func ParsePolicy(doc []byte) (*Policy, error) {
 		}
 		stmts = []statementJSON{one}
 	}
-	p := &Policy{}
+	p := &Policy{variables: raw.Version == "2012-10-17"}
 	for i, st := range stmts {
+		if st.NotPrincipal != nil {
+			return nil, fmt.Errorf("policy: statement %d: NotPrincipal is not modelled", i)
+		}
+		var principal *Principal
+		if st.Principal != nil {
+			pr, err := parsePrincipal(st.Principal)
+			if err != nil {
+				return nil, fmt.Errorf("policy: statement %d: Principal: %w", i, err)
+			}
+			principal = &pr
+		}
 		if st.Effect != "Allow" && st.Effect != "Deny" {
 			return nil, fmt.Errorf("policy: statement %d: Effect %q is not Allow or Deny", i, st.Effect)
+		}
+		if len(st.Resource) == 0 && st.Principal != nil {
+			// A role's trust policy has no Resource: it is the role
+			// (IAM User Guide, "Role trust policy").
+			st.Resource = stringOrList{"*"}
 		}
 		if len(st.Action) == 0 || len(st.Resource) == 0 {
 			return nil, fmt.Errorf("policy: statement %d: Action and Resource are required", i)
@@ -93,7 +121,7 @@ func ParsePolicy(doc []byte) (*Policy, error) {
 				conds[op][strings.ToLower(k)] = v
 			}
 		}
-		p.Statements = append(p.Statements, Statement{Sid: st.Sid, Effect: st.Effect, Actions: st.Action, Resources: st.Resource, Conditions: conds})
+		p.Statements = append(p.Statements, Statement{Sid: st.Sid, Effect: st.Effect, Actions: st.Action, Resources: st.Resource, Conditions: conds, Principal: principal})
 	}
 	return p, nil
 }
@@ -125,7 +153,7 @@ func (p *Policy) Evaluate(req Request) Decision {
 	}
 	d := ImplicitDeny
 	for _, st := range p.Statements {
-		if !st.matches(req, ctx) {
+		if !st.matches(req, ctx, p.variables) {
 			continue
 		}
 		if st.Effect == "Deny" {
@@ -136,12 +164,19 @@ func (p *Policy) Evaluate(req Request) Decision {
 	return d
 }
 
-func (st Statement) matches(req Request, ctx map[string][]string) bool {
-	if !anyMatch(st.Actions, req.Action, true) || !anyMatch(st.Resources, req.Resource, false) {
+func (st Statement) matches(req Request, ctx map[string][]string, variables bool) bool {
+	resources := st.Resources
+	if variables {
+		resources = substituteAll(resources, ctx)
+	}
+	if !anyMatch(st.Actions, req.Action, true) || !anyMatch(resources, req.Resource, false) {
 		return false
 	}
 	for op, kv := range st.Conditions {
 		for key, values := range kv {
+			if variables && substitutable(op) {
+				values = substituteAll(values, ctx)
+			}
 			if !conditionHolds(op, ctx, key, values) {
 				return false
 			}
@@ -335,4 +370,11 @@ func (s *Store) Expired(accessKey, service string) bool {
 		}
 	}
 	return true
+}
+
+// Policy is the identity policy bound to accessKey, nil when none is.
+func (s *Store) Policy(accessKey string) *Policy {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.policies[accessKey]
 }

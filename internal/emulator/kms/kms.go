@@ -38,6 +38,11 @@ type keyAlias struct {
 
 type Service struct {
 	account, region string
+	// PrincipalPolicies is set when the caller of the service evaluates
+	// key policies with their Principal elements, as an organization of
+	// accounts does (KeyPolicy); KeyPolicyAllows then leaves the decision
+	// to it.
+	PrincipalPolicies bool
 
 	mu      sync.RWMutex
 	keys    map[string]*Key // by key id

@@ -95,10 +95,29 @@ func (k *Service) KeyPolicyAllows(key *Key, action string, context map[string][]
 	k.mu.RLock()
 	policy := key.life.policy
 	k.mu.RUnlock()
-	if policy == nil {
+	if policy == nil || k.PrincipalPolicies {
 		return true
 	}
 	return policy.Evaluate(iam.Request{Action: action, Resource: key.ARN, Context: context}) == iam.Allowed
+}
+
+// KeyPolicy is the key policy of the key ref names (the default key policy
+// when none was put), and the key's ARN; ok is false for an unknown key.
+func (k *Service) KeyPolicy(ref string) (policy *iam.Policy, keyARN string, ok bool) {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	key, found := k.resolveLocked(ref)
+	if !found {
+		return nil, "", false
+	}
+	if key.life.policy != nil {
+		return key.life.policy, key.ARN, true
+	}
+	p, err := iam.ParsePolicy([]byte(k.defaultKeyPolicy()))
+	if err != nil {
+		return nil, "", false
+	}
+	return p, key.ARN, true
 }
 
 // checkedKey resolves the KeyId of a lifecycle request: a key id or key ARN

@@ -4,6 +4,7 @@ import (
 	"maps"
 
 	"github.com/s3rekey/s3rekey/internal/emulator/core"
+	"github.com/s3rekey/s3rekey/internal/emulator/iam"
 	"github.com/s3rekey/s3rekey/internal/emulator/kms"
 	"github.com/s3rekey/s3rekey/internal/emulator/sqs"
 
@@ -52,6 +53,8 @@ type bucket struct {
 	objectLock bool
 	lockRule   *lockRule
 	encryption *bucketEncryption // nil: the default SSE-S3
+	policy     *iam.Policy       // the bucket policy; nil when none is set
+	policyDoc  []byte
 	queues     []queueConfig
 	eventBrdg  bool
 	directory  bool
@@ -231,6 +234,9 @@ func (s *Service) Route(r *http.Request, bucketName, key string) (string, s3Hand
 		return "", nil
 	}
 	if key == "" {
+		if has("policy") {
+			return s.policyRoute(r.Method)
+		}
 		switch r.Method {
 		case http.MethodPut:
 			switch {
