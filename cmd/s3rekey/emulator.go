@@ -35,6 +35,12 @@ Examples:
   s3rekey emulator --fault 's3:UpdateObjectEncryption=SlowDown:0.05' --latency 's3:*=20ms'
   s3rekey emulator --iam 'AKIAMYFUNCTION000001=encrypt-policy.json'
   s3rekey emulator --s3-put-rate 350 --kms-rate 100
+  s3rekey emulator --org 3
+
+With --org N it serves an organization of N accounts instead: --account is
+the management account, the N-1 members are 100000000001, 100000000002, …;
+each account has its own buckets, queues and keys, STS and Organizations
+are served too, and the root access key of every account is printed.
 
 IAM: requests signed with an access key bound by --iam are allowed only what
 that IAM policy document allows (Allow/Deny, wildcards, String*/Arn*/Bool
@@ -47,6 +53,7 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	account := fs.String("account", emulator.DefaultAccount, "AWS `account` id that owns every resource")
 	region := fs.String("region", emulator.DefaultRegion, "AWS `region` served")
 	verbose := fs.Bool("verbose", false, "log every request to stderr")
+	orgSize := fs.Int("org", 0, "serve an organization of `N` accounts (2 to 1000): --account manages it, members are 100000000001 on")
 	seed := fs.Int("seed", 0, "create the demo's keys, buckets and queues and seed `N` objects")
 	format := fs.String("format", "csv", "with --seed: inventory format, csv, parquet or orc")
 	policyOut := fs.String("policy-out", "s3rekey-demo-policy.json", "with --seed: where to write the policy `FILE`")
@@ -64,6 +71,9 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs.Var(&latencies, "latency", "`SERVICE:OPERATION=DURATION`: delay requests, e.g. s3:*=20ms (repeatable)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *orgSize != 0 && (*orgSize < 2 || *orgSize > 1000 || *seed != 0 || len(policies) != 0) {
+		return usageError{fmt.Errorf("--org must be from 2 to 1000, without --seed or --iam")}
 	}
 	if quotas.S3PutPerSecond < 0 || quotas.S3GetPerSecond < 0 || quotas.KMSPerSecond < 0 {
 		return usageError{fmt.Errorf("--s3-put-rate, --s3-get-rate and --kms-rate must not be negative")}
@@ -98,6 +108,9 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return usageError{err}
 	}
+	if *orgSize != 0 {
+		return serveOrganization(ctx, opts, *orgSize, faults, latencies, stdout)
+	}
 	emu, err := emulator.New(opts)
 	if err != nil {
 		return usageError{err}
@@ -105,21 +118,8 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	for key := range opts.Policies {
 		fmt.Fprintf(stdout, "IAM: requests signed with %s are bound to its policy\n", key)
 	}
-	for _, f := range faults {
-		fault, err := emulator.ParseFault(f)
-		if err != nil {
-			return usageError{err}
-		}
-		if err := emu.SetFault(fault); err != nil {
-			return usageError{err}
-		}
-	}
-	for _, l := range latencies {
-		lat, err := emulator.ParseLatency(l)
-		if err != nil {
-			return usageError{err}
-		}
-		emu.SetLatency(lat)
+	if err := applyFaults(emu, faults, latencies); err != nil {
+		return err
 	}
 	if err := emu.Listen(ctx); err != nil {
 		return err
@@ -167,5 +167,73 @@ Request counts: %[1]s/_emulator/counts
 Press Ctrl-C to stop.
 `, emu.URL())
 	<-ctx.Done()
+	return nil
+}
+
+// orgMember is the id of the i-th member account of an --org organization.
+func orgMember(i int) string { return fmt.Sprintf("%012d", 100000000000+i) }
+
+// serveOrganization serves an organization of size accounts, each with the
+// per-account options, faults and latencies of opts, until ctx is done.
+func serveOrganization(ctx context.Context, opts emulator.Options, size int, faults, latencies []string, stdout io.Writer) error {
+	members := make([]string, 0, size-1)
+	for i := 1; i < size; i++ {
+		members = append(members, orgMember(i))
+	}
+	org, err := emulator.NewOrganization(emulator.OrgOptions{Addr: opts.Addr, Region: opts.Region, Management: opts.Account,
+		Members: members, Account: opts, Logger: opts.Logger})
+	if err != nil {
+		return usageError{err}
+	}
+	for _, account := range org.Accounts() {
+		if err := applyFaults(org.Account(account), faults, latencies); err != nil {
+			return err
+		}
+	}
+	if err := org.Listen(ctx); err != nil {
+		return err
+	}
+	defer org.Close()
+	fmt.Fprintf(stdout, "s3rekey emulator serving an organization of %d accounts at %s: S3, SQS, KMS, DynamoDB, STS and Organizations (region %s)\n",
+		size, org.URL(), org.Region())
+	fmt.Fprintf(stdout, "organization %s, root %s, management account %s\n\n", org.ID(), org.RootID(), org.Management())
+	fmt.Fprintln(stdout, "Root access keys (secret "+emulator.SecretAccessKey+"):")
+	for _, account := range org.Accounts() {
+		fmt.Fprintf(stdout, "  %s  %s\n", account, emulator.RootAccessKey(account))
+	}
+	fmt.Fprintf(stdout, `
+Point the AWS CLI or an SDK at it with:
+  export AWS_ENDPOINT_URL=%[1]s
+  export AWS_ACCESS_KEY_ID=%[2]s
+  export AWS_SECRET_ACCESS_KEY=%[3]s
+  export AWS_REGION=%[4]s
+(the management account's root; %[5]s signs as it too). Another account: its
+root access key above. S3 is served path-style; older clients need
+--endpoint-url %[1]s.
+Press Ctrl-C to stop.
+`, org.URL(), emulator.RootAccessKey(org.Management()), emulator.SecretAccessKey, org.Region(), emulator.AccessKeyID)
+	<-ctx.Done()
+	return nil
+}
+
+// applyFaults injects the --fault and --latency settings into one
+// account's emulator.
+func applyFaults(emu *emulator.Emulator, faults, latencies []string) error {
+	for _, f := range faults {
+		fault, err := emulator.ParseFault(f)
+		if err != nil {
+			return usageError{err}
+		}
+		if err := emu.SetFault(fault); err != nil {
+			return usageError{err}
+		}
+	}
+	for _, l := range latencies {
+		lat, err := emulator.ParseLatency(l)
+		if err != nil {
+			return usageError{err}
+		}
+		emu.SetLatency(lat)
+	}
 	return nil
 }
