@@ -229,7 +229,9 @@ func (o *Organization) AddOutsideAccount(account string) error { return o.addEmu
 
 // CreateUnit adds an organizational unit under parent (RootID or an OU)
 // and returns its id.
-func (o *Organization) CreateUnit(parent, name string) (string, error) { return o.org.CreateUnit(parent, name) }
+func (o *Organization) CreateUnit(parent, name string) (string, error) {
+	return o.org.CreateUnit(parent, name)
+}
 
 // Account is an account's emulator, nil for an unknown account.
 func (o *Organization) Account(account string) *Emulator {

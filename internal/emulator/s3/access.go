@@ -45,7 +45,7 @@ var bucketActions = map[string]string{
 	"PutBucketInventoryConfiguration": "s3:PutInventoryConfiguration", "GetBucketInventoryConfiguration": "s3:GetInventoryConfiguration",
 	"DeleteBucketInventoryConfiguration": "s3:PutInventoryConfiguration",
 	"PutBucketReplication":               "s3:PutReplicationConfiguration", "GetBucketReplication": "s3:GetReplicationConfiguration",
-	"PutBucketPolicy":                    "s3:PutBucketPolicy", "GetBucketPolicy": "s3:GetBucketPolicy", "DeleteBucketPolicy": "s3:DeleteBucketPolicy",
+	"PutBucketPolicy": "s3:PutBucketPolicy", "GetBucketPolicy": "s3:GetBucketPolicy", "DeleteBucketPolicy": "s3:DeleteBucketPolicy",
 	// DeleteObjects authorizes each key as s3:DeleteObject inside.
 	"DeleteObjects": "",
 }
