@@ -22,22 +22,8 @@ import (
 func TestEmulatorCommandServesAnOrganization(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stdout, stderr syncBuffer
-	done := make(chan int)
-	go func() {
-		done <- run(ctx, []string{"emulator", "--addr", "127.0.0.1:0", "--org", "3", "--latency", "s3:*=1ms"}, &stdout, &stderr)
-	}()
-	endpoint := regexp.MustCompile(`AWS_ENDPOINT_URL=(http://127\.0\.0\.1:\d+)`)
-	var url string
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if m := endpoint.FindStringSubmatch(stdout.String()); m != nil {
-			url = m[1]
-			break
-		}
-	}
-	if url == "" {
-		t.Fatalf("no endpoint printed; stdout %q stderr %q", stdout.String(), stderr.String())
-	}
+	cmd := startEmulatorCommand(t, ctx, "--addr", "127.0.0.1:0", "--org", "3", "--latency", "s3:*=1ms")
+	url, stdout := cmd.url, &cmd.stdout
 	member := orgMember(2)
 	if !strings.Contains(stdout.String(), member+"  "+emulator.RootAccessKey(member)) {
 		t.Fatalf("the member's root key is not printed:\n%s", stdout.String())
@@ -63,10 +49,41 @@ func TestEmulatorCommandServesAnOrganization(t *testing.T) {
 		t.Fatalf("the management account listed a member's bucket with no bucket policy: %v", err)
 	}
 	cancel()
+	cmd.waitStopped(t)
+}
+
+// emulatorCommand is `s3rekey emulator` running in this process.
+type emulatorCommand struct {
+	url            string
+	stdout, stderr syncBuffer
+	done           chan int
+}
+
+// startEmulatorCommand runs `s3rekey emulator ARGS` until ctx ends and
+// waits for it to print its endpoint.
+func startEmulatorCommand(t *testing.T, ctx context.Context, args ...string) *emulatorCommand {
+	t.Helper()
+	c := &emulatorCommand{done: make(chan int)}
+	go func() { c.done <- run(ctx, append([]string{"emulator"}, args...), &c.stdout, &c.stderr) }()
+	endpoint := regexp.MustCompile(`AWS_ENDPOINT_URL=(http://127\.0\.0\.1:\d+)`)
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if m := endpoint.FindStringSubmatch(c.stdout.String()); m != nil {
+			c.url = m[1]
+			return c
+		}
+	}
+	t.Fatalf("no endpoint printed; stdout %q stderr %q", c.stdout.String(), c.stderr.String())
+	return nil
+}
+
+// waitStopped checks that the command ends, with exit 0, once its context
+// has.
+func (c *emulatorCommand) waitStopped(t *testing.T) {
+	t.Helper()
 	select {
-	case code := <-done:
+	case code := <-c.done:
 		if code != exitOK {
-			t.Errorf("exit code %d after interrupt, stderr %q", code, stderr.String())
+			t.Errorf("exit code %d after interrupt, stderr %q", code, c.stderr.String())
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("emulator command did not stop when its context ended")

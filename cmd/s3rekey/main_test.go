@@ -5,11 +5,9 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -38,27 +36,13 @@ func (b *syncBuffer) String() string {
 func TestEmulatorCommandServesTheSDK(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stdout, stderr syncBuffer
 	policyFile := filepath.Join(t.TempDir(), "reader.json")
 	if err := os.WriteFile(policyFile, []byte(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan int)
-	go func() {
-		done <- run(ctx, []string{"emulator", "--addr", "127.0.0.1:0", "--eventbridge-rule", "photos=events", "--latency", "s3:*=1ms",
-			"--iam", "AKIAREADERONLY000001=" + policyFile}, &stdout, &stderr)
-	}()
-	endpoint := regexp.MustCompile(`AWS_ENDPOINT_URL=(http://127\.0\.0\.1:\d+)`)
-	var url string
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if m := endpoint.FindStringSubmatch(stdout.String()); m != nil {
-			url = m[1]
-			break
-		}
-	}
-	if url == "" {
-		t.Fatalf("no endpoint printed; stdout %q stderr %q", stdout.String(), stderr.String())
-	}
+	cmd := startEmulatorCommand(t, ctx, "--addr", "127.0.0.1:0", "--eventbridge-rule", "photos=events", "--latency", "s3:*=1ms",
+		"--iam", "AKIAREADERONLY000001="+policyFile)
+	url, stdout := cmd.url, &cmd.stdout
 	for _, want := range []string{"AWS_ACCESS_KEY_ID=", "AWS_SECRET_ACCESS_KEY=", "AWS_REGION=us-east-1"} {
 		if !strings.Contains(stdout.String(), want) {
 			t.Errorf("output lacks %s:\n%s", want, stdout.String())
@@ -82,14 +66,7 @@ func TestEmulatorCommandServesTheSDK(t *testing.T) {
 		t.Errorf("a key bound by --iam created a bucket: %v", err)
 	}
 	cancel()
-	select {
-	case code := <-done:
-		if code != exitOK {
-			t.Errorf("exit code %d after interrupt, stderr %q", code, stderr.String())
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("emulator command did not stop when its context ended")
-	}
+	cmd.waitStopped(t)
 }
 
 func TestDemoVerifies(t *testing.T) {

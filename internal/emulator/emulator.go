@@ -113,13 +113,31 @@ func (e *Emulator) Listen(ctx context.Context) error {
 	}
 	e.listener = ln
 	e.url = "http://" + ln.Addr().String()
-	e.server = &http.Server{Handler: e, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = e.server.Serve(ln) }()
+	e.server = serve(ctx, ln, e, e.Close)
+	return nil
+}
+
+// serve answers h on ln until ctx is done, then calls closer.
+func serve(ctx context.Context, ln net.Listener, h http.Handler, closer func() error) *http.Server {
+	server := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = server.Serve(ln) }()
 	go func() {
 		<-ctx.Done()
-		_ = e.Close()
+		_ = closer()
 	}()
-	return nil
+	return server
+}
+
+// shutdown stops a server, waiting up to 2 seconds for requests in
+// flight (long polls end early).
+func shutdown(server *http.Server) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	err := server.Shutdown(ctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		err = server.Close()
+	}
+	return err
 }
 
 // EnvLines are the environment settings that point the AWS CLI and SDKs at
@@ -145,7 +163,7 @@ func New(opts Options) (*Emulator, error) {
 	if opts.Region == "" {
 		opts.Region = DefaultRegion
 	}
-	if !isAccountID(opts.Account) {
+	if !iam.IsAccountID(opts.Account) {
 		return nil, fmt.Errorf("emulator: account %q is not a 12-digit AWS account id", opts.Account)
 	}
 	if err := checkLoopback(opts.Addr); err != nil {
@@ -220,12 +238,7 @@ func (e *Emulator) Close() error {
 	e.closeOnce.Do(func() {
 		e.sqs.Close()
 		if e.server != nil {
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			defer cancel()
-			e.closeErr = e.server.Shutdown(ctx)
-			if errors.Is(e.closeErr, context.DeadlineExceeded) {
-				e.closeErr = e.server.Close()
-			}
+			e.closeErr = shutdown(e.server)
 		}
 	})
 	return e.closeErr
@@ -288,17 +301,6 @@ func (e *Emulator) before(ctx context.Context, service, op, bucket string) (*cor
 	return e.faults.Inject(service, op), nil
 }
 
-func isAccountID(s string) bool {
-	if len(s) != 12 {
-		return false
-	}
-	for _, c := range s {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return true
-}
 
 const (
 	sqsTargetPrefix = "AmazonSQS."

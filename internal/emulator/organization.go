@@ -2,14 +2,12 @@ package emulator
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"slices"
 	"sync"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -128,12 +126,7 @@ func (o *Organization) Listen(ctx context.Context) error {
 		return fmt.Errorf("emulator: listen on %s: %w", o.opts.Addr, err)
 	}
 	o.SetURL("http://" + ln.Addr().String())
-	o.server = &http.Server{Handler: o, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = o.server.Serve(ln) }()
-	go func() {
-		<-ctx.Done()
-		_ = o.Close()
-	}()
+	o.server = serve(ctx, ln, o, o.Close)
 	return nil
 }
 
@@ -163,11 +156,7 @@ func (o *Organization) Close() error {
 		}
 		o.mu.RUnlock()
 		if o.server != nil {
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			defer cancel()
-			if o.closeErr = o.server.Shutdown(ctx); errors.Is(o.closeErr, context.DeadlineExceeded) {
-				o.closeErr = o.server.Close()
-			}
+			o.closeErr = shutdown(o.server)
 		}
 	})
 	return o.closeErr

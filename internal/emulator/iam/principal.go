@@ -43,7 +43,7 @@ func parsePrincipal(raw json.RawMessage) (Principal, error) {
 			continue
 		}
 		for _, v := range values {
-			if isAccountID(v) {
+			if IsAccountID(v) {
 				v = RootARN(v)
 			}
 			p.AWS = append(p.AWS, v)
@@ -55,7 +55,8 @@ func parsePrincipal(raw json.RawMessage) (Principal, error) {
 // RootARN is the principal ARN that stands for a whole account.
 func RootARN(account string) string { return "arn:aws:iam::" + account + ":root" }
 
-func isAccountID(s string) bool {
+// IsAccountID reports a 12-digit AWS account id.
+func IsAccountID(s string) bool {
 	if len(s) != 12 {
 		return false
 	}

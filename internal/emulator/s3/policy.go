@@ -52,6 +52,12 @@ func (s *Service) putBucketPolicy(w http.ResponseWriter, r *http.Request, bucket
 			return malformedPolicy("Missing required field Principal")
 		}
 	}
+	return s.setBucketPolicy(w, bucketName, p, doc)
+}
+
+// setBucketPolicy replaces a bucket's policy (nil removes it) and answers
+// 204 No Content, as PutBucketPolicy and DeleteBucketPolicy do.
+func (s *Service) setBucketPolicy(w http.ResponseWriter, bucketName string, p *iam.Policy, doc []byte) *core.Error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	b, apiErr := s.bucketLocked(bucketName)
@@ -79,15 +85,7 @@ func (s *Service) getBucketPolicy(w http.ResponseWriter, _ *http.Request, bucket
 }
 
 func (s *Service) deleteBucketPolicy(w http.ResponseWriter, _ *http.Request, bucketName, _ string) *core.Error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	b, apiErr := s.bucketLocked(bucketName)
-	if apiErr != nil {
-		return apiErr
-	}
-	b.policy, b.policyDoc = nil, nil
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return s.setBucketPolicy(w, bucketName, nil, nil)
 }
 
 // BucketPolicy is a bucket's policy, nil when it has none or the bucket
