@@ -301,7 +301,6 @@ func (e *Emulator) before(ctx context.Context, service, op, bucket string) (*cor
 	return e.faults.Inject(service, op), nil
 }
 
-
 const (
 	sqsTargetPrefix = "AmazonSQS."
 	kmsTargetPrefix = "TrentService."
