@@ -60,6 +60,10 @@ type Options struct {
 	Policies map[string][]byte
 	// Quotas are request rates to enforce (none by default).
 	Quotas Quotas
+	// OrganizationKeys stands for AWS Support's approval for the account to
+	// use KMS keys of other accounts of its organization in
+	// UpdateObjectEncryption (alone, the emulator is in no organization).
+	OrganizationKeys bool
 	// MetadataLag is how long after a change S3 Metadata live inventory
 	// tables show it (S3: typically within an hour; default 0).
 	MetadataLag time.Duration
@@ -83,6 +87,10 @@ type Emulator struct {
 	counter  *core.Counter
 	iam      *iam.Store
 	quotas   quotaState
+
+	// foreignKMS is the KMS of another account of the organization the
+	// emulator is part of; nil alone.
+	foreignKMS func(account string) *kms.Service
 
 	rulesMu sync.RWMutex
 	rules   []EventBridgeRule
@@ -191,6 +199,7 @@ func New(opts Options) (*Emulator, error) {
 	e.s3.Authorize = e.authorizeS3
 	e.s3.EventBridgeRawKeys = opts.EventBridgeRawKeys
 	e.s3.OverwriteOnUpdateEncryption.Store(opts.NotS3UpdateEncryption)
+	e.s3.OrganizationKeys.Store(opts.OrganizationKeys)
 	e.s3.KMSQuota = e.kmsAllowed
 	e.newTables()
 	e.SetQuotas(opts.Quotas)

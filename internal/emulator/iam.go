@@ -53,7 +53,7 @@ func (e *Emulator) allowed(r *http.Request, req iam.Request) bool {
 		scope, _ := core.ParseSigV4(r)
 		return e.iam.Allowed(scope.AccessKey, req)
 	}
-	resource, required := e.resourcePolicy(req.Resource)
+	resource, owner, required := e.resourcePolicy(req.Resource)
 	if required {
 		// KMS sees the caller's account, not the key's (kms:CallerAccount).
 		req.Context = withKey(req.Context, "kms:CallerAccount", caller.Account)
@@ -63,23 +63,37 @@ func (e *Emulator) allowed(r *http.Request, req iam.Request) bool {
 	for k, v := range req.Context {
 		identity.Context[k] = v
 	}
-	return iam.Permit(caller.Identity(identity), resource.EvaluateFor(req, caller), caller.Account == e.opts.Account, required)
+	return iam.Permit(caller.Identity(identity), resource.EvaluateFor(req, caller), caller.Account == owner, required)
 }
 
-// resourcePolicy is the resource-based policy of a resource of this
-// account: a bucket's policy (nil when it has none), or a KMS key's policy,
-// which every use of the key needs.
-func (e *Emulator) resourcePolicy(resource string) (policy *iam.Policy, required bool) {
+// resourcePolicy is the resource-based policy of a resource and the
+// account that owns it: a bucket's policy (nil when it has none), or a KMS
+// key's policy, which every use of the key needs. A key of another account
+// is looked up in that account (foreignKMS); one that cannot be found
+// there has a policy that allows nothing.
+func (e *Emulator) resourcePolicy(resource string) (policy *iam.Policy, owner string, required bool) {
 	if rest, ok := strings.CutPrefix(resource, "arn:aws:s3:::"); ok {
 		bucket, _, _ := strings.Cut(rest, "/")
-		return e.s3.BucketPolicy(bucket), false
+		return e.s3.BucketPolicy(bucket), e.opts.Account, false
 	}
-	if strings.HasPrefix(resource, "arn:aws:kms:") {
-		if p, _, ok := e.kms.KeyPolicy(resource); ok {
-			return p, true
+	if !strings.HasPrefix(resource, "arn:aws:kms:") {
+		return nil, e.opts.Account, false
+	}
+	owner = strings.SplitN(resource, ":", 6)[4]
+	ks := e.kms
+	if owner != e.opts.Account {
+		if e.foreignKMS == nil || e.foreignKMS(owner) == nil {
+			return &iam.Policy{}, owner, true
 		}
+		ks = e.foreignKMS(owner)
 	}
-	return nil, false
+	if p, _, ok := ks.KeyPolicy(resource); ok {
+		return p, owner, true
+	}
+	if owner != e.opts.Account {
+		return &iam.Policy{}, owner, true
+	}
+	return nil, owner, false
 }
 
 // withKey is a copy of a request context with one key set.

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	"github.com/s3rekey/s3rekey/internal/emulator/iam"
+	"github.com/s3rekey/s3rekey/internal/emulator/kms"
 	"github.com/s3rekey/s3rekey/internal/emulator/organizations"
 	"github.com/s3rekey/s3rekey/internal/emulator/sts"
 )
@@ -195,6 +196,7 @@ func (o *Organization) addEmulator(account string) error {
 		return err
 	}
 	e.kms.PrincipalPolicies = true
+	e.foreignKMS, e.s3.ForeignKMS, e.s3.Organization = o.kmsOf, o.kmsOf, o.organizationOf
 	if o.url != "" {
 		e.SetURL(o.url)
 	}
@@ -211,6 +213,35 @@ func (o *Organization) AddAccount(account, parent string) error {
 		return err
 	}
 	return o.org.AddAccount(account, "", parent)
+}
+
+// ApproveOrganizationKeys stands for AWS Support's approval for account
+// to use KMS keys of other accounts of its organization in
+// UpdateObjectEncryption.
+func (o *Organization) ApproveOrganizationKeys(account string) error {
+	e := o.Account(account)
+	if e == nil {
+		return fmt.Errorf("emulator: unknown account %s", account)
+	}
+	e.s3.OrganizationKeys.Store(true)
+	return nil
+}
+
+// kmsOf is an account's KMS, nil for an unknown account.
+func (o *Organization) kmsOf(account string) *kms.Service {
+	if e := o.Account(account); e != nil {
+		return e.kms
+	}
+	return nil
+}
+
+// organizationOf is the organization of an account ("" outside it) and
+// the account's ARN in it.
+func (o *Organization) organizationOf(account string) (orgID, accountARN string) {
+	if !o.org.Contains(account) {
+		return "", ""
+	}
+	return o.org.ID(), o.org.AccountARN(account)
 }
 
 // AddOutsideAccount adds an account that belongs to no organization.

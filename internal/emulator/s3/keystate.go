@@ -14,7 +14,7 @@ import (
 // key causes, "Failure messages for Amazon S3 export tasks"). The status is
 // not documented; the emulator answers 400, KMS's own status for both.
 func (s *Service) kmsKeyUnusable(key *kms.Key) *core.Error {
-	apiErr := s.kms.UnusableError(key)
+	apiErr := s.keyService(key.ARN).UnusableError(key)
 	if apiErr == nil {
 		return nil
 	}
@@ -24,8 +24,9 @@ func (s *Service) kmsKeyUnusable(key *kms.Key) *core.Error {
 // keyPolicyAllows asks the key policy of keyARN about a use S3 makes of it
 // on the caller's behalf, with the request context S3 calls KMS with.
 func (s *Service) keyPolicyAllows(action, keyARN string, context map[string][]string) bool {
-	key, ok := s.kms.Resolve(keyARN)
-	return !ok || s.kms.KeyPolicyAllows(key, action, context)
+	ks := s.keyService(keyARN)
+	key, ok := ks.Resolve(keyARN)
+	return !ok || ks.KeyPolicyAllows(key, action, context)
 }
 
 // overwritingUpdateEncryption serves PUT /key?encryption as an S3-compatible

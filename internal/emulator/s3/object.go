@@ -194,7 +194,8 @@ func (s *Service) openObject(v *objectVersion, req sseRequest) ([]byte, *core.Er
 func (s *Service) unwrapDataKey(env envelope) ([]byte, *core.Error) {
 	var material []byte
 	if env.kind == sseKMS || env.kind == sseDSSE {
-		key, ok := s.kms.Resolve(env.kmsKeyARN)
+		ks := s.keyService(env.kmsKeyARN)
+		key, ok := ks.Resolve(env.kmsKeyARN)
 		if !ok {
 			return nil, core.Errorf(http.StatusBadRequest, "KMS.NotFoundException", "Invalid keyId "+env.kmsKeyARN)
 		}
@@ -202,7 +203,7 @@ func (s *Service) unwrapDataKey(env envelope) ([]byte, *core.Error) {
 			return nil, apiErr
 		}
 		material = key.Material
-		s.kms.RecordUse(key.ARN, "Decrypt")
+		ks.RecordUse(key.ARN, "Decrypt")
 	}
 	dataKey, err := unwrap(env, s.masterKey, material)
 	if err != nil {

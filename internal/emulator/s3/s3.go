@@ -204,6 +204,15 @@ type Service struct {
 	EventBridgeRawKeys bool
 	// Watcher, when set, is told of every change to an object's versions.
 	Watcher Watcher
+	// OrganizationKeys is AWS Support's approval for the account to use
+	// KMS keys of its organization's other accounts in
+	// UpdateObjectEncryption (orgkeys.go).
+	OrganizationKeys atomic.Bool
+	// ForeignKMS is the KMS of another account, nil when it is unknown;
+	// Organization tells the organization of an account. Both are set in
+	// an organization of accounts.
+	ForeignKMS   func(account string) *kms.Service
+	Organization OrganizationInfo
 	// OverwriteOnUpdateEncryption answers UpdateObjectEncryption as a
 	// server that is not S3 does: it overwrites the object (keystate.go).
 	OverwriteOnUpdateEncryption atomic.Bool

@@ -124,7 +124,7 @@ func (s *Service) kmsAccess(r *http.Request, env envelope, action string) *core.
 // (kms:ViaService is S3 of the region).
 func (s *Service) kmsAllowed(r *http.Request, action, keyARN string) *core.Error {
 	ctx := map[string][]string{"kms:ViaService": {"s3." + s.region + ".amazonaws.com"}, "kms:CallerAccount": {s.account},
-		"kms:ResourceAliases": s.kms.Aliases(keyARN)}
+		"kms:ResourceAliases": s.keyService(keyARN).Aliases(keyARN)}
 	if !s.allowed(r, action, keyARN, ctx) {
 		return core.Errorf(http.StatusForbidden, "AccessDenied",
 			"User is not authorized to perform: "+action+" on resource: "+keyARN+" because no identity-based policy allows the "+action+" action")
@@ -160,10 +160,12 @@ func (s *Service) updateObjectEncryption(w http.ResponseWriter, r *http.Request,
 	if apiErr != nil {
 		return apiErr
 	}
-	if strings.SplitN(keyARN, ":", 6)[4] != s.account {
-		return core.Errorf(http.StatusForbidden, "AccessDenied", msgUOEKeyOtherAccount)
+	if owner := strings.SplitN(keyARN, ":", 6)[4]; owner != s.account {
+		if apiErr := s.organizationKey(r, owner); apiErr != nil {
+			return apiErr
+		}
 	}
-	target, ok := s.kms.Resolve(keyARN)
+	target, ok := s.keyService(keyARN).Resolve(keyARN)
 	if !ok {
 		return core.Errorf(http.StatusForbidden, "AccessDenied", msgUOEUnknownKey)
 	}
