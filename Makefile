@@ -14,6 +14,7 @@ FUZZ_TARGETS := internal/emulator:FuzzS3Request internal/emulator:FuzzJSONReques
 	internal/messages:FuzzDecode internal/messages:FuzzKeyRoundTrip internal/policy:FuzzParse internal/planner:FuzzDecodeJobs \
 	internal/inventory:FuzzParseManifest internal/inventory:FuzzCSVRows \
 	internal/emulator/iam:FuzzParsePolicy internal/emulator/sqs:FuzzQueryInput \
+	internal/emulator/sts:FuzzServe internal/emulator/organizations:FuzzDispatch \
 	internal/emulator/dynamodb:FuzzExpressions internal/jobs:FuzzReadPart \
 	internal/metatable:FuzzReadAvroFile internal/metatable:FuzzParseMetadata internal/metatable:FuzzScanParquet \
 	internal/verify:FuzzCheck internal/deployment:FuzzParse \

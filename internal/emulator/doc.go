@@ -19,6 +19,13 @@
 // otherwise served as path-style S3. Requests must be SigV4-signed; the
 // signature itself is not verified, any credentials are accepted.
 //
+// NewOrganization serves several accounts behind one endpoint, each its
+// own Emulator, with STS and AWS Organizations (packages sts and
+// organizations): requests go to the signing key's account, S3 requests to
+// the bucket's owner and KMS requests to the key's account, where the
+// caller's identity policy and the bucket, key or trust policy are
+// evaluated together as IAM's cross-account evaluation logic says.
+//
 // Faults (per-operation error rates) and latency can be injected, and every
 // request is counted per service and operation, which the cost model reads.
 // The admin endpoint under /_emulator/ exposes the counters over HTTP.

@@ -2,12 +2,18 @@ package emulator_test
 
 import (
 	"context"
+	"io"
+	"net/http"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	orgtypes "github.com/aws/aws-sdk-go-v2/service/organizations/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/s3rekey/s3rekey/internal/emulator"
@@ -223,5 +229,66 @@ func TestOrganizationDefaultKeyIsManagement(t *testing.T) {
 	id, err := orgAs(o, emulator.AccessKeyID, "", "").sts.GetCallerIdentity(context.Background(), &sts.GetCallerIdentityInput{})
 	if err != nil || aws.ToString(id.Account) != mgmtAccount || aws.ToString(id.Arn) != "arn:aws:iam::"+mgmtAccount+":root" {
 		t.Fatalf("GetCallerIdentity = %+v, %v", id, err)
+	}
+}
+
+// A session's credentials end at their Expiration: requests then answer
+// ExpiredToken (S3) and ExpiredTokenException (JSON services)
+// (API_AssumeRole.md, DurationSeconds; S3 error responses, ExpiredToken).
+func TestAssumedRoleSessionExpires(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	o, err := emulator.StartOrganization(ctx, emulator.OrgOptions{Management: mgmtAccount, Members: []string{memberA}, Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	role := putRole(t, o, memberA, "short", reporterTrust(mgmtAccount), "")
+	out, err := root(o, mgmtAccount).sts.AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(role), RoleSessionName: aws.String("short"), DurationSeconds: aws.Int32(900)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if exp := aws.ToTime(out.Credentials.Expiration); exp.Sub(now) < 899*time.Second || exp.Sub(now) > 900*time.Second {
+		t.Fatalf("Expiration %s is not 900 s after %s", exp, now)
+	}
+	session := orgClientsFrom(root(o, mgmtAccount), aws.ToString(out.Credentials.AccessKeyId), aws.ToString(out.Credentials.SecretAccessKey), aws.ToString(out.Credentials.SessionToken))
+	if _, err := session.s3.ListBuckets(ctx, &s3.ListBucketsInput{}); err != nil {
+		t.Fatalf("a live session: %v", err)
+	}
+	mu.Lock()
+	now = now.Add(901 * time.Second)
+	mu.Unlock()
+	if _, err := session.s3.ListBuckets(ctx, &s3.ListBucketsInput{}); apiCode(err) != "ExpiredToken" {
+		t.Fatalf("S3 with an expired session = %v, want ExpiredToken", err)
+	}
+	if _, err := session.kms.ListKeys(ctx, &kms.ListKeysInput{}); apiCode(err) != "ExpiredTokenException" {
+		t.Fatalf("KMS with an expired session = %v, want ExpiredTokenException", err)
+	}
+}
+
+// The admin endpoint answers for the account ?account= names.
+func TestOrganizationAdminCountsPerAccount(t *testing.T) {
+	o := startOrg(t)
+	ctx := context.Background()
+	if _, err := root(o, memberA).s3.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("counted")}); err != nil {
+		t.Fatal(err)
+	}
+	counts := func(account string) string {
+		resp, err := http.Get(o.URL() + "/_emulator/counts?account=" + account)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	if a, b := counts(memberA), counts(memberB); !strings.Contains(a, "CreateBucket") || strings.Contains(b, "CreateBucket") {
+		t.Fatalf("counts of A %s, of B %s: want CreateBucket in A's only", a, b)
+	}
+	if got := o.Account(memberA).CountOf("s3", "CreateBucket", "counted"); got != 1 {
+		t.Fatalf("member A counted %d CreateBucket, want 1", got)
 	}
 }

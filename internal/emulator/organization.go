@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -38,6 +39,9 @@ type OrgOptions struct {
 	Account Options
 	// Logger receives one debug line per request; nil discards them.
 	Logger *slog.Logger
+	// Clock is STS's clock, which session expirations are read against;
+	// nil is time.Now.
+	Clock func() time.Time
 }
 
 // Organization is several accounts, each its own Emulator with its own
@@ -89,7 +93,7 @@ func NewOrganization(opts OrgOptions) (*Organization, error) {
 	}
 	o := &Organization{opts: opts, org: organizations.New(opts.Management), sts: sts.New(),
 		accounts: map[string]*Emulator{}, keys: map[string]principal{}}
-	o.sts.Caller = o.callerOf
+	o.sts.Caller, o.sts.Now = o.callerOf, opts.Clock
 	if err := o.addEmulator(opts.Management); err != nil {
 		return nil, err
 	}

@@ -184,6 +184,9 @@ func (s *Service) assumeRole(r *http.Request, caller iam.Caller) (any, *core.Err
 	if len(roleARN) < 20 {
 		return nil, validation("roleArn", roleARN, "Member must have length greater than or equal to 20")
 	}
+	if len(name) < 2 || len(name) > 64 {
+		return nil, validation("roleSessionName", name, "Member must have length between 2 and 64")
+	}
 	if !sessionNamePattern.MatchString(name) {
 		return nil, validation("roleSessionName", name, `Member must satisfy regular expression pattern: [\w+=,.@-]*`)
 	}
