@@ -15,9 +15,6 @@ import (
 	"github.com/s3rekey/s3rekey/internal/emulator/sts"
 )
 
-// parseScope reads the SigV4 scope of a request.
-func parseScope(r *http.Request) (core.Scope, bool) { return core.ParseSigV4(r) }
-
 // ServeHTTP routes a request to STS, Organizations or the account that
 // serves it, with its caller recorded for the policies evaluated there.
 func (o *Organization) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -25,7 +22,7 @@ func (o *Organization) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		o.serveAdmin(w, r)
 		return
 	}
-	scope, signed := parseScope(r)
+	scope, signed := core.ParseSigV4(r)
 	if !signed {
 		// The management account answers as a lone emulator does.
 		o.Account(o.opts.Management).ServeHTTP(w, r)
@@ -43,7 +40,7 @@ func (o *Organization) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r = r.WithContext(iam.WithCaller(r.Context(), caller))
 	target := r.Header.Get("X-Amz-Target")
 	switch {
-	case scope.Service == "sts" || sts.IsQuery(r):
+	case scope.Service == "sts":
 		o.sts.ServeHTTP(w, r)
 	case strings.HasPrefix(target, organizations.TargetPrefix):
 		o.serveOrganizations(w, r, caller, strings.TrimPrefix(target, organizations.TargetPrefix))

@@ -213,6 +213,25 @@ func TestCentralKeyPolicyAcrossAccounts(t *testing.T) {
 	if err := putReport(a, memberA+"/sealed.json", sseKMS); err != nil {
 		t.Fatalf("organization key policy: member write: %v", err)
 	}
+	// Writing is not reading: the key policy grants members no kms:Decrypt,
+	// so a member's own sealed report does not read back, while the
+	// central account reads it.
+	if _, err := a.s3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(reportsBucket), Key: aws.String(memberA + "/sealed.json")}); apiCode(err) != "AccessDenied" {
+		t.Fatalf("member reading under the central key = %v, want AccessDenied", err)
+	}
+	if _, err := central.s3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(reportsBucket), Key: aws.String(memberA + "/sealed.json")}); err != nil {
+		t.Fatalf("central account reading its report: %v", err)
+	}
+	// A member's own bucket may use the central key too (S3 takes a key of
+	// another account by ARN for SSE-KMS, UsingKMSEncryption.md).
+	own := root(o, memberA)
+	if _, err := own.s3.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("member-a-own")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := own.s3.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("member-a-own"), Key: aws.String("k"), Body: strings.NewReader("v"),
+		ServerSideEncryption: types.ServerSideEncryptionAwsKms, SSEKMSKeyId: aws.String(keyARN)}); err != nil {
+		t.Fatalf("SSE-KMS under another account's key in a member's bucket: %v", err)
+	}
 	// The plain reporter role's identity policy allows no KMS action.
 	if err := putReport(roles[memberA], memberA+"/sealed-2.json", sseKMS); apiCode(err) != "AccessDenied" {
 		t.Fatalf("no KMS identity permission = %v, want AccessDenied", err)

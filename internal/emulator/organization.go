@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
+	"github.com/s3rekey/s3rekey/internal/emulator/core"
 	"github.com/s3rekey/s3rekey/internal/emulator/iam"
 	"github.com/s3rekey/s3rekey/internal/emulator/kms"
 	"github.com/s3rekey/s3rekey/internal/emulator/organizations"
@@ -329,7 +330,7 @@ func (o *Organization) AWSConfig(accessKey, secret, token string) aws.Config {
 // AssumeRole session, with the identity policy that governs it and the
 // organization of its account.
 func (o *Organization) callerOf(r *http.Request) (iam.Caller, bool) {
-	scope, ok := parseScope(r)
+	scope, ok := core.ParseSigV4(r)
 	if !ok {
 		return iam.Caller{}, false
 	}

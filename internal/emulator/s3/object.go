@@ -137,7 +137,7 @@ func (s *Service) sealNew(b *bucket, req sseRequest, legacy bool, plaintext []by
 		var key *kms.Key
 		if keyID == "" {
 			key = s.kms.AWSManagedS3Key()
-		} else if k, ok := s.kms.Resolve(keyID); ok {
+		} else if k, ok := s.keyService(keyID).Resolve(keyID); ok {
 			key = k
 		} else {
 			return envelope{}, nil, "", core.Errorf(http.StatusBadRequest, "KMS.NotFoundException", "Invalid keyId "+keyID)
@@ -146,7 +146,7 @@ func (s *Service) sealNew(b *bucket, req sseRequest, legacy bool, plaintext []by
 			return envelope{}, nil, "", apiErr
 		}
 		env.kmsKeyARN, material = key.ARN, key.Material
-		s.kms.RecordUse(key.ARN, "GenerateDataKey")
+		s.keyService(key.ARN).RecordUse(key.ARN, "GenerateDataKey")
 		env.bucketKey = bucketKey && kind == sseKMS
 		if !env.bucketKey {
 			kmsOp = "GenerateDataKey"

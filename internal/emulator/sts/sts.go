@@ -134,12 +134,6 @@ func (s *Service) Session(accessKey string) (*Session, bool) {
 // expiration.
 func (s *Service) Expired(sess *Session) bool { return !s.now().Before(sess.Expiration) }
 
-// IsQuery recognizes an STS request: signed for sts.
-func IsQuery(r *http.Request) bool {
-	scope, ok := core.ParseSigV4(r)
-	return ok && scope.Service == "sts"
-}
-
 // ServeHTTP answers one query-protocol request.
 func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	requestID := core.NewUUID()
