@@ -292,3 +292,20 @@ func TestOrganizationAdminCountsPerAccount(t *testing.T) {
 		t.Fatalf("member A counted %d CreateBucket, want 1", got)
 	}
 }
+
+// A change to a role's identity policy applies to its sessions already
+// issued: permissions are evaluated at each request.
+func TestRolePolicyChangeReachesLiveSessions(t *testing.T) {
+	o := startOrg(t)
+	ctx := context.Background()
+	trust := reporterTrust(mgmtAccount)
+	role := putRole(t, o, memberA, "changing", trust, "")
+	session := assume(t, root(o, mgmtAccount), role)
+	if _, err := session.s3.ListBuckets(ctx, &s3.ListBucketsInput{}); err != nil {
+		t.Fatalf("before the change: %v", err)
+	}
+	putRole(t, o, memberA, "changing", trust, `{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"s3:*","Resource":"*"}]}`)
+	if _, err := session.s3.ListBuckets(ctx, &s3.ListBucketsInput{}); apiCode(err) != "AccessDenied" {
+		t.Fatalf("after denying s3:* = %v, want AccessDenied", err)
+	}
+}

@@ -336,7 +336,11 @@ func (o *Organization) callerOf(r *http.Request) (iam.Caller, bool) {
 	}
 	var c iam.Caller
 	if sess, ok := o.sts.Session(scope.AccessKey); ok {
-		c = iam.Caller{Account: sess.Role.Account, ARN: sess.ARN, RoleARN: sess.Role.ARN, UserID: sess.UserID, Policy: sess.Role.Policy}
+		role := sess.Role
+		if now, ok := o.sts.Role(role.ARN); ok {
+			role = now // a changed role policy applies to its live sessions
+		}
+		c = iam.Caller{Account: role.Account, ARN: sess.ARN, RoleARN: role.ARN, UserID: sess.UserID, Policy: role.Policy}
 	} else {
 		o.mu.RLock()
 		p, known := o.keys[scope.AccessKey]

@@ -122,6 +122,15 @@ func (s *Service) PutRole(account, name string, trust, policy []byte) (*Role, er
 	return role, nil
 }
 
+// Role is the role of an ARN as it is now: a session's permissions follow
+// changes to its role's policy.
+func (s *Service) Role(arn string) (*Role, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	r, ok := s.roles[arn]
+	return r, ok
+}
+
 // Session is the live session of an access key.
 func (s *Service) Session(accessKey string) (*Session, bool) {
 	s.mu.RLock()
