@@ -115,12 +115,9 @@ func runJobs(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		printJob(stdout, j)
 		return nil
 	}
-	list, err := store.List(ctx, *limit)
+	list, err := listJobs(ctx, store, *limit, *stalledAfter)
 	if err != nil {
 		return err
-	}
-	for _, j := range list {
-		markStalled(j, time.Now(), *stalledAfter)
 	}
 	if *asJSON {
 		if list == nil {
@@ -142,6 +139,20 @@ func runJobs(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	return showPauses(ctx, store.API, *table, stdout)
+}
+
+// listJobs reads what jobs lists of one deployment: its most recent jobs,
+// those with no progress for stalledAfter shown as stalled. The --org view
+// calls it for every account.
+func listJobs(ctx context.Context, store *jobs.Store, limit int, stalledAfter time.Duration) ([]*jobs.Job, error) {
+	list, err := store.List(ctx, limit)
+	if err != nil {
+		return nil, err
+	}
+	for _, j := range list {
+		markStalled(j, time.Now(), stalledAfter)
+	}
+	return list, nil
 }
 
 // progress is a job's average rate since it started and the time left at
