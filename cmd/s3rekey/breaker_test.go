@@ -35,8 +35,8 @@ func TestStatusJobsAndResume(t *testing.T) {
 	}
 	code, out, _ = c.cli(t, append(status, "--json")...)
 	var js struct {
-		Queues []pipeline.QueueDepth    `json:"queues"`
-		Paused []encrypt.Pause `json:"paused"`
+		Queues []pipeline.QueueDepth `json:"queues"`
+		Paused []encrypt.Pause       `json:"paused"`
 	}
 	if code != exitOK || json.Unmarshal([]byte(out), &js) != nil || len(js.Queues) != 4 || len(js.Paused) != 1 || js.Paused[0].Scope != scope {
 		t.Errorf("status --json: %d %s", code, out)
