@@ -23,11 +23,15 @@ queues: messages waiting, in flight (being processed) and delayed (retries
 waiting for their backoff). With the jobs table (--table, or
 S3REKEY_JOBS_TABLE), it also lists what the circuit breaker paused (a key,
 a bucket or everything), why and since when, and --json prints
-{"queues": [...], "paused": [...]}; s3rekey resume ends a pause.
+{"queues": [...], "paused": [...]}; s3rekey resume ends a pause. With
+--org, every account of the organization side by side (its queues and
+table from its deployment record), with totals and the accounts behind,
+failing or not deployed.
 
 Examples:
   s3rekey status --work-queue s3rekey-work --control-queue s3rekey-control
   s3rekey status --endpoint http://127.0.0.1:4566 --work-queue s3rekey-work --control-queue s3rekey-control --json
+  s3rekey status --org --regions us-east-1,eu-west-1
 `
 
 // deploymentStatus reads what status shows of one deployment: its queues' depths
@@ -51,8 +55,12 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	control := fs.String("control-queue", "", "control queue `NAME|URL`")
 	asJSON := fs.Bool("json", false, "print JSON")
 	table := fs.String("table", os.Getenv(jobs.EnvTable), "jobs `TABLE`: also list what the circuit breaker paused (default: $"+jobs.EnvTable+")")
+	org := addOrgFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if org.enabled {
+		return runStatusOrg(ctx, org, conn, *asJSON, stdout, stderr)
 	}
 	cfg, err := conn.load(ctx)
 	if err != nil {
