@@ -106,7 +106,7 @@ func showOrg[T orgview.Adder[T]](ctx context.Context, o *orgFlags, conn *awsFlag
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "ACCOUNT\tNAME\tREGION\tSTATE\t"+header)
 		for _, r := range view.Rows {
-			view := "-"
+			view := strings.Repeat("-\t", strings.Count(header, "\t")) + "-"
 			if r.View != nil {
 				view = cells(*r.View)
 			}
