@@ -4,9 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -313,5 +316,64 @@ func TestOrgViews(t *testing.T) {
 				t.Errorf("estate totals %+v, behind %+v: want %d managed, both accounts behind (EventBridge off)", ev.Totals, ev.Behind, managed)
 			}
 		})
+	}
+}
+
+// TestOrgExitStatus: a command line that cannot work is a usage error
+// (2); an organization that cannot be listed fails (1) with
+// Organizations' error, before any account is read.
+func TestOrgExitStatus(t *testing.T) {
+	var calls []string
+	var mu sync.Mutex
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		calls = append(calls, r.Header.Get("X-Amz-Target"))
+		mu.Unlock()
+		// Organizations' answer in an account that is not in an
+		// organization (awsJson1_1 error shape).
+		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+		w.Header().Set("X-Amzn-ErrorType", "AWSOrganizationsNotInUseException")
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprint(w, `{"__type":"AWSOrganizationsNotInUseException","Message":"Your account is not a member of an organization."}`)
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	t.Setenv("AWS_ACCESS_KEY_ID", "testing")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "testing")
+	t.Setenv("AWS_REGION", "us-east-1")
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(dir, "none"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "none"))
+	tests := []struct {
+		name     string
+		args     []string
+		wantCode int
+		wantErr  string
+	}{
+		{"jobs show is one account's", []string{"jobs", "show", "inv-0123456789ab", "--org"}, exitUsage, "without --org"},
+		{"no accounts at once", []string{"status", "--org", "--concurrency", "0"}, exitUsage, "--concurrency must be positive"},
+		{"estate needs its policy", []string{"estate", "--org"}, exitUsage, "--policy FILE is required"},
+		{"jobs, organization not listable", []string{"jobs", "--org"}, exitFailure, "AWSOrganizationsNotInUseException"},
+		{"status, organization not listable", []string{"status", "--org", "--json"}, exitFailure, "listing the organization's accounts"},
+		{"an OU not listable", []string{"jobs", "--org", "--ou", "ou-ab12-pilot"}, exitFailure, "listing the accounts of ou-ab12-pilot"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errOut syncBuffer
+			code := run(context.Background(), append([]string{tc.args[0], "--endpoint", srv.URL}, tc.args[1:]...), &out, &errOut)
+			if code != tc.wantCode || !strings.Contains(errOut.String(), tc.wantErr) {
+				t.Errorf("exit %d, stderr %q; want %d and %q", code, errOut.String(), tc.wantCode, tc.wantErr)
+			}
+			if out.String() != "" {
+				t.Errorf("stdout %q, want nothing", out.String())
+			}
+		})
+	}
+	for _, c := range calls {
+		if !strings.HasPrefix(c, "AWSOrganizationsV20161128.List") {
+			t.Errorf("called %q: nothing but the listing should be called when it fails", c)
+		}
+	}
+	if len(calls) == 0 {
+		t.Error("the organization was never asked")
 	}
 }
