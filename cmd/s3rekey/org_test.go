@@ -278,6 +278,23 @@ func TestOrgViews(t *testing.T) {
 				t.Errorf("failing = %+v, want %s with its failed job's reason", jv.Failing, failing)
 			}
 
+			// A second region: a row per account in each, none deployed
+			// there, the totals those of the first.
+			code, out, errOut = o.orgCLI(t, "jobs", "--json", "--regions", o.w.Cfg.Region+",eu-west-1")
+			if code != exitOK {
+				t.Fatalf("jobs --org --regions: exit %d: %s", code, errOut)
+			}
+			jv2 := decodeOrg[orgview.Jobs](t, out)
+			west := 0
+			for _, r := range jv2.Accounts {
+				if r.Region == "eu-west-1" && r.State == orgview.StateNotDeployed && strings.Contains(r.Reason, "eu-west-1") {
+					west++
+				}
+			}
+			if len(jv2.Accounts) != 6 || west != 3 || jv2.Totals.Jobs != jv.Totals.Jobs || jv2.Totals.Done != jv.Totals.Done || len(jv2.NotDeployed) != 4 {
+				t.Errorf("two regions: %d rows, %d not deployed in eu-west-1, totals %+v; want 6, 3, %+v", len(jv2.Accounts), west, jv2.Totals, jv.Totals)
+			}
+
 			code, out, errOut = o.orgCLI(t, "jobs")
 			if code != exitOK || !strings.Contains(out, "TOTAL") || !strings.Contains(out, "NOT DEPLOYED: 1") || !strings.Contains(out, "35/50") {
 				t.Errorf("jobs --org table: exit %d, %s\n%s", code, errOut, out)
