@@ -21,8 +21,10 @@ import (
 
 	"github.com/s3rekey/s3rekey/internal/deployment"
 	"github.com/s3rekey/s3rekey/internal/encrypt"
+	"github.com/s3rekey/s3rekey/internal/estate"
 	"github.com/s3rekey/s3rekey/internal/jobs"
 	"github.com/s3rekey/s3rekey/internal/pipeline"
+	"github.com/s3rekey/s3rekey/internal/policy"
 )
 
 // fakeOrg is an organization: accounts by parent, OUs by parent, served
@@ -364,5 +366,42 @@ func TestJSONShape(t *testing.T) {
 	b, _ = json.Marshal(v.Rows[0])
 	if strings.Contains(string(b), `"view"`) {
 		t.Errorf("row JSON = %s, want no view", b)
+	}
+}
+
+func TestSummarizeEstate(t *testing.T) {
+	rep := &estate.Report{Managed: 2, Enrolled: 1, Objects: 9, Bytes: 90, Cost: 0.5, Findings: []policy.Finding{{}}, Buckets: []estate.Bucket{
+		{Name: "on", Managed: true, EventBridge: true},
+		{Name: "off", Managed: true},
+		{Name: "unmanaged"},
+		{Name: "denied", Problems: []string{"GetBucketEncryption: AccessDenied"}},
+	}}
+	v, f := SummarizeEstate(rep)
+	if v.Buckets != 4 || v.Managed != 2 || v.Enrolled != 1 || v.Problems != 1 || v.Findings != 1 || v.Report != rep {
+		t.Errorf("estate %+v", v)
+	}
+	if strings.Join(f.Behind, ";") != "bucket off: managed, EventBridge off (new uploads not enforced)" ||
+		strings.Join(f.Failing, ";") != "bucket denied: GetBucketEncryption: AccessDenied" {
+		t.Errorf("finding %+v", f)
+	}
+	if sum := v.Add(v); sum.Managed != 4 || sum.Objects != 18 || sum.Cost != 1 || sum.Report != nil {
+		t.Errorf("sum %+v", sum)
+	}
+}
+
+func TestAttentionWrite(t *testing.T) {
+	a := Attention{Behind: []Flag{{Account: "1", Name: "a", Region: east, Reasons: []string{"x", "y"}}}, Failing: []Flag{},
+		NotDeployed: []Flag{{Account: "2", Name: "b", Region: west, Reasons: []string{"no record"}}}, Suspended: []Account{{ID: "5", Name: "old", State: "SUSPENDED"}}}
+	var b strings.Builder
+	if err := a.Write(&b); err != nil {
+		t.Fatal(err)
+	}
+	want := "\nBEHIND: 1\n  1 us-east-1 (a): x; y\n\nNOT DEPLOYED: 1\n  2 eu-west-1 (b): no record\n\nSKIPPED (suspended or closed): 1\n  5 (old): SUSPENDED\n"
+	if b.String() != want {
+		t.Errorf("Write =\n%q\nwant\n%q", b.String(), want)
+	}
+	b.Reset()
+	if err := (Attention{}).Write(&b); err != nil || b.String() != "" || (Attention{}).Any() {
+		t.Errorf("nothing to report: %q", b.String())
 	}
 }
