@@ -175,16 +175,23 @@ func (o *orgWorld) deploy(t *testing.T, account string, failed int, uploads []jo
 	}
 }
 
-// orgCLI runs the CLI as the management account, on the witness.
-func (o *orgWorld) orgCLI(t *testing.T, args ...string) (int, string, string) {
-	t.Helper()
+// managementEnv points the AWS environment at the witness's default
+// account (moto's, the organization's management account), nothing from
+// this machine's AWS configuration.
+func managementEnv(t *testing.T, region string) {
 	dir := t.TempDir()
 	t.Setenv("AWS_ACCESS_KEY_ID", "testing")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "testing")
-	t.Setenv("AWS_REGION", o.w.Cfg.Region)
+	t.Setenv("AWS_REGION", region)
 	t.Setenv("AWS_CONFIG_FILE", filepath.Join(dir, "none"))
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "none"))
 	t.Setenv("AWS_ENDPOINT_URL", "")
+}
+
+// orgCLI runs the CLI as the management account, on the witness.
+func (o *orgWorld) orgCLI(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	managementEnv(t, o.w.Cfg.Region)
 	var out, errOut syncBuffer
 	full := append([]string{args[0], "--endpoint", o.w.Endpoint, "--org", "--ou", o.ou}, args[1:]...)
 	code := run(context.Background(), full, &out, &errOut)
@@ -354,12 +361,7 @@ func TestOrgExitStatus(t *testing.T) {
 		fmt.Fprint(w, `{"__type":"AWSOrganizationsNotInUseException","Message":"Your account is not a member of an organization."}`)
 	}))
 	defer srv.Close()
-	dir := t.TempDir()
-	t.Setenv("AWS_ACCESS_KEY_ID", "testing")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "testing")
-	t.Setenv("AWS_REGION", "us-east-1")
-	t.Setenv("AWS_CONFIG_FILE", filepath.Join(dir, "none"))
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "none"))
+	managementEnv(t, "us-east-1")
 	tests := []struct {
 		name     string
 		args     []string
