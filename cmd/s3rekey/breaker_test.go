@@ -11,6 +11,7 @@ import (
 
 	"github.com/s3rekey/s3rekey/internal/demo"
 	"github.com/s3rekey/s3rekey/internal/encrypt"
+	"github.com/s3rekey/s3rekey/internal/pipeline"
 )
 
 // TestStatusJobsAndResume: what the circuit breaker paused shows in status
@@ -34,8 +35,8 @@ func TestStatusJobsAndResume(t *testing.T) {
 	}
 	code, out, _ = c.cli(t, append(status, "--json")...)
 	var js struct {
-		Queues []QueueDepth    `json:"queues"`
-		Paused []encrypt.Pause `json:"paused"`
+		Queues []pipeline.QueueDepth `json:"queues"`
+		Paused []encrypt.Pause       `json:"paused"`
 	}
 	if code != exitOK || json.Unmarshal([]byte(out), &js) != nil || len(js.Queues) != 4 || len(js.Paused) != 1 || js.Paused[0].Scope != scope {
 		t.Errorf("status --json: %d %s", code, out)

@@ -21,11 +21,15 @@ and bytes from its latest inventory report, the cost and time of bringing
 it onto its key at the policy's budgets, and its replication destinations
 with whether the policy governs them (UpdateObjectEncryption is not
 replicated). It changes nothing. Policy findings (a rule that governs no
-bucket) are listed after the table.
+bucket) are listed after the table. With --org, every account of the
+organization side by side (each resolving the policy's aliases to its own
+keys), with totals and the accounts behind (managed buckets whose new
+uploads are not enforced), failing or not deployed.
 
 Examples:
   s3rekey estate --policy policy.json --inventory-bucket s3rekey-inventory-abc123
   s3rekey estate --endpoint http://127.0.0.1:4566 --policy policy.json --json
+  s3rekey estate --org --ou ou-ab12-pilot --policy policy.json
 `
 
 func runEstate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -34,8 +38,12 @@ func runEstate(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	inventoryBucket := fs.String("inventory-bucket", "", "the stack's inventory `BUCKET` (output InventoryBucketName), for sizes and estimates")
 	account := fs.String("account", "", "expected bucket owner `ACCOUNT` id, sent on every bucket read")
 	asJSON := fs.Bool("json", false, "print JSON")
+	org := addOrgFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if org.enabled {
+		return runEstateOrg(ctx, org, conn, *policyPath, *asJSON, stdout, stderr)
 	}
 	pol, cfg, api, err := policyForBuckets(ctx, conn, *policyPath, true)
 	if err != nil {

@@ -21,6 +21,7 @@ import (
 )
 
 const jobsUsage = `s3rekey jobs [--table NAME] [--limit N] [--stalled-after D] [--json]
+s3rekey jobs --org [--ou OU] [--accounts IDS] [--regions REGIONS] [--json]
 s3rekey jobs show ID [--table NAME] [--json]
 s3rekey jobs cancel ID --reason "…" [--table NAME] [--json]
 
@@ -30,7 +31,9 @@ that cannot proceed is failed, with its reason; one with no progress for
 --stalled-after (default 20m) shows as stalled. cancel closes a job that
 will never finish: its report is written with what was done, and says it
 was cancelled and why. The table is the stack's jobs table (its name is in
-the stack's outputs), or S3REKEY_JOBS_TABLE.`
+the stack's outputs), or S3REKEY_JOBS_TABLE. With --org, every account of
+the organization side by side, with totals and the accounts behind,
+failing or not deployed (docs/operations.md, Organization view).`
 
 const reportUsage = `s3rekey report ID [--table NAME] [--out FILE] [--json]
 
@@ -90,11 +93,18 @@ func runJobs(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs, conn, table, asJSON := jobsFlagSet("jobs", jobsUsage, stderr)
 	limit := fs.Int("limit", 20, "jobs to list")
 	stalledAfter := fs.Duration("stalled-after", jobs.StallAfter, "show a planning or running job with no progress for this long as stalled")
+	org := addOrgFlags(fs)
 	if err := parseFlags(fs, rest); err != nil {
 		return err
 	}
 	if *stalledAfter <= 0 {
 		return usageError{errors.New("--stalled-after must be positive")}
+	}
+	if org.enabled {
+		if show {
+			return usageError{errors.New("jobs show reads one account: run it without --org")}
+		}
+		return runJobsOrg(ctx, org, conn, *limit, *stalledAfter, *asJSON, stdout, stderr)
 	}
 	if show && id == "" {
 		return usageError{errors.New("jobs show needs a job ID")}
@@ -115,12 +125,9 @@ func runJobs(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		printJob(stdout, j)
 		return nil
 	}
-	list, err := store.List(ctx, *limit)
+	list, err := listJobs(ctx, store, *limit, *stalledAfter)
 	if err != nil {
 		return err
-	}
-	for _, j := range list {
-		markStalled(j, time.Now(), *stalledAfter)
 	}
 	if *asJSON {
 		if list == nil {
@@ -142,6 +149,20 @@ func runJobs(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	return showPauses(ctx, store.API, *table, stdout)
+}
+
+// listJobs reads what jobs lists of one deployment: its most recent jobs,
+// those with no progress for stalledAfter shown as stalled. The --org view
+// calls it for every account.
+func listJobs(ctx context.Context, store *jobs.Store, limit int, stalledAfter time.Duration) ([]*jobs.Job, error) {
+	list, err := store.List(ctx, limit)
+	if err != nil {
+		return nil, err
+	}
+	for _, j := range list {
+		markStalled(j, time.Now(), stalledAfter)
+	}
+	return list, nil
 }
 
 // progress is a job's average rate since it started and the time left at

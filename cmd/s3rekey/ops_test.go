@@ -148,7 +148,7 @@ func TestStatusAndRedrive(t *testing.T) {
 		}
 	}
 	code, out, errOut := c.cli(t, "status", "--work-queue", "s3rekey-work", "--control-queue", "s3rekey-control", "--json")
-	var depths []QueueDepth
+	var depths []pipeline.QueueDepth
 	if code != exitOK || json.Unmarshal([]byte(out), &depths) != nil || len(depths) != 4 || depths[1].Name != "work DLQ" || depths[1].Waiting != 3 {
 		t.Fatalf("status exit %d: %s %s", code, out, errOut)
 	}

@@ -75,7 +75,7 @@ func runRedrive(ctx context.Context, args []string, stdout, stderr io.Writer) (e
 	if dlqURL == "" {
 		return fmt.Errorf("queue %s has no dead-letter queue", url)
 	}
-	d, err := queueDepth(ctx, sqsc, "dlq", dlqURL)
+	d, err := pipeline.Depth(ctx, sqsc, "dlq", dlqURL)
 	if err != nil {
 		return err
 	}

@@ -6,16 +6,14 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"text/tabwriter"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/s3rekey/s3rekey/internal/encrypt"
 	"github.com/s3rekey/s3rekey/internal/jobs"
+	"github.com/s3rekey/s3rekey/internal/pipeline"
 )
 
 const statusUsage = `Usage: s3rekey status --work-queue Q --control-queue Q [flags]
@@ -25,31 +23,30 @@ queues: messages waiting, in flight (being processed) and delayed (retries
 waiting for their backoff). With the jobs table (--table, or
 S3REKEY_JOBS_TABLE), it also lists what the circuit breaker paused (a key,
 a bucket or everything), why and since when, and --json prints
-{"queues": [...], "paused": [...]}; s3rekey resume ends a pause.
+{"queues": [...], "paused": [...]}; s3rekey resume ends a pause. With
+--org, every account of the organization side by side (its queues and
+table from its deployment record), with totals and the accounts behind,
+failing or not deployed.
 
 Examples:
   s3rekey status --work-queue s3rekey-work --control-queue s3rekey-control
   s3rekey status --endpoint http://127.0.0.1:4566 --work-queue s3rekey-work --control-queue s3rekey-control --json
+  s3rekey status --org --regions us-east-1,eu-west-1
 `
 
-// QueueDepth is one queue's message counts.
-type QueueDepth struct {
-	Name     string `json:"name"`
-	URL      string `json:"url"`
-	Waiting  int64  `json:"waiting"`
-	InFlight int64  `json:"inFlight"`
-	Delayed  int64  `json:"delayed"`
-}
-
-func queueDepth(ctx context.Context, api *sqs.Client, name, url string) (QueueDepth, error) {
-	out, err := api.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url), AttributeNames: []sqstypes.QueueAttributeName{
-		"ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible", "ApproximateNumberOfMessagesDelayed"}})
+// deploymentStatus reads what status shows of one deployment: its queues' depths
+// and, with a jobs table, what the circuit breaker paused. The --org view
+// calls it for every account.
+func deploymentStatus(ctx context.Context, db encrypt.PauseTableAPI, api pipeline.QueueAttributesAPI, table string, q pipeline.Queues) ([]pipeline.QueueDepth, []encrypt.Pause, error) {
+	paused, err := pausesOf(ctx, db, table)
 	if err != nil {
-		return QueueDepth{}, fmt.Errorf("%s: %w", url, err)
+		return nil, nil, fmt.Errorf("reading the pauses: %w", err)
 	}
-	n := func(k string) int64 { v, _ := strconv.ParseInt(out.Attributes[k], 10, 64); return v }
-	return QueueDepth{Name: name, URL: url, Waiting: n("ApproximateNumberOfMessages"),
-		InFlight: n("ApproximateNumberOfMessagesNotVisible"), Delayed: n("ApproximateNumberOfMessagesDelayed")}, nil
+	depths, err := pipeline.Depths(ctx, api, q)
+	if err != nil {
+		return nil, nil, err
+	}
+	return depths, paused, nil
 }
 
 func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -58,29 +55,25 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	control := fs.String("control-queue", "", "control queue `NAME|URL`")
 	asJSON := fs.Bool("json", false, "print JSON")
 	table := fs.String("table", os.Getenv(jobs.EnvTable), "jobs `TABLE`: also list what the circuit breaker paused (default: $"+jobs.EnvTable+")")
+	org := addOrgFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if org.enabled {
+		return runStatusOrg(ctx, org, conn, *asJSON, stdout, stderr)
 	}
 	cfg, err := conn.load(ctx)
 	if err != nil {
 		return err
-	}
-	paused, err := pausesOf(ctx, dynamodb.NewFromConfig(cfg), *table)
-	if err != nil {
-		return fmt.Errorf("reading the pauses: %w", err)
 	}
 	sqsc := sqs.NewFromConfig(cfg)
 	q, err := queuesFor(ctx, sqsc, *work, *control)
 	if err != nil {
 		return err
 	}
-	var depths []QueueDepth
-	for _, x := range []struct{ name, url string }{{"work", q.Work}, {"work DLQ", q.WorkDLQ}, {"control", q.Control}, {"control DLQ", q.ControlDLQ}} {
-		d, err := queueDepth(ctx, sqsc, x.name, x.url)
-		if err != nil {
-			return err
-		}
-		depths = append(depths, d)
+	depths, paused, err := deploymentStatus(ctx, dynamodb.NewFromConfig(cfg), sqsc, *table, q)
+	if err != nil {
+		return err
 	}
 	if *asJSON && *table != "" {
 		return json.NewEncoder(stdout).Encode(map[string]any{"queues": depths, "paused": append([]encrypt.Pause{}, paused...)})
