@@ -30,12 +30,7 @@ import (
 func TestExcludedPrefixRefusedByIAM(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	emu, err := emulator.Start(ctx, emulator.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer emu.Close()
-	admin := clientConfig(emu.AWSConfig())
+	emu, admin := startEmulator(ctx, t)
 	kmsc, s3c, sqsc := kms.NewFromConfig(admin), s3.NewFromConfig(admin, emulator.PathStyle), sqs.NewFromConfig(admin)
 	key, err := kmsc.CreateKey(ctx, &kms.CreateKeyInput{})
 	if err != nil {
@@ -50,17 +45,7 @@ func TestExcludedPrefixRefusedByIAM(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var q pipeline.Queues
-	for _, x := range []struct {
-		url  *string
-		name string
-	}{{&q.Work, "ex-work"}, {&q.WorkDLQ, "ex-work-dlq"}, {&q.Control, "ex-control"}, {&q.ControlDLQ, "ex-control-dlq"}} {
-		out, err := sqsc.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(x.name)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		*x.url = aws.ToString(out.QueueUrl)
-	}
+	q := createQueues(ctx, t, sqsc, "ex")
 	pol, err := policy.Parse([]byte(`{"buckets":{"ex-data":{"kmsKeyArn":"` + target + `","bucketKeyEnabled":true,"excludePrefixes":["private/"]}}}`))
 	if err != nil {
 		t.Fatal(err)
@@ -124,4 +109,33 @@ func TestExcludedPrefixRefusedByIAM(t *testing.T) {
 			t.Errorf("call %d on the excluded object without the Deny: %v, want it allowed (the Deny is what refuses it)", i, err)
 		}
 	}
+}
+
+// createQueues creates a deployment's four queues, named after prefix.
+func createQueues(ctx context.Context, t *testing.T, sqsc *sqs.Client, prefix string) pipeline.Queues {
+	t.Helper()
+	var q pipeline.Queues
+	for _, x := range []struct {
+		url  *string
+		name string
+	}{{&q.Work, "-work"}, {&q.WorkDLQ, "-work-dlq"}, {&q.Control, "-control"}, {&q.ControlDLQ, "-control-dlq"}} {
+		out, err := sqsc.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(prefix + x.name)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		*x.url = aws.ToString(out.QueueUrl)
+	}
+	return q
+}
+
+// startEmulator starts an emulator for the test and returns it with the
+// administrator's configuration (no policy bound).
+func startEmulator(ctx context.Context, t *testing.T) (*emulator.Emulator, aws.Config) {
+	t.Helper()
+	emu, err := emulator.Start(ctx, emulator.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = emu.Close() })
+	return emu, clientConfig(emu.AWSConfig())
 }
