@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"path"
 	"sort"
 	"strings"
 )
@@ -85,14 +86,30 @@ func objectPatterns(units []scopeUnit, accountWide bool) []string {
 	var out []string
 	for n, list := range prefixes {
 		for _, pfx := range minimalPrefixes(list) {
-			if n != "*" && coveredBy(prefixes["*"], pfx) {
-				continue
+			if !coveredByPattern(prefixes, n, pfx) {
+				out = append(out, n+"/"+pfx+"*")
 			}
-			out = append(out, n+"/"+pfx+"*")
 		}
 	}
 	sort.Strings(out)
 	return out
+}
+
+// coveredByPattern reports that another bucket pattern's grant covers
+// name/pfx: "*" covers every name, and a pattern an exact name it matches.
+func coveredByPattern(prefixes map[string][]string, name, pfx string) bool {
+	for m, list := range prefixes {
+		if m == name || !strings.ContainsAny(m, "*?") || !coveredBy(list, pfx) {
+			continue
+		}
+		if m == "*" {
+			return true
+		}
+		if ok, _ := path.Match(m, name); ok && !strings.ContainsAny(name, "*?") {
+			return true
+		}
+	}
+	return false
 }
 
 // literalPart is a prefix up to its first character IAM would read as a
