@@ -86,6 +86,9 @@ func bucketARN(name string) string { return "arn:" + *awscdk.Aws_PARTITION() + "
 func grant(fn awslambda.Function, stmts []permissions.Statement) {
 	for _, st := range stmts {
 		props := &awsiam.PolicyStatementProps{Sid: jsii.String(st.Sid), Actions: jsii.Strings(st.Actions...), Resources: jsii.Strings(st.Resources...)}
+		if st.Effect == permissions.EffectDeny {
+			props.Effect = awsiam.Effect_DENY
+		}
 		if len(st.Condition) > 0 {
 			conds := map[string]any{}
 			for op, kv := range st.Condition {

@@ -186,3 +186,105 @@ func TestDocLinksResolve(t *testing.T) {
 		t.Fatalf("found only %d links: the reader is broken", links)
 	}
 }
+
+// securityTables reads docs/security.md's statement tables: for each role
+// heading (**encrypt**, **planner**, **enroll**), the Sids the first column
+// of the table under it names.
+func securityTables(t *testing.T) map[string]map[string]bool {
+	t.Helper()
+	out := map[string]map[string]bool{}
+	sid := regexp.MustCompile("`([A-Z][A-Za-z0-9]+)`")
+	role := ""
+	for _, line := range strings.Split(readDoc(t, "security.md"), "\n") {
+		switch {
+		case strings.HasPrefix(line, "**") && strings.HasSuffix(line, "**") && !strings.Contains(line[2:len(line)-2], "*"):
+			role = strings.Trim(line, "*")
+		case role != "" && strings.HasPrefix(line, "| statement |"):
+			out[role] = map[string]bool{}
+		case role != "" && out[role] != nil && strings.HasPrefix(line, "| `"):
+			first, _, _ := strings.Cut(strings.TrimPrefix(line, "| "), " |")
+			for _, m := range sid.FindAllStringSubmatch(first, -1) {
+				out[role][m[1]] = true
+			}
+		case !strings.HasPrefix(line, "|"):
+			if out[role] != nil {
+				role = ""
+			}
+		}
+	}
+	return out
+}
+
+// TestSecurityDocsMatchTheTemplate: the statements docs/security.md's
+// tables give each role are the ones the template's roles carry, both
+// ways, over configurations that between them render every statement
+// (the example; a tag rule that copies, with excluded prefixes and keys
+// trusted by tag). The queue and key policies' own Sids are named there
+// too.
+func TestSecurityDocsMatchTheTemplate(t *testing.T) {
+	docs := securityTables(t)
+	if len(docs) != 3 {
+		t.Fatalf("found tables for %v, want encrypt, planner and enroll", docs)
+	}
+	template := map[string]map[string]bool{"encrypt": {}, "planner": {}, "enroll": {}}
+	own := map[string]bool{}
+	for _, cfg := range []*Config{exampleConfig(t), configWith(t, func(c map[string]any) {
+		c["rules"] = []any{map[string]any{"name": "tagged", "select": map[string]any{"tags": map[string]string{"team": "a"}},
+			"settings": map[string]any{"kmsKeyArn": "alias/team-a", "excludePrefixes": []string{"tmp/"},
+				"unsupportedSources": map[string]string{"notEncrypted": "copy"}}}}
+		c["trustedKeys"] = map[string]any{"tag": map[string]string{"key": "s3rekey", "value": "target"}}
+	})} {
+		tmpl, _ := synth(t, cfg)
+		for _, p := range resourcesOf(tmpl, "AWS::IAM::Policy") {
+			for role := range template {
+				if !strings.Contains(js(p["Roles"]), strings.ToUpper(role[:1])+role[1:]+"ServiceRole") {
+					continue
+				}
+				for _, st := range asList(p["PolicyDocument"].(map[string]any)["Statement"]) {
+					if sid, ok := st.(map[string]any)["Sid"].(string); ok {
+						template[role][sid] = true
+					}
+				}
+			}
+		}
+		for _, typ := range []string{"AWS::SQS::QueuePolicy", "AWS::KMS::Key", "AWS::S3::BucketPolicy"} {
+			for _, p := range resourcesOf(tmpl, typ) {
+				doc, _ := p["PolicyDocument"].(map[string]any)
+				if typ == "AWS::KMS::Key" {
+					doc, _ = p["KeyPolicy"].(map[string]any)
+				}
+				for _, st := range asList(doc["Statement"]) {
+					// CDK names the statements it adds for EventBridge targets
+					// after the rule's construct path.
+					if sid, ok := st.(map[string]any)["Sid"].(string); ok && !strings.HasPrefix(sid, "AllowEventRule") {
+						own[sid] = true
+					}
+				}
+			}
+		}
+	}
+	for role, sids := range template {
+		if len(sids) < 3 {
+			t.Fatalf("%s: only %v in the template: the reader is broken", role, sids)
+		}
+		for sid := range sids {
+			if !docs[role][sid] {
+				t.Errorf("the template's %s role has statement %s, which docs/security.md's %s table does not give", role, sid, role)
+			}
+		}
+		for sid := range docs[role] {
+			if !sids[sid] {
+				t.Errorf("docs/security.md's %s table gives statement %s, which the template's %s role does not have", role, sid, role)
+			}
+		}
+	}
+	doc := readDoc(t, "security.md")
+	if len(own) < 5 {
+		t.Fatalf("only %v in the resource policies: the reader is broken", own)
+	}
+	for sid := range own {
+		if !strings.Contains(doc, "`"+sid+"`") {
+			t.Errorf("docs/security.md does not name the resource policy statement %s", sid)
+		}
+	}
+}

@@ -381,7 +381,8 @@ func TestS3RekeyStack(t *testing.T) {
 		// the source the end-to-end tests bind in the emulator, plus what
 		// CDK's SQS event source adds for Lambda's poller.
 		res := permissions.Resources{Partition: "aws", Region: "r", Account: "a", ManagedBuckets: []string{"b"}, TargetKeyARNs: []string{"k"},
-			TargetKeyAliases: []string{"alias/s3rekey/buckets-example-archive"}, CopyBuckets: []string{"example-archive"}, JobsTableARN: "t", ReportObjectsARN: "o", ReportKeyARN: "k"}
+			TargetKeyAliases: []string{"alias/s3rekey/buckets-example-archive"}, CopyBuckets: []string{"example-archive"}, JobsTableARN: "t", ReportObjectsARN: "o", ReportKeyARN: "k",
+			ExcludedObjects: []string{"example-customer-uploads/logs/*"}}
 		for role, want := range map[string][]permissions.Statement{"EncryptServiceRole": permissions.Encrypt(res), "PlannerServiceRole": permissions.Planner(res),
 			"EnrollServiceRole": permissions.Enroll(res)} {
 			var doc struct {

@@ -372,12 +372,7 @@ func TestEveryPermissionIsNeeded(t *testing.T) {
 func TestKeyRotationByAlias(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	emu, err := emulator.Start(ctx, emulator.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer emu.Close()
-	admin := clientConfig(emu.AWSConfig())
+	emu, admin := startEmulator(ctx, t)
 	kmsc, s3c, sqsc := kms.NewFromConfig(admin), s3.NewFromConfig(admin, emulator.PathStyle), sqs.NewFromConfig(admin)
 	key := func() string {
 		out, err := kmsc.CreateKey(ctx, &kms.CreateKeyInput{})
@@ -402,17 +397,7 @@ func TestKeyRotationByAlias(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var q pipeline.Queues
-	for _, x := range []struct {
-		url  *string
-		name string
-	}{{&q.Work, "rot-work"}, {&q.WorkDLQ, "rot-work-dlq"}, {&q.Control, "rot-control"}, {&q.ControlDLQ, "rot-control-dlq"}} {
-		out, err := sqsc.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(x.name)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		*x.url = aws.ToString(out.QueueUrl)
-	}
+	q := createQueues(ctx, t, sqsc, "rot")
 	pol, err := policy.Parse([]byte(`{"buckets":{"rot-data":{"kmsKeyArn":"alias/app-data","bucketKeyEnabled":true}}}`))
 	if err != nil {
 		t.Fatal(err)

@@ -13,9 +13,12 @@ import (
 	"slices"
 )
 
-// Statement is one Allow statement of an identity policy.
+// Statement is one statement of an identity policy: an Allow, or with
+// Effect Deny an explicit Deny, which wins over any Allow (IAM User Guide,
+// reference_policies_evaluation-logic.md).
 type Statement struct {
 	Sid       string
+	Effect    string // "" is Allow
 	Actions   []string
 	Resources []string
 	// Condition: operator → condition key → values.
@@ -32,6 +35,15 @@ type Resources struct {
 	// are too many for IAM's policy size limits).
 	ManagedBuckets     []string
 	AccountWideBuckets bool
+	// ObjectsInScope are the objects the policy's prefixes put in scope,
+	// and CopyObjectsInScope those of the settings that copy, as IAM
+	// patterns over "bucket/key" (policy.ObjectScope); empty: every object
+	// of ManagedBuckets (CopyBuckets).
+	ObjectsInScope, CopyObjectsInScope []string
+	// ExcludedObjects ("bucket/prefix*") are explicitly denied the encrypt
+	// function's object actions: excluded prefixes of exactly named
+	// buckets.
+	ExcludedObjects []string
 	// CopyBuckets are the managed buckets opted in to copy in place (names
 	// or patterns), or with AccountWideCopies every bucket of the account.
 	CopyBuckets       []string
@@ -80,6 +92,22 @@ func (r Resources) inAccount(accountWide bool) map[string]map[string][]string {
 	return map[string]map[string][]string{"StringEquals": {"aws:ResourceAccount": {r.Account}}}
 }
 
+// objectARNs are the managed objects in scope.
+func (r Resources) objectARNs() []string {
+	if len(r.ObjectsInScope) == 0 {
+		return r.bucketARNs("/*")
+	}
+	return r.arns(r.ObjectsInScope, "")
+}
+
+// copyObjectARNs are the objects in scope of the settings that copy.
+func (r Resources) copyObjectARNs() []string {
+	if len(r.CopyObjectsInScope) == 0 {
+		return r.copyARNs("/*")
+	}
+	return r.arns(r.CopyObjectsInScope, "")
+}
+
 func (r Resources) arns(buckets []string, suffix string) []string {
 	out := make([]string, len(buckets))
 	for i, b := range buckets {
@@ -112,9 +140,9 @@ func Encrypt(r Resources) []Statement {
 		// the Object Lock headers it shows only with the two lock reads
 		// (HeadObject, Permissions). The function never reads object data.
 		{Sid: "ReadObjectState", Actions: []string{"s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectRetention", "s3:GetObjectLegalHold"},
-			Resources: r.bucketARNs("/*"), Condition: r.inAccount(r.AccountWideBuckets)},
+			Resources: r.objectARNs(), Condition: r.inAccount(r.AccountWideBuckets)},
 		// UpdateObjectEncryption, Permissions.
-		{Sid: "UpdateObjectEncryption", Actions: []string{"s3:PutObject", "s3:UpdateObjectEncryption"}, Resources: r.bucketARNs("/*"),
+		{Sid: "UpdateObjectEncryption", Actions: []string{"s3:PutObject", "s3:UpdateObjectEncryption"}, Resources: r.objectARNs(),
 			Condition: r.inAccount(r.AccountWideBuckets)},
 		// Without s3:ListBucket, HeadObject of a deleted object answers 403,
 		// and a deleted object would be dead-lettered as access denied.
@@ -153,11 +181,14 @@ func Encrypt(r Resources) []Statement {
 			// with any is skipped) and aborts on failure.
 			Statement{Sid: "CopyInPlace", Actions: []string{"s3:GetObjectTagging", "s3:PutObjectTagging", "s3:AbortMultipartUpload",
 				"s3:GetObjectAnnotation", "s3:PutObjectAnnotation", "s3:ListObjectAnnotations"},
-				Resources: r.copyARNs("/*"), Condition: r.inAccount(r.AccountWideCopies)},
+				Resources: r.copyObjectARNs(), Condition: r.inAccount(r.AccountWideCopies)},
 			// A copy drops ACL grants: copies go only to buckets whose
 			// Object Ownership says ACLs are disabled.
 			Statement{Sid: "CopyOnlyWithoutACLs", Actions: []string{"s3:GetBucketOwnershipControls"}, Resources: r.copyARNs(""),
 				Condition: r.inAccount(r.AccountWideCopies)})
+	}
+	if deny, ok := r.denyExcluded(out); ok {
+		out = append(out, deny)
 	}
 	out = append(out, source,
 		Statement{Sid: "RetryAndDeadLetter", Actions: []string{"sqs:SendMessage"}, Resources: []string{r.WorkQueueARN, r.WorkDLQARN}},
@@ -269,7 +300,11 @@ func PolicyDocument(stmts []Statement) []byte {
 		Statement []jsonStatement `json:"Statement"`
 	}{Version: "2012-10-17"}
 	for _, st := range stmts {
-		doc.Statement = append(doc.Statement, jsonStatement{st.Sid, "Allow", st.Actions, st.Resources, st.Condition})
+		effect := st.Effect
+		if effect == "" {
+			effect = "Allow"
+		}
+		doc.Statement = append(doc.Statement, jsonStatement{st.Sid, effect, st.Actions, st.Resources, st.Condition})
 	}
 	b, _ := json.Marshal(doc) // strings and maps of strings always marshal
 	return b

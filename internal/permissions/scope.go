@@ -40,4 +40,37 @@ func (r *Resources) FromPolicy(p *policy.Policy) {
 		// any key of the account, used through S3 of the region only.
 		r.TargetKeyARNs = []string{r.anyKey()}
 	}
+	r.scopeObjects(p)
+}
+
+// RolePolicyLimit is IAM's quota on a role's inline policies together, in
+// characters, whitespace not counted (IAM User Guide,
+// reference_iam-quotas.md); the stack renders each role's statements into
+// one inline policy.
+const RolePolicyLimit = 10240
+
+// tokenMargin is what the encrypt role's policy keeps free of the limit
+// for the ARNs the stack knows only as short CloudFormation tokens when
+// it measures (queues, table, report location and key).
+const tokenMargin = 1024
+
+// scopeObjects narrows the object grants to the policy's prefixes, with the
+// Deny on excluded prefixes, as far as the encrypt role's policy stays
+// within RolePolicyLimit: what does not fit falls back, the Deny's list
+// or the prefixes (every object of the managed buckets, as the bucket
+// grants), whichever lets the other stay, then both.
+func (r *Resources) scopeObjects(p *policy.Policy) {
+	scope := p.ObjectScope(r.AccountWideBuckets, r.AccountWideCopies)
+	for _, try := range []struct{ prefixes, deny bool }{{true, true}, {false, true}, {true, false}, {false, false}} {
+		r.ObjectsInScope, r.CopyObjectsInScope, r.ExcludedObjects = nil, nil, nil
+		if try.prefixes {
+			r.ObjectsInScope, r.CopyObjectsInScope = scope.Objects, scope.Copies
+		}
+		if try.deny {
+			r.ExcludedObjects = scope.Excluded
+		}
+		if len(PolicyDocument(Encrypt(*r))) <= RolePolicyLimit-tokenMargin {
+			return
+		}
+	}
 }
