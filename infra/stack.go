@@ -270,12 +270,18 @@ func (s *S3RekeyStack) monitoring(cfg *Config) {
 	const deadLetters = "s3rekey: messages in a dead-letter queue need a person (s3rekey status, s3rekey redrive)"
 	const backlog = "s3rekey: the oldest message waits too long (consumer stopped or throttled)"
 	alarm("WorkDeadLetters", deadLetters, s.WorkDLQ.MetricApproximateNumberOfMessagesVisible(every5min), 1, 1)
+	alarm("UploadsDeadLetters", deadLetters, s.UploadsDLQ.MetricApproximateNumberOfMessagesVisible(every5min), 1, 1)
 	alarm("ControlDeadLetters", deadLetters, s.ControlDLQ.MetricApproximateNumberOfMessagesVisible(every5min), 1, 1)
 	alarm("EnrollDeadLetters", "s3rekey: bucket events the enroll function did not receive (the next sweep enrolls their buckets; see docs/operations.md)",
 		s.EnrollDLQ.MetricApproximateNumberOfMessagesVisible(every5min), 1, 1)
-	oldest := float64(cfg.AlarmOldestMessageSeconds)
-	alarm("WorkBacklog", backlog, s.WorkQueue.MetricApproximateAgeOfOldestMessage(every5min), oldest, 3)
-	alarm("ControlBacklog", backlog, s.ControlQueue.MetricApproximateAgeOfOldestMessage(every5min), oldest, 3)
+	// Enforcement lag: the age of the oldest upload not yet handled. The
+	// uploads queue holds nothing but uploads, so the alarm means one
+	// thing, whatever backfill runs.
+	everyMinute := &awscloudwatch.MetricOptions{Period: awscdk.Duration_Minutes(jsii.Number(1)), Statistic: jsii.String("Maximum")}
+	alarm("EnforcementLag", "s3rekey: uploads wait longer than alarmEnforcementLagSeconds to be enforced (encrypt not consuming the uploads queue, or throttled)",
+		s.UploadsQueue.MetricApproximateAgeOfOldestMessage(everyMinute), float64(cfg.AlarmEnforcementLagSeconds), 3)
+	alarm("ControlBacklog", backlog, s.ControlQueue.MetricApproximateAgeOfOldestMessage(every5min), float64(cfg.AlarmOldestMessageSeconds), 3)
+	s.backfillStalled(cfg)
 	var outcomeMetrics []awscloudwatch.IMetric
 	for _, o := range outcomes {
 		outcomeMetrics = append(outcomeMetrics, awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
@@ -290,7 +296,8 @@ func (s *S3RekeyStack) monitoring(cfg *Config) {
 		Widgets: &[]*[]awscloudwatch.IWidget{{
 			awscloudwatch.NewGraphWidget(&awscloudwatch.GraphWidgetProps{Title: jsii.String("Objects by outcome"), Left: &outcomeMetrics, Width: jsii.Number(12)}),
 			awscloudwatch.NewGraphWidget(&awscloudwatch.GraphWidgetProps{Title: jsii.String("Queue depth"), Width: jsii.Number(12), Left: &[]awscloudwatch.IMetric{
-				depth(s.WorkQueue, "work"), depth(s.ControlQueue, "control"), depth(s.WorkDLQ, "work DLQ"), depth(s.ControlDLQ, "control DLQ")}}),
-		}},
+				depth(s.WorkQueue, "work"), depth(s.UploadsQueue, "uploads"), depth(s.ControlQueue, "control"),
+				depth(s.WorkDLQ, "work DLQ"), depth(s.UploadsDLQ, "uploads DLQ"), depth(s.ControlDLQ, "control DLQ")}}),
+		}, s.progressWidgets()},
 	})
 }
