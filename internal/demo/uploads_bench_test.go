@@ -222,8 +222,8 @@ func (p *productionKMS) end() {
 // data bucket's budget is B = 200 objects a second, the KMS budget 200
 // requests a second (one per object: no bucket key on the target) under a
 // KMS quota of 500 beside production calling KMS at 150 a second; the
-// backfill's tasks are of 1 KiB (about 25 objects), a work queue of a
-// thousand messages. Uploads
+// backfill's tasks are of 8 KiB (about 200 objects), as in the quota
+// benchmarks. Uploads
 // arrive at 10 a second: 150 of them with no backfill, then 250 while a
 // backfill of 25,000 objects (125 × B) runs at its budget. It reports p50
 // and p99 of both, their ratio, the backfill's rate against B while the
@@ -233,7 +233,7 @@ func (p *productionKMS) end() {
 func BenchmarkEnforcementUnderBackfill(b *testing.B) {
 	const objects, budget, kmsBudget, kmsQuota, production, uploadRate = 25000, 200.0, 200.0, 500.0, 150.0, 10.0
 	for range b.N {
-		w := startUploadsWorld(b, objects, 1<<10, budget, kmsBudget, emulator.Quotas{KMSPerSecond: kmsQuota})
+		w := startUploadsWorld(b, objects, 8<<10, budget, kmsBudget, emulator.Quotas{KMSPerSecond: kmsQuota})
 		prod := startProductionKMS(w, production)
 		time.Sleep(time.Second) // production is running first
 		b.StartTimer()
