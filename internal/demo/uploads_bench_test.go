@@ -236,13 +236,16 @@ func BenchmarkEnforcementUnderBackfill(b *testing.B) {
 		w := startUploadsWorld(b, objects, 8<<10, budget, kmsBudget, emulator.Quotas{KMSPerSecond: kmsQuota})
 		prod := startProductionKMS(w, production)
 		time.Sleep(time.Second) // production is running first
+		// Warm-up, not measured: the uploads environment's first heartbeat
+		// and connections.
+		w.uploadAtRate(b, 20, uploadRate)
 		b.StartTimer()
 		alone := w.uploadAtRate(b, 150, uploadRate)
 		w.startBackfill(b)
 		updatesBefore, began := w.emu.CountOf("s3", "UpdateObjectEncryption", DataBucket), time.Now()
 		// The objects not yet updated when the uploads start: every update
 		// so far is one of the uploads' or one of the backfill's.
-		backlog := objects - (int(updatesBefore) - len(alone))
+		backlog := objects - (int(updatesBefore) - int(w.uploaded.Load()))
 		during := w.uploadAtRate(b, 250, uploadRate)
 		elapsed := time.Since(began).Seconds()
 		updates := w.emu.CountOf("s3", "UpdateObjectEncryption", DataBucket) - updatesBefore
