@@ -175,8 +175,11 @@ type productionKMS struct {
 	wg               sync.WaitGroup
 }
 
-func startProductionKMS(w *uploadsWorld, rate float64) *productionKMS {
-	prod := kms.NewFromConfig(clientConfig(w.emu.AWSConfig()), func(o *kms.Options) { o.Retryer = aws.NopRetryer{} })
+// startProductionKMS starts production's requests (Encrypt under key),
+// from a pool so that a slow answer does not slow the rate; bounded by end
+// and by ten minutes.
+func startProductionKMS(emu *emulator.Emulator, key string, rate float64) *productionKMS {
+	prod := kms.NewFromConfig(clientConfig(emu.AWSConfig()), func(o *kms.Options) { o.Retryer = aws.NopRetryer{} })
 	p := &productionKMS{stop: make(chan struct{})}
 	work := make(chan struct{}, 64)
 	for range 16 {
@@ -185,7 +188,7 @@ func startProductionKMS(w *uploadsWorld, rate float64) *productionKMS {
 			defer p.wg.Done()
 			for range work {
 				p.calls.Add(1)
-				if _, err := prod.Encrypt(context.Background(), &kms.EncryptInput{KeyId: aws.String(w.d.target), Plaintext: []byte("production")}); err != nil {
+				if _, err := prod.Encrypt(context.Background(), &kms.EncryptInput{KeyId: aws.String(key), Plaintext: []byte("production")}); err != nil {
 					p.throttled.Add(1)
 				}
 			}
@@ -212,6 +215,7 @@ func startProductionKMS(w *uploadsWorld, rate float64) *productionKMS {
 	return p
 }
 
+// end stops production's requests and waits for those in flight.
 func (p *productionKMS) end() {
 	close(p.stop)
 	p.wg.Wait()
@@ -234,7 +238,7 @@ func BenchmarkEnforcementUnderBackfill(b *testing.B) {
 	const objects, budget, kmsBudget, kmsQuota, production, uploadRate = 25000, 200.0, 200.0, 500.0, 150.0, 10.0
 	for range b.N {
 		w := startUploadsWorld(b, objects, 8<<10, budget, kmsBudget, emulator.Quotas{KMSPerSecond: kmsQuota})
-		prod := startProductionKMS(w, production)
+		prod := startProductionKMS(w.emu, w.d.target, production)
 		time.Sleep(time.Second) // production is running first
 		// Warm-up, not measured: the uploads environment's first heartbeat
 		// and connections.

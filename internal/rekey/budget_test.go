@@ -120,19 +120,17 @@ type takingPacer struct {
 }
 
 func (p *takingPacer) Wait(ctx context.Context, scope string, _ float64, n int) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.waits[scope] += n
-	if !budget.IsAhead(ctx) {
-		p.aheadOff[scope] += n
-	}
-	return nil
+	return p.record(ctx, p.waits, scope, n)
 }
 
 func (p *takingPacer) Take(ctx context.Context, scope string, _ float64, n int) error {
+	return p.record(ctx, p.takes, scope, n)
+}
+
+func (p *takingPacer) record(ctx context.Context, into map[string]int, scope string, n int) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.takes[scope] += n
+	into[scope] += n
 	if !budget.IsAhead(ctx) {
 		p.aheadOff[scope] += n
 	}
