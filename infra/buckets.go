@@ -62,7 +62,8 @@ func (s *S3RekeyStack) eventRules(inventory awss3.IBucket, reportBucket *string)
 			Detail: &map[string]any{"bucket": map[string]any{"name": []any{
 				map[string]any{"anything-but": []*string{inventory.BucketName(), reportBucket}}}}},
 		},
-		Targets: &[]awsevents.IRuleTarget{s.ruleTarget(s.WorkQueue, s.WorkDLQ)},
+		// Uploads have their own queue: they never wait behind a backfill.
+		Targets: &[]awsevents.IRuleTarget{s.ruleTarget(s.UploadsQueue, s.UploadsDLQ)},
 	})
 	awsevents.NewRule(s.Stack, jsii.String("InventoryManifest"), &awsevents.RuleProps{
 		Description: jsii.String("s3rekey: a finished S3 Inventory report starts a backfill"),

@@ -43,8 +43,16 @@ type Config struct {
 	// LogRemovalPolicy is what happens to the functions' log groups when
 	// the stack is deleted: "retain" (the default; they hold the record of
 	// what was changed) or "destroy".
-	LogRemovalPolicy          string `json:"logRemovalPolicy,omitempty"`
-	AlarmOldestMessageSeconds int    `json:"alarmOldestMessageSeconds,omitempty"`
+	LogRemovalPolicy string `json:"logRemovalPolicy,omitempty"`
+	// AlarmOldestMessageSeconds is the control queue's backlog alarm.
+	AlarmOldestMessageSeconds int `json:"alarmOldestMessageSeconds,omitempty"`
+	// AlarmEnforcementLagSeconds is the age of the oldest upload not yet
+	// enforced at which EnforcementLag fires (default 300).
+	AlarmEnforcementLagSeconds int `json:"alarmEnforcementLagSeconds,omitempty"`
+	// AlarmBackfillStalledMinutes is how long the work queue may hold
+	// tasks with none handled before BackfillStalled fires (default 30, a
+	// multiple of 5).
+	AlarmBackfillStalledMinutes int `json:"alarmBackfillStalledMinutes,omitempty"`
 
 	// PolicyJSON is the policy part, with "create" keys replaced by the
 	// aliases of the keys the stack creates; Policy is it parsed.
@@ -218,6 +226,23 @@ func (c *Config) validate() error {
 	}
 	if c.AlarmOldestMessageSeconds < 60 {
 		return fmt.Errorf("alarmOldestMessageSeconds: %d is under a minute", c.AlarmOldestMessageSeconds)
+	}
+	return c.validateAlarms()
+}
+
+// validateAlarms defaults and checks the alarms of the two paths.
+func (c *Config) validateAlarms() error {
+	if c.AlarmEnforcementLagSeconds == 0 {
+		c.AlarmEnforcementLagSeconds = 300
+	}
+	if c.AlarmEnforcementLagSeconds < 60 || c.AlarmEnforcementLagSeconds > 86400 {
+		return fmt.Errorf("alarmEnforcementLagSeconds: %d must be from 60 to 86400", c.AlarmEnforcementLagSeconds)
+	}
+	if c.AlarmBackfillStalledMinutes == 0 {
+		c.AlarmBackfillStalledMinutes = 30
+	}
+	if m := c.AlarmBackfillStalledMinutes; m < 15 || m > 1440 || m%5 != 0 {
+		return fmt.Errorf("alarmBackfillStalledMinutes: %d must be a multiple of 5 from 15 to 1440 (the alarm's periods are 5 minutes)", m)
 	}
 	return nil
 }

@@ -7,12 +7,12 @@ import (
 	"github.com/aws/jsii-runtime-go"
 )
 
-// queuePolicies makes the work and control queues refuse SendMessage
+// queuePolicies makes the work, uploads and control queues refuse SendMessage
 // (which SendMessageBatch is governed by) from every principal but the
 // stack's two functions, the operators' roles (operatorRoleArns) and this
 // stack's EventBridge rules. An explicit Deny in a queue policy wins over
 // any identity policy that allows the send, so a principal of the account
-// with sqs:SendMessage on "*" cannot put a task on either queue.
+// with sqs:SendMessage on "*" cannot put a task on any of them.
 //
 // The Deny applies only when both hold: the caller's role is none of
 // those named (aws:PrincipalArn; absent for a service, which makes the
@@ -27,7 +27,7 @@ func (s *S3RekeyStack) queuePolicies(cfg *Config) {
 	}
 	rules := awscdk.Fn_Join(jsii.String(""), &[]*string{jsii.String("arn:"), awscdk.Aws_PARTITION(), jsii.String(":events:"),
 		awscdk.Aws_REGION(), jsii.String(":"), awscdk.Aws_ACCOUNT_ID(), jsii.String(":rule/"), awscdk.Aws_STACK_NAME(), jsii.String("-*")})
-	for _, q := range []awssqs.Queue{s.WorkQueue, s.ControlQueue} {
+	for _, q := range []awssqs.Queue{s.WorkQueue, s.UploadsQueue, s.ControlQueue} {
 		q.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 			Sid:        jsii.String("OnlyS3RekeySends"),
 			Effect:     awsiam.Effect_DENY,

@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// TestQueuePoliciesRefuseOtherSenders: the work and control queues each
+// TestQueuePoliciesRefuseOtherSenders: the work, uploads and control queues each
 // carry a Deny of sqs:SendMessage to any principal (an explicit Deny in a
 // resource-based policy overrides an identity policy's Allow: IAM User
 // Guide, docs/IAM/latest/UserGuide/reference_policies_evaluation-logic.md)
@@ -85,7 +85,7 @@ func TestQueuePoliciesRefuseOtherSenders(t *testing.T) {
 	}
 	var want []string
 	for id, q := range queues {
-		if q["RedrivePolicy"] != nil { // the work and control queues
+		if q["RedrivePolicy"] != nil { // the work, uploads and control queues
 			want = append(want, id)
 		}
 	}
@@ -95,7 +95,7 @@ func TestQueuePoliciesRefuseOtherSenders(t *testing.T) {
 		got = append(got, id)
 	}
 	slices.Sort(got)
-	if !slices.Equal(got, want) || len(want) != 2 {
-		t.Errorf("queues that refuse other senders: %v, want the work and control queues %v", got, want)
+	if !slices.Equal(got, want) || len(want) != 3 {
+		t.Errorf("queues that refuse other senders: %v, want the work, uploads and control queues %v", got, want)
 	}
 }

@@ -49,6 +49,14 @@ func scaleConfig(t *testing.T, n int, rules bool) *Config {
 	return cfg
 }
 
+// stackResources is the stack's size at any number of buckets (with the
+// scale configurations' one created report key): 50 before the uploads
+// path, and 7 more for it: the uploads queue and its DLQ, their queue
+// policies, encrypt's event source mapping on the uploads queue, and the
+// alarms UploadsDeadLetters, EnforcementLag and BackfillStalled in place of
+// WorkBacklog.
+const stackResources = 57
+
 // shape is what must not grow with the number of buckets.
 type shape struct {
 	resources   int
@@ -97,12 +105,15 @@ func shapeOf(t *testing.T, cfg *Config) shape {
 //   - Lambda: a function's environment variables together at most 4 KB
 //     (docs/lambda/latest/dg/gettingstarted-limits.md).
 //
-// The constant: none. The counts are equal, not within a margin; what
-// differs is only the policy layer's content (its asset hash), and the
-// grants, which list up to 20 bucket names and grant the account's
-// buckets beyond.
+// The constant: stackResources, at any number of buckets. The counts are
+// equal, not within a margin; what differs is only the policy layer's
+// content (its asset hash), and the grants, which list up to 20 bucket
+// names and grant the account's buckets beyond.
 func TestStackSizeIndependentOfBuckets(t *testing.T) {
 	small := shapeOf(t, scaleConfig(t, 2, false))
+	if small.resources != stackResources {
+		t.Errorf("%d resources with 2 buckets, want the constant %d (%v)", small.resources, stackResources, small.types)
+	}
 	for name, cfg := range map[string]*Config{"5,000 explicit buckets": scaleConfig(t, 5000, false), "rules over 5,000 buckets": scaleConfig(t, 5000, true)} {
 		t.Run(name, func(t *testing.T) {
 			big := shapeOf(t, cfg)

@@ -39,6 +39,11 @@ type S3RekeyStackProps struct {
 type S3RekeyStack struct {
 	awscdk.Stack
 	WorkQueue, WorkDLQ, ControlQueue, ControlDLQ awssqs.Queue
+	// UploadsQueue carries the upload events (and their retries) apart
+	// from the backfill's work queue, consumed by its own event source
+	// mapping on the encrypt function, so that no upload waits behind a
+	// backlog; UploadsDLQ holds what it dead-letters.
+	UploadsQueue, UploadsDLQ awssqs.Queue
 	// EnrollDLQ holds bucket events EventBridge could not deliver to the
 	// enroll function.
 	EnrollDLQ                awssqs.Queue
@@ -74,6 +79,8 @@ func NewS3RekeyStack(scope constructs.Construct, id string, props *S3RekeyStackP
 	s.Encrypt = s.function("Encrypt", props.EncryptCode, cfg.Encrypt, layer, withEnv(shared, map[string]*string{
 		"S3REKEY_WORK_QUEUE_URL":     s.WorkQueue.QueueUrl(),
 		"S3REKEY_WORK_DLQ_URL":       s.WorkDLQ.QueueUrl(),
+		"S3REKEY_UPLOADS_QUEUE_URL":  s.UploadsQueue.QueueUrl(),
+		"S3REKEY_UPLOADS_DLQ_URL":    s.UploadsDLQ.QueueUrl(),
 		"S3REKEY_MAX_ATTEMPTS":       jsii.String(strconv.Itoa(cfg.Encrypt.MaxAttempts)),
 		"S3REKEY_CONCURRENCY":        jsii.String(strconv.Itoa(cfg.Encrypt.ObjectsInFlight)),
 		"S3REKEY_HEAD_BEFORE_UPDATE": jsii.String(strconv.FormatBool(cfg.Encrypt.HeadBeforeUpdate)),
@@ -85,6 +92,10 @@ func NewS3RekeyStack(scope constructs.Construct, id string, props *S3RekeyStackP
 		"S3REKEY_LISTING_RANGES":    jsii.String(strconv.Itoa(cfg.Planner.ListingRanges)),
 	}))
 	s.eventSource(s.Encrypt, s.WorkQueue, cfg.Encrypt)
+	// A second mapping on the same function: Lambda polls each mapping's
+	// queue with its own pollers and scales each up to its own
+	// maxConcurrency, so uploads are received whatever the work queue holds.
+	s.eventSource(s.Encrypt, s.UploadsQueue, cfg.Encrypt)
 	s.eventSource(s.Planner, s.ControlQueue, cfg.Planner)
 	s.Enroll = s.enrollFunction(cfg, props.EnrollCode, layer, inventory, shared)
 	s.keyUsers()
@@ -103,6 +114,8 @@ func NewS3RekeyStack(scope constructs.Construct, id string, props *S3RekeyStackP
 	}
 	out("WorkQueueUrl", s.WorkQueue.QueueUrl())
 	out("WorkDeadLetterQueueUrl", s.WorkDLQ.QueueUrl())
+	out("UploadsQueueUrl", s.UploadsQueue.QueueUrl())
+	out("UploadsDeadLetterQueueUrl", s.UploadsDLQ.QueueUrl())
 	out("ControlQueueUrl", s.ControlQueue.QueueUrl())
 	out("ControlDeadLetterQueueUrl", s.ControlDLQ.QueueUrl())
 	out("EnrollDeadLetterQueueUrl", s.EnrollDLQ.QueueUrl())
@@ -123,6 +136,7 @@ func (s *S3RekeyStack) resources(cfg *Config, inventory awss3.IBucket, jr jobRes
 		Partition: *awscdk.Aws_PARTITION(), Region: *awscdk.Aws_REGION(), Account: *awscdk.Aws_ACCOUNT_ID(),
 		InventoryBucketARN: *inventory.BucketArn(), SourceKeyARNs: cfg.SourceKeyArns,
 		WorkQueueARN: *s.WorkQueue.QueueArn(), WorkDLQARN: *s.WorkDLQ.QueueArn(),
+		UploadsQueueARN: *s.UploadsQueue.QueueArn(), UploadsDLQARN: *s.UploadsDLQ.QueueArn(),
 		ControlQueueARN: *s.ControlQueue.QueueArn(), ControlDLQARN: *s.ControlDLQ.QueueArn(),
 		JobsTableARN: *jr.table.TableArn(), ReportObjectsARN: jr.reportObjectsARN, ReportKeyARN: *jr.reportKeyARN,
 	}
@@ -139,7 +153,7 @@ func withEnv(shared, own map[string]*string) map[string]*string {
 	return own
 }
 
-// buildQueues makes the work and control queues with their DLQs: SSE on,
+// buildQueues makes the work, uploads and control queues with their DLQs: SSE on,
 // TLS only, redrive after 5 receives, DLQs keeping messages 14 days, and
 // visibility at least six times the consumer's timeout plus its window, as
 // Lambda advises for SQS sources.
@@ -158,6 +172,9 @@ func (s *S3RekeyStack) buildQueues(cfg *Config) {
 	s.WorkDLQ = dlq("WorkDeadLetterQueue")
 	s.ControlDLQ = dlq("ControlDeadLetterQueue")
 	s.EnrollDLQ = dlq("EnrollDeadLetterQueue")
+	s.UploadsDLQ = dlq("UploadsDeadLetterQueue")
+	s.UploadsQueue = queue("UploadsQueue", &awssqs.QueueProps{VisibilityTimeout: visibility(cfg.Encrypt), RetentionPeriod: awscdk.Duration_Days(jsii.Number(14)),
+		DeadLetterQueue: &awssqs.DeadLetterQueue{Queue: s.UploadsDLQ, MaxReceiveCount: jsii.Number(5)}})
 	s.WorkQueue = queue("WorkQueue", &awssqs.QueueProps{VisibilityTimeout: visibility(cfg.Encrypt), RetentionPeriod: awscdk.Duration_Days(jsii.Number(14)),
 		DeadLetterQueue: &awssqs.DeadLetterQueue{Queue: s.WorkDLQ, MaxReceiveCount: jsii.Number(5)}})
 	s.ControlQueue = queue("ControlQueue", &awssqs.QueueProps{VisibilityTimeout: visibility(cfg.Planner), RetentionPeriod: awscdk.Duration_Days(jsii.Number(14)),
@@ -253,12 +270,18 @@ func (s *S3RekeyStack) monitoring(cfg *Config) {
 	const deadLetters = "s3rekey: messages in a dead-letter queue need a person (s3rekey status, s3rekey redrive)"
 	const backlog = "s3rekey: the oldest message waits too long (consumer stopped or throttled)"
 	alarm("WorkDeadLetters", deadLetters, s.WorkDLQ.MetricApproximateNumberOfMessagesVisible(every5min), 1, 1)
+	alarm("UploadsDeadLetters", deadLetters, s.UploadsDLQ.MetricApproximateNumberOfMessagesVisible(every5min), 1, 1)
 	alarm("ControlDeadLetters", deadLetters, s.ControlDLQ.MetricApproximateNumberOfMessagesVisible(every5min), 1, 1)
 	alarm("EnrollDeadLetters", "s3rekey: bucket events the enroll function did not receive (the next sweep enrolls their buckets; see docs/operations.md)",
 		s.EnrollDLQ.MetricApproximateNumberOfMessagesVisible(every5min), 1, 1)
-	oldest := float64(cfg.AlarmOldestMessageSeconds)
-	alarm("WorkBacklog", backlog, s.WorkQueue.MetricApproximateAgeOfOldestMessage(every5min), oldest, 3)
-	alarm("ControlBacklog", backlog, s.ControlQueue.MetricApproximateAgeOfOldestMessage(every5min), oldest, 3)
+	// Enforcement lag: the age of the oldest upload not yet handled. The
+	// uploads queue holds nothing but uploads, so the alarm means one
+	// thing, whatever backfill runs.
+	everyMinute := &awscloudwatch.MetricOptions{Period: awscdk.Duration_Minutes(jsii.Number(1)), Statistic: jsii.String("Maximum")}
+	alarm("EnforcementLag", "s3rekey: uploads wait longer than alarmEnforcementLagSeconds to be enforced (encrypt not consuming the uploads queue, or throttled)",
+		s.UploadsQueue.MetricApproximateAgeOfOldestMessage(everyMinute), float64(cfg.AlarmEnforcementLagSeconds), 3)
+	alarm("ControlBacklog", backlog, s.ControlQueue.MetricApproximateAgeOfOldestMessage(every5min), float64(cfg.AlarmOldestMessageSeconds), 3)
+	s.backfillStalled(cfg)
 	var outcomeMetrics []awscloudwatch.IMetric
 	for _, o := range outcomes {
 		outcomeMetrics = append(outcomeMetrics, awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
@@ -273,7 +296,8 @@ func (s *S3RekeyStack) monitoring(cfg *Config) {
 		Widgets: &[]*[]awscloudwatch.IWidget{{
 			awscloudwatch.NewGraphWidget(&awscloudwatch.GraphWidgetProps{Title: jsii.String("Objects by outcome"), Left: &outcomeMetrics, Width: jsii.Number(12)}),
 			awscloudwatch.NewGraphWidget(&awscloudwatch.GraphWidgetProps{Title: jsii.String("Queue depth"), Width: jsii.Number(12), Left: &[]awscloudwatch.IMetric{
-				depth(s.WorkQueue, "work"), depth(s.ControlQueue, "control"), depth(s.WorkDLQ, "work DLQ"), depth(s.ControlDLQ, "control DLQ")}}),
-		}},
+				depth(s.WorkQueue, "work"), depth(s.UploadsQueue, "uploads"), depth(s.ControlQueue, "control"),
+				depth(s.WorkDLQ, "work DLQ"), depth(s.UploadsDLQ, "uploads DLQ"), depth(s.ControlDLQ, "control DLQ")}}),
+		}, s.progressWidgets()},
 	})
 }

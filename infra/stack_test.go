@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -111,8 +112,8 @@ func TestS3RekeyStack(t *testing.T) {
 
 	t.Run("queues", func(t *testing.T) {
 		queues := r("AWS::SQS::Queue")
-		if len(queues) != 5 {
-			t.Fatalf("%d queues, want work, control and their DLQs, and the enroll DLQ", len(queues))
+		if len(queues) != 7 {
+			t.Fatalf("%d queues, want work, uploads, control and their DLQs, and the enroll DLQ", len(queues))
 		}
 		var dlqs, redriven int
 		visibilities := map[float64]bool{}
@@ -133,8 +134,8 @@ func TestS3RekeyStack(t *testing.T) {
 				dlqs++
 			}
 		}
-		if dlqs != 3 || redriven != 2 {
-			t.Errorf("%d DLQs with 14-day retention and %d queues with a redrive policy, want 3 (work, control, enroll) and 2", dlqs, redriven)
+		if dlqs != 4 || redriven != 3 {
+			t.Errorf("%d DLQs with 14-day retention and %d queues with a redrive policy, want 4 (work, uploads, control, enroll) and 3", dlqs, redriven)
 		}
 		// 6 × the function timeout + the batching window.
 		if !visibilities[6*300+1] || !visibilities[6*900] {
@@ -215,8 +216,20 @@ func TestS3RekeyStack(t *testing.T) {
 
 	t.Run("event sources", func(t *testing.T) {
 		esms := r("AWS::Lambda::EventSourceMapping")
-		if len(esms) != 2 {
-			t.Fatalf("%d event source mappings", len(esms))
+		if len(esms) != 3 {
+			t.Fatalf("%d event source mappings, want work and uploads (encrypt) and control (planner)", len(esms))
+		}
+		// The encrypt function has a mapping on each of its queues, so
+		// that uploads are polled whatever the work queue holds.
+		var encryptSources []string
+		for _, m := range esms {
+			if strings.Contains(js(m["FunctionName"]), "Encrypt") {
+				encryptSources = append(encryptSources, js(m["EventSourceArn"]))
+			}
+		}
+		slices.Sort(encryptSources)
+		if len(encryptSources) != 2 || !strings.Contains(encryptSources[0], "UploadsQueue") || !strings.Contains(encryptSources[1], "WorkQueue") {
+			t.Errorf("encrypt's mappings are on %v, want the uploads and the work queue", encryptSources)
 		}
 		for id, m := range esms {
 			if js(m["FunctionResponseTypes"]) != `["ReportBatchItemFailures"]` || m["ScalingConfig"] == nil || m["BatchSize"] == nil {
@@ -250,8 +263,10 @@ func TestS3RekeyStack(t *testing.T) {
 				}
 			case strings.Contains(pattern, `"Object Created"`):
 				uploads++
-				// One rule for every bucket: s3rekey's own buckets left out.
-				if !strings.Contains(target, "WorkQueue") || !strings.Contains(pattern, "anything-but") ||
+				// One rule for every bucket: s3rekey's own buckets left out;
+				// to the uploads queue, undeliverable events to its DLQ.
+				if !strings.Contains(target, "UploadsQueue") || strings.Contains(target, "WorkQueue") ||
+					!strings.Contains(target, "UploadsDeadLetterQueue") || !strings.Contains(pattern, "anything-but") ||
 					!strings.Contains(pattern, "InventoryBucket") || !strings.Contains(pattern, "ReportBucket") {
 					t.Errorf("upload rule %s: %s → %s", id, pattern, target)
 				}
@@ -382,7 +397,7 @@ func TestS3RekeyStack(t *testing.T) {
 		// CDK's SQS event source adds for Lambda's poller.
 		res := permissions.Resources{Partition: "aws", Region: "r", Account: "a", ManagedBuckets: []string{"b"}, TargetKeyARNs: []string{"k"},
 			TargetKeyAliases: []string{"alias/s3rekey/buckets-example-archive"}, CopyBuckets: []string{"example-archive"}, JobsTableARN: "t", ReportObjectsARN: "o", ReportKeyARN: "k",
-			ExcludedObjects: []string{"example-customer-uploads/logs/*"}}
+			ExcludedObjects: []string{"example-customer-uploads/logs/*"}, UploadsQueueARN: "u", UploadsDLQARN: "ud"}
 		for role, want := range map[string][]permissions.Statement{"EncryptServiceRole": permissions.Encrypt(res), "PlannerServiceRole": permissions.Planner(res),
 			"EnrollServiceRole": permissions.Enroll(res)} {
 			var doc struct {
@@ -495,15 +510,15 @@ func TestS3RekeyStack(t *testing.T) {
 				age++
 			}
 		}
-		if dlq != 3 || age != 2 {
-			t.Errorf("%d DLQ alarms and %d age alarms, want 3 and 2", dlq, age)
+		if dlq != 4 || age != 2 {
+			t.Errorf("%d DLQ alarms and %d age alarms, want 4 (work, uploads, control, enroll) and 2 (uploads, control)", dlq, age)
 		}
 		dash := js(r("AWS::CloudWatch::Dashboard"))
 		if !strings.Contains(dash, `\"s3rekey\",\"Objects\",\"Outcome\",\"updated\"`) {
 			t.Errorf("dashboard lacks the outcome metrics: %.400s", dash)
 		}
 		outputs := js(tmpl["Outputs"])
-		for _, o := range []string{"WorkQueueUrl", "WorkDeadLetterQueueUrl", "EnrollDeadLetterQueueUrl", "EnrollFunctionName", "ControlQueueUrl", "ControlDeadLetterQueueUrl", "EncryptFunctionName", "PlannerFunctionName", "InventoryBucketName",
+		for _, o := range []string{"WorkQueueUrl", "WorkDeadLetterQueueUrl", "UploadsQueueUrl", "UploadsDeadLetterQueueUrl", "EnrollDeadLetterQueueUrl", "EnrollFunctionName", "ControlQueueUrl", "ControlDeadLetterQueueUrl", "EncryptFunctionName", "PlannerFunctionName", "InventoryBucketName",
 			"JobsTableName", "ReportLocation"} {
 			if !strings.Contains(outputs, o) {
 				t.Errorf("output %s missing", o)

@@ -98,7 +98,7 @@ func runBackfill(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		if _, err := resolveKeys(ctx, cfg, pol); err != nil {
 			return err
 		}
-		q, err := queuesFor(ctx, sqsc, *work, *control)
+		q, err := queuesFor(ctx, sqsc, *work, *control, "")
 		if err != nil {
 			return err
 		}

@@ -21,9 +21,9 @@ AWS CLI or any AWS SDK at it. Any credentials are accepted.
 
 With --seed N it also creates what the demo uses, for trying the other
 commands by hand: KMS keys, buckets demo-data (versioned), demo-locked
-(Object Lock) and demo-inventory, the queues s3rekey-work and
-s3rekey-control with their dead-letter queues, N objects in every
-encryption state, EventBridge delivery, and a published inventory of each
+(Object Lock) and demo-inventory, the queues s3rekey-work, s3rekey-uploads
+and s3rekey-control with their dead-letter queues, N objects in every
+encryption state, EventBridge delivery (uploads to s3rekey-uploads), and a published inventory of each
 data bucket (whose manifest.checksum events are already waiting on the
 control queue); the policy is written to --policy-out.
 
@@ -138,7 +138,7 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		if err := os.WriteFile(*policyOut, prep.PolicyJSON, 0o644); err != nil {
 			return fmt.Errorf("write the policy: %w", err)
 		}
-		fmt.Fprintf(stdout, "\npolicy written to %s; queues %s and %s; inventories:\n", *policyOut, demo.WorkQueue, demo.ControlQueue)
+		fmt.Fprintf(stdout, "\npolicy written to %s; queues %s, %s and %s; inventories:\n", *policyOut, demo.WorkQueue, demo.ControlQueue, demo.UploadsQueue)
 		for _, m := range prep.Manifests {
 			fmt.Fprintln(stdout, "  "+m)
 		}

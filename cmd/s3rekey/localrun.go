@@ -182,7 +182,7 @@ func resumeHint(args []string) string {
 		a := args[i]
 		name := strings.TrimLeft(strings.SplitN(a, "=", 2)[0], "-")
 		switch name {
-		case "endpoint", "region", "policy", "work-queue", "control-queue", "concurrency":
+		case "endpoint", "region", "policy", "work-queue", "control-queue", "uploads-queue", "concurrency":
 			keep = append(keep, a)
 			if !strings.Contains(a, "=") && i+1 < len(args) {
 				i++

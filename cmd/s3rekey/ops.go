@@ -63,9 +63,9 @@ func resolveKeys(ctx context.Context, cfg aws.Config, pol *policy.Policy) (*poli
 	return keyalias.Resolve(ctx, kms.NewFromConfig(cfg), pol)
 }
 
-// queuesFor resolves the work and control queues (names or URLs) and
-// their dead-letter queues.
-func queuesFor(ctx context.Context, api pipeline.QueueAPI, work, control string) (pipeline.Queues, error) {
+// queuesFor resolves the work and control queues (names or URLs), the
+// uploads queue when given, and their dead-letter queues.
+func queuesFor(ctx context.Context, api pipeline.QueueAPI, work, control, uploads string) (pipeline.Queues, error) {
 	var q pipeline.Queues
 	var err error
 	if work == "" || control == "" {
@@ -84,6 +84,14 @@ func queuesFor(ctx context.Context, api pipeline.QueueAPI, work, control string)
 	}
 	if q.WorkDLQ == "" || q.ControlDLQ == "" {
 		return q, errors.New("the work and control queues need a redrive policy to a dead-letter queue")
+	}
+	if uploads != "" {
+		if q.Uploads, q.UploadsDLQ, err = pipeline.ResolveQueue(ctx, api, uploads); err != nil {
+			return q, err
+		}
+		if q.UploadsDLQ == "" {
+			return q, errors.New("the uploads queue needs a redrive policy to a dead-letter queue")
+		}
 	}
 	return q, nil
 }

@@ -150,7 +150,8 @@ func runJobsOrg(ctx context.Context, o *orgFlags, conn *awsFlags, limit int, sta
 
 func runStatusOrg(ctx context.Context, o *orgFlags, conn *awsFlags, asJSON bool, stdout, stderr io.Writer) error {
 	gather := func(ctx context.Context, d orgview.Deployment) (orgview.Status, orgview.Finding, error) {
-		q := pipeline.Queues{Work: d.Record.WorkQueueURL, WorkDLQ: d.Record.WorkDLQURL, Control: d.Record.ControlQueueURL, ControlDLQ: d.Record.ControlDLQURL}
+		q := pipeline.Queues{Work: d.Record.WorkQueueURL, WorkDLQ: d.Record.WorkDLQURL, Control: d.Record.ControlQueueURL, ControlDLQ: d.Record.ControlDLQURL,
+			Uploads: d.Record.UploadsQueueURL, UploadsDLQ: d.Record.UploadsDLQURL}
 		depths, paused, err := deploymentStatus(ctx, dynamodb.NewFromConfig(d.Config), sqs.NewFromConfig(d.Config), d.Record.JobsTable, q)
 		if err != nil {
 			return orgview.Status{}, orgview.Finding{}, err

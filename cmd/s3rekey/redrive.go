@@ -28,8 +28,9 @@ const redriveUsage = `Usage: s3rekey redrive --queue NAME|URL [--table NAME] [--
 
 Moves the messages of a queue's dead-letter queue back to the queue (SQS
 StartMessageMoveTask), after showing how many and asking for confirmation.
-Dead letters of the work queue are object tasks: once the cause (a key
-policy, a permission) is fixed, they run again. With the jobs table
+Dead letters of the work queue are object tasks, those of the uploads queue
+uploads: once the cause (a key policy, a permission) is fixed, they run
+again, an upload's on the uploads queue. With the jobs table
 (--table, or S3REKEY_JOBS_TABLE), their jobs are reopened first: the
 objects count as pending until they run again. Without a terminal, --yes is
 required. With --json, the outcome is printed as JSON on stdout (and the
@@ -37,6 +38,7 @@ question, if asked, on stderr).
 
 Examples:
   s3rekey redrive --queue s3rekey-work
+  s3rekey redrive --queue s3rekey-uploads
   s3rekey redrive --queue s3rekey-control --yes
 `
 

@@ -15,17 +15,19 @@ import (
 	"github.com/s3rekey/s3rekey/internal/policy"
 )
 
-const runUsage = `Usage: s3rekey run --policy FILE --work-queue Q --control-queue Q [flags]
+const runUsage = `Usage: s3rekey run --policy FILE --work-queue Q --control-queue Q [--uploads-queue Q] [flags]
 
 Runs the planner and encrypt functions in this process against the queues,
 as Lambda's event source mappings would: on a laptop or a server, against
-the emulator or real AWS. With --until-idle it stops once both queues stay
-empty for a few seconds and prints the outcome counts (JSON with --json);
-otherwise it runs until interrupted, then prints them.
+the emulator or real AWS. The uploads queue (--uploads-queue) is consumed
+by encrypt invocations of its own, whatever the work queue holds, as the
+stack's second event source mapping does. With --until-idle it stops once
+the queues stay empty for a few seconds and prints the outcome counts
+(JSON with --json); otherwise it runs until interrupted, then prints them.
 
 Examples:
   s3rekey run --endpoint http://127.0.0.1:4566 --policy policy.json \
-      --work-queue s3rekey-work --control-queue s3rekey-control --until-idle
+      --work-queue s3rekey-work --control-queue s3rekey-control --uploads-queue s3rekey-uploads --until-idle
   s3rekey run --policy policy.json --work-queue https://sqs.us-east-1.amazonaws.com/111122223333/s3rekey-work \
       --control-queue s3rekey-control --concurrency 16
 `
@@ -35,8 +37,9 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	policyPath := fs.String("policy", "", "policy `FILE` (JSON)")
 	work := fs.String("work-queue", "", "work queue `NAME|URL`")
 	control := fs.String("control-queue", "", "control queue `NAME|URL`")
+	uploads := fs.String("uploads-queue", "", "uploads queue `NAME|URL` (a deployment's EventBridge uploads; empty: they share the work queue)")
 	concurrency := fs.Int("concurrency", 4, "encrypt invocations at once")
-	untilIdle := fs.Bool("until-idle", false, "stop when both queues stay empty")
+	untilIdle := fs.Bool("until-idle", false, "stop when the queues stay empty")
 	settle := fs.Duration("settle", 3*time.Second, "with --until-idle: how long the queues must stay empty")
 	asJSON := fs.Bool("json", false, "print the summary as JSON")
 	if err := parseFlags(fs, args); err != nil {
@@ -56,7 +59,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if _, err := resolveKeys(ctx, cfg, pol); err != nil {
 		return err
 	}
-	q, err := queuesFor(ctx, sqs.NewFromConfig(cfg), *work, *control)
+	q, err := queuesFor(ctx, sqs.NewFromConfig(cfg), *work, *control, *uploads)
 	if err != nil {
 		return err
 	}

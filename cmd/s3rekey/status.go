@@ -16,9 +16,9 @@ import (
 	"github.com/s3rekey/s3rekey/internal/pipeline"
 )
 
-const statusUsage = `Usage: s3rekey status --work-queue Q --control-queue Q [flags]
+const statusUsage = `Usage: s3rekey status --work-queue Q --control-queue Q [--uploads-queue Q] [flags]
 
-Shows the depth of the work and control queues and of their dead-letter
+Shows the depth of the work, uploads and control queues and of their dead-letter
 queues: messages waiting, in flight (being processed) and delayed (retries
 waiting for their backoff). With the jobs table (--table, or
 S3REKEY_JOBS_TABLE), it also lists what the circuit breaker paused (a key,
@@ -29,7 +29,7 @@ table from its deployment record), with totals and the accounts behind,
 failing or not deployed.
 
 Examples:
-  s3rekey status --work-queue s3rekey-work --control-queue s3rekey-control
+  s3rekey status --work-queue s3rekey-work --control-queue s3rekey-control --uploads-queue s3rekey-uploads
   s3rekey status --endpoint http://127.0.0.1:4566 --work-queue s3rekey-work --control-queue s3rekey-control --json
   s3rekey status --org --regions us-east-1,eu-west-1
 `
@@ -53,6 +53,7 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs, conn := newAWSFlagSet("status", statusUsage, stderr)
 	work := fs.String("work-queue", "", "work queue `NAME|URL`")
 	control := fs.String("control-queue", "", "control queue `NAME|URL`")
+	uploads := fs.String("uploads-queue", "", "uploads queue `NAME|URL` (also show it and its DLQ)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	table := fs.String("table", os.Getenv(jobs.EnvTable), "jobs `TABLE`: also list what the circuit breaker paused (default: $"+jobs.EnvTable+")")
 	org := addOrgFlags(fs)
@@ -67,7 +68,7 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	sqsc := sqs.NewFromConfig(cfg)
-	q, err := queuesFor(ctx, sqsc, *work, *control)
+	q, err := queuesFor(ctx, sqsc, *work, *control, *uploads)
 	if err != nil {
 		return err
 	}

@@ -10,4 +10,8 @@
 // that stop sending drop out when their heartbeat expires, and the others
 // speed up. The cost is two table requests per member per interval,
 // whatever the rate.
+//
+// Requests marked Ahead (an upload's) go first: they do not wait behind
+// the others, and the others yield them the slots they use, within the
+// member at once and across members through the heartbeat (ahead.go).
 package budget

@@ -15,8 +15,10 @@ import (
 // production).
 type Members interface {
 	// Beat records that member paces under scopes until the given time,
-	// and returns, per scope, how many members' records are current.
-	Beat(ctx context.Context, member string, scopes []string, until, now time.Time) (map[string]int, error)
+	// with the rate of requests a second it sent ahead of them per scope
+	// (ahead.go), and returns, per scope, how many members' records are
+	// current and the ahead rates of those records together.
+	Beat(ctx context.Context, member string, scopes []string, ahead map[string]float64, until, now time.Time) (map[string]int, map[string]float64, error)
 }
 
 var _ Members = (*Table)(nil)
@@ -50,14 +52,23 @@ type Pacer struct {
 	counts map[string]int  // members per scope at the last heartbeat
 	beaten time.Time       // when the last heartbeat succeeded; zero before the first
 	known  map[string]bool // scopes the last heartbeat named
+	// othersAhead is, per scope, the requests a second the other members
+	// send ahead of the budget's other users (ahead.go), as of the last
+	// heartbeat; aheadSince is when this member's own count began.
+	othersAhead map[string]float64
+	aheadSince  time.Time
 
 	beatMu sync.Mutex // one heartbeat at a time
 }
 
 // pace is one scope's schedule: the earliest time its next request may
-// start, and when it was last used.
+// start, and when it was last used; and what this member sent ahead of
+// the scope's schedule (ahead.go): the requests its schedule still owes
+// them (debt), and the requests since the last heartbeat (sentAhead).
 type pace struct {
 	next, used time.Time
+	debt       float64
+	sentAhead  float64
 }
 
 // Wait blocks until n requests of scope may start under a budget of
@@ -68,25 +79,48 @@ func (p *Pacer) Wait(ctx context.Context, scope string, perSecond float64, n int
 	if perSecond <= 0 || n <= 0 {
 		return nil
 	}
+	if IsAhead(ctx) {
+		return p.waitAhead(ctx, scope, perSecond, n)
+	}
 	if err := p.heartbeat(ctx, scope); err != nil {
 		return err
 	}
-	p.mu.Lock()
-	now := p.now()
-	sc := p.scopes[scope] // made, and marked used, by heartbeat
-	start := sc.next
-	if floor := now.Add(-burst); start.Before(floor) {
-		start = floor
-	}
-	sc.next = start.Add(spacing(n, p.shareLocked(scope, perSecond)))
-	p.mu.Unlock()
-	if d := start.Sub(now); d > 0 {
-		if p.sleep != nil {
-			return p.sleep(ctx, d)
+	for {
+		p.mu.Lock()
+		now := p.now()
+		sc := p.scopes[scope] // made, and marked used, by heartbeat
+		start := sc.next
+		if floor := now.Add(-burst); start.Before(floor) {
+			start = floor
 		}
-		return sleep(ctx, d)
+		sc.next = start.Add(spacing(n, p.yieldingShareLocked(scope, perSecond)))
+		p.mu.Unlock()
+		if err := p.pause(ctx, start.Sub(now)); err != nil {
+			return err
+		}
+		// A slot reserved before requests went ahead (ahead.go) is given
+		// up to them: this request takes a new one, at the end.
+		p.mu.Lock()
+		yielded := sc.debt >= float64(n)
+		if yielded {
+			sc.debt -= float64(n)
+		}
+		p.mu.Unlock()
+		if !yielded {
+			return nil
+		}
 	}
-	return nil
+}
+
+// pause waits d (nothing for d <= 0) or until ctx ends.
+func (p *Pacer) pause(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	if p.sleep != nil {
+		return p.sleep(ctx, d)
+	}
+	return sleep(ctx, d)
 }
 
 // maxSpacing is the longest spacing a time.Duration holds (about 292
@@ -186,15 +220,20 @@ func (p *Pacer) beat(ctx context.Context) error {
 			scopes = append(scopes, name)
 		}
 	}
+	mine := p.aheadRatesLocked(now)
 	p.mu.Unlock()
 	sort.Strings(scopes)
-	counts, err := p.Members.Beat(ctx, p.member(), scopes, now.Add(2*interval), now)
+	counts, ahead, err := p.Members.Beat(ctx, p.member(), scopes, mine, now.Add(2*interval), now)
 	if err != nil {
 		return fmt.Errorf("budget: heartbeat: %w", err)
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.counts, p.beaten = counts, now
+	p.othersAhead = map[string]float64{}
+	for scope, rate := range ahead {
+		p.othersAhead[scope] = max(0, rate-mine[scope])
+	}
 	p.known = map[string]bool{}
 	for _, s := range scopes {
 		p.known[s] = true

@@ -36,29 +36,33 @@ type members struct {
 
 type record struct {
 	scopes []string
+	ahead  map[string]float64
 	until  time.Time
 }
 
-func (m *members) Beat(_ context.Context, member string, scopes []string, until, now time.Time) (map[string]int, error) {
+func (m *members) Beat(_ context.Context, member string, scopes []string, ahead map[string]float64, until, now time.Time) (map[string]int, map[string]float64, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.beats++
 	if m.fail != nil {
-		return nil, m.fail
+		return nil, nil, m.fail
 	}
 	if m.records == nil {
 		m.records = map[string]record{}
 	}
-	m.records[member] = record{scopes, until}
-	counts := map[string]int{}
+	m.records[member] = record{scopes, ahead, until}
+	counts, sums := map[string]int{}, map[string]float64{}
 	for _, r := range m.records {
 		if r.until.After(now) {
 			for _, s := range r.scopes {
 				counts[s]++
 			}
+			for s, rate := range r.ahead {
+				sums[s] += rate
+			}
 		}
 	}
-	return counts, nil
+	return counts, sums, nil
 }
 
 // newPacer returns a pacer on the fake clock whose waits record their start

@@ -40,40 +40,54 @@ const (
 	memberPrefix = "member#"
 	attrScopes   = "scopes"
 	attrUntil    = "until"
+	attrAhead    = "ahead"
 )
 
-// Beat puts the member's item and counts the current items per scope. The
-// read is strongly consistent, so a member counts every heartbeat written
-// before it.
-func (t *Table) Beat(ctx context.Context, member string, scopes []string, until, now time.Time) (map[string]int, error) {
+// Beat puts the member's item and counts the current items per scope, and
+// adds up their rates ahead. The read is strongly consistent, so a member
+// counts every heartbeat written before it.
+func (t *Table) Beat(ctx context.Context, member string, scopes []string, ahead map[string]float64, until, now time.Time) (map[string]int, map[string]float64, error) {
 	list := make([]types.AttributeValue, len(scopes))
 	for i, s := range scopes {
 		list[i] = &types.AttributeValueMemberS{Value: s}
 	}
+	rates := map[string]types.AttributeValue{}
+	for scope, r := range ahead {
+		rates[scope] = &types.AttributeValueMemberN{Value: strconv.FormatFloat(r, 'g', -1, 64)}
+	}
 	_, err := t.Put.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(t.Name), Item: map[string]types.AttributeValue{
 		"pk": &types.AttributeValueMemberS{Value: partition}, "sk": &types.AttributeValueMemberS{Value: memberPrefix + member},
 		attrScopes: &types.AttributeValueMemberL{Value: list},
+		attrAhead:  &types.AttributeValueMemberM{Value: rates},
 		attrUntil:  number(until.UnixMilli()),
 		"expires":  number(until.Add(24 * time.Hour).Unix()),
 	}})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	counts := map[string]int{}
+	counts, sums := map[string]int{}, map[string]float64{}
 	var start map[string]types.AttributeValue
 	for {
 		out, err := t.Query.Query(ctx, &dynamodb.QueryInput{TableName: aws.String(t.Name), ConsistentRead: aws.Bool(true),
 			KeyConditionExpression:   aws.String("pk = :pk AND begins_with(sk, :member)"),
 			FilterExpression:         aws.String("#until > :now"),
-			ProjectionExpression:     aws.String(attrScopes),
-			ExpressionAttributeNames: map[string]string{"#until": attrUntil},
+			ProjectionExpression:     aws.String(attrScopes + ", #ahead"),
+			ExpressionAttributeNames: map[string]string{"#until": attrUntil, "#ahead": attrAhead},
 			ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: partition},
 				":member": &types.AttributeValueMemberS{Value: memberPrefix}, ":now": number(now.UnixMilli())},
 			ExclusiveStartKey: start})
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		for _, item := range out.Items {
+			if m, ok := item[attrAhead].(*types.AttributeValueMemberM); ok {
+				for scope, v := range m.Value {
+					if n, ok := v.(*types.AttributeValueMemberN); ok {
+						r, _ := strconv.ParseFloat(n.Value, 64) // written by Beat: a number
+						sums[scope] += r
+					}
+				}
+			}
 			l, _ := item[attrScopes].(*types.AttributeValueMemberL)
 			if l == nil {
 				continue
@@ -85,7 +99,7 @@ func (t *Table) Beat(ctx context.Context, member string, scopes []string, until,
 			}
 		}
 		if len(out.LastEvaluatedKey) == 0 {
-			return counts, nil
+			return counts, sums, nil
 		}
 		start = out.LastEvaluatedKey
 	}

@@ -30,7 +30,7 @@ func tableCountsCurrentMembersPerScope(t *testing.T, w witness.Witness) {
 	now := time.Unix(2e9, 0)
 	beat := func(member string, until time.Time, scopes ...string) map[string]int {
 		t.Helper()
-		got, err := table.Beat(ctx, member, scopes, until, now)
+		got, _, err := table.Beat(ctx, member, scopes, nil, until, now)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -51,4 +51,37 @@ func tableCountsCurrentMembersPerScope(t *testing.T, w witness.Witness) {
 	if got["kms"] != 1 || got["bucket/x"] != 2 {
 		t.Errorf("after a's new heartbeat: %v, want kms 1 and bucket/x 2", got)
 	}
+}
+
+// TestTableAddsUpRatesAhead: the heartbeats' rates ahead are added up per
+// scope over the current records only.
+// It runs against DynamoDB on each witness (the emulator and moto).
+func TestTableAddsUpRatesAhead(t *testing.T) {
+	witness.Run(t, func(t *testing.T, w witness.Witness) {
+		ctx := context.Background()
+		name := witness.Name("jobs")
+		if err := demo.CreateJobsTable(ctx, w.Cfg, name); err != nil {
+			t.Fatal(err)
+		}
+		table := &budget.Table{Put: w.DynamoDB, Query: w.DynamoDB, Name: name}
+		now := time.Unix(2e9, 0)
+		var sums map[string]float64
+		for _, b := range []struct {
+			member string
+			until  time.Time
+			ahead  map[string]float64
+		}{
+			{"a", now.Add(10 * time.Second), map[string]float64{"kms": 10.5}},
+			{"gone", now.Add(-time.Second), map[string]float64{"kms": 100}},
+			{"b", now.Add(10 * time.Second), map[string]float64{"kms": 5, "bucket/x": 2}},
+		} {
+			var err error
+			if _, sums, err = table.Beat(ctx, b.member, []string{"ahead:kms"}, b.ahead, b.until, now); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if sums["kms"] != 15.5 || sums["bucket/x"] != 2 || len(sums) != 2 {
+			t.Errorf("rates ahead %v, want kms 15.5 and bucket/x 2", sums)
+		}
+	})
 }

@@ -48,6 +48,9 @@ const (
 	NewBucket    = "demo-new"
 	WorkQueue    = "s3rekey-work"
 	ControlQueue = "s3rekey-control"
+	// UploadsQueue receives the upload events, apart from the backfill's
+	// work queue.
+	UploadsQueue = "s3rekey-uploads"
 	// EnrollQueue receives the bucket events (EventBridge invokes the
 	// enroll function directly in AWS).
 	EnrollQueue = "s3rekey-bucket-events"
@@ -131,16 +134,16 @@ type Prepared struct {
 }
 
 // Prepare creates keys, buckets and queues on emu, seeds the mix, turns on
-// EventBridge delivery (rules to the work and control queues) and
+// EventBridge delivery (rules to the uploads and control queues) and
 // publishes an inventory of each data bucket.
 func Prepare(ctx context.Context, emu *emulator.Emulator, opts Options) (*Prepared, error) {
 	opts = opts.withDefaults()
 	for _, r := range []emulator.EventBridgeRule{
-		{Bucket: DataBucket, Queue: WorkQueue}, {Bucket: LockedBucket, Queue: WorkQueue}, {Bucket: LegacyBucket, Queue: WorkQueue},
+		{Bucket: DataBucket, Queue: UploadsQueue}, {Bucket: LockedBucket, Queue: UploadsQueue}, {Bucket: LegacyBucket, Queue: UploadsQueue},
 		{Bucket: InventoryBucket, KeySuffix: "manifest.checksum", Queue: ControlQueue},
 		// The stack's upload rule matches every bucket but s3rekey's own;
 		// the emulator's rules name buckets, so the new bucket has its own.
-		{Bucket: NewBucket, Queue: WorkQueue},
+		{Bucket: NewBucket, Queue: UploadsQueue},
 		{Management: true, Queue: EnrollQueue},
 	} {
 		emu.AddEventBridgeRule(r)
@@ -280,6 +283,9 @@ func EmulatorResources(emu *emulator.Emulator, pol *policy.Policy, inventoryBuck
 	res := permissions.Resources{Partition: "aws", Region: emu.Region(), Account: emu.Account(),
 		InventoryBucketARN: "arn:aws:s3:::" + inventoryBucket,
 		WorkQueueARN:       arn(q.Work), WorkDLQARN: arn(q.WorkDLQ), ControlQueueARN: arn(q.Control), ControlDLQARN: arn(q.ControlDLQ)}
+	if q.Uploads != "" {
+		res.UploadsQueueARN, res.UploadsDLQARN = arn(q.Uploads), arn(q.UploadsDLQ)
+	}
 	res.FromPolicy(pol)
 	return res
 }
@@ -345,8 +351,10 @@ func (d *demo) setup(ctx context.Context) error {
 	redrive := func(dlq string) string {
 		return fmt.Sprintf(`{"deadLetterTargetArn":%q,"maxReceiveCount":5}`, arn(dlq))
 	}
-	var errs [5]error
+	var errs [7]error
 	d.enrollQueue, errs[4] = mk(EnrollQueue, nil)
+	d.queues.UploadsDLQ, errs[5] = mk("s3rekey-uploads-dlq", map[string]string{"MessageRetentionPeriod": "1209600"})
+	d.queues.Uploads, errs[6] = mk(UploadsQueue, map[string]string{"VisibilityTimeout": "60", "RedrivePolicy": redrive("s3rekey-uploads-dlq")})
 	d.queues.WorkDLQ, errs[0] = mk("s3rekey-work-dlq", map[string]string{"MessageRetentionPeriod": "1209600"})
 	d.queues.ControlDLQ, errs[1] = mk("s3rekey-control-dlq", map[string]string{"MessageRetentionPeriod": "1209600"})
 	d.queues.Work, errs[2] = mk(WorkQueue, map[string]string{"VisibilityTimeout": "60", "RedrivePolicy": redrive("s3rekey-work-dlq")})

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"strconv"
 	"strings"
@@ -149,6 +150,8 @@ func TestFaultMatrix(t *testing.T) {
 		t.Errorf("the corrupt inventory file was read %d times bad and %d times fixed (fix: %v): want both", bad.before.Load(), bad.after.Load(), bad.fixErr)
 	}
 	dead := deadLetters(t, ctx, sqsc, prep.Queues.WorkDLQ)
+	// Uploads dead-letter on their own path.
+	maps.Copy(dead, deadLetters(t, ctx, sqsc, prep.Queues.UploadsDLQ))
 	if cdl := deadLetters(t, ctx, sqsc, prep.Queues.ControlDLQ); len(cdl) != 0 {
 		t.Errorf("control DLQ holds %d messages: the fixed file was not retried to success (%v)", len(cdl), cdl)
 	}

@@ -3,13 +3,10 @@ package demo
 import (
 	"context"
 	"maps"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
@@ -189,53 +186,16 @@ func BenchmarkProductionProtected(b *testing.B) {
 	const production, budget = 0.3 * kmsQuota, 0.6 * kmsQuota
 	for range b.N {
 		d, emu := quotaWorld(b, emulator.Quotas{KMSPerSecond: kmsQuota})
-		prod := kms.NewFromConfig(clientConfig(emu.AWSConfig()), func(o *kms.Options) { o.Retryer = aws.NopRetryer{} })
-		var calls, throttled atomic.Int64
-		stop := make(chan struct{})
-		var wg sync.WaitGroup
-		// Production: a request every 1/production seconds, from a pool so
-		// that a slow answer does not slow the rate; bounded by the
-		// backfill's end and by a tenth of an hour.
-		work := make(chan struct{}, 64)
-		for range 16 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for range work {
-					calls.Add(1)
-					if _, err := prod.Encrypt(context.Background(), &kms.EncryptInput{KeyId: aws.String(d.target), Plaintext: []byte("production")}); err != nil {
-						throttled.Add(1)
-					}
-				}
-			}()
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer close(work)
-			tick := time.NewTicker(time.Second / time.Duration(production))
-			defer tick.Stop()
-			deadline := time.After(6 * time.Minute)
-			for {
-				select {
-				case <-stop:
-					return
-				case <-deadline:
-					return
-				case <-tick.C:
-					work <- struct{}{}
-				}
-			}
-		}()
+		// Production: bounded by the backfill's end and by ten minutes.
+		prod := startProductionKMS(emu, d.target, production)
 		time.Sleep(time.Second) // production is running before the backfill starts
 		got := runBackfill(b, d, emu, withBudgets(d.policy, 0, false, budget), quotaObjects, 4)
-		close(stop)
-		wg.Wait()
-		if n := throttled.Load(); n != 0 {
-			b.Errorf("production saw %d of %d requests fail under the backfill, want none", n, calls.Load())
+		prod.end()
+		if n := prod.throttled.Load(); n != 0 {
+			b.Errorf("production saw %d of %d requests fail under the backfill, want none", n, prod.calls.Load())
 		}
 		got.report(b, budget, "budget") // one KMS request per object
-		b.ReportMetric(float64(throttled.Load()), "production-throttles")
-		b.ReportMetric(float64(calls.Load()), "production-requests")
+		b.ReportMetric(float64(prod.throttled.Load()), "production-throttles")
+		b.ReportMetric(float64(prod.calls.Load()), "production-requests")
 	}
 }

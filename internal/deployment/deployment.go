@@ -39,9 +39,11 @@ type Record struct {
 	WorkDLQURL      string `json:"workDlqUrl"`
 	ControlQueueURL string `json:"controlQueueUrl"`
 	ControlDLQURL   string `json:"controlDlqUrl"`
-	// UploadsQueueURL is empty for deployments whose uploads share the
-	// work queue.
+	// UploadsQueueURL and UploadsDLQURL are the uploads queue (the stack's
+	// output UploadsQueueUrl) and its DLQ (UploadsDeadLetterQueueUrl):
+	// empty for deployments whose uploads share the work queue.
 	UploadsQueueURL string `json:"uploadsQueueUrl,omitempty"`
+	UploadsDLQURL   string `json:"uploadsDlqUrl,omitempty"`
 	// ReportLocation is s3://bucket/prefix of the completion reports.
 	ReportLocation string `json:"reportLocation,omitempty"`
 }
@@ -63,6 +65,9 @@ func Parse(data []byte) (Record, error) {
 		if v == "" {
 			missing = append(missing, name)
 		}
+	}
+	if (r.UploadsQueueURL == "") != (r.UploadsDLQURL == "") {
+		missing = append(missing, "uploadsQueueUrl and uploadsDlqUrl together")
 	}
 	slices.Sort(missing)
 	if len(missing) > 0 {

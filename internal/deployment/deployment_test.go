@@ -15,6 +15,8 @@ func TestParse(t *testing.T) {
 		{"other version", strings.Replace(good, `"version":1`, `"version":2`, 1), "version 2"},
 		{"missing table and queue", `{"version":1,"account":"111122223333","region":"us-east-1"}`, "missing controlQueueUrl, jobsTable, workQueueUrl"},
 		{"not json", `nope`, "deployment record"},
+		{"with the uploads queue", strings.Replace(good, `"controlQueueUrl":"c"`, `"controlQueueUrl":"c","uploadsQueueUrl":"u","uploadsDlqUrl":"ud"`, 1), ""},
+		{"uploads queue without its DLQ", strings.Replace(good, `"controlQueueUrl":"c"`, `"controlQueueUrl":"c","uploadsQueueUrl":"u"`, 1), "uploadsQueueUrl and uploadsDlqUrl together"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

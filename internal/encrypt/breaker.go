@@ -473,5 +473,5 @@ func (h *Handler) holdWhole(ctx context.Context, i int, rec events.SQSMessage, w
 	h.Jobs.Release(context.WithoutCancel(ctx), token, []jobs.Task{{JobID: w.task.JobID, MessageID: w.task.ID}})
 	delay := int32(max(cfg.PausedRetryDelay/time.Second, 1))
 	h.logger().Info("task held by the circuit breaker", "messageId", rec.MessageId, "task", w.task.ID, "objects", held, "delaySeconds", delay)
-	return outgoing{i, cfg.WorkQueueURL, queue.Message{Body: rec.Body, DelaySeconds: delay}}, true
+	return outgoing{i, cfg.pathOf(w.task).queue, queue.Message{Body: rec.Body, DelaySeconds: delay}}, true
 }

@@ -28,12 +28,19 @@ const (
 	EnvMaxAttempts        = "S3REKEY_MAX_ATTEMPTS"
 	EnvConcurrency        = "S3REKEY_CONCURRENCY"
 	EnvHeadBeforeUpdate   = "S3REKEY_HEAD_BEFORE_UPDATE"
+	// EnvUploadsQueueURL and EnvUploadsDLQURL are the uploads queue and
+	// its DLQ: set both, or neither for uploads sharing the work queue.
+	EnvUploadsQueueURL = "S3REKEY_UPLOADS_QUEUE_URL"
+	EnvUploadsDLQURL   = "S3REKEY_UPLOADS_DLQ_URL"
 )
 
 // Config tunes the handler; zero fields take the defaults.
 type Config struct {
 	WorkQueueURL       string
 	DeadLetterQueueURL string
+	// UploadsQueueURL and UploadsDLQURL are the uploads path (paths.go);
+	// empty: uploads share the work queue's.
+	UploadsQueueURL, UploadsDLQURL string
 	// MultipartCopyThreshold and CopyPartSize tune copies in place: objects
 	// larger than the threshold (default 5 GB, the most one CopyObject
 	// copies) are copied in parts of CopyPartSize (default 512 MiB).
@@ -85,6 +92,10 @@ func ConfigFromEnv() (Config, error) {
 	c := Config{WorkQueueURL: os.Getenv(EnvWorkQueueURL), DeadLetterQueueURL: os.Getenv(EnvDeadLetterQueueURL)}
 	if c.WorkQueueURL == "" || c.DeadLetterQueueURL == "" {
 		return c, errors.New(EnvWorkQueueURL + " and " + EnvDeadLetterQueueURL + " are required")
+	}
+	c.UploadsQueueURL, c.UploadsDLQURL = os.Getenv(EnvUploadsQueueURL), os.Getenv(EnvUploadsDLQURL)
+	if (c.UploadsQueueURL == "") != (c.UploadsDLQURL == "") {
+		return c, errors.New(EnvUploadsQueueURL + " and " + EnvUploadsDLQURL + " go together: set both, or neither")
 	}
 	for name, dst := range map[string]*int{EnvMaxAttempts: &c.MaxAttempts, EnvConcurrency: &c.Concurrency} {
 		v := os.Getenv(name)

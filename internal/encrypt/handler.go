@@ -13,6 +13,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/s3rekey/s3rekey/internal/budget"
 	"github.com/s3rekey/s3rekey/internal/jobs"
 	"github.com/s3rekey/s3rekey/internal/messages"
 	"github.com/s3rekey/s3rekey/internal/queue"
@@ -158,7 +159,7 @@ func (h *Handler) HandleWithSummary(ctx context.Context, ev events.SQSEvent) (ev
 		if errors.As(err, &rej) {
 			sum.Outcomes[string(rekey.Rejected)]++
 			log.Warn("message rejected", "messageId", rec.MessageId, "reason", rej.Reason)
-			out = append(out, outgoing{i, cfg.DeadLetterQueueURL, queue.Message{Body: rec.Body, Attributes: map[string]string{
+			out = append(out, outgoing{i, cfg.arrivalPath(rec).dlq, queue.Message{Body: rec.Body, Attributes: map[string]string{
 				AttrOutcome: string(rekey.Rejected), AttrReason: truncate(rej.Reason, 256), AttrSource: rec.MessageId}}})
 			continue
 		}
@@ -271,7 +272,11 @@ func (h *Handler) rekeyAll(ctx context.Context, cfg Config, work []messageWork, 
 		obj := work[ref.i].task.Objects[ref.j]
 		unlock := h.inflight.lock(obj.Bucket + "\x00" + obj.Key + "\x00" + obj.VersionID)
 		round := window.acquire()
-		res := h.Rekeyer.Rekey(objCtx, obj)
+		rekeyCtx := objCtx
+		if IsUpload(work[ref.i].task) {
+			rekeyCtx = budget.Ahead(objCtx) // uploads first (paths.go)
+		}
+		res := h.Rekeyer.Rekey(rekeyCtx, obj)
 		window.release(round, rekey.Throttled(res.Outcome))
 		unlock()
 		work[ref.i].outcomes[ref.j] = res.Outcome
@@ -353,6 +358,7 @@ func (h *Handler) followUps(ctx context.Context, i int, messageID string, w *mes
 		return nil, nil
 	}
 	tracked := w.task.ID != "" && h.Jobs != nil // without job records, follow-ups carry no job
+	back := cfg.pathOf(w.task)
 	var retry, unstarted, paused []messages.Object
 	deadByReason := map[rekey.Outcome][]messages.Object{}
 	lastRetry := rekey.Outcome{}
@@ -428,7 +434,7 @@ func (h *Handler) followUps(ctx context.Context, i int, messageID string, w *mes
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, outgoing{i, cfg.WorkQueueURL, queue.Message{Body: body, DelaySeconds: delay}})
+		out = append(out, outgoing{i, back.queue, queue.Message{Body: body, DelaySeconds: delay}})
 		sum.Requeued += len(retry)
 		h.logger().Info("objects requeued", "messageId", messageID, "objects", len(retry), "attempt", w.task.Attempt+1,
 			"delaySeconds", delay, "reason", lastRetry.Reason)
@@ -441,7 +447,7 @@ func (h *Handler) followUps(ctx context.Context, i int, messageID string, w *mes
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, outgoing{i, cfg.WorkQueueURL, queue.Message{Body: body, DelaySeconds: delay}})
+		out = append(out, outgoing{i, back.queue, queue.Message{Body: body, DelaySeconds: delay}})
 		sum.Requeued += len(paused)
 		h.logger().Info("objects held by the circuit breaker", "messageId", messageID, "objects", len(paused), "delaySeconds", delay)
 	}
@@ -456,7 +462,7 @@ func (h *Handler) followUps(ctx context.Context, i int, messageID string, w *mes
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, outgoing{i, cfg.WorkQueueURL, queue.Message{Body: body, DelaySeconds: delay}})
+		out = append(out, outgoing{i, back.queue, queue.Message{Body: body, DelaySeconds: delay}})
 		sum.Requeued += len(unstarted)
 		h.logger().Info("deadline near: unstarted objects requeued", "messageId", messageID, "objects", len(unstarted))
 	}
@@ -472,7 +478,7 @@ func (h *Handler) followUps(ctx context.Context, i int, messageID string, w *mes
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, outgoing{i, cfg.DeadLetterQueueURL, queue.Message{Body: body, Attributes: attrs}})
+		out = append(out, outgoing{i, back.dlq, queue.Message{Body: body, Attributes: attrs}})
 		sum.DeadLetter += len(objs)
 		h.logger().Warn("objects dead-lettered", "messageId", messageID, "objects", len(objs), "outcome", string(o.Status), "reason", o.Reason)
 	}

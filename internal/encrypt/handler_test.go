@@ -662,6 +662,14 @@ func TestConfigFromEnv(t *testing.T) {
 		t.Errorf("bad attempts: %v", err)
 	}
 	t.Setenv(encrypt.EnvMaxAttempts, "3")
+	t.Setenv(encrypt.EnvUploadsQueueURL, "https://sqs.us-east-1.amazonaws.com/111122223333/uploads")
+	if _, err := encrypt.ConfigFromEnv(); err == nil || !strings.Contains(err.Error(), encrypt.EnvUploadsDLQURL) {
+		t.Errorf("an uploads queue without its DLQ: %v", err)
+	}
+	t.Setenv(encrypt.EnvUploadsDLQURL, "https://sqs.us-east-1.amazonaws.com/111122223333/uploads-dlq")
+	if cfg, err := encrypt.ConfigFromEnv(); err != nil || cfg.UploadsDLQURL == "" {
+		t.Errorf("uploads queue and DLQ: %+v, %v", cfg, err)
+	}
 	t.Setenv(encrypt.EnvWorkQueueURL, "")
 	if _, err := encrypt.ConfigFromEnv(); err == nil {
 		t.Error("missing work queue URL accepted")

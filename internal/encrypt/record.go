@@ -127,7 +127,7 @@ func (h *Handler) claim(ctx context.Context, cfg Config, token string, ev events
 		}
 		switch c {
 		case jobs.Held:
-			out = append(out, outgoing{i, cfg.WorkQueueURL, queue.Message{Body: ev.Records[i].Body, DelaySeconds: heldDelaySeconds}})
+			out = append(out, outgoing{i, cfg.pathOf(work[i].task).queue, queue.Message{Body: ev.Records[i].Body, DelaySeconds: heldDelaySeconds}})
 		case jobs.WaitForParent:
 			redeliver[i] = true
 		}

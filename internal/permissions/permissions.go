@@ -63,10 +63,24 @@ type Resources struct {
 	// any key of the account, used through S3 of the region only.
 	SourceKeyARNs                                            []string
 	WorkQueueARN, WorkDLQARN, ControlQueueARN, ControlDLQARN string
+	// UploadsQueueARN and UploadsDLQARN are the uploads queue and its DLQ
+	// (empty for a deployment whose uploads share the work queue).
+	UploadsQueueARN, UploadsDLQARN string
 	// JobsTableARN is the job records' table; ReportObjectsARN the report
 	// location's objects (arn:…:s3:::bucket/prefix/*), ReportKeyARN the
 	// key reports are encrypted under.
 	JobsTableARN, ReportObjectsARN, ReportKeyARN string
+}
+
+// encryptSends are the queues the encrypt function sends follow-ups to:
+// each path's own queue and DLQ (an upload's retries stay on the uploads
+// queue).
+func (r Resources) encryptSends() []string {
+	out := []string{r.WorkQueueARN, r.WorkDLQARN}
+	if r.UploadsQueueARN != "" {
+		out = append(out, r.UploadsQueueARN, r.UploadsDLQARN)
+	}
+	return out
 }
 
 func (r Resources) bucketARNs(suffix string) []string {
@@ -191,8 +205,11 @@ func Encrypt(r Resources) []Statement {
 		out = append(out, deny)
 	}
 	out = append(out, source,
-		Statement{Sid: "RetryAndDeadLetter", Actions: []string{"sqs:SendMessage"}, Resources: []string{r.WorkQueueARN, r.WorkDLQARN}},
+		Statement{Sid: "RetryAndDeadLetter", Actions: []string{"sqs:SendMessage"}, Resources: r.encryptSends()},
 		consume("ConsumeWorkQueue", r.WorkQueueARN))
+	if r.UploadsQueueARN != "" {
+		out = append(out, consume("ConsumeUploadsQueue", r.UploadsQueueARN))
+	}
 	if r.JobsTableARN != "" {
 		// A claim and the signing key are UpdateItem; a batch's commit is
 		// one TransactWriteItems of Updates (task records, counter shards);

@@ -48,13 +48,17 @@ const (
 	DepthWorkDLQ    = "work DLQ"
 	DepthControl    = "control"
 	DepthControlDLQ = "control DLQ"
+	DepthUploads    = "uploads"
+	DepthUploadsDLQ = "uploads DLQ"
 )
 
-// Depths reads the depth of the work and control queues and of their
-// dead-letter queues, in that order; a queue with no URL is left out.
+// Depths reads the depth of the work, control and uploads queues and of
+// their dead-letter queues, in that order; a queue with no URL (the uploads
+// queue of a deployment whose uploads share the work queue) is left out.
 func Depths(ctx context.Context, api QueueAttributesAPI, q Queues) ([]QueueDepth, error) {
 	var depths []QueueDepth
-	for _, x := range []struct{ name, url string }{{DepthWork, q.Work}, {DepthWorkDLQ, q.WorkDLQ}, {DepthControl, q.Control}, {DepthControlDLQ, q.ControlDLQ}} {
+	for _, x := range []struct{ name, url string }{{DepthWork, q.Work}, {DepthWorkDLQ, q.WorkDLQ}, {DepthControl, q.Control}, {DepthControlDLQ, q.ControlDLQ},
+		{DepthUploads, q.Uploads}, {DepthUploadsDLQ, q.UploadsDLQ}} {
 		if x.url == "" {
 			continue
 		}

@@ -33,9 +33,12 @@ import (
 	"github.com/s3rekey/s3rekey/internal/rekey"
 )
 
-// Queues are the four queue URLs of a deployment.
+// Queues are the queue URLs of a deployment.
 type Queues struct {
 	Work, WorkDLQ, Control, ControlDLQ string
+	// Uploads and UploadsDLQ are the uploads queue and its DLQ: empty for
+	// a deployment whose uploads share the work queue.
+	Uploads, UploadsDLQ string
 	// ControlMaxReceives is the control queue's maxReceiveCount (0: the
 	// stack's, planner.DefaultMaxReceives).
 	ControlMaxReceives int
@@ -43,8 +46,14 @@ type Queues struct {
 
 // Options tune the local pipeline.
 type Options struct {
-	// Concurrency is the number of encrypt invocations at once (default 4).
+	// Concurrency is the number of encrypt invocations at once on the work
+	// queue (default 4).
 	Concurrency int
+	// UploadsConcurrency is the number of encrypt invocations at once on
+	// the uploads queue (default 2), in an execution environment of their
+	// own: as Lambda's second event source mapping, they poll and run
+	// whatever the work queue holds.
+	UploadsConcurrency int
 	// Environments is how many execution environments the encrypt
 	// invocations are spread over, each with its own handler — its own
 	// window of objects in flight and its own share of the budgets — as
@@ -151,12 +160,17 @@ func New(cfg aws.Config, pol *policy.Policy, q Queues, opts Options) *Pipeline {
 			InvocationTimeout: 15 * time.Minute, API: sqs.NewFromConfig(cfg)})
 	}
 	envs := min(max(opts.Environments, 1), opts.Concurrency)
-	for i := range envs {
+	newEncrypt := func() *encrypt.Handler {
 		h := encrypt.New(encryptAWS, keys, encrypt.Config{WorkQueueURL: q.Work, DeadLetterQueueURL: q.WorkDLQ, Concurrency: opts.ObjectsInFlight,
+			UploadsQueueURL: q.Uploads, UploadsDLQURL: q.UploadsDLQ,
 			MultipartCopyThreshold: opts.MultipartCopyThreshold, CopyPartSize: opts.CopyPartSize,
 			HeadBeforeUpdate: opts.HeadBeforeUpdate, Jobs: opts.Jobs, PausedRetryDelay: opts.PausedRetryDelay}, opts.Logger, nil)
 		h.Breaker.ProbeInterval, h.Breaker.Refresh = opts.BreakerProbeInterval, opts.BreakerRefresh
 		h.OnBatch = t.addBatch
+		return h
+	}
+	for i := range envs {
+		h := newEncrypt()
 		if i == 0 {
 			p.Encrypt = h
 		}
@@ -168,6 +182,14 @@ func New(cfg aws.Config, pol *policy.Policy, q Queues, opts Options) *Pipeline {
 		}
 		p.Runner.Sources = append(p.Runner.Sources, localrun.Source{QueueURL: q.Work, Handler: t.timed(h.Handle), BatchSize: 10, Concurrency: n,
 			InvocationTimeout: 5 * time.Minute, API: sqs.NewFromConfig(encryptAWS)})
+	}
+	if q.Uploads != "" {
+		n := opts.UploadsConcurrency
+		if n <= 0 {
+			n = 2
+		}
+		p.Runner.Sources = append(p.Runner.Sources, localrun.Source{QueueURL: q.Uploads, Handler: t.timed(newEncrypt().Handle), BatchSize: 10,
+			Concurrency: n, InvocationTimeout: 5 * time.Minute, API: sqs.NewFromConfig(encryptAWS)})
 	}
 	return p
 }

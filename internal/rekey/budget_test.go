@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
+	"github.com/s3rekey/s3rekey/internal/budget"
 	"github.com/s3rekey/s3rekey/internal/emulator"
 	"github.com/s3rekey/s3rekey/internal/emulator/emutest"
 	"github.com/s3rekey/s3rekey/internal/messages"
@@ -108,5 +109,70 @@ func TestBudgetUnavailableSendsNothing(t *testing.T) {
 	res := r.Rekey(context.Background(), messages.Object{Bucket: "data", Key: "k"})
 	if res.Status != rekey.Retry || res.Reason != rekey.ReasonBudget || res.Heads+res.Updates != 0 || !rekey.Waiting(res.Outcome) {
 		t.Errorf("got %+v, want a budget retry with no request sent", res)
+	}
+}
+
+// takingPacer is a recordingPacer that also takes requests without
+// waiting (rekey.Taker), recording whether each call came from an upload.
+type takingPacer struct {
+	mu                     sync.Mutex
+	waits, takes, aheadOff map[string]int
+}
+
+func (p *takingPacer) Wait(ctx context.Context, scope string, _ float64, n int) error {
+	return p.record(ctx, p.waits, scope, n)
+}
+
+func (p *takingPacer) Take(ctx context.Context, scope string, _ float64, n int) error {
+	return p.record(ctx, p.takes, scope, n)
+}
+
+func (p *takingPacer) record(ctx context.Context, into map[string]int, scope string, n int) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	into[scope] += n
+	if !budget.IsAhead(ctx) {
+		p.aheadOff[scope] += n
+	}
+	return nil
+}
+
+// TestUploadsGoAheadUnderBudgets: an upload's object (its context marked
+// by budget.Ahead, as the encrypt handler marks uploads) is counted against
+// its bucket's budget without waiting for it, and waits for the KMS budget
+// as a request ahead; a backfill's object waits for both.
+func TestUploadsGoAheadUnderBudgets(t *testing.T) {
+	e := emutest.Start(t, emulator.Options{})
+	target := e.Key(t)
+	e.Bucket(t, "data", false)
+	pol, err := policy.Parse(fmt.Appendf(nil, `{"maxKmsRequestsPerSecond":500,"buckets":{"data":{"kmsKeyArn":%q,"maxObjectsPerSecond":200}}}`, target))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Put(t, &s3.PutObjectInput{Bucket: aws.String("data"), Key: aws.String("upload")}, "x")
+	e.Put(t, &s3.PutObjectInput{Bucket: aws.String("data"), Key: aws.String("backfill")}, "x")
+	for _, tc := range []struct {
+		name, key                 string
+		ctx                       context.Context
+		wantWaits, wantTakes, off int
+	}{
+		{"upload", "upload", budget.Ahead(context.Background()), 1, 1, 0},
+		{"backfill", "backfill", context.Background(), 2, 0, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pacer := &takingPacer{waits: map[string]int{}, takes: map[string]int{}, aheadOff: map[string]int{}}
+			r := &rekey.Rekeyer{Head: e.S3, Update: e.S3, Policy: pol, Budget: pacer}
+			if res := r.Rekey(tc.ctx, messages.Object{Bucket: "data", Key: tc.key}); res.Status != rekey.Updated {
+				t.Fatalf("outcome %v", res.Outcome)
+			}
+			bucket := rekey.ScopeBucket("data")
+			waits := pacer.waits[bucket] + pacer.waits[rekey.ScopeKMS]
+			if waits != tc.wantWaits || pacer.takes[bucket] != tc.wantTakes || pacer.takes[rekey.ScopeKMS] != 0 {
+				t.Errorf("waits %v, takes %v; want %d waits and %d takes of the bucket's budget", pacer.waits, pacer.takes, tc.wantWaits, tc.wantTakes)
+			}
+			if got := pacer.aheadOff[bucket] + pacer.aheadOff[rekey.ScopeKMS]; got != tc.off {
+				t.Errorf("%d requests not marked ahead, want %d", got, tc.off)
+			}
+		})
 	}
 }

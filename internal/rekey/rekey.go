@@ -37,10 +37,17 @@ type Pacer interface {
 	Wait(ctx context.Context, scope string, perSecond float64, n int) error
 }
 
+// Taker counts requests against a budget without waiting for it
+// (budget.Pacer): an upload's object against its bucket's budget.
+type Taker interface {
+	Take(ctx context.Context, scope string, perSecond float64, n int) error
+}
+
 var (
 	_ HeadObjectAPI             = (*s3.Client)(nil)
 	_ UpdateObjectEncryptionAPI = (*s3.Client)(nil)
 	_ Pacer                     = (*budget.Pacer)(nil)
+	_ Taker                     = (*budget.Pacer)(nil)
 )
 
 // Budget scopes: one per bucket for objects a second, one for the
@@ -210,13 +217,23 @@ func KMSRequests(st State, target policy.Bucket) int {
 // requests S3 will make for this one. A budget that cannot be waited for
 // (the invocation's deadline, the shared record unavailable) leaves the
 // object to be tried again.
+//
+// An upload (ctx marked by budget.Ahead) goes first: its object is counted
+// against the bucket's budget without waiting for it (the budget paces the
+// backfill, which yields), and its KMS requests wait only behind other
+// uploads' (the KMS budget keeps production's share of the account's
+// quota, so uploads are held to it too).
 func (r *Rekeyer) pace(ctx context.Context, bucket string, res *Result, kms int) *Outcome {
 	b := &res.budgets
 	if r.Budget == nil || (b.objects <= 0 && b.kms <= 0) {
 		return nil // no budget: nothing to wait for, on every object's path
 	}
 	var err error
-	if !b.counted && b.objects > 0 {
+	switch taker, ok := r.Budget.(Taker); {
+	case b.counted || b.objects <= 0:
+	case budget.IsAhead(ctx) && ok:
+		err = taker.Take(ctx, ScopeBucket(bucket), b.objects, 1)
+	default:
 		err = r.Budget.Wait(ctx, ScopeBucket(bucket), b.objects, 1)
 	}
 	b.counted = true
