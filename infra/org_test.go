@@ -22,14 +22,7 @@ import (
 // map (for edits) and parsed.
 func orgExample(t *testing.T, edit func(map[string]any)) *Config {
 	t.Helper()
-	data, err := os.ReadFile("../organization.example.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var c map[string]any
-	if err := json.Unmarshal(data, &c); err != nil {
-		t.Fatal(err)
-	}
+	c := orgExampleMap(t)
 	if edit != nil {
 		edit(c)
 	}
@@ -38,6 +31,19 @@ func orgExample(t *testing.T, edit func(map[string]any)) *Config {
 		t.Fatal(err)
 	}
 	return cfg
+}
+
+func orgExampleMap(t *testing.T) map[string]any {
+	t.Helper()
+	data, err := os.ReadFile("../organization.example.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c map[string]any
+	if err := json.Unmarshal(data, &c); err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 // orgSynth is what `make synth` runs for an organization config: the
