@@ -69,9 +69,6 @@ func synthOrganization(t *testing.T, cfg *Config) orgSynth {
 			t.Fatal(err)
 		}
 	}
-	saved := PublishDir
-	PublishDir = t.TempDir()
-	t.Cleanup(func() { PublishDir = saved })
 	out := t.TempDir()
 	app := awscdk.NewApp(&awscdk.AppProps{Outdir: jsii.String(out)})
 	err := organizationApp(app, S3RekeyStackProps{Config: cfg,
@@ -81,7 +78,7 @@ func synthOrganization(t *testing.T, cfg *Config) orgSynth {
 	}
 	app.Synth(nil)
 	files, _ := filepath.Glob(filepath.Join(out, "*.template.json"))
-	s := orgSynth{templates: map[string]map[string]any{}, publish: PublishDir}
+	s := orgSynth{templates: map[string]map[string]any{}, publish: PublishDir(app)}
 	for _, f := range files {
 		data, err := os.ReadFile(f)
 		if err != nil {

@@ -2,14 +2,11 @@ package main
 
 import (
 	"os"
+	"path/filepath"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/jsii-runtime-go"
 )
-
-// PublishDir is where the synth leaves what the central account copies
-// into every region's code bucket (docs/operations.md).
-var PublishDir = "build/org-assets"
 
 // Organization stack ids.
 const (
@@ -17,16 +14,24 @@ const (
 	codeBucketStackPrefix = "S3RekeyCode-"
 )
 
+// PublishDir is where the synth leaves what the central account copies
+// into every region's code bucket (docs/operations.md): org-assets in the
+// cloud assembly's directory, cdk.out/org-assets by default.
+func PublishDir(app awscdk.App) string {
+	return filepath.Join(*app.Outdir(), "org-assets")
+}
+
 // organizationApp adds the organization's stacks to the app: the member
 // stack (for review, and for a pilot account to deploy directly), a code
 // bucket stack per region, and the organization stack, whose StackSet
 // deploys the published member template.
 func organizationApp(app awscdk.App, props S3RekeyStackProps) error {
 	org := props.Config.Organization
-	if err := os.RemoveAll(PublishDir); err != nil {
+	publishDir := PublishDir(app)
+	if err := os.RemoveAll(publishDir); err != nil {
 		return err
 	}
-	props.Member = &MemberProps{Organization: org, PublishDir: PublishDir}
+	props.Member = &MemberProps{Organization: org, PublishDir: publishDir}
 	published, err := publishMember(props)
 	if err != nil {
 		return err
