@@ -46,6 +46,22 @@ func orgExampleMap(t *testing.T) map[string]any {
 	return c
 }
 
+// standIn are the stack's props with stand-in Lambda code.
+func standIn(t *testing.T, cfg *Config) S3RekeyStackProps {
+	t.Helper()
+	code := t.TempDir()
+	for _, fn := range []string{"encrypt", "planner", "enroll"} {
+		if err := os.MkdirAll(filepath.Join(code, fn), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(code, fn, "bootstrap"), []byte("stand-in for "+fn), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return S3RekeyStackProps{Config: cfg,
+		EncryptCode: filepath.Join(code, "encrypt"), PlannerCode: filepath.Join(code, "planner"), EnrollCode: filepath.Join(code, "enroll")}
+}
+
 // orgSynth is what `make synth` runs for an organization config: the
 // organization app, synthesized with no credentials in the environment,
 // its templates read back from the cloud assembly by stack name, and
@@ -60,19 +76,9 @@ func synthOrganization(t *testing.T, cfg *Config) orgSynth {
 	for _, v := range []string{"CDK_DEFAULT_ACCOUNT", "CDK_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE"} {
 		t.Setenv(v, "")
 	}
-	code := t.TempDir()
-	for _, fn := range []string{"encrypt", "planner", "enroll"} {
-		if err := os.MkdirAll(filepath.Join(code, fn), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(code, fn, "bootstrap"), []byte("stand-in for "+fn), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
 	out := t.TempDir()
 	app := awscdk.NewApp(&awscdk.AppProps{Outdir: jsii.String(out)})
-	err := organizationApp(app, S3RekeyStackProps{Config: cfg,
-		EncryptCode: filepath.Join(code, "encrypt"), PlannerCode: filepath.Join(code, "planner"), EnrollCode: filepath.Join(code, "enroll")})
+	err := organizationApp(app, standIn(t, cfg))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -467,4 +473,43 @@ func unzip(t *testing.T, path string) map[string][]byte {
 		out[f.Name] = data
 	}
 	return out
+}
+
+// memberShape is the member template's shape for a configuration, with
+// the organization example's organization entry.
+func memberShape(t *testing.T, cfg *Config) shape {
+	t.Helper()
+	cfg.Organization = orgExample(t, nil).Organization
+	if err := cfg.Organization.validate(cfg); err != nil {
+		t.Fatal(err)
+	}
+	props := standIn(t, cfg)
+	props.Member = &MemberProps{Organization: cfg.Organization, PublishDir: t.TempDir()}
+	published, err := publishMember(props)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return shapeOfTemplate(published.Template)
+}
+
+// TestMemberStackSizeIndependentOfBuckets: the member template keeps the
+// single account's property (TestStackSizeIndependentOfBuckets, whose
+// limits apply): the same resources and function environments for 2
+// buckets, 5,000 and rules over 5,000.
+func TestMemberStackSizeIndependentOfBuckets(t *testing.T) {
+	small := memberShape(t, scaleConfig(t, 2, false))
+	for name, cfg := range map[string]*Config{"5,000 explicit buckets": scaleConfig(t, 5000, false), "rules over 5,000 buckets": scaleConfig(t, 5000, true)} {
+		t.Run(name, func(t *testing.T) {
+			big := memberShape(t, cfg)
+			if big.resources != small.resources || js(big.types) != js(small.types) || js(big.env) != js(small.env) {
+				t.Errorf("%d resources %v, environments %v; with 2 buckets %d %v %v", big.resources, big.types, big.env, small.resources, small.types, small.env)
+			}
+			for _, sh := range []shape{small, big} {
+				if sh.resources > 500 || sh.size >= 1<<20 || sh.patternSize > 4096 || maxOf(sh.env) > 4096 || maxOf(sh.rolePolicy) > 10240 {
+					t.Errorf("%d resources, %d template bytes, event pattern %d, environment %d, role policy %d", sh.resources, sh.size, sh.patternSize, maxOf(sh.env), maxOf(sh.rolePolicy))
+				}
+			}
+			t.Logf("member: %d resources, template %d bytes (2 buckets: %d)", big.resources, big.size, small.size)
+		})
+	}
 }
