@@ -149,6 +149,11 @@ func (s *S3RekeyStack) code(name, dir string) awslambda.Code {
 		Description: jsii.String("the " + name + " zip's key in the region's code bucket"),
 	})
 	s.member.codeKeys[name] = key
+	// CDK warns that code from a bucket without an object version is not
+	// updated when the object changes: a published object never changes,
+	// new code is a new key.
+	awscdk.Annotations_Of(s.Stack).AcknowledgeWarning(jsii.String("@aws-cdk/aws-lambda:codeFromBucketObjectVersionNotSpecified"),
+		jsii.String("content-addressed keys: new code is a new object"))
 	return awslambda.Code_FromBucket(s.member.codeBucket, param.ValueAsString(), nil)
 }
 
