@@ -177,6 +177,26 @@ func TestOrganizationSynthWithoutCredentials(t *testing.T) {
 	if zips != 4 || templates != 1 {
 		t.Errorf("published %v, want the three functions' and the policy's zips and the member template", published)
 	}
+	// What the StackSet deploys is the member stack of the app, as
+	// reviewed in cdk.out.
+	for _, p := range published {
+		if strings.HasSuffix(p, ".template.json") {
+			data, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var tmpl map[string]any
+			if err := json.Unmarshal(data, &tmpl); err != nil {
+				t.Fatal(err)
+			}
+			if js(tmpl) != js(s.templates[MemberStackName]) {
+				t.Error("the published member template differs from the app's member stack")
+			}
+			if !strings.Contains(js(s.templates[OrganizationStackName]), filepath.Base(p)) {
+				t.Errorf("the StackSet does not name the published %s", filepath.Base(p))
+			}
+		}
+	}
 }
 
 func keysOf[V any](m map[string]V) []string {
