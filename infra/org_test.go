@@ -35,15 +35,7 @@ func orgExample(t *testing.T, edit func(map[string]any)) *Config {
 
 func orgExampleMap(t *testing.T) map[string]any {
 	t.Helper()
-	data, err := os.ReadFile("../organization.example.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var c map[string]any
-	if err := json.Unmarshal(data, &c); err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return readJSON(t, "../organization.example.json")
 }
 
 // standIn are the stack's props with stand-in Lambda code.
@@ -86,17 +78,23 @@ func synthOrganization(t *testing.T, cfg *Config) orgSynth {
 	files, _ := filepath.Glob(filepath.Join(out, "*.template.json"))
 	s := orgSynth{templates: map[string]map[string]any{}, publish: PublishDir(app)}
 	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var tmpl map[string]any
-		if err := json.Unmarshal(data, &tmpl); err != nil {
-			t.Fatal(err)
-		}
-		s.templates[strings.TrimSuffix(filepath.Base(f), ".template.json")] = tmpl
+		s.templates[strings.TrimSuffix(filepath.Base(f), ".template.json")] = readJSON(t, f)
 	}
 	return s
+}
+
+// readJSON reads a JSON object: a template, or the example config.
+func readJSON(t *testing.T, path string) map[string]any {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tmpl map[string]any
+	if err := json.Unmarshal(data, &tmpl); err != nil {
+		t.Fatal(err)
+	}
+	return tmpl
 }
 
 // one is the only resource of a type in a template.
@@ -181,15 +179,7 @@ func TestOrganizationSynthWithoutCredentials(t *testing.T) {
 	// reviewed in cdk.out.
 	for _, p := range published {
 		if strings.HasSuffix(p, ".template.json") {
-			data, err := os.ReadFile(p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var tmpl map[string]any
-			if err := json.Unmarshal(data, &tmpl); err != nil {
-				t.Fatal(err)
-			}
-			if js(tmpl) != js(s.templates[MemberStackName]) {
+			if js(readJSON(t, p)) != js(s.templates[MemberStackName]) {
 				t.Error("the published member template differs from the app's member stack")
 			}
 			if !strings.Contains(js(s.templates[OrganizationStackName]), filepath.Base(p)) {

@@ -2,9 +2,9 @@ package main
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/s3rekey/s3rekey/internal/deployment"
@@ -215,12 +215,7 @@ func (o *OrganizationConfig) validateAccounts() error {
 }
 
 func sortedAccountIDs(m map[string]AccountOverride) []string {
-	ids := make([]string, 0, len(m))
-	for id := range m {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	return ids
+	return slices.Sorted(maps.Keys(m))
 }
 
 // accountPolicies are the policies of the accounts with an override, by
