@@ -298,7 +298,7 @@ func TestMemberStack(t *testing.T) {
 			t.Fatalf("policy zips %v", zips)
 		}
 		files := unzip(t, zips[0])
-		for account, want := range map[string]string{"111122223333": "alias/payments-data", "444455556666": org.Accounts["444455556666"].KMSKeyArn} {
+		for account, want := range map[string]string{"111122223333": "alias/payments-data", "444455556666": "alias/research-data"} {
 			data, ok := files["s3rekey/accounts/"+account+".json"]
 			if !ok {
 				t.Fatalf("no policy for %s in the layer: %v", account, keysOf(files))
@@ -322,7 +322,7 @@ func TestMemberStack(t *testing.T) {
 				enc = js(p["PolicyDocument"])
 			}
 		}
-		for _, want := range []string{org.Accounts["444455556666"].KMSKeyArn, `"alias/payments-data"`, `"alias/s3rekey-target"`} {
+		for _, want := range []string{`"alias/research-data"`, `"alias/payments-data"`, `"alias/s3rekey-target"`} {
 			if !strings.Contains(enc, want) {
 				t.Errorf("encrypt's policy lacks %s: %s", want, enc)
 			}
@@ -431,6 +431,29 @@ func TestMemberStack(t *testing.T) {
 			t.Errorf("member template %d bytes, %d resources", len(raw), len(m["Resources"].(map[string]any)))
 		}
 	})
+}
+
+// TestMemberGrantsAnAccountsKeyByARN: with one target region, an account
+// may name its key by ARN; the encrypt role (the same in every account)
+// is granted it, through S3 only.
+func TestMemberGrantsAnAccountsKeyByARN(t *testing.T) {
+	key := "arn:aws:kms:eu-west-1:444455556666:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+	cfg := orgExample(t, func(c map[string]any) {
+		o := c["organization"].(map[string]any)
+		o["targets"] = map[string]any{"organizationalUnitIds": []string{"ou-a1b2-pilot0001"}, "regions": []string{"eu-west-1"}}
+		o["accounts"] = map[string]any{"444455556666": map[string]any{"kmsKeyArn": key}}
+	})
+	m := synthOrganization(t, cfg).templates[MemberStackName]
+	var enc any
+	for _, p := range resourcesOf(m, "AWS::IAM::Policy") {
+		if strings.Contains(js(p["Roles"]), "EncryptServiceRole") {
+			enc = p["PolicyDocument"]
+		}
+	}
+	st := bySid(t, enc, "TargetKeys")
+	if js(st.Resource) != `"`+key+`"` || !strings.Contains(js(st.Condition), "kms:ViaService") {
+		t.Errorf("target keys granted %s (%s), want the account's key through S3", js(st.Resource), js(st.Condition))
+	}
 }
 
 // TestSingleAccountStackHasNoOrganizationParts: without an organization

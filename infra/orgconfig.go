@@ -179,8 +179,8 @@ func (o *OrganizationConfig) validate(c *Config) error {
 		return err
 	}
 	r := c.Jobs.Reports
-	if r.Bucket != "" || r.ExpectedOwner != "" || r.KMSKeyArn != CreateKey {
-		return fmt.Errorf("jobs.reports: leave bucket, expectedOwner and kmsKeyArn out with an organization: members report into the central bucket (%s) under its key", o.ReportBucketName)
+	if r.Bucket != "" || r.ExpectedOwner != "" || r.KMSKeyArn != CreateKey || r.Prefix != defaultReportPrefix {
+		return fmt.Errorf("jobs.reports: leave bucket, prefix, expectedOwner and kmsKeyArn out with an organization: members report into the central bucket (%s), under reports/ACCOUNT/REGION/ and its key", o.ReportBucketName)
 	}
 	if len(c.CreatedKeys) > 0 {
 		return fmt.Errorf("%s.kmsKeyArn: %q makes a key in each member account from the StackSet; with an organization, name the target key by an alias each account creates, or per account in organization.accounts", c.CreatedKeys[0].Where, CreateKey)
@@ -201,8 +201,14 @@ func (o *OrganizationConfig) validateAccounts() error {
 			aliases[key] = true
 		case strings.HasPrefix(key, "arn:aws") && strings.Contains(key, ":key/"):
 			// arn:PARTITION:kms:REGION:ACCOUNT:key/ID
-			if parts := strings.Split(key, ":"); len(parts) < 6 || parts[4] != id {
+			parts := strings.Split(key, ":")
+			if len(parts) < 6 || parts[4] != id {
 				return fmt.Errorf("%s.kmsKeyArn: %q is not a key of account %s: UpdateObjectEncryption takes only keys of the bucket owner's account", at, key, id)
+			}
+			// A key is of one region, and a bucket is re-keyed onto a key of
+			// its own region: the account's other regions would have none.
+			if len(o.Targets.Regions) != 1 || parts[3] != o.Targets.Regions[0] {
+				return fmt.Errorf("%s.kmsKeyArn: %q is a key of %s, and the account is deployed in %s: name the account's key by an alias it creates in every region", at, key, parts[3], strings.Join(o.Targets.Regions, ", "))
 			}
 		default:
 			return fmt.Errorf("%s.kmsKeyArn: %q is not a key ARN or an alias (alias/NAME)", at, key)

@@ -34,6 +34,9 @@ func TestOrganizationStack(t *testing.T) {
 		if len(groups) != 1 || js(groups[0]) != `{"DeploymentTargets":{"OrganizationalUnitIds":["ou-a1b2-pilot0001"]},"Regions":["us-east-1","eu-west-1"]}` {
 			t.Errorf("stack instances %s", js(groups))
 		}
+		if js(ss["ManagedExecution"]) != `{"Active":true}` {
+			t.Errorf("managed execution %s", js(ss["ManagedExecution"]))
+		}
 		if !strings.Contains(js(ss["Capabilities"]), "CAPABILITY_NAMED_IAM") {
 			t.Errorf("capabilities %s: the member names its reader role", js(ss["Capabilities"]))
 		}
@@ -176,28 +179,30 @@ func TestOrganizationConfigErrorsNameTheField(t *testing.T) {
 		edit func(map[string]any)
 		want string
 	}{
-		"unknown field":           {set("organisationId", "o-a1b2c3d4e5"), "unknown field"},
-		"case variant":            {set("OrganizationId", "o-a1b2c3d4e5"), "unknown field"},
-		"unknown target field":    {set("targets", map[string]any{"organizationalUnitIds": []string{"r-ab12"}, "regions": []string{"us-east-1"}, "accounts": []string{"1"}}), "unknown field"},
-		"organization id":         {set("organizationId", "a1b2c3"), "organization.organizationId"},
-		"central account":         {set("centralAccount", "central"), "organization.centralAccount"},
-		"central region":          {set("centralRegion", "virginia"), "organization.centralRegion"},
-		"view role":               {set("viewRoleName", ""), "organization.viewRoleName"},
-		"no OU":                   {set("targets", map[string]any{"organizationalUnitIds": []string{}, "regions": []string{"us-east-1"}}), "organization.targets.organizationalUnitIds"},
-		"an account is not an OU": {set("targets", map[string]any{"organizationalUnitIds": []string{"111122223333"}, "regions": []string{"us-east-1"}}), "organization.targets.organizationalUnitIds[0]"},
-		"no region":               {set("targets", map[string]any{"organizationalUnitIds": []string{"r-ab12"}, "regions": []string{}}), "organization.targets.regions"},
-		"region twice":            {set("targets", map[string]any{"organizationalUnitIds": []string{"r-ab12"}, "regions": []string{"us-east-1", "us-east-1"}}), "organization.targets.regions[1]"},
-		"call as":                 {set("callAs", "ADMIN"), "organization.callAs"},
-		"code bucket prefix":      {set("codeBucketPrefix", "Code_Bucket"), "organization.codeBucketPrefix"},
-		"report bucket":           {set("reportBucketName", "x"), "organization.reportBucketName"},
-		"reader role":             {set("readerRoleName", "a role"), "organization.readerRoleName"},
-		"parameter name":          {set("parameterName", "no-slash"), "organization.parameterName"},
-		"failure tolerance":       {set("failureTolerancePercentage", 101), "organization.failureTolerancePercentage"},
-		"concurrency":             {set("maxConcurrentPercentage", 120), "organization.maxConcurrentPercentage"},
-		"account id":              {set("accounts", map[string]any{"payments": map[string]any{"kmsKeyArn": "alias/x"}}), "organization.accounts.payments"},
-		"account key field":       {set("accounts", map[string]any{"111122223333": map[string]any{"kmsKey": "alias/x"}}), "unknown field"},
-		"account key not a key":   {set("accounts", map[string]any{"111122223333": map[string]any{"kmsKeyArn": "payments"}}), "organization.accounts.111122223333.kmsKeyArn"},
-		"key of another account":  {set("accounts", map[string]any{"111122223333": map[string]any{"kmsKeyArn": "arn:aws:kms:us-east-1:444455556666:key/k"}}), "UpdateObjectEncryption takes only keys of the bucket owner's account"},
+		"unknown field":            {set("organisationId", "o-a1b2c3d4e5"), "unknown field"},
+		"case variant":             {set("OrganizationId", "o-a1b2c3d4e5"), "unknown field"},
+		"unknown target field":     {set("targets", map[string]any{"organizationalUnitIds": []string{"r-ab12"}, "regions": []string{"us-east-1"}, "accounts": []string{"1"}}), "unknown field"},
+		"organization id":          {set("organizationId", "a1b2c3"), "organization.organizationId"},
+		"central account":          {set("centralAccount", "central"), "organization.centralAccount"},
+		"central region":           {set("centralRegion", "virginia"), "organization.centralRegion"},
+		"view role":                {set("viewRoleName", ""), "organization.viewRoleName"},
+		"no OU":                    {set("targets", map[string]any{"organizationalUnitIds": []string{}, "regions": []string{"us-east-1"}}), "organization.targets.organizationalUnitIds"},
+		"an account is not an OU":  {set("targets", map[string]any{"organizationalUnitIds": []string{"111122223333"}, "regions": []string{"us-east-1"}}), "organization.targets.organizationalUnitIds[0]"},
+		"no region":                {set("targets", map[string]any{"organizationalUnitIds": []string{"r-ab12"}, "regions": []string{}}), "organization.targets.regions"},
+		"region twice":             {set("targets", map[string]any{"organizationalUnitIds": []string{"r-ab12"}, "regions": []string{"us-east-1", "us-east-1"}}), "organization.targets.regions[1]"},
+		"call as":                  {set("callAs", "ADMIN"), "organization.callAs"},
+		"code bucket prefix":       {set("codeBucketPrefix", "Code_Bucket"), "organization.codeBucketPrefix"},
+		"report bucket":            {set("reportBucketName", "x"), "organization.reportBucketName"},
+		"reader role":              {set("readerRoleName", "a role"), "organization.readerRoleName"},
+		"parameter name":           {set("parameterName", "no-slash"), "organization.parameterName"},
+		"failure tolerance":        {set("failureTolerancePercentage", 101), "organization.failureTolerancePercentage"},
+		"concurrency":              {set("maxConcurrentPercentage", 120), "organization.maxConcurrentPercentage"},
+		"account id":               {set("accounts", map[string]any{"payments": map[string]any{"kmsKeyArn": "alias/x"}}), "organization.accounts.payments"},
+		"account key field":        {set("accounts", map[string]any{"111122223333": map[string]any{"kmsKey": "alias/x"}}), "unknown field"},
+		"account key not a key":    {set("accounts", map[string]any{"111122223333": map[string]any{"kmsKeyArn": "payments"}}), "organization.accounts.111122223333.kmsKeyArn"},
+		"key of another account":   {set("accounts", map[string]any{"111122223333": map[string]any{"kmsKeyArn": "arn:aws:kms:us-east-1:444455556666:key/k"}}), "UpdateObjectEncryption takes only keys of the bucket owner's account"},
+		"key ARN, several regions": {set("accounts", map[string]any{"111122223333": map[string]any{"kmsKeyArn": "arn:aws:kms:us-east-1:111122223333:key/k"}}), "name the account's key by an alias"},
+		"own report prefix":        {func(c map[string]any) { c["jobs"] = map[string]any{"reports": map[string]any{"prefix": "mine"}} }, "jobs.reports"},
 		"own report bucket": {func(c map[string]any) {
 			c["jobs"] = map[string]any{"reports": map[string]any{"bucket": "mine", "kmsKeyArn": "arn:aws:kms:us-east-1:111122223333:key/k"}}
 		}, "jobs.reports"},
