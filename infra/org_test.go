@@ -290,6 +290,39 @@ func TestMemberStack(t *testing.T) {
 		}
 	})
 
+	t.Run("the functions' roles hold the statements of internal/permissions", func(t *testing.T) {
+		res := permissions.Resources{Partition: "aws", Region: "r", Account: "a", InventoryBucketARN: "i", WorkQueueARN: "w", WorkDLQARN: "wd",
+			ControlQueueARN: "c", ControlDLQARN: "cd", JobsTableARN: "t", ReportObjectsARN: "o", ReportKeyARN: "k", ReportRegion: org.CentralRegion}
+		res.FromPolicy(cfg.Policy)
+		_, aliases := org.accountKeys()
+		res.TargetKeyAliases = append(res.TargetKeyAliases, aliases...)
+		for role, want := range map[string][]permissions.Statement{"EncryptServiceRole": permissions.Encrypt(res),
+			"PlannerServiceRole": permissions.Planner(res), "EnrollServiceRole": permissions.Enroll(res)} {
+			var doc any
+			for _, p := range resourcesOf(m, "AWS::IAM::Policy") {
+				if strings.Contains(js(p["Roles"]), role) {
+					doc = p["PolicyDocument"]
+				}
+			}
+			got := map[string][]string{}
+			for _, st := range statementsIn(t, doc) {
+				if st.Sid != "" {
+					got[st.Sid] = actionsOf(st)
+				}
+			}
+			if len(got) != len(want) {
+				t.Errorf("%s: statements %v, want the %d of internal/permissions", role, keysOf(got), len(want))
+			}
+			for _, st := range want {
+				w := slices.Clone(st.Actions)
+				slices.Sort(w)
+				if !slices.Equal(got[st.Sid], w) {
+					t.Errorf("%s: %s grants %v, want %v", role, st.Sid, got[st.Sid], w)
+				}
+			}
+		}
+	})
+
 	t.Run("per-account target keys", func(t *testing.T) {
 		// The layer's content is published; its account files are the
 		// policy with every target replaced by the account's key.
@@ -333,6 +366,11 @@ func TestMemberStack(t *testing.T) {
 		_, p := one(t, m, "AWS::SSM::Parameter")
 		if p["Name"] != deployment.DefaultParameterName || p["Type"] != "String" {
 			t.Errorf("parameter %s", js(p))
+		}
+		// With every reference resolved to a stand-in, the value is a record
+		// the organization view accepts.
+		if _, err := deployment.Parse([]byte(resolveStandIns(p["Value"]))); err != nil {
+			t.Errorf("the published record does not parse: %v (%s)", err, js(p["Value"]))
 		}
 		value := js(p["Value"])
 		for _, want := range []string{`\"version\":1`, `\"jobsTable\":\"`, "JobsTable", "WorkQueue", "ControlDeadLetterQueue", `\"account\":\"`, "AWS::AccountId",
@@ -454,6 +492,24 @@ func TestMemberGrantsAnAccountsKeyByARN(t *testing.T) {
 	if js(st.Resource) != `"`+key+`"` || !strings.Contains(js(st.Condition), "kms:ViaService") {
 		t.Errorf("target keys granted %s (%s), want the account's key through S3", js(st.Resource), js(st.Condition))
 	}
+}
+
+// resolveStandIns renders a template value as a string, every Fn::Join
+// joined and every other intrinsic (Ref, Fn::GetAtt) replaced by "x".
+func resolveStandIns(v any) string {
+	switch v := v.(type) {
+	case string:
+		return v
+	case map[string]any:
+		if join, ok := v["Fn::Join"].([]any); ok {
+			var parts []string
+			for _, part := range join[1].([]any) {
+				parts = append(parts, resolveStandIns(part))
+			}
+			return strings.Join(parts, join[0].(string))
+		}
+	}
+	return "x"
 }
 
 // TestSingleAccountStackHasNoOrganizationParts: without an organization
