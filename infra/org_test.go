@@ -83,6 +83,17 @@ func synthOrganization(t *testing.T, cfg *Config) orgSynth {
 	return s
 }
 
+// roleDocument is the policy document of the role whose logical ID
+// contains role.
+func roleDocument(tmpl map[string]any, role string) any {
+	for _, p := range resourcesOf(tmpl, "AWS::IAM::Policy") {
+		if strings.Contains(js(p["Roles"]), role) {
+			return p["PolicyDocument"]
+		}
+	}
+	return nil
+}
+
 // readJSON reads a JSON object: a template, or the example config.
 func readJSON(t *testing.T, path string) map[string]any {
 	t.Helper()
@@ -274,12 +285,7 @@ func TestMemberStack(t *testing.T) {
 		if keys := resourcesOf(m, "AWS::KMS::Key"); len(keys) != 2 {
 			t.Errorf("%d keys, want the logs and inventory keys only (no report key, no created target key)", len(keys))
 		}
-		var enc any
-		for _, p := range resourcesOf(m, "AWS::IAM::Policy") {
-			if strings.Contains(js(p["Roles"]), "EncryptServiceRole") {
-				enc = p["PolicyDocument"]
-			}
-		}
+		enc := roleDocument(m, "EncryptServiceRole")
 		write := bySid(t, enc, "WriteReports")
 		if js(write.Resource) != `{"Fn::Join":["",["arn:",{"Ref":"AWS::Partition"},":s3:::`+org.ReportBucketName+`/reports/",{"Ref":"AWS::AccountId"},"/",{"Ref":"AWS::Region"},"/*"]]}` {
 			t.Errorf("report writes allowed on %s, want the account's own prefix of the central bucket", js(write.Resource))
@@ -298,12 +304,7 @@ func TestMemberStack(t *testing.T) {
 		res.TargetKeyAliases = append(res.TargetKeyAliases, aliases...)
 		for role, want := range map[string][]permissions.Statement{"EncryptServiceRole": permissions.Encrypt(res),
 			"PlannerServiceRole": permissions.Planner(res), "EnrollServiceRole": permissions.Enroll(res)} {
-			var doc any
-			for _, p := range resourcesOf(m, "AWS::IAM::Policy") {
-				if strings.Contains(js(p["Roles"]), role) {
-					doc = p["PolicyDocument"]
-				}
-			}
+			doc := roleDocument(m, role)
 			got := map[string][]string{}
 			for _, st := range statementsIn(t, doc) {
 				if st.Sid != "" {
@@ -349,12 +350,7 @@ func TestMemberStack(t *testing.T) {
 		if _, ok := files["s3rekey/policy.json"]; !ok {
 			t.Error("no shared policy in the layer")
 		}
-		var enc string
-		for _, p := range resourcesOf(m, "AWS::IAM::Policy") {
-			if strings.Contains(js(p["Roles"]), "EncryptServiceRole") {
-				enc = js(p["PolicyDocument"])
-			}
-		}
+		enc := js(roleDocument(m, "EncryptServiceRole"))
 		for _, want := range []string{`"alias/research-data"`, `"alias/payments-data"`, `"alias/s3rekey-target"`} {
 			if !strings.Contains(enc, want) {
 				t.Errorf("encrypt's policy lacks %s: %s", want, enc)
@@ -406,12 +402,7 @@ func TestMemberStack(t *testing.T) {
 			!strings.Contains(js(tr.Condition["ArnEquals"]["aws:PrincipalArn"]), viewRole) {
 			t.Errorf("reader trust %s, want the central account's view role of the organization only", js(tr))
 		}
-		var doc any
-		for _, p := range resourcesOf(m, "AWS::IAM::Policy") {
-			if strings.Contains(js(p["Roles"]), readerID) {
-				doc = p["PolicyDocument"]
-			}
-		}
+		doc := roleDocument(m, readerID)
 		got := map[string][]string{}
 		for _, st := range statementsIn(t, doc) {
 			got[st.Sid] = actionsOf(st)
@@ -471,29 +462,6 @@ func TestMemberStack(t *testing.T) {
 	})
 }
 
-// TestMemberGrantsAnAccountsKeyByARN: with one target region, an account
-// may name its key by ARN; the encrypt role (the same in every account)
-// is granted it, through S3 only.
-func TestMemberGrantsAnAccountsKeyByARN(t *testing.T) {
-	key := "arn:aws:kms:eu-west-1:444455556666:key/1234abcd-12ab-34cd-56ef-1234567890ab"
-	cfg := orgExample(t, func(c map[string]any) {
-		o := c["organization"].(map[string]any)
-		o["targets"] = map[string]any{"organizationalUnitIds": []string{"ou-a1b2-pilot0001"}, "regions": []string{"eu-west-1"}}
-		o["accounts"] = map[string]any{"444455556666": map[string]any{"kmsKeyArn": key}}
-	})
-	m := synthOrganization(t, cfg).templates[MemberStackName]
-	var enc any
-	for _, p := range resourcesOf(m, "AWS::IAM::Policy") {
-		if strings.Contains(js(p["Roles"]), "EncryptServiceRole") {
-			enc = p["PolicyDocument"]
-		}
-	}
-	st := bySid(t, enc, "TargetKeys")
-	if js(st.Resource) != `"`+key+`"` || !strings.Contains(js(st.Condition), "kms:ViaService") {
-		t.Errorf("target keys granted %s (%s), want the account's key through S3", js(st.Resource), js(st.Condition))
-	}
-}
-
 // resolveStandIns renders a template value as a string, every Fn::Join
 // joined and every other intrinsic (Ref, Fn::GetAtt) replaced by "x".
 func resolveStandIns(v any) string {
@@ -510,34 +478,6 @@ func resolveStandIns(v any) string {
 		}
 	}
 	return "x"
-}
-
-// TestSingleAccountStackHasNoOrganizationParts: without an organization
-// config the stack is the one account's, as before: no parameters, no
-// deployment record, no named role, reports in its own bucket.
-func TestSingleAccountStackHasNoOrganizationParts(t *testing.T) {
-	tmpl, _ := synth(t, exampleConfig(t))
-	for _, typ := range []string{"AWS::SSM::Parameter", "AWS::CloudFormation::StackSet"} {
-		if n := len(resourcesOf(tmpl, typ)); n != 0 {
-			t.Errorf("%d %s", n, typ)
-		}
-	}
-	for id, r := range resourcesOf(tmpl, "AWS::IAM::Role") {
-		if r["RoleName"] != nil {
-			t.Errorf("role %s is named %v", id, r["RoleName"])
-		}
-	}
-	for name := range tmpl["Parameters"].(map[string]any) {
-		if name != "BootstrapVersion" {
-			t.Errorf("parameter %s", name)
-		}
-	}
-	env := js(resourcesOf(tmpl, "AWS::Lambda::Function"))
-	for _, unwanted := range []string{"S3REKEY_REPORT_REGION", "S3REKEY_ACCOUNT_POLICIES"} {
-		if strings.Contains(env, unwanted) {
-			t.Errorf("a single account's functions have %s", unwanted)
-		}
-	}
 }
 
 // unzip reads a published zip: file name → content.
@@ -562,43 +502,4 @@ func unzip(t *testing.T, path string) map[string][]byte {
 		out[f.Name] = data
 	}
 	return out
-}
-
-// memberShape is the member template's shape for a configuration, with
-// the organization example's organization entry.
-func memberShape(t *testing.T, cfg *Config) shape {
-	t.Helper()
-	cfg.Organization = orgExample(t, nil).Organization
-	if err := cfg.Organization.validate(cfg); err != nil {
-		t.Fatal(err)
-	}
-	props := standIn(t, cfg)
-	props.Member = &MemberProps{Organization: cfg.Organization, PublishDir: t.TempDir()}
-	published, err := publishMember(props)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return shapeOfTemplate(published.Template)
-}
-
-// TestMemberStackSizeIndependentOfBuckets: the member template keeps the
-// single account's property (TestStackSizeIndependentOfBuckets, whose
-// limits apply): the same resources and function environments for 2
-// buckets, 5,000 and rules over 5,000.
-func TestMemberStackSizeIndependentOfBuckets(t *testing.T) {
-	small := memberShape(t, scaleConfig(t, 2, false))
-	for name, cfg := range map[string]*Config{"5,000 explicit buckets": scaleConfig(t, 5000, false), "rules over 5,000 buckets": scaleConfig(t, 5000, true)} {
-		t.Run(name, func(t *testing.T) {
-			big := memberShape(t, cfg)
-			if big.resources != small.resources || js(big.types) != js(small.types) || js(big.env) != js(small.env) {
-				t.Errorf("%d resources %v, environments %v; with 2 buckets %d %v %v", big.resources, big.types, big.env, small.resources, small.types, small.env)
-			}
-			for _, sh := range []shape{small, big} {
-				if sh.resources > 500 || sh.size >= 1<<20 || sh.patternSize > 4096 || maxOf(sh.env) > 4096 || maxOf(sh.rolePolicy) > 10240 {
-					t.Errorf("%d resources, %d template bytes, event pattern %d, environment %d, role policy %d", sh.resources, sh.size, sh.patternSize, maxOf(sh.env), maxOf(sh.rolePolicy))
-				}
-			}
-			t.Logf("member: %d resources, template %d bytes (2 buckets: %d)", big.resources, big.size, small.size)
-		})
-	}
 }

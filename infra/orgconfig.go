@@ -80,7 +80,7 @@ var (
 	organizationID = regexp.MustCompile(`^o-[a-z0-9]{10,32}$`)
 	// An OU ID, or a root ID (the whole organization).
 	targetOU   = regexp.MustCompile(`^(ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}|r-[0-9a-z]{4,32})$`)
-	regionName = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]$`)
+	regionName = regexp.MustCompile(`^[a-z]{2,4}(-[a-z]+)+-[0-9]+$`)
 	// IAM role names: up to 64 of these characters.
 	roleName = regexp.MustCompile(`^[\w+=,.@-]{1,64}$`)
 	// Bucket names are at most 63 characters; the longest region name
