@@ -179,9 +179,9 @@ func TestOrganizationConfigErrorsNameTheField(t *testing.T) {
 		edit func(map[string]any)
 		want string
 	}{
-		"unknown field":            {set("organisationId", "o-a1b2c3d4e5"), "unknown field"},
-		"case variant":             {set("OrganizationId", "o-a1b2c3d4e5"), "unknown field"},
-		"unknown target field":     {set("targets", map[string]any{"organizationalUnitIds": []string{"r-ab12"}, "regions": []string{"us-east-1"}, "accounts": []string{"1"}}), "unknown field"},
+		"unknown field":            {set("organisationId", "o-a1b2c3d4e5"), `organization: unknown field "organisationId"`},
+		"case variant":             {set("OrganizationId", "o-a1b2c3d4e5"), `organization: unknown field "OrganizationId"`},
+		"unknown target field":     {set("targets", map[string]any{"organizationalUnitIds": []string{"r-ab12"}, "regions": []string{"us-east-1"}, "accounts": []string{"1"}}), `organization.targets: unknown field "accounts"`},
 		"organization id":          {set("organizationId", "a1b2c3"), "organization.organizationId"},
 		"central account":          {set("centralAccount", "central"), "organization.centralAccount"},
 		"central region":           {set("centralRegion", "virginia"), "organization.centralRegion"},
@@ -198,7 +198,7 @@ func TestOrganizationConfigErrorsNameTheField(t *testing.T) {
 		"failure tolerance":        {set("failureTolerancePercentage", 101), "organization.failureTolerancePercentage"},
 		"concurrency":              {set("maxConcurrentPercentage", 120), "organization.maxConcurrentPercentage"},
 		"account id":               {set("accounts", map[string]any{"payments": map[string]any{"kmsKeyArn": "alias/x"}}), "organization.accounts.payments"},
-		"account key field":        {set("accounts", map[string]any{"111122223333": map[string]any{"kmsKey": "alias/x"}}), "unknown field"},
+		"account key field":        {set("accounts", map[string]any{"111122223333": map[string]any{"kmsKey": "alias/x"}}), `organization.accounts.111122223333: unknown field "kmsKey"`},
 		"account key not a key":    {set("accounts", map[string]any{"111122223333": map[string]any{"kmsKeyArn": "payments"}}), "organization.accounts.111122223333.kmsKeyArn"},
 		"key of another account":   {set("accounts", map[string]any{"111122223333": map[string]any{"kmsKeyArn": "arn:aws:kms:us-east-1:444455556666:key/k"}}), "UpdateObjectEncryption takes only keys of the bucket owner's account"},
 		"key ARN, several regions": {set("accounts", map[string]any{"111122223333": map[string]any{"kmsKeyArn": "arn:aws:kms:us-east-1:111122223333:key/k"}}), "name the account's key by an alias"},
