@@ -83,10 +83,19 @@ demo:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
 
-## synth: the CloudFormation template, with the example config in cdk.json (no AWS credentials needed)
+## synth: the CloudFormation templates, no AWS credentials needed: cdk.json's (one account's, or
+## with an organization config the organization's) in cdk.out, and the organization example's
+## (organization.example.json, on one line: the CDK CLI cuts a context value at a newline) in
+## cdk.out/organization, each checked to be there: the organization stack, the member stack, and
+## what the code buckets receive (org-assets/)
 synth: build node_modules/.package-lock.json
 	$(CDK) synth --quiet -o cdk.out
-	@echo "cdk.out/S3Rekey.template.json"
+	@ls cdk.out/*.template.json
+	$(CDK) synth --quiet -o cdk.out/organization -c s3rekey="$$(tr -d '\n' < organization.example.json)"
+	@for t in S3RekeyOrganization S3RekeyMember; do \
+		test -s cdk.out/organization/$$t.template.json || { echo "synth: no $$t template"; exit 1; }; \
+	done
+	@ls cdk.out/organization/*.template.json cdk.out/organization/org-assets/s3rekey/member-*.template.json
 
 ## deploy: build, then deploy with the config in cdk.json to the account of your AWS credentials
 deploy: build node_modules/.package-lock.json

@@ -36,6 +36,11 @@ const (
 // (kms:CallerAccount). No statement lets anyone call Decrypt on the key
 // directly.
 func (s *S3RekeyStack) stackKey(id, description, service string, alias *string) awskms.Key {
+	return newKey(s.Stack, id, description, service, alias)
+}
+
+// newKey is stackKey in any stack (the organization stack's report key).
+func newKey(stack awscdk.Stack, id, description, service string, alias *string) awskms.Key {
 	account := awsiam.NewAccountRootPrincipal()
 	policy := awsiam.NewPolicyDocument(&awsiam.PolicyDocumentProps{Statements: &[]awsiam.PolicyStatement{
 		awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
@@ -55,7 +60,7 @@ func (s *S3RekeyStack) stackKey(id, description, service string, alias *string) 
 			}},
 		}),
 	}})
-	return awskms.NewKey(s.Stack, jsii.String(id), &awskms.KeyProps{
+	return awskms.NewKey(stack, jsii.String(id), &awskms.KeyProps{
 		Description:       jsii.String(description),
 		Alias:             alias,
 		EnableKeyRotation: jsii.Bool(true),

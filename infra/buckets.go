@@ -86,17 +86,22 @@ func bucketARN(name string) string { return "arn:" + *awscdk.Aws_PARTITION() + "
 // a function's role.
 func grant(fn awslambda.Function, stmts []permissions.Statement) {
 	for _, st := range stmts {
-		props := &awsiam.PolicyStatementProps{Sid: jsii.String(st.Sid), Actions: jsii.Strings(st.Actions...), Resources: jsii.Strings(st.Resources...)}
-		if st.Effect == permissions.EffectDeny {
-			props.Effect = awsiam.Effect_DENY
-		}
-		if len(st.Condition) > 0 {
-			conds := map[string]any{}
-			for op, kv := range st.Condition {
-				conds[op] = kv
-			}
-			props.Conditions = &conds
-		}
-		fn.AddToRolePolicy(awsiam.NewPolicyStatement(props))
+		fn.AddToRolePolicy(statement(st))
 	}
+}
+
+// statement renders one statement of internal/permissions.
+func statement(st permissions.Statement) awsiam.PolicyStatement {
+	props := &awsiam.PolicyStatementProps{Sid: jsii.String(st.Sid), Actions: jsii.Strings(st.Actions...), Resources: jsii.Strings(st.Resources...)}
+	if st.Effect == permissions.EffectDeny {
+		props.Effect = awsiam.Effect_DENY
+	}
+	if len(st.Condition) > 0 {
+		conds := map[string]any{}
+		for op, kv := range st.Condition {
+			conds[op] = kv
+		}
+		props.Conditions = &conds
+	}
+	return awsiam.NewPolicyStatement(props)
 }

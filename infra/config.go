@@ -53,6 +53,8 @@ type Config struct {
 	// tasks with none handled before BackfillStalled fires (default 30, a
 	// multiple of 5).
 	AlarmBackfillStalledMinutes int `json:"alarmBackfillStalledMinutes,omitempty"`
+	// Organization deploys to every account of chosen OUs (orgconfig.go).
+	Organization *OrganizationConfig `json:"organization,omitempty"`
 
 	// PolicyJSON is the policy part, with "create" keys replaced by the
 	// aliases of the keys the stack creates; Policy is it parsed.
@@ -155,6 +157,11 @@ func ParseConfig(raw any) (*Config, error) {
 	}
 	if err := c.validate(); err != nil {
 		return nil, fmt.Errorf("context %s: %w", ContextKey, err)
+	}
+	if c.Organization != nil {
+		if err := c.Organization.validate(&c); err != nil {
+			return nil, fmt.Errorf("context %s: %w", ContextKey, err)
+		}
 	}
 	return &c, nil
 }

@@ -52,7 +52,7 @@ func (j *JobsConfig) validate() error {
 	}
 	r := &j.Reports
 	if r.Prefix == "" {
-		r.Prefix = "s3rekey-reports"
+		r.Prefix = defaultReportPrefix
 	}
 	r.Prefix = strings.Trim(r.Prefix, "/")
 	if r.KMSKeyArn == "" {
@@ -69,6 +69,9 @@ func (j *JobsConfig) validate() error {
 	}
 	return nil
 }
+
+// defaultReportPrefix is the reports' prefix unless configured.
+const defaultReportPrefix = "s3rekey-reports"
 
 // jobResources are what job records and reports live in.
 type jobResources struct {

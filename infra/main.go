@@ -31,11 +31,21 @@ func run() int {
 			return 1
 		}
 	}
-	NewS3RekeyStack(app, "S3Rekey", &S3RekeyStackProps{
+	props := S3RekeyStackProps{
 		StackProps: awscdk.StackProps{Env: env(), Description: jsii.String("s3rekey: every object onto the right KMS key")},
 		Config:     cfg, EncryptCode: filepath.Join("build", "encrypt"), PlannerCode: filepath.Join("build", "planner"),
 		EnrollCode: filepath.Join("build", "enroll"),
-	})
+	}
+	if cfg.Organization != nil {
+		// The organization's stacks, pinned to the central account and
+		// region of the config: no credentials needed to synthesize.
+		if err := organizationApp(app, props); err != nil {
+			fmt.Fprintln(os.Stderr, "s3rekey: organization:", err)
+			return 1
+		}
+	} else {
+		NewS3RekeyStack(app, "S3Rekey", &props)
+	}
 	app.Synth(nil)
 	return 0
 }

@@ -28,6 +28,9 @@ func (s *S3RekeyStack) policyLayer(cfg *Config) awslambda.ILayerVersion {
 	if err == nil {
 		err = os.WriteFile(filepath.Join(dir, "s3rekey", "policy.json"), cfg.PolicyJSON, 0o644)
 	}
+	if err == nil {
+		err = s.writeAccountPolicies(dir, cfg)
+	}
 	if err != nil {
 		// The synth cannot go on without the asset; CDK reports a panic
 		// of construction as a synth error naming it.
@@ -35,7 +38,7 @@ func (s *S3RekeyStack) policyLayer(cfg *Config) awslambda.ILayerVersion {
 	}
 	s.policyDir = dir
 	return awslambda.NewLayerVersion(s.Stack, jsii.String("Policy"), &awslambda.LayerVersionProps{
-		Code:                    awslambda.Code_FromAsset(jsii.String(dir), nil),
+		Code:                    s.code("Policy", dir),
 		CompatibleArchitectures: &[]awslambda.Architecture{awslambda.Architecture_ARM_64()},
 		Description:             jsii.String("s3rekey policy (" + policyLayerPath + ")"),
 	})

@@ -71,6 +71,10 @@ var whitespace = regexp.MustCompile(`\s+`)
 
 func shapeOf(t *testing.T, cfg *Config) shape {
 	tmpl, _ := synth(t, cfg)
+	return shapeOfTemplate(tmpl)
+}
+
+func shapeOfTemplate(tmpl map[string]any) shape {
 	raw, _ := json.Marshal(tmpl)
 	sh := shape{types: map[string]int{}, env: map[string]int{}, size: len(raw), rolePolicy: map[string]int{}}
 	for _, r := range tmpl["Resources"].(map[string]any) {

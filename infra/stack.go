@@ -29,6 +29,8 @@ type S3RekeyStackProps struct {
 	// EncryptCode, PlannerCode and EnrollCode are directories holding each
 	// function's bootstrap binary (make build writes build/<fn>/bootstrap).
 	EncryptCode, PlannerCode, EnrollCode string
+	// Member makes it an organization member's stack (member.go).
+	Member *MemberProps
 }
 
 // S3RekeyStack is the whole pipeline: queues, functions, event sources,
@@ -57,17 +59,21 @@ type S3RekeyStack struct {
 	inventoryKey awskms.Key
 	// policyDir holds the policy layer's content (policyLayerPath).
 	policyDir string
+	// member is the organization member's state; nil for one account.
+	member *member
 }
 
 // NewS3RekeyStack builds the stack.
 func NewS3RekeyStack(scope constructs.Construct, id string, props *S3RekeyStackProps) *S3RekeyStack {
 	stack := awscdk.NewStack(scope, &id, &props.StackProps)
-	s := &S3RekeyStack{Stack: stack, config: props.Config}
-	cfg := props.Config
+	s := &S3RekeyStack{Stack: stack}
+	cfg := s.asMember(props)
+	s.config = cfg
 
 	s.buildQueues(cfg)
 	s.logs = s.logsKey()
 	jr := s.buildJobs(cfg)
+	s.memberJobs(&jr)
 	s.createdKeys(cfg)
 	inventory := s.inventoryBucket()
 	layer := s.policyLayer(cfg)
@@ -101,6 +107,7 @@ func NewS3RekeyStack(scope constructs.Construct, id string, props *S3RekeyStackP
 	s.keyUsers()
 
 	res := s.resources(cfg, inventory, jr)
+	s.memberResources(&res)
 	grant(s.Encrypt, permissions.Encrypt(res))
 	grant(s.Planner, permissions.Planner(res))
 	grant(s.Enroll, permissions.Enroll(res))
@@ -108,6 +115,7 @@ func NewS3RekeyStack(scope constructs.Construct, id string, props *S3RekeyStackP
 	s.queuePolicies(cfg)
 	s.monitoring(cfg)
 	s.keySafety(res.TargetKeyAliases)
+	s.publishDeployment(jr, res)
 
 	out := func(name string, v *string) {
 		awscdk.NewCfnOutput(stack, jsii.String(name), &awscdk.CfnOutputProps{Value: v})
@@ -196,7 +204,7 @@ func (s *S3RekeyStack) function(id, code string, f FunctionConfig, layer awslamb
 		Runtime:              awslambda.Runtime_PROVIDED_AL2023(),
 		Architecture:         awslambda.Architecture_ARM_64(),
 		Handler:              jsii.String("bootstrap"),
-		Code:                 awslambda.Code_FromAsset(jsii.String(code), nil),
+		Code:                 s.code(id, code),
 		MemorySize:           jsii.Number(float64(f.MemoryMB)),
 		Timeout:              awscdk.Duration_Seconds(jsii.Number(float64(f.TimeoutSeconds))),
 		EphemeralStorageSize: awscdk.Size_Mebibytes(jsii.Number(float64(f.EphemeralMB))),

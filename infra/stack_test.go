@@ -54,18 +54,9 @@ func synth(t *testing.T, cfg *Config) (map[string]any, assertions.Template) {
 
 func synthStack(t *testing.T, cfg *Config) (map[string]any, assertions.Template, *S3RekeyStack) {
 	t.Helper()
-	code := t.TempDir()
-	for _, fn := range []string{"encrypt", "planner", "enroll"} {
-		if err := os.MkdirAll(filepath.Join(code, fn), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(code, fn, "bootstrap"), []byte("stand-in for "+fn), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
+	props := standIn(t, cfg)
 	app := awscdk.NewApp(nil)
-	stack := NewS3RekeyStack(app, "Test", &S3RekeyStackProps{Config: cfg,
-		EncryptCode: filepath.Join(code, "encrypt"), PlannerCode: filepath.Join(code, "planner"), EnrollCode: filepath.Join(code, "enroll")})
+	stack := NewS3RekeyStack(app, "Test", &props)
 	t.Cleanup(func() { os.RemoveAll(stack.policyDir) })
 	tmpl := assertions.Template_FromStack(stack.Stack, nil)
 	raw, err := json.Marshal(tmpl.ToJSON())

@@ -44,7 +44,8 @@ import (
 
 // accountOnly are the commands that need an AWS account: deploying,
 // removing, and the services the emulator does not model.
-var accountOnly = []string{"make deploy", "npx cdk deploy", "npx cdk destroy", "aws lambda ", "aws cloudformation "}
+var accountOnly = []string{"make deploy", "npx cdk deploy", "npx cdk destroy", "npx cdk bootstrap", "aws lambda ", "aws cloudformation ",
+	"aws organizations ", "aws s3 sync cdk.out/org-assets/"}
 
 // emulatedServices are the AWS CLI services the emulator serves.
 var emulatedServices = map[string]bool{"s3": true, "s3api": true, "sqs": true, "kms": true, "dynamodb": true}

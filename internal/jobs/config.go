@@ -26,6 +26,11 @@ const (
 	// the deployment's, bucketowner.EnvAccountID): every report request
 	// names it as the expected bucket owner.
 	EnvReportOwner = "S3REKEY_REPORT_BUCKET_OWNER"
+	// EnvReportRegion is the report bucket's region (default the
+	// function's): an organization's central report bucket is in one
+	// region, and S3 answers a request sent to another region with a
+	// redirect the SDK does not follow.
+	EnvReportRegion = "S3REKEY_REPORT_REGION"
 	// EnvRetentionDays is how long records live (default 90 days).
 	EnvRetentionDays = "S3REKEY_JOBS_RETENTION_DAYS"
 	// EnvCountUploads turns the new-upload path's rolling jobs on or off
@@ -41,6 +46,9 @@ type Config struct {
 	ReportAll                                   bool
 	// ReportOwner is the report bucket's account (EnvReportOwner).
 	ReportOwner string
+	// ReportRegion is the report bucket's region (EnvReportRegion); empty
+	// is the function's.
+	ReportRegion string
 	// Retention is how long records live (default DefaultRetention).
 	Retention time.Duration
 	// SkipUploads leaves the new-upload path uncounted: the rolling jobs
@@ -51,7 +59,8 @@ type Config struct {
 // ConfigFromEnv reads the jobs configuration.
 func ConfigFromEnv() (Config, error) {
 	c := Config{Table: os.Getenv(EnvTable), ReportBucket: os.Getenv(EnvReportBucket), ReportPrefix: os.Getenv(EnvReportPrefix),
-		ReportKMSKeyARN: os.Getenv(EnvReportKey), ReportOwner: os.Getenv(EnvReportOwner)}
+		ReportKMSKeyARN: os.Getenv(EnvReportKey), ReportOwner: os.Getenv(EnvReportOwner),
+		ReportRegion: os.Getenv(EnvReportRegion)}
 	if c.ReportOwner == "" {
 		c.ReportOwner = os.Getenv(bucketowner.EnvAccountID)
 	}
@@ -98,11 +107,18 @@ func (c Config) Wire(awsCfg aws.Config) (*Store, *Committer) {
 	store := &Store{API: dynamodb.NewFromConfig(awsCfg), Table: c.Table, Retention: c.Retention}
 	committer := &Committer{Store: store, SkipUploads: c.SkipUploads}
 	if c.ReportBucket != "" {
-		s3c := bucketowner.Client{Client: s3.NewFromConfig(awsCfg, awsconf.S3Options(awsCfg)), Owner: c.ReportOwner}
+		s3c := bucketowner.Client{Client: s3.NewFromConfig(awsCfg, awsconf.S3Options(awsCfg), c.reportRegion), Owner: c.ReportOwner}
 		committer.Reports = c.Reports(s3c)
 		committer.Get = s3c
 	}
 	return store, committer
+}
+
+// reportRegion sends report requests to the report bucket's region.
+func (c Config) reportRegion(o *s3.Options) {
+	if c.ReportRegion != "" {
+		o.Region = c.ReportRegion
+	}
 }
 
 // Reports is the configuration's report writer (nil without reports).

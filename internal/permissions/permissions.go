@@ -70,6 +70,10 @@ type Resources struct {
 	// location's objects (arn:…:s3:::bucket/prefix/*), ReportKeyARN the
 	// key reports are encrypted under.
 	JobsTableARN, ReportObjectsARN, ReportKeyARN string
+	// ReportRegion is the report bucket's region when it is not the
+	// function's (an organization's central bucket): S3 of that region
+	// uses the report key.
+	ReportRegion string
 }
 
 // encryptSends are the queues the encrypt function sends follow-ups to:
@@ -233,7 +237,11 @@ func Encrypt(r Resources) []Statement {
 // reportKey lets S3 use the report key on the function's behalf: a write
 // under SSE-KMS with a bucket key needs GenerateDataKey, a read Decrypt.
 func reportKey(r Resources, actions ...string) Statement {
-	return Statement{Sid: "ReportKey", Actions: actions, Resources: []string{r.ReportKeyARN}, Condition: r.viaS3()}
+	via := r.viaS3()
+	if r.ReportRegion != "" {
+		via["StringEquals"]["kms:ViaService"] = []string{"s3." + r.ReportRegion + ".amazonaws.com"}
+	}
+	return Statement{Sid: "ReportKey", Actions: actions, Resources: []string{r.ReportKeyARN}, Condition: via}
 }
 
 // Planner is the planner function's permissions.

@@ -78,7 +78,7 @@ func FromEnv() (*Policy, error) {
 	var err error
 	if inline != "" {
 		p, err = Parse([]byte(inline))
-	} else {
+	} else if file, err = accountFile(file); err == nil {
 		p, err = Load(file)
 	}
 	if err != nil {
