@@ -181,6 +181,48 @@ func TestModelRegressions(t *testing.T) {
 	}
 }
 
+// TestModelCancelledJobStaysAsClosed: a job cancelled midway keeps the
+// counts and report it was closed with, whatever is delivered after: its
+// tasks still queued, a replay of its listing (a control message the
+// planner drops), a second listing range.
+func TestModelCancelledJobStaysAsClosed(t *testing.T) {
+	m := newModel(t)
+	r := m.newRunWith(t, 11, &spec{objects: keys("b/", 30), messageBytes: 1400})
+	ctx := context.Background()
+	r.listed = true
+	r.invoke(t, controlURL, r.w.visible(controlURL)[:1], nil, false)
+	if work := r.w.visible(workURL); len(work) < 2 {
+		t.Fatalf("the listing sent %d tasks, want several", len(work))
+	} else {
+		r.invoke(t, workURL, work[:1], nil, false)
+	}
+	if _, err := r.committer.Cancel(ctx, r.jobID, "closed midway"); err != nil {
+		t.Fatal(err)
+	}
+	closed := jobSnapshot(t, r)
+	r.w.enqueue(controlURL, r.control)
+	r.drain(t, false)
+	if after := jobSnapshot(t, r); after != closed {
+		t.Fatalf("deliveries after the cancellation changed the job:\nclosed %s\nafter  %s", closed, after)
+	}
+	if dropped := r.planner.Dropped(); dropped != 1 {
+		t.Errorf("the planner dropped %d control messages of the cancelled job, want 1 (its listing's replay)", dropped)
+	}
+}
+
+// jobSnapshot is what a closed job shows: its state, reason, counts and
+// the report its manifest lists.
+func jobSnapshot(t *testing.T, r *run) string {
+	t.Helper()
+	j, err := r.store.Get(context.Background(), r.jobID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := r.checkManifest(t, j.ReportManifest)
+	return fmt.Sprintf("%s (%s) planned %d done %d rows %d outcomes %v report %s with %d rows", j.State, j.TerminalReason, j.Planned, j.Done,
+		j.Rows, j.Outcomes, j.ReportManifest, len(rows))
+}
+
 func deniedKeys(prefix string, n int) []objectSpec {
 	out := keys(prefix, n)
 	for i := range out {

@@ -164,12 +164,14 @@ func Encrypt(r Resources) []Statement {
 		consume("ConsumeWorkQueue", r.WorkQueueARN))
 	if r.JobsTableARN != "" {
 		// A claim and the signing key are UpdateItem; a batch's commit is
-		// one TransactWriteItems of Updates (task records, counter shards);
-		// a follow-up's parent and the completion check are Queries; the
-		// rolling uploads job is UpdateItem and PutItem; completion
-		// UpdateItems the record. (Developer Guide, "Using IAM with
-		// DynamoDB transactions".)
-		out = append(out, Statement{Sid: "CommitJobs", Actions: []string{"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"},
+		// one TransactWriteItems of Updates (task records, counter shards)
+		// and a ConditionCheck of each job's record (a closed job takes no
+		// commits); a follow-up's parent and the completion check are
+		// Queries; the rolling uploads job is UpdateItem and PutItem;
+		// completion UpdateItems the record. (Developer Guide, "Using IAM
+		// with DynamoDB transactions".)
+		out = append(out, Statement{Sid: "CommitJobs", Actions: []string{"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query",
+			"dynamodb:ConditionCheckItem"},
 			Resources: []string{r.JobsTableARN}})
 	}
 	if r.ReportObjectsARN != "" {
@@ -199,8 +201,10 @@ func Planner(r Resources) []Statement {
 	}
 	out = append(out, r.bucketTags()...)
 	if r.JobsTableARN != "" {
-		// Begin: UpdateItem of the job's record, PutItem of its index entry.
-		out = append(out, Statement{Sid: "StartJobs", Actions: []string{"dynamodb:UpdateItem", "dynamodb:PutItem"}, Resources: []string{r.JobsTableARN}})
+		// Begin: UpdateItem of the job's record, PutItem of its index
+		// entry; a Query of the record drops the messages of a closed job.
+		out = append(out, Statement{Sid: "StartJobs", Actions: []string{"dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:Query"},
+			Resources: []string{r.JobsTableARN}})
 	}
 	return out
 }
