@@ -407,6 +407,18 @@ func (r *run) check(t testing.TB) string {
 		t.Fatalf("job %s is %s: %d/%d done, rows %d of %d, outcomes %v; %d dead letters, %d redrives\n%s", j.ID, j.State, j.Done, j.Planned, j.Rows,
 			j.RowsExpected, j.Outcomes, len(r.w.queues[dlqURL]), r.redrives, r.dump())
 	}
+	if len(r.w.silentMoves) > 0 {
+		t.Fatalf("moved to a DLQ by SQS without a reason, though nothing kept the function from dead-lettering them itself: %v", r.w.silentMoves)
+	}
+	for _, url := range []string{dlqURL, controlDLQURL} {
+		for _, m := range r.w.queues[url] {
+			if m.attrs == nil || m.attrs[encrypt.AttrReason] == "" && m.attrs[planner.AttrReason] == "" {
+				if !m.bySQS {
+					t.Fatalf("dead letter %s in %s has no reason: %.200s", m.id, url, m.body)
+				}
+			}
+		}
+	}
 	rows := r.checkManifest(t, j.ReportManifest)
 	byOutcome := map[string]int64{}
 	seen := map[string]bool{}

@@ -67,6 +67,9 @@ type qmsg struct {
 	attrs     map[string]string
 	visibleAt time.Time
 	receives  int
+	// bySQS marks a dead letter SQS moved (maxReceives), which carries no
+	// reason of s3rekey's.
+	bySQS bool
 }
 
 var (
@@ -107,6 +110,10 @@ type world struct {
 	transientRate float64
 	// delivered holds every work message body a handler received.
 	delivered []string
+	// silentMoves are messages SQS moved to a DLQ after maxReceives
+	// although no crash and no lost send kept their function from
+	// dead-lettering them itself, with a reason.
+	silentMoves []string
 }
 
 // modelObject is the truth about one object.
@@ -350,13 +357,16 @@ func (w *world) settle(url string, batch []*qmsg, failures []events.SQSBatchItem
 		case !crashed && !failed[m.id]:
 			w.remove(url, m)
 		case m.receives >= maxReceives && (url == workURL || url == controlURL):
+			if !crashed && w.sendFaultRate == 0 {
+				w.silentMoves = append(w.silentMoves, url+" "+m.id)
+			}
 			dead := dlqURL
 			if url == controlURL {
 				dead = controlDLQURL
 			}
 			w.remove(url, m)
 			w.mu.Lock()
-			w.queues[dead] = append(w.queues[dead], &qmsg{id: m.id, body: m.body})
+			w.queues[dead] = append(w.queues[dead], &qmsg{id: m.id, body: m.body, bySQS: true})
 			w.mu.Unlock()
 		}
 	}

@@ -39,6 +39,8 @@ type Queues struct {
 	// ControlMaxReceives is the control queue's maxReceiveCount (0: the
 	// stack's, planner.DefaultMaxReceives).
 	ControlMaxReceives int
+	// WorkMaxReceives is the work queue's (0: encrypt.DefaultMaxReceives).
+	WorkMaxReceives int
 }
 
 // Options tune the local pipeline.
@@ -154,7 +156,7 @@ func New(cfg aws.Config, pol *policy.Policy, q Queues, opts Options) *Pipeline {
 	for i := range envs {
 		h := encrypt.New(encryptAWS, keys, encrypt.Config{WorkQueueURL: q.Work, DeadLetterQueueURL: q.WorkDLQ, Concurrency: opts.ObjectsInFlight,
 			MultipartCopyThreshold: opts.MultipartCopyThreshold, CopyPartSize: opts.CopyPartSize,
-			HeadBeforeUpdate: opts.HeadBeforeUpdate, Jobs: opts.Jobs, PausedRetryDelay: opts.PausedRetryDelay}, opts.Logger, nil)
+			HeadBeforeUpdate: opts.HeadBeforeUpdate, Jobs: opts.Jobs, PausedRetryDelay: opts.PausedRetryDelay, MaxReceives: q.WorkMaxReceives}, opts.Logger, nil)
 		h.Breaker.ProbeInterval, h.Breaker.Refresh = opts.BreakerProbeInterval, opts.BreakerRefresh
 		h.OnBatch = t.addBatch
 		if i == 0 {
