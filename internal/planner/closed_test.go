@@ -89,5 +89,9 @@ func TestControlMessagesOfAClosedJobAreDropped(t *testing.T) {
 	}
 }
 
-func cancel(ctx context.Context, s *jobs.Store, id string) error { return s.Cancel(ctx, id, "closed by the test") }
-func fail(ctx context.Context, s *jobs.Store, id string) error   { return s.Fail(ctx, id, "closed by the test") }
+func cancel(ctx context.Context, s *jobs.Store, id string) error {
+	return s.Cancel(ctx, id, "closed by the test")
+}
+func fail(ctx context.Context, s *jobs.Store, id string) error {
+	return s.Fail(ctx, id, "closed by the test")
+}
