@@ -220,9 +220,10 @@ func (r Resources) bucketTags() []Statement {
 }
 
 // Enroll is the enroll function's permissions: list the account's
-// buckets, read their tags, and turn on (reading first, so as to keep what
-// is there) EventBridge notifications, the inventory report and default
-// encryption on the buckets the policy selects.
+// buckets, read their tags, turn on (reading first, so as to keep what is
+// there) EventBridge notifications, the inventory report and default
+// encryption on the buckets the policy selects, and send a new bucket's
+// backfill to the control queue.
 func Enroll(r Resources) []Statement {
 	out := []Statement{
 		// ListBuckets needs s3:ListAllMyBuckets, which takes no bucket ARN.
@@ -234,6 +235,11 @@ func Enroll(r Resources) []Statement {
 		{Sid: "EnrollBuckets", Actions: []string{"s3:GetBucketTagging", "s3:GetBucketNotification", "s3:PutBucketNotification",
 			"s3:GetInventoryConfiguration", "s3:PutInventoryConfiguration", "s3:GetEncryptionConfiguration", "s3:PutEncryptionConfiguration"},
 			Resources: r.bucketARNs(""), Condition: r.inAccount(r.AccountWideBuckets)},
+	}
+	if r.ControlQueueARN != "" {
+		// A new bucket's backfill is a control-queue message; no other
+		// queue, and no jobs-table access (the planner records the job).
+		out = append(out, Statement{Sid: "StartBackfills", Actions: []string{"sqs:SendMessage"}, Resources: []string{r.ControlQueueARN}})
 	}
 	if len(r.TargetKeyAliases) > 0 {
 		// Default encryption names the key an alias points at now.
