@@ -431,5 +431,8 @@ func emulatorConfig(emu *emulator.Emulator) aws.Config {
 	cfg := emu.AWSConfig()
 	cfg.HTTPClient = &http.Client{Transport: inProcess{emu}}
 	cfg.RetryMaxAttempts = 1
+	// One attempt, as RetryMaxAttempts 1 says, without the standard
+	// retryer's token bucket and backoff bookkeeping on every request.
+	cfg.Retryer = func() aws.Retryer { return aws.NopRetryer{} }
 	return cfg
 }
