@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"strconv"
 	"text/tabwriter"
 
@@ -16,6 +18,7 @@ import (
 
 	"github.com/s3rekey/s3rekey/internal/encrypt"
 	"github.com/s3rekey/s3rekey/internal/jobs"
+	"github.com/s3rekey/s3rekey/internal/pipeline"
 )
 
 const statusUsage = `Usage: s3rekey status --work-queue Q --control-queue Q [flags]
@@ -25,7 +28,11 @@ queues: messages waiting, in flight (being processed) and delayed (retries
 waiting for their backoff). With the jobs table (--table, or
 S3REKEY_JOBS_TABLE), it also lists what the circuit breaker paused (a key,
 a bucket or everything), why and since when, and --json prints
-{"queues": [...], "paused": [...]}; s3rekey resume ends a pause.
+{"queues": [...], "paused": [...]}; s3rekey resume ends a pause. For a
+dead-letter queue that holds messages, it reads up to 10 of them (leaving
+them visible) and says why they are there: the reason s3rekey recorded, or
+"moved by SQS after N receives" for one whose function crashed or timed
+out before it could record one.
 
 Examples:
   s3rekey status --work-queue s3rekey-work --control-queue s3rekey-control
@@ -96,5 +103,54 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	for _, x := range []struct {
+		name, dlq, source string
+		depth             int64
+	}{{"work DLQ", q.WorkDLQ, q.Work, depths[1].Waiting}, {"control DLQ", q.ControlDLQ, q.Control, depths[3].Waiting}} {
+		if x.depth == 0 {
+			continue
+		}
+		if err := writeDeadLetterReasons(ctx, sqsc, stdout, x.name, x.dlq, x.source); err != nil {
+			return err
+		}
+	}
 	return writePauses(stdout, paused)
+}
+
+// deadLetterSample is how many dead letters status reads per queue to say
+// why they are there.
+const deadLetterSample = 10
+
+// writeDeadLetterReasons prints why a sample of a DLQ's messages are
+// there (deadLetterReason). They are made visible again at once, for a
+// redrive (a ReceiveMessage VisibilityTimeout of 0 is not sent: the SDK
+// omits a zero).
+func writeDeadLetterReasons(ctx context.Context, api *sqs.Client, w io.Writer, name, dlqURL, sourceURL string) error {
+	maxReceives, err := pipeline.MaxReceives(ctx, api, sourceURL)
+	if err != nil {
+		return err
+	}
+	out, err := api.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(dlqURL), MaxNumberOfMessages: deadLetterSample,
+		VisibilityTimeout: 30, MessageAttributeNames: []string{"All"}})
+	if err != nil {
+		return fmt.Errorf("read dead letters: %w", err)
+	}
+	reasons := map[string]int{}
+	var entries []sqstypes.ChangeMessageVisibilityBatchRequestEntry
+	for i, m := range out.Messages {
+		reasons[deadLetterReason(m, maxReceives)]++
+		entries = append(entries, sqstypes.ChangeMessageVisibilityBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: m.ReceiptHandle})
+	}
+	if len(entries) > 0 {
+		if _, err := api.ChangeMessageVisibilityBatch(ctx, &sqs.ChangeMessageVisibilityBatchInput{QueueUrl: aws.String(dlqURL), Entries: entries}); err != nil {
+			return fmt.Errorf("make the dead letters read visible again: %w", err)
+		}
+	}
+	if len(reasons) > 0 {
+		fmt.Fprintf(w, "%s, %d read:\n", name, len(out.Messages))
+	}
+	for _, r := range slices.Sorted(maps.Keys(reasons)) {
+		fmt.Fprintf(w, "  %d  %s\n", reasons[r], r)
+	}
+	return nil
 }
