@@ -28,18 +28,10 @@ import (
 // EventBridge (a management-event rule), uploads through one rule for every
 // bucket.
 func TestBucketsEnrolledWhenTheyAppear(t *testing.T) {
-	env := emutest.Start(t, emulator.Options{EventBridgeRules: []emulator.EventBridgeRule{
-		{Management: true, Queue: "bucket-events"}, {Bucket: "*", Queue: "work"}}})
+	env, q, events := enrollWorld(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	key := env.Key(t)
-	_, workDLQ := env.Queue(t, "work-dlq", nil)
-	_, controlDLQ := env.Queue(t, "control-dlq", nil)
-	var q pipeline.Queues
-	q.Work, _ = env.Queue(t, "work", map[string]string{"RedrivePolicy": fmt.Sprintf(`{"deadLetterTargetArn":%q,"maxReceiveCount":5}`, workDLQ)})
-	q.Control, _ = env.Queue(t, "control", map[string]string{"RedrivePolicy": fmt.Sprintf(`{"deadLetterTargetArn":%q,"maxReceiveCount":5}`, controlDLQ)})
-	q.WorkDLQ, q.ControlDLQ = workDLQ, controlDLQ
-	events, _ := env.Queue(t, "bucket-events", nil)
 	pol, err := policy.Parse([]byte(fmt.Sprintf(`{"exclude":[{"names":["*-tfstate"]}],"rules":[
 		{"name":"confidential","select":{"tags":{"data-classification":"confidential"}},"settings":{"kmsKeyArn":%q,"bucketKeyEnabled":true}},
 		{"name":"fresh","select":{"names":["fresh-*"]},"settings":{"kmsKeyArn":%q,"bucketKeyEnabled":true,"setDefaultEncryption":true}}]}`, key, key)))
@@ -82,6 +74,21 @@ func TestBucketsEnrolledWhenTheyAppear(t *testing.T) {
 	<-done
 }
 
+// enrollWorld is an emulator whose bucket events (management events)
+// reach the queue events and whose uploads, from any bucket, the work
+// queue; and the pipeline's queues.
+func enrollWorld(t *testing.T) (env *emutest.Env, q pipeline.Queues, events string) {
+	env = emutest.Start(t, emulator.Options{EventBridgeRules: []emulator.EventBridgeRule{
+		{Management: true, Queue: "bucket-events"}, {Bucket: "*", Queue: "work"}}})
+	_, workDLQ := env.Queue(t, "work-dlq", nil)
+	_, controlDLQ := env.Queue(t, "control-dlq", nil)
+	q.Work, _ = env.Queue(t, "work", map[string]string{"RedrivePolicy": fmt.Sprintf(`{"deadLetterTargetArn":%q,"maxReceiveCount":5}`, workDLQ)})
+	q.Control, _ = env.Queue(t, "control", map[string]string{"RedrivePolicy": fmt.Sprintf(`{"deadLetterTargetArn":%q,"maxReceiveCount":5}`, controlDLQ)})
+	q.WorkDLQ, q.ControlDLQ = workDLQ, controlDLQ
+	events, _ = env.Queue(t, "bucket-events", nil)
+	return env, q, events
+}
+
 // waitFor polls cond for up to 20 seconds.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -103,18 +110,10 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // configuration turns it on (AmazonS3/latest/userguide/EventBridge.md,
 // enable-event-notifications-eventbridge.md).
 func TestFirstUploadsBeforeEnrollmentAreBackfilled(t *testing.T) {
-	env := emutest.Start(t, emulator.Options{EventBridgeRules: []emulator.EventBridgeRule{
-		{Management: true, Queue: "bucket-events"}, {Bucket: "*", Queue: "work"}}})
+	env, q, events := enrollWorld(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	key := env.Key(t)
-	_, workDLQ := env.Queue(t, "work-dlq", nil)
-	_, controlDLQ := env.Queue(t, "control-dlq", nil)
-	var q pipeline.Queues
-	q.Work, _ = env.Queue(t, "work", map[string]string{"RedrivePolicy": fmt.Sprintf(`{"deadLetterTargetArn":%q,"maxReceiveCount":5}`, workDLQ)})
-	q.Control, _ = env.Queue(t, "control", map[string]string{"RedrivePolicy": fmt.Sprintf(`{"deadLetterTargetArn":%q,"maxReceiveCount":5}`, controlDLQ)})
-	q.WorkDLQ, q.ControlDLQ = workDLQ, controlDLQ
-	events, _ := env.Queue(t, "bucket-events", nil)
 	jc, err := demo.SetupJobs(ctx, env.Emu, "jobs", "reports")
 	if err != nil {
 		t.Fatal(err)
