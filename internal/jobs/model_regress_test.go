@@ -3,8 +3,10 @@ package jobs_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 
+	"github.com/s3rekey/s3rekey/internal/encrypt"
 	"github.com/s3rekey/s3rekey/internal/jobs"
 	"github.com/s3rekey/s3rekey/internal/messages"
 	"github.com/s3rekey/s3rekey/internal/rekey"
@@ -179,6 +181,39 @@ func TestModelRegressions(t *testing.T) {
 			r.check(t)
 		})
 	}
+}
+
+// TestModelLastReceiveIsDeadLetteredWithItsReason: a task whose retry
+// cannot be sent (the work queue refuses every send) fails each delivery;
+// on the last one (maxReceives) the function dead-letters it itself, with
+// why, rather than leave SQS to move it without a reason; once the queue
+// takes sends again, a redrive finishes the job exactly.
+func TestModelLastReceiveIsDeadLetteredWithItsReason(t *testing.T) {
+	m := newModel(t)
+	r := m.newRunWith(t, 13, &spec{objects: []objectSpec{{key: "a/1", flaky: maxReceives, flakyAs: "InternalError"}, {key: "a/2"}},
+		messageBytes: 64 << 10})
+	r.invoke(t, controlURL, r.w.visible(controlURL)[:1], nil, false)
+	r.w.down = map[string]bool{workURL: true}
+	for range maxReceives {
+		work := r.w.visible(workURL)
+		if len(work) != 1 {
+			t.Fatalf("%d work messages visible, want the task:\n%s", len(work), r.dump())
+		}
+		r.invoke(t, workURL, work, nil, false)
+		r.w.clock.advance(visibilityTimeout)
+	}
+	if len(r.w.silentMoves) > 0 {
+		t.Fatalf("moved to the DLQ by SQS without a reason: %v", r.w.silentMoves)
+	}
+	dead := r.w.queues[dlqURL]
+	if len(dead) != 1 || dead[0].bySQS || !strings.HasPrefix(dead[0].attrs[encrypt.AttrReason], "gave up after 5 deliveries: a follow-up could not be sent") {
+		t.Fatalf("dead letters %+v, want the task dead-lettered by the function with why", dead)
+	}
+	r.w.down = nil
+	r.redrive(t, true, false)
+	r.drain(t, false)
+	// a/2 was updated on the first delivery, which could not commit.
+	wantOutcomes(t, r, map[string]int64{"compliant": 1, "updated": 1})
 }
 
 // TestModelCancelledJobStaysAsClosed: a job cancelled midway keeps the

@@ -110,6 +110,8 @@ type world struct {
 	transientRate float64
 	// delivered holds every work message body a handler received.
 	delivered []string
+	// down are queues every send to fails.
+	down map[string]bool
 	// silentMoves are messages SQS moved to a DLQ after maxReceives
 	// although no crash and no lost send kept their function from
 	// dead-lettering them itself, with a reason.
@@ -252,6 +254,10 @@ func (w *world) Send(ctx context.Context, url string, msgs []queue.Message) []er
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for i, m := range msgs {
+		if w.down[url] {
+			errs[i] = errSendFault
+			continue
+		}
 		lost := w.sendFaultRate > 0 && w.rng.Float64() < w.sendFaultRate
 		if lost {
 			errs[i] = errSendFault
@@ -357,7 +363,7 @@ func (w *world) settle(url string, batch []*qmsg, failures []events.SQSBatchItem
 		case !crashed && !failed[m.id]:
 			w.remove(url, m)
 		case m.receives >= maxReceives && (url == workURL || url == controlURL):
-			if !crashed && w.sendFaultRate == 0 {
+			if !crashed && w.sendFaultRate == 0 && !w.down[dlqURL] && !w.down[controlDLQURL] {
 				w.silentMoves = append(w.silentMoves, url+" "+m.id)
 			}
 			dead := dlqURL
