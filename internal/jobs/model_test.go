@@ -59,12 +59,19 @@ type model struct {
 
 func newModel(t testing.TB) *model {
 	t.Helper()
+	m := startModel(t)
+	t.Cleanup(m.close)
+	return m
+}
+
+// startModel is newModel that the caller closes.
+func startModel(t testing.TB) *model {
+	t.Helper()
 	ctx := context.Background()
 	emu, err := emulator.Start(ctx, emulator.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = emu.Close() })
 	jc, err := demo.SetupJobs(ctx, emu, "jobs", "reports")
 	if err != nil {
 		t.Fatal(err)
@@ -74,6 +81,8 @@ func newModel(t testing.TB) *model {
 	return &model{emu: emu, cfg: cfg, s3c: s3.NewFromConfig(cfg, emulator.PathStyle), ddb: dynamodb.NewFromConfig(cfg), jc: jc,
 		target: "arn:aws:kms:us-east-1:111122223333:key/00000000-0000-4000-8000-000000000001"}
 }
+
+func (m *model) close() { _ = m.emu.Close() }
 
 // run is one schedule: its world, the functions and the job.
 type run struct {
@@ -483,13 +492,15 @@ func outcomeShows(out rekey.Outcome, o *modelObject) bool {
 	return false
 }
 
+// schedulesPerEmulator is how many schedules share one emulator.
+const schedulesPerEmulator = 200
+
 // TestModel runs generated schedules on two workers: by default at least
 // 300 and up to 5,000 within S3REKEY_MODEL_BUDGET (default 40s), and under
 // the race detector (make test runs both) at least 40 and up to 150.
 // S3REKEY_SEED=N runs the one schedule of seed N; with
 // S3REKEY_SCHEDULES=M, the M schedules from seed N (make soak).
 func TestModel(t *testing.T) {
-	m := newModel(t)
 	first, count, minimum := uint64(1), 5000, 300
 	if raceEnabled {
 		count, minimum = 150, 40
@@ -531,7 +542,26 @@ func TestModel(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			// Each worker has its own emulator, started afresh every
+			// schedulesPerEmulator schedules: a schedule's world is its own
+			// bucket and job, so it does not depend on what ran before, and
+			// the emulator's tables stay those of a few schedules (with
+			// thousands, each request slowed as they grew).
+			var m *model
+			shared := 0
+			defer func() {
+				if m != nil {
+					m.close()
+				}
+			}()
 			for seed := range seeds {
+				if m == nil || shared == schedulesPerEmulator {
+					if m != nil {
+						m.close()
+					}
+					m, shared = startModel(t), 0
+				}
+				shared++
 				ok := t.Run("seed="+strconv.FormatUint(seed, 10), func(t *testing.T) {
 					m.newRun(t, seed).schedule(t)
 				})
