@@ -54,7 +54,8 @@ test-faults:
 
 ## soak: the job protocol's model-based test over many more schedules
 ## (SCHEDULES, default 20,000, from seed SEED, default 1); make test runs
-## it within 40 s (thousands of schedules, and 150 under the race detector)
+## it within 40 s (at least 300 schedules and up to 5,000, as many as the
+## machine runs in that time; and 150 under the race detector)
 soak:
 	S3REKEY_SCHEDULES=$${SCHEDULES:-20000} S3REKEY_SEED=$${SEED:-1} $(GO) test -count=1 -timeout 0 -run '^TestModel$$' ./internal/jobs/
 

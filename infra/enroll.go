@@ -26,6 +26,9 @@ func (s *S3RekeyStack) enrollFunction(cfg *Config, code string, layer awslambda.
 	fn := s.function("Enroll", code, enrollConfig, layer, withEnv(shared, map[string]*string{
 		enroll.EnvInventoryBucketARN: inventory.BucketArn(),
 		enroll.EnvAccountID:          awscdk.Aws_ACCOUNT_ID(),
+		// A new bucket's backfill goes here (permissions.Enroll grants the
+		// send, queuePolicies lets the role through).
+		enroll.EnvControlQueueURL: s.ControlQueue.QueueUrl(),
 	}))
 	// What EventBridge cannot deliver for a day lands in the enroll DLQ
 	// (alarmed); the next sweep enrolls its bucket anyway.

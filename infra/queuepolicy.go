@@ -1,6 +1,8 @@
 package main
 
 import (
+	"slices"
+
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
@@ -9,8 +11,9 @@ import (
 
 // queuePolicies makes the work, uploads and control queues refuse SendMessage
 // (which SendMessageBatch is governed by) from every principal but the
-// stack's two functions, the operators' roles (operatorRoleArns) and this
-// stack's EventBridge rules. An explicit Deny in a queue policy wins over
+// stack's encrypt and planner functions, the operators' roles
+// (operatorRoleArns) and this stack's EventBridge rules; the control queue
+// also takes the enroll function's (a new bucket's backfill). An explicit Deny in a queue policy wins over
 // any identity policy that allows the send, so a principal of the account
 // with sqs:SendMessage on "*" cannot put a task on any of them.
 //
@@ -27,7 +30,11 @@ func (s *S3RekeyStack) queuePolicies(cfg *Config) {
 	}
 	rules := awscdk.Fn_Join(jsii.String(""), &[]*string{jsii.String("arn:"), awscdk.Aws_PARTITION(), jsii.String(":events:"),
 		awscdk.Aws_REGION(), jsii.String(":"), awscdk.Aws_ACCOUNT_ID(), jsii.String(":rule/"), awscdk.Aws_STACK_NAME(), jsii.String("-*")})
-	for _, q := range []awssqs.Queue{s.WorkQueue, s.UploadsQueue, s.ControlQueue} {
+	for _, x := range []struct {
+		q       awssqs.Queue
+		senders []*string
+	}{{s.WorkQueue, senders}, {s.UploadsQueue, senders}, {s.ControlQueue, append(slices.Clone(senders), s.Enroll.Role().RoleArn())}} {
+		q, senders := x.q, x.senders
 		q.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 			Sid:        jsii.String("OnlyS3RekeySends"),
 			Effect:     awsiam.Effect_DENY,

@@ -14,6 +14,8 @@ import (
 // roles (aws:PrincipalArn), or the request comes from one of this stack's
 // EventBridge rules (aws:SourceArn, which EventBridge sets on its
 // deliveries to SQS: docs/eventbridge/latest/userguide/eb-use-resource-based.md).
+// The enroll function's role is exempt on the control queue only (a new
+// bucket's backfill), and its identity policy sends to no other queue.
 // The DLQs carry none: SQS and the functions put dead letters there.
 func TestQueuePoliciesRefuseOtherSenders(t *testing.T) {
 	cfg := exampleConfig(t)
@@ -22,20 +24,26 @@ func TestQueuePoliciesRefuseOtherSenders(t *testing.T) {
 	queues := resourcesOf(tmpl, "AWS::SQS::Queue")
 	roles := resourcesOf(tmpl, "AWS::IAM::Role")
 	functions := resourcesOf(tmpl, "AWS::Lambda::Function")
-	// The two functions' roles are exempt; the custom resources' are not.
+	// The two functions' roles are exempt, and the enroll function's on
+	// the control queue; the custom resources' are not.
 	var fnRoles, otherRoles []string
+	enrollRole := ""
 	for id, fn := range functions {
 		if ref, ok := fn["Role"].(map[string]any)["Fn::GetAtt"].([]any); ok {
-			if strings.HasPrefix(id, "Encrypt") || strings.HasPrefix(id, "Planner") {
+			switch {
+			case strings.HasPrefix(id, "Encrypt") || strings.HasPrefix(id, "Planner"):
 				fnRoles = append(fnRoles, ref[0].(string))
-			} else {
+			case strings.HasPrefix(id, "Enroll"):
+				enrollRole = ref[0].(string)
+			default:
 				otherRoles = append(otherRoles, ref[0].(string))
 			}
 		}
 	}
-	if len(fnRoles) != 2 || len(otherRoles) == 0 {
-		t.Fatalf("function roles %v, others %v", fnRoles, otherRoles)
+	if len(fnRoles) != 2 || len(otherRoles) == 0 || enrollRole == "" {
+		t.Fatalf("function roles %v, enroll %q, others %v", fnRoles, enrollRole, otherRoles)
 	}
+	enrollExempt := map[string]bool{}
 	denied := map[string]bool{}
 	for id, pol := range resourcesOf(tmpl, "AWS::SQS::QueuePolicy") {
 		for _, s := range asList(pol["PolicyDocument"].(map[string]any)["Statement"]) {
@@ -60,6 +68,9 @@ func TestQueuePoliciesRefuseOtherSenders(t *testing.T) {
 				if strings.Contains(senders, r) {
 					t.Errorf("%s exempts %s, a role that sends no task", id, r)
 				}
+			}
+			for _, q := range asList(pol["Queues"]) {
+				enrollExempt[q.(map[string]any)["Ref"].(string)] = strings.Contains(senders, enrollRole)
 			}
 			if !strings.Contains(senders, cfg.OperatorRoleArns[0]) {
 				t.Errorf("%s does not exempt the operator role: %s", id, senders)
@@ -97,5 +108,13 @@ func TestQueuePoliciesRefuseOtherSenders(t *testing.T) {
 	slices.Sort(got)
 	if !slices.Equal(got, want) || len(want) != 3 {
 		t.Errorf("queues that refuse other senders: %v, want the work, uploads and control queues %v", got, want)
+	}
+	for id, exempt := range enrollExempt {
+		if control := strings.HasPrefix(id, "ControlQueue"); exempt != control {
+			t.Errorf("queue %s exempts the enroll role: %v, want %v (the control queue only)", id, exempt, control)
+		}
+	}
+	if len(enrollExempt) != 3 {
+		t.Errorf("enroll exemption checked on %v, want the three queues", enrollExempt)
 	}
 }

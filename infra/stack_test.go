@@ -317,9 +317,36 @@ func TestS3RekeyStack(t *testing.T) {
 				t.Errorf("the enroll role lacks %s: %s", want, enroll)
 			}
 		}
-		for _, unwanted := range []string{"s3:PutObject", "s3:GetObject", "s3:UpdateObjectEncryption", "sqs:"} {
+		for _, unwanted := range []string{"s3:PutObject", "s3:GetObject", "s3:UpdateObjectEncryption", "dynamodb:"} {
 			if strings.Contains(enroll, unwanted) {
 				t.Errorf("the enroll role has %s", unwanted)
+			}
+		}
+		// SQS: only SendMessage, only to the control queue (a new bucket's
+		// backfill), whose URL is in the function's environment.
+		var doc struct{ Statement []map[string]any }
+		if err := json.Unmarshal([]byte(enroll), &doc); err != nil {
+			t.Fatal(err)
+		}
+		sends := 0
+		for _, st := range doc.Statement {
+			if a := js(st["Action"]); strings.Contains(a, "sqs:") {
+				sends++
+				if a != `"sqs:SendMessage"` || !strings.Contains(js(st["Resource"]), "ControlQueue") || strings.Contains(js(st["Resource"]), "DeadLetter") ||
+					strings.Contains(js(st["Resource"]), "WorkQueue") {
+					t.Errorf("the enroll role's SQS statement %s, want SendMessage on the control queue only", js(st))
+				}
+			}
+		}
+		if sends != 1 {
+			t.Errorf("the enroll role has %d SQS statements, want the control queue's SendMessage", sends)
+		}
+		for id, fn := range r("AWS::Lambda::Function") {
+			if strings.HasPrefix(id, "Enroll") {
+				env := js(fn["Environment"])
+				if !strings.Contains(env, `"S3REKEY_CONTROL_QUEUE_URL":{"Ref":"ControlQueue`) {
+					t.Errorf("the enroll function's environment %s lacks the control queue's URL", env)
+				}
 			}
 		}
 		bp := js(r("AWS::S3::BucketPolicy"))
@@ -388,7 +415,7 @@ func TestS3RekeyStack(t *testing.T) {
 		// CDK's SQS event source adds for Lambda's poller.
 		res := permissions.Resources{Partition: "aws", Region: "r", Account: "a", ManagedBuckets: []string{"b"}, TargetKeyARNs: []string{"k"},
 			TargetKeyAliases: []string{"alias/s3rekey/buckets-example-archive"}, CopyBuckets: []string{"example-archive"}, JobsTableARN: "t", ReportObjectsARN: "o", ReportKeyARN: "k",
-			ExcludedObjects: []string{"example-customer-uploads/logs/*"}, UploadsQueueARN: "u", UploadsDLQARN: "ud"}
+			ExcludedObjects: []string{"example-customer-uploads/logs/*"}, UploadsQueueARN: "u", UploadsDLQARN: "ud", ControlQueueARN: "c"}
 		for role, want := range map[string][]permissions.Statement{"EncryptServiceRole": permissions.Encrypt(res), "PlannerServiceRole": permissions.Planner(res),
 			"EnrollServiceRole": permissions.Enroll(res)} {
 			var doc struct {
@@ -595,8 +622,10 @@ func TestS3RekeyStack(t *testing.T) {
 					if !strings.Contains(resource, tableID) || strings.Contains(actions, "Scan") || strings.Contains(actions, "DeleteItem") {
 						t.Errorf("%s: %s grants %s on %s", role, st.Sid, actions, resource)
 					}
-					if strings.Contains(role, "Planner") && actions != `["dynamodb:UpdateItem","dynamodb:PutItem"]` {
-						t.Errorf("planner may %s on the jobs table, want UpdateItem and PutItem only", actions)
+					// Query reads a job's record, to drop the control messages
+					// of a failed or cancelled job.
+					if strings.Contains(role, "Planner") && actions != `["dynamodb:UpdateItem","dynamodb:PutItem","dynamodb:Query"]` {
+						t.Errorf("planner may %s on the jobs table, want UpdateItem, PutItem and Query only", actions)
 					}
 				case st.Sid == "WriteReports":
 					if !strings.Contains(resource, reportBucket) || !strings.Contains(resource, "/s3rekey-reports/*") {

@@ -65,8 +65,7 @@ func runBackfill(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		}
 		job = planner.Job{Type: planner.TypeInventory, Manifest: *manifest, JobID: jobs.InventoryID(*manifest)}
 	case *bucket != "":
-		job = planner.Job{Type: planner.TypeListing, Bucket: *bucket, Prefix: *prefix, Versions: *versions,
-			JobID: jobs.ListingID(*bucket, *prefix, *versions, time.Now())}
+		job = planner.ListingJob(*bucket, *prefix, *versions, time.Now())
 	default:
 		return usageError{errors.New("give --manifest s3://…/manifest.json or --bucket NAME")}
 	}

@@ -85,8 +85,12 @@ func inventoryFormat(s string) (string, error) {
 
 func printDemo(w io.Writer, res *demo.Result) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "\nOutcomes (%d objects: %d versions seeded, %d uploaded during the run, and the first upload of s3://%s, created during the run)\n",
-		res.Expected, res.Versions, res.Uploads, demo.NewBucket)
+	again := ""
+	if res.NewBucketBackfill > 0 {
+		again = fmt.Sprintf(", counted again by the backfill its enrollment started (%d)", res.NewBucketBackfill)
+	}
+	fmt.Fprintf(tw, "\nOutcomes (%d objects: %d versions seeded, %d uploaded during the run, and the first upload of s3://%s, created during the run%s)\n",
+		res.Expected, res.Versions, res.Uploads, demo.NewBucket, again)
 	for _, k := range res.Outcomes.SortedOutcomes() {
 		fmt.Fprintf(tw, "  %s\t%d\n", k, res.Outcomes.Outcomes[k])
 	}

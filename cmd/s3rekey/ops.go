@@ -77,9 +77,12 @@ func queuesFor(ctx context.Context, api pipeline.QueueAPI, work, control, upload
 	if q.Control, q.ControlDLQ, err = pipeline.ResolveQueue(ctx, api, control); err != nil {
 		return q, err
 	}
-	// The planner dead-letters a message itself, with its reason, on the
-	// control queue's last delivery.
+	// The planner and the encrypt function dead-letter a message
+	// themselves, with its reason, on their queue's last delivery.
 	if q.ControlMaxReceives, err = pipeline.MaxReceives(ctx, api, q.Control); err != nil {
+		return q, err
+	}
+	if q.WorkMaxReceives, err = pipeline.MaxReceives(ctx, api, q.Work); err != nil {
 		return q, err
 	}
 	if q.WorkDLQ == "" || q.ControlDLQ == "" {

@@ -152,6 +152,13 @@ func TestStatusAndRedrive(t *testing.T) {
 	if code != exitOK || json.Unmarshal([]byte(out), &depths) != nil || len(depths) != 4 || depths[1].Name != "work DLQ" || depths[1].Waiting != 3 {
 		t.Fatalf("status exit %d: %s %s", code, out, errOut)
 	}
+	// Dead letters with no reason of s3rekey's are labelled, and left
+	// visible for the redrive below.
+	code, out, errOut = c.cli(t, "status", "--work-queue", "s3rekey-work", "--control-queue", "s3rekey-control")
+	if code != exitOK || !strings.Contains(out, "work DLQ, 3 read:") ||
+		!strings.Contains(out, "3  moved by SQS after 5 receives: the function crashed or timed out before it could record a reason") {
+		t.Errorf("status exit %d, want the dead letters labelled:\n%s %s", code, out, errOut)
+	}
 
 	stdin = strings.NewReader("n\n")
 	defer func() { stdin = os.Stdin }()

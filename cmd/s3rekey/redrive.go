@@ -19,9 +19,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/s3rekey/s3rekey/internal/encrypt"
 	"github.com/s3rekey/s3rekey/internal/jobs"
 	"github.com/s3rekey/s3rekey/internal/messages"
 	"github.com/s3rekey/s3rekey/internal/pipeline"
+	"github.com/s3rekey/s3rekey/internal/planner"
 )
 
 const redriveUsage = `Usage: s3rekey redrive --queue NAME|URL [--table NAME] [--yes] [--json] [flags]
@@ -100,7 +102,11 @@ func runRedrive(ctx context.Context, args []string, stdout, stderr io.Writer) (e
 	}
 	if *table != "" {
 		store := &jobs.Store{API: dynamodb.NewFromConfig(cfg), Table: *table}
-		if res.Reopened, res.Stale, err = reopenJobs(ctx, sqsc, store, dlqURL, d.Waiting, say); err != nil {
+		maxReceives, err := pipeline.MaxReceives(ctx, sqsc, url)
+		if err != nil {
+			return err
+		}
+		if res.Reopened, res.Stale, res.Reasons, err = reopenJobs(ctx, sqsc, store, dlqURL, d.Waiting, maxReceives, say); err != nil {
 			return err
 		}
 	}
@@ -143,17 +149,19 @@ func runRedrive(ctx context.Context, args []string, stdout, stderr io.Writer) (e
 // reopenJobs reads every dead letter once and reopens its job (once per
 // dead letter, however often this runs), then makes them visible again for
 // the move. Dead letters that are not job tasks are left as they are.
-func reopenJobs(ctx context.Context, api *sqs.Client, store *jobs.Store, dlqURL string, waiting int64, stdout io.Writer) (map[string]int64, int, error) {
+func reopenJobs(ctx context.Context, api *sqs.Client, store *jobs.Store, dlqURL string, waiting int64, maxReceives int, stdout io.Writer) (map[string]int64, int, map[string]int, error) {
 	seen := map[string]bool{}
+	reasons := map[string]int{}
 	var handles []string
 	byJob := map[string]int64{}
 	stale := 0
 	// Each dead letter is held (120 s) once read, so every round reads new
 	// ones; the rounds are bounded by what the queue held.
 	for round := int64(0); round < waiting/10+10 && int64(len(seen)) < waiting; round++ {
-		out, err := api.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(dlqURL), MaxNumberOfMessages: 10, VisibilityTimeout: 120})
+		out, err := api.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(dlqURL), MaxNumberOfMessages: 10, VisibilityTimeout: 120,
+			MessageAttributeNames: []string{"All"}})
 		if err != nil {
-			return nil, 0, fmt.Errorf("read dead letters: %w", err)
+			return nil, 0, nil, fmt.Errorf("read dead letters: %w", err)
 		}
 		if len(out.Messages) == 0 {
 			break
@@ -163,6 +171,7 @@ func reopenJobs(ctx context.Context, api *sqs.Client, store *jobs.Store, dlqURL 
 				continue
 			}
 			seen[aws.ToString(m.MessageId)] = true
+			reasons[deadLetterReason(m, maxReceives)]++
 			handles = append(handles, aws.ToString(m.ReceiptHandle))
 			t, err := messages.Decode(aws.ToString(m.Body))
 			if err != nil || t.Parent == "" || !jobs.ValidID(t.JobID) || !jobs.ValidTaskID(t.ID) {
@@ -178,7 +187,7 @@ func reopenJobs(ctx context.Context, api *sqs.Client, store *jobs.Store, dlqURL 
 				}
 			}
 			if err := store.Reopen(ctx, t.JobID, t.ID); err != nil {
-				return nil, 0, err
+				return nil, 0, nil, err
 			}
 			byJob[t.JobID] += n
 		}
@@ -189,7 +198,7 @@ func reopenJobs(ctx context.Context, api *sqs.Client, store *jobs.Store, dlqURL 
 			entries = append(entries, sqstypes.ChangeMessageVisibilityBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: aws.String(h), VisibilityTimeout: 0})
 		}
 		if _, err := api.ChangeMessageVisibilityBatch(ctx, &sqs.ChangeMessageVisibilityBatchInput{QueueUrl: aws.String(dlqURL), Entries: entries}); err != nil {
-			return nil, 0, fmt.Errorf("release dead letters for the move: %w", err)
+			return nil, 0, nil, fmt.Errorf("release dead letters for the move: %w", err)
 		}
 	}
 	for _, id := range slices.Sorted(maps.Keys(byJob)) {
@@ -198,7 +207,28 @@ func reopenJobs(ctx context.Context, api *sqs.Client, store *jobs.Store, dlqURL 
 	if stale > 0 {
 		fmt.Fprintf(stdout, "%d dead letters from an earlier version of s3rekey: their objects are retried, and their jobs are not reopened\n", stale)
 	}
-	return byJob, stale, nil
+	for _, r := range slices.Sorted(maps.Keys(reasons)) {
+		fmt.Fprintf(stdout, "%d dead letters: %s\n", reasons[r], r)
+	}
+	return byJob, stale, reasons, nil
+}
+
+// deadLetterReason is why a dead letter is there: the reason s3rekey
+// recorded on it, or, for one without, what that means. The functions
+// dead-letter a message themselves, with its reason, on its queue's last
+// receive; SQS moves one without a reason only when the invocation
+// crashed or timed out before it could.
+func deadLetterReason(m sqstypes.Message, maxReceives int) string {
+	for _, name := range []string{encrypt.AttrReason, planner.AttrReason} {
+		if a, ok := m.MessageAttributes[name]; ok && aws.ToString(a.StringValue) != "" {
+			return aws.ToString(a.StringValue)
+		}
+	}
+	after := "its queue's maxReceiveCount"
+	if maxReceives > 0 {
+		after = strconv.Itoa(maxReceives)
+	}
+	return "moved by SQS after " + after + " receives: the function crashed or timed out before it could record a reason"
 }
 
 // redriveResult is what redrive --json prints.
@@ -214,6 +244,9 @@ type redriveResult struct {
 	Reopened map[string]int64 `json:"reopenedJobs"`
 	// Stale are dead letters of deliveries that lost their commit.
 	Stale int `json:"stale"`
+	// Reasons counts the dead letters read (with the jobs table) by why
+	// they are there (deadLetterReason).
+	Reasons map[string]int `json:"reasons,omitempty"`
 }
 
 func queueARNs(ctx context.Context, api *sqs.Client, urls ...string) ([]string, error) {

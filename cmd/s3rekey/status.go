@@ -5,11 +5,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
+	"strconv"
 	"text/tabwriter"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/s3rekey/s3rekey/internal/encrypt"
 	"github.com/s3rekey/s3rekey/internal/jobs"
@@ -23,10 +28,13 @@ queues: messages waiting, in flight (being processed) and delayed (retries
 waiting for their backoff). With the jobs table (--table, or
 S3REKEY_JOBS_TABLE), it also lists what the circuit breaker paused (a key,
 a bucket or everything), why and since when, and --json prints
-{"queues": [...], "paused": [...]}; s3rekey resume ends a pause. With
---org, every account of the organization side by side (its queues and
-table from its deployment record), with totals and the accounts behind,
-failing or not deployed.
+{"queues": [...], "paused": [...]}; s3rekey resume ends a pause. For a
+dead-letter queue that holds messages, it reads up to 10 of them (leaving
+them visible) and says why they are there: the reason s3rekey recorded, or
+"moved by SQS after N receives" for one whose function crashed or timed
+out before it could record one. With --org, every account of the
+organization side by side (its queues and table from its deployment
+record), with totals and the accounts behind, failing or not deployed.
 
 Examples:
   s3rekey status --work-queue s3rekey-work --control-queue s3rekey-control --uploads-queue s3rekey-uploads
@@ -90,5 +98,56 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	waiting := map[string]int64{}
+	for _, d := range depths {
+		waiting[d.Name] = d.Waiting
+	}
+	for _, x := range []struct{ name, dlq, source string }{{pipeline.DepthWorkDLQ, q.WorkDLQ, q.Work},
+		{pipeline.DepthControlDLQ, q.ControlDLQ, q.Control}, {pipeline.DepthUploadsDLQ, q.UploadsDLQ, q.Uploads}} {
+		if x.dlq == "" || waiting[x.name] == 0 {
+			continue
+		}
+		if err := writeDeadLetterReasons(ctx, sqsc, stdout, x.name, x.dlq, x.source); err != nil {
+			return err
+		}
+	}
 	return writePauses(stdout, paused)
+}
+
+// deadLetterSample is how many dead letters status reads per queue to say
+// why they are there.
+const deadLetterSample = 10
+
+// writeDeadLetterReasons prints why a sample of a DLQ's messages are
+// there (deadLetterReason). They are made visible again at once, for a
+// redrive (a ReceiveMessage VisibilityTimeout of 0 is not sent: the SDK
+// omits a zero).
+func writeDeadLetterReasons(ctx context.Context, api *sqs.Client, w io.Writer, name, dlqURL, sourceURL string) error {
+	maxReceives, err := pipeline.MaxReceives(ctx, api, sourceURL)
+	if err != nil {
+		return err
+	}
+	out, err := api.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(dlqURL), MaxNumberOfMessages: deadLetterSample,
+		VisibilityTimeout: 30, MessageAttributeNames: []string{"All"}})
+	if err != nil {
+		return fmt.Errorf("read dead letters: %w", err)
+	}
+	reasons := map[string]int{}
+	var entries []sqstypes.ChangeMessageVisibilityBatchRequestEntry
+	for i, m := range out.Messages {
+		reasons[deadLetterReason(m, maxReceives)]++
+		entries = append(entries, sqstypes.ChangeMessageVisibilityBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: m.ReceiptHandle})
+	}
+	if len(entries) > 0 {
+		if _, err := api.ChangeMessageVisibilityBatch(ctx, &sqs.ChangeMessageVisibilityBatchInput{QueueUrl: aws.String(dlqURL), Entries: entries}); err != nil {
+			return fmt.Errorf("make the dead letters read visible again: %w", err)
+		}
+	}
+	if len(reasons) > 0 {
+		fmt.Fprintf(w, "%s, %d read:\n", name, len(out.Messages))
+	}
+	for _, r := range slices.Sorted(maps.Keys(reasons)) {
+		fmt.Fprintf(w, "  %d  %s\n", reasons[r], r)
+	}
+	return nil
 }

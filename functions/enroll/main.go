@@ -1,6 +1,7 @@
 // Command enroll is the Lambda function that sets up the buckets the
 // policy selects (EventBridge notifications, inventory, default
-// encryption), on bucket creation and tag-change events and on a schedule.
+// encryption, and a new bucket's backfill), on bucket creation and
+// tag-change events and on a schedule.
 // Logic lives in internal/enroll; this is wiring only.
 package main
 
@@ -9,11 +10,13 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/s3rekey/s3rekey/internal/awsconf"
 	"github.com/s3rekey/s3rekey/internal/enroll"
 	"github.com/s3rekey/s3rekey/internal/lambdamain"
 	"github.com/s3rekey/s3rekey/internal/policy"
+	"github.com/s3rekey/s3rekey/internal/queue"
 )
 
 func main() {
@@ -22,6 +25,7 @@ func main() {
 		if err != nil {
 			return nil, err
 		}
+		e.Backfills = &queue.Sender{API: sqs.NewFromConfig(awsCfg)}
 		return e.Handle, nil
 	})
 }

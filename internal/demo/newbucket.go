@@ -8,6 +8,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/s3rekey/s3rekey/internal/jobs"
 )
 
 // NewBucketKey is the first object uploaded to the bucket created mid-run.
@@ -37,4 +39,16 @@ func (d *demo) newBucketMidRun(ctx context.Context) error {
 	_, err := d.s3.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(NewBucket), Key: aws.String(NewBucketKey),
 		Body: bytes.NewReader([]byte("the first object of a bucket created after the deploy"))})
 	return err
+}
+
+// newBucketBackfilled is how many objects the backfill that enrollment
+// started for NewBucket counted.
+func newBucketBackfilled(js []*jobs.Job) int64 {
+	var n int64
+	for _, j := range js {
+		if j.Kind == jobs.KindListing && j.Source == "s3://"+NewBucket+"/" {
+			n += j.Done
+		}
+	}
+	return n
 }

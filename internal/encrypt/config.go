@@ -66,6 +66,10 @@ type Config struct {
 	// Jobs is where job records and reports go (off when its Table is
 	// empty).
 	Jobs jobs.Config
+	// MaxReceives is the work queue's maxReceiveCount (default
+	// DefaultMaxReceives): a message failing on its last delivery is
+	// dead-lettered here, with its reason (lastreceive.go).
+	MaxReceives int
 }
 
 func (c Config) withDefaults() Config {

@@ -150,7 +150,9 @@ func (h *Handler) HandleWithSummary(ctx context.Context, ev events.SQSEvent) (ev
 	log := h.logger()
 	sum := Summary{Messages: len(ev.Records), Outcomes: map[string]int{}}
 	work := make([]messageWork, len(ev.Records))
-	redeliver := map[int]bool{}
+	// redeliver holds the messages to leave to SQS to deliver again, and
+	// why.
+	redeliver := map[int]string{}
 	var out []outgoing
 
 	for i, rec := range ev.Records {
@@ -169,7 +171,7 @@ func (h *Handler) HandleWithSummary(ctx context.Context, ev events.SQSEvent) (ev
 				// The key could not be read: nothing is run, and SQS
 				// delivers the message again.
 				log.Warn("task signature not checked; the message will be redelivered", "messageId", rec.MessageId, "error", err)
-				redeliver[i] = true
+				redeliver[i] = "the task's signature could not be checked: " + err.Error()
 				work[i] = messageWork{task: messages.Task{}, notRun: true}
 				continue
 			}
@@ -204,7 +206,7 @@ func (h *Handler) HandleWithSummary(ctx context.Context, ev events.SQSEvent) (ev
 	h.rekeyAll(ctx, cfg, work, &sum)
 
 	out = append(out, held...)
-	unsigned := map[int]bool{}
+	unsigned := map[int]string{}
 	for i := range work {
 		if o, ok := h.holdWhole(ctx, i, ev.Records[i], &work[i], cfg, token, &sum); ok {
 			out = append(out, o)
@@ -213,21 +215,21 @@ func (h *Handler) HandleWithSummary(ctx context.Context, ev events.SQSEvent) (ev
 		follow, err := h.followUps(ctx, i, ev.Records[i].MessageId, &work[i], cfg, &sum)
 		if err != nil {
 			log.Error("follow-ups not signed; the message will be redelivered", "messageId", ev.Records[i].MessageId, "error", err)
-			unsigned[i] = true
+			unsigned[i] = "its follow-ups could not be signed: " + err.Error()
 			continue
 		}
 		out = append(out, follow...)
 	}
-	failed := h.send(ctx, out)
-	for i := range unsigned {
-		failed[i] = true
-	}
-	for i := range redeliver {
-		failed[i] = true
+	failed, why := h.send(ctx, out)
+	for _, m := range []map[int]string{unsigned, redeliver} {
+		for i, reason := range m {
+			failed[i], why[i] = true, reason
+		}
 	}
 	if h.Jobs != nil {
 		h.record(ctx, cfg, token, ev, work, failed, &sum)
 	}
+	h.deadLetterLastReceives(ctx, cfg, ev, work, failed, why, &sum)
 	resp := events.SQSEventResponse{}
 	for i := range ev.Records {
 		if failed[i] {
@@ -522,9 +524,9 @@ func (h *Handler) retryDelay(attempt int, cfg Config) int32 {
 }
 
 // send delivers the follow-ups and reports which incoming messages had one
-// that could not be sent.
-func (h *Handler) send(ctx context.Context, out []outgoing) map[int]bool {
-	failed := map[int]bool{}
+// that could not be sent, and the error.
+func (h *Handler) send(ctx context.Context, out []outgoing) (map[int]bool, map[int]string) {
+	failed, why := map[int]bool{}, map[int]string{}
 	byQueue := map[string][]outgoing{}
 	for _, o := range out {
 		byQueue[o.queueURL] = append(byQueue[o.queueURL], o)
@@ -539,12 +541,12 @@ func (h *Handler) send(ctx context.Context, out []outgoing) map[int]bool {
 		}
 		for k, err := range h.Sender.Send(sendCtx, url, msgs) {
 			if err != nil {
-				failed[group[k].source] = true
+				failed[group[k].source], why[group[k].source] = true, "a follow-up could not be sent: "+err.Error()
 				h.logger().Error("follow-up send failed; the message will be redelivered", "queue", url, "error", err)
 			}
 		}
 	}
-	return failed
+	return failed, why
 }
 
 func (h *Handler) logger() *slog.Logger {

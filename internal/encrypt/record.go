@@ -91,7 +91,7 @@ const (
 // that one whose parent never commits ends in the DLQ rather than waits
 // forever; and if the claim itself fails, the task is not run and is
 // sent again. It returns the messages to send.
-func (h *Handler) claim(ctx context.Context, cfg Config, token string, ev events.SQSEvent, work []messageWork, redeliver map[int]bool, sum *Summary) []outgoing {
+func (h *Handler) claim(ctx context.Context, cfg Config, token string, ev events.SQSEvent, work []messageWork, redeliver map[int]string, sum *Summary) []outgoing {
 	var tasks []jobs.Task
 	var which []int
 	for i := range work {
@@ -129,7 +129,7 @@ func (h *Handler) claim(ctx context.Context, cfg Config, token string, ev events
 		case jobs.Held:
 			out = append(out, outgoing{i, cfg.pathOf(work[i].task).queue, queue.Message{Body: ev.Records[i].Body, DelaySeconds: heldDelaySeconds}})
 		case jobs.WaitForParent:
-			redeliver[i] = true
+			redeliver[i] = "its parent task has not committed"
 		}
 		h.logger().Info("task not run", "messageId", ev.Records[i].MessageId, "job", tasks[k].JobID, "task", tasks[k].MessageID, "claim", c.String())
 	}

@@ -2,6 +2,9 @@
 // and idempotently: EventBridge notifications on (so that every upload is
 // enforced), the S3 Inventory report if the rule asks (its arrival starts a
 // backfill), and default encryption under the target key if the rule asks.
+// A new bucket's first enrollment also starts a listing backfill of it
+// (backfill.go): what was uploaded before its notifications were on raised
+// no event.
 // It runs on the CloudTrail management events of bucket creation and tag
 // changes, and on a schedule that sweeps every bucket of the account,
 // catching missed events. It reads each setting first and writes only
@@ -18,6 +21,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -34,6 +38,8 @@ import (
 const (
 	EnvInventoryBucketARN = "S3REKEY_INVENTORY_BUCKET_ARN"
 	EnvAccountID          = bucketowner.EnvAccountID
+	// EnvControlQueueURL is where a new bucket's backfill goes.
+	EnvControlQueueURL = "S3REKEY_CONTROL_QUEUE_URL"
 )
 
 // BucketEvents are the CloudTrail management events (eventName) that make
@@ -70,6 +76,14 @@ type Enroller struct {
 	InventoryBucketARN string
 	AccountID, Region  string
 	Logger             *slog.Logger
+	// ControlQueueURL is where a new bucket's backfill is sent (none
+	// started when empty), through Backfills.
+	ControlQueueURL string
+	Backfills       MessageSender
+	// BackfillDelaySeconds: see DefaultBackfillDelaySeconds (its default).
+	BackfillDelaySeconds int32
+	// Now is the clock that tells a new bucket; nil means time.Now.
+	Now func() time.Time
 }
 
 // Result is what enrollment did to one bucket.
@@ -79,6 +93,8 @@ type Result struct {
 	Managed    bool         `json:"managed"`
 	GovernedBy string       `json:"governedBy,omitempty"`
 	Changed    []string     `json:"changed,omitempty"` // eventBridge, inventory, defaultEncryption
+	// Backfill is the id of the listing job enrollment started.
+	Backfill string `json:"backfill,omitempty"`
 }
 
 // Summary is a sweep's outcome.
@@ -125,7 +141,7 @@ func (e *Enroller) Bucket(ctx context.Context, bucket string) (Result, error) {
 	steps := []struct {
 		name string
 		on   bool
-		run  func(context.Context, string, string, policy.Bucket) (bool, error)
+		run  func(context.Context, string, string, policy.Bucket, *Result) (bool, error)
 	}{
 		{"eventBridge", b.EventBridge(), e.eventBridge},
 		{"inventory", b.Inventory != nil, e.inventory},
@@ -135,7 +151,7 @@ func (e *Enroller) Bucket(ctx context.Context, bucket string) (Result, error) {
 		if !st.on {
 			continue
 		}
-		changed, err := st.run(ctx, bucket, owner, b)
+		changed, err := st.run(ctx, bucket, owner, b, &res)
 		if err != nil {
 			return res, fmt.Errorf("enroll %s: %s: %w", bucket, st.name, err)
 		}
@@ -144,7 +160,7 @@ func (e *Enroller) Bucket(ctx context.Context, bucket string) (Result, error) {
 		}
 	}
 	if len(res.Changed) > 0 {
-		e.logger().Info("bucket enrolled", "bucket", bucket, "governedBy", m.By, "changed", res.Changed)
+		e.logger().Info("bucket enrolled", "bucket", bucket, "governedBy", m.By, "changed", res.Changed, "backfill", res.Backfill)
 	}
 	return res, nil
 }
@@ -279,7 +295,10 @@ func ParseEvent(raw []byte) (Event, error) {
 
 // eventBridge turns on the bucket's EventBridge notifications, keeping its
 // queue, topic and function configurations (the PUT replaces them all).
-func (e *Enroller) eventBridge(ctx context.Context, bucket, owner string, _ policy.Bucket) (bool, error) {
+// A new bucket's backfill is sent first (backfill.go), so that a send that
+// fails leaves the notifications off, and the enrollment's retry, or the
+// next sweep, sends it again.
+func (e *Enroller) eventBridge(ctx context.Context, bucket, owner string, b policy.Bucket, res *Result) (bool, error) {
 	cur, err := e.S3.GetBucketNotificationConfiguration(ctx, &s3.GetBucketNotificationConfigurationInput{
 		Bucket: aws.String(bucket), ExpectedBucketOwner: aws.String(owner)})
 	if err != nil {
@@ -287,6 +306,9 @@ func (e *Enroller) eventBridge(ctx context.Context, bucket, owner string, _ poli
 	}
 	if cur.EventBridgeConfiguration != nil {
 		return false, nil
+	}
+	if res.Backfill, err = e.backfillNew(ctx, bucket, b); err != nil {
+		return false, fmt.Errorf("backfill: %w", err)
 	}
 	_, err = e.S3.PutBucketNotificationConfiguration(ctx, &s3.PutBucketNotificationConfigurationInput{
 		Bucket: aws.String(bucket), ExpectedBucketOwner: aws.String(owner),
@@ -308,7 +330,7 @@ var inventoryFields = []types.InventoryOptionalField{"Size", "LastModifiedDate",
 
 // inventory configures the s3rekey inventory report (its own id; other
 // inventory configurations stay), when it is missing or differs.
-func (e *Enroller) inventory(ctx context.Context, bucket, owner string, b policy.Bucket) (bool, error) {
+func (e *Enroller) inventory(ctx context.Context, bucket, owner string, b policy.Bucket, _ *Result) (bool, error) {
 	versions := types.InventoryIncludedObjectVersionsCurrent
 	if b.Versions == policy.VersionsAll {
 		versions = types.InventoryIncludedObjectVersionsAll
@@ -362,7 +384,7 @@ func sameInventory(cur, want *types.InventoryConfiguration) bool {
 // whether a PUT without BlockedEncryptionTypes keeps or clears them, so
 // they are always sent as they are. The key is named by ARN: the reference
 // warns that an alias resolves in the requester's account.
-func (e *Enroller) defaultEncryption(ctx context.Context, bucket, owner string, b policy.Bucket) (bool, error) {
+func (e *Enroller) defaultEncryption(ctx context.Context, bucket, owner string, b policy.Bucket, _ *Result) (bool, error) {
 	if !policy.IsKeyARN(b.KMSKeyARN) {
 		return false, fmt.Errorf("target %q is not a key ARN (an alias must be resolved first)", b.KMSKeyARN)
 	}
@@ -419,7 +441,7 @@ func blocked(r types.ServerSideEncryptionRule) string {
 // FromEnv makes an Enroller from the function's environment.
 func FromEnv(api S3API, keys policy.Source, region string, logger *slog.Logger) (*Enroller, error) {
 	e := &Enroller{S3: api, Keys: keys, Region: region, Logger: logger,
-		InventoryBucketARN: os.Getenv(EnvInventoryBucketARN), AccountID: os.Getenv(EnvAccountID)}
+		InventoryBucketARN: os.Getenv(EnvInventoryBucketARN), AccountID: os.Getenv(EnvAccountID), ControlQueueURL: os.Getenv(EnvControlQueueURL)}
 	if e.InventoryBucketARN == "" || e.AccountID == "" {
 		return nil, fmt.Errorf("enroll: %s and %s are required", EnvInventoryBucketARN, EnvAccountID)
 	}

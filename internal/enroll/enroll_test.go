@@ -8,12 +8,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/s3rekey/s3rekey/internal/emulator"
 	"github.com/s3rekey/s3rekey/internal/emulator/emutest"
 	"github.com/s3rekey/s3rekey/internal/enroll"
 	"github.com/s3rekey/s3rekey/internal/permissions"
 	"github.com/s3rekey/s3rekey/internal/policy"
+	"github.com/s3rekey/s3rekey/internal/queue"
 )
 
 type fixture struct {
@@ -190,7 +192,9 @@ func TestEveryEnrollPermissionIsNeeded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res := permissions.Resources{Partition: "aws", Region: env.Emu.Region(), Account: env.Emu.Account()}
+	// A new bucket's backfill goes to the control queue.
+	controlURL, controlARN := env.Queue(t, "control", nil)
+	res := permissions.Resources{Partition: "aws", Region: env.Emu.Region(), Account: env.Emu.Account(), ControlQueueARN: controlARN}
 	res.FromPolicy(pol)
 	stmts := permissions.Enroll(res)
 	sweep := func(t *testing.T, bucket string, stmts []permissions.Statement) error {
@@ -205,7 +209,7 @@ func TestEveryEnrollPermissionIsNeeded(t *testing.T) {
 		f := &fixture{Env: env}
 		f.tag(t, bucket, "enroll", "yes")
 		e := &enroll.Enroller{S3: s3.NewFromConfig(cfg, emulator.PathStyle), Keys: policy.Static(pol), InventoryBucketARN: "arn:aws:s3:::inventory",
-			AccountID: env.Emu.Account(), Region: env.Emu.Region()}
+			AccountID: env.Emu.Account(), Region: env.Emu.Region(), ControlQueueURL: controlURL, Backfills: &queue.Sender{API: sqs.NewFromConfig(cfg)}}
 		_, err := e.Sweep(context.Background())
 		// Each case enrolls its own bucket; the others are already done.
 		return err

@@ -26,9 +26,13 @@ const (
 	// Duplicate: the task was committed by another delivery, or another
 	// delivery took it over when this one's lease ran out.
 	Duplicate
+	// Closed: the task's job failed or was cancelled; nothing it did
+	// counts, so that a closed job keeps the counts and report it was
+	// closed with.
+	Closed
 )
 
-func (r Result) String() string { return [...]string{"committed", "duplicate"}[r] }
+func (r Result) String() string { return [...]string{"committed", "duplicate", "closed"}[r] }
 
 // Committer commits deliveries and completes jobs.
 type Committer struct {
@@ -44,10 +48,11 @@ type Committer struct {
 }
 
 // maxPerTransaction bounds the deliveries of one transaction: a record
-// each and at most one counter item per job, within TransactWriteItems'
-// 100 items, none of them twice (API_TransactWriteItems: "You can't target
-// the same item with multiple operations within the same transaction").
-const maxPerTransaction = 49
+// each, and at most one counter item and one check of the job's record
+// per job, within TransactWriteItems' 100 items, none of them twice
+// (API_TransactWriteItems: "You can't target the same item with multiple
+// operations within the same transaction").
+const maxPerTransaction = 33
 
 // Commit writes the records of one batch's deliveries, made with token,
 // and completes the jobs they (or duplicates of them) finish. Each record
@@ -127,8 +132,14 @@ func (c *Committer) commitChunk(ctx context.Context, token string, ds []Delivery
 		}
 		conflict := false
 		var kept []pendingRecord
+		closed := closedJobs(ds, live, tce.CancellationReasons)
 		for k, reason := range tce.CancellationReasons {
 			switch code := aws.ToString(reason.Code); {
+			case k < len(live) && closed[ds[live[k].i].JobID]:
+				// The job failed or was cancelled: its tasks count nothing.
+				results[live[k].i] = Closed
+			case k >= len(live) && code == "ConditionalCheckFailed":
+				// A closed job's check, handled above.
 			case k >= len(live):
 				// A counter item: it has no condition.
 				if code == "TransactionConflict" {
@@ -158,6 +169,29 @@ func (c *Committer) commitChunk(ctx context.Context, token string, ds []Delivery
 		}
 	}
 	return nil
+}
+
+// closedJobs are the jobs whose record check failed in a cancelled
+// transaction (its items: the records, a counter per job, a check per
+// job): the jobs failed or cancelled since their tasks ran.
+func closedJobs(ds []Delivery, live []pendingRecord, reasons []types.CancellationReason) map[string]bool {
+	out := map[string]bool{}
+	jobs := liveJobs(ds, live)
+	for k, job := range jobs {
+		if aws.ToString(reasons[len(live)+len(jobs)+k].Code) == "ConditionalCheckFailed" {
+			out[job] = true
+		}
+	}
+	return out
+}
+
+// liveJobs are the jobs of the live deliveries, in order.
+func liveJobs(ds []Delivery, live []pendingRecord) []string {
+	jobs := map[string]bool{}
+	for _, p := range live {
+		jobs[ds[p.i].JobID] = true
+	}
+	return slices.Sorted(maps.Keys(jobs))
 }
 
 // prepare writes a delivery's report parts (its own rows, and each dead
@@ -207,6 +241,14 @@ func (c *Committer) transaction(token string, ds []Delivery, live []pendingRecor
 			ExpressionAttributeNames: map[string]string{"#expires": attrExpires, "#open": cOpen},
 			ExpressionAttributeValues: map[string]types.AttributeValue{":expires": s.expires(),
 				":n": &types.AttributeValueMemberN{Value: strconv.FormatInt(open[job], 10)}}}})
+	}
+	for _, job := range slices.Sorted(maps.Keys(open)) {
+		// A job failed or cancelled (Store.end writes its record's state)
+		// takes no more commits: the transaction is serializable with that
+		// write, so a closed job's counts are what its closing read.
+		items = append(items, types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{TableName: aws.String(s.Table), Key: key(jobPK(job), skMeta),
+			ConditionExpression:      aws.String("attribute_not_exists(#state)"),
+			ExpressionAttributeNames: map[string]string{"#state": attrTerminalState}}})
 	}
 	return items
 }

@@ -3,8 +3,10 @@ package jobs_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 
+	"github.com/s3rekey/s3rekey/internal/encrypt"
 	"github.com/s3rekey/s3rekey/internal/jobs"
 	"github.com/s3rekey/s3rekey/internal/messages"
 	"github.com/s3rekey/s3rekey/internal/rekey"
@@ -179,6 +181,81 @@ func TestModelRegressions(t *testing.T) {
 			r.check(t)
 		})
 	}
+}
+
+// TestModelLastReceiveIsDeadLetteredWithItsReason: a task whose retry
+// cannot be sent (the work queue refuses every send) fails each delivery;
+// on the last one (maxReceives) the function dead-letters it itself, with
+// why, rather than leave SQS to move it without a reason; once the queue
+// takes sends again, a redrive finishes the job exactly.
+func TestModelLastReceiveIsDeadLetteredWithItsReason(t *testing.T) {
+	m := newModel(t)
+	r := m.newRunWith(t, 13, &spec{objects: []objectSpec{{key: "a/1", flaky: maxReceives, flakyAs: "InternalError"}, {key: "a/2"}},
+		messageBytes: 64 << 10})
+	r.invoke(t, controlURL, r.w.visible(controlURL)[:1], nil, false)
+	r.w.down = map[string]bool{workURL: true}
+	for range maxReceives {
+		work := r.w.visible(workURL)
+		if len(work) != 1 {
+			t.Fatalf("%d work messages visible, want the task:\n%s", len(work), r.dump())
+		}
+		r.invoke(t, workURL, work, nil, false)
+		r.w.clock.advance(visibilityTimeout)
+	}
+	if len(r.w.silentMoves) > 0 {
+		t.Fatalf("moved to the DLQ by SQS without a reason: %v", r.w.silentMoves)
+	}
+	dead := r.w.queues[dlqURL]
+	if len(dead) != 1 || dead[0].bySQS || !strings.HasPrefix(dead[0].attrs[encrypt.AttrReason], "gave up after 5 deliveries: a follow-up could not be sent") {
+		t.Fatalf("dead letters %+v, want the task dead-lettered by the function with why", dead)
+	}
+	r.w.down = nil
+	r.redrive(t, true, false)
+	r.drain(t, false)
+	// a/2 was updated on the first delivery, which could not commit.
+	wantOutcomes(t, r, map[string]int64{"compliant": 1, "updated": 1})
+}
+
+// TestModelCancelledJobStaysAsClosed: a job cancelled midway keeps the
+// counts and report it was closed with, whatever is delivered after: its
+// tasks still queued, a replay of its listing (a control message the
+// planner drops), a second listing range.
+func TestModelCancelledJobStaysAsClosed(t *testing.T) {
+	m := newModel(t)
+	r := m.newRunWith(t, 11, &spec{objects: keys("b/", 30), messageBytes: 1400})
+	ctx := context.Background()
+	r.listed = true
+	r.invoke(t, controlURL, r.w.visible(controlURL)[:1], nil, false)
+	if work := r.w.visible(workURL); len(work) < 2 {
+		t.Fatalf("the listing sent %d tasks, want several", len(work))
+	} else {
+		r.invoke(t, workURL, work[:1], nil, false)
+	}
+	if _, err := r.committer.Cancel(ctx, r.jobID, "closed midway"); err != nil {
+		t.Fatal(err)
+	}
+	closed := jobSnapshot(t, r)
+	r.w.enqueue(controlURL, r.control)
+	r.drain(t, false)
+	if after := jobSnapshot(t, r); after != closed {
+		t.Fatalf("deliveries after the cancellation changed the job:\nclosed %s\nafter  %s", closed, after)
+	}
+	if dropped := r.planner.Dropped(); dropped != 1 {
+		t.Errorf("the planner dropped %d control messages of the cancelled job, want 1 (its listing's replay)", dropped)
+	}
+}
+
+// jobSnapshot is what a closed job shows: its state, reason, counts and
+// the report its manifest lists.
+func jobSnapshot(t *testing.T, r *run) string {
+	t.Helper()
+	j, err := r.store.Get(context.Background(), r.jobID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := r.checkManifest(t, j.ReportManifest)
+	return fmt.Sprintf("%s (%s) planned %d done %d rows %d outcomes %v report %s with %d rows", j.State, j.TerminalReason, j.Planned, j.Done,
+		j.Rows, j.Outcomes, j.ReportManifest, len(rows))
 }
 
 func deniedKeys(prefix string, n int) []objectSpec {

@@ -67,6 +67,9 @@ type qmsg struct {
 	attrs     map[string]string
 	visibleAt time.Time
 	receives  int
+	// bySQS marks a dead letter SQS moved (maxReceives), which carries no
+	// reason of s3rekey's.
+	bySQS bool
 }
 
 var (
@@ -107,6 +110,12 @@ type world struct {
 	transientRate float64
 	// delivered holds every work message body a handler received.
 	delivered []string
+	// down are queues every send to fails.
+	down map[string]bool
+	// silentMoves are messages SQS moved to a DLQ after maxReceives
+	// although no crash and no lost send kept their function from
+	// dead-lettering them itself, with a reason.
+	silentMoves []string
 }
 
 // modelObject is the truth about one object.
@@ -245,6 +254,10 @@ func (w *world) Send(ctx context.Context, url string, msgs []queue.Message) []er
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for i, m := range msgs {
+		if w.down[url] {
+			errs[i] = errSendFault
+			continue
+		}
 		lost := w.sendFaultRate > 0 && w.rng.Float64() < w.sendFaultRate
 		if lost {
 			errs[i] = errSendFault
@@ -350,13 +363,16 @@ func (w *world) settle(url string, batch []*qmsg, failures []events.SQSBatchItem
 		case !crashed && !failed[m.id]:
 			w.remove(url, m)
 		case m.receives >= maxReceives && (url == workURL || url == controlURL):
+			if !crashed && w.sendFaultRate == 0 && !w.down[dlqURL] && !w.down[controlDLQURL] {
+				w.silentMoves = append(w.silentMoves, url+" "+m.id)
+			}
 			dead := dlqURL
 			if url == controlURL {
 				dead = controlDLQURL
 			}
 			w.remove(url, m)
 			w.mu.Lock()
-			w.queues[dead] = append(w.queues[dead], &qmsg{id: m.id, body: m.body})
+			w.queues[dead] = append(w.queues[dead], &qmsg{id: m.id, body: m.body, bySQS: true})
 			w.mu.Unlock()
 		}
 	}
@@ -421,5 +437,8 @@ func emulatorConfig(emu *emulator.Emulator) aws.Config {
 	cfg := emu.AWSConfig()
 	cfg.HTTPClient = &http.Client{Transport: inProcess{emu}}
 	cfg.RetryMaxAttempts = 1
+	// One attempt, as RetryMaxAttempts 1 says, without the standard
+	// retryer's token bucket and backoff bookkeeping on every request.
+	cfg.Retryer = func() aws.Retryer { return aws.NopRetryer{} }
 	return cfg
 }

@@ -14,6 +14,7 @@ import (
 	"io"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -140,13 +141,20 @@ func (r *Reports) put(ctx context.Context, key, contentType string, body []byte,
 	return hex.EncodeToString(sum[:]), nil
 }
 
+// gzipWriters are reused across parts: a new gzip.Writer allocates its
+// compressor's tables (about a megabyte), more than a part's bytes; one
+// Reset writes the same bytes as a new one.
+var gzipWriters = sync.Pool{New: func() any { return gzip.NewWriter(nil) }}
+
 // writePart writes one part (gzip CSV) and says what it wrote. Its key
 // is the task's id and the MD5 of its bytes: a part is never overwritten
 // with other bytes, so what a record says of its part (MD5, size, rows)
 // stays true whoever writes it again.
 func (r *Reports) writePart(ctx context.Context, jobID, name string, rows []Row) (part, error) {
 	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
+	zw := gzipWriters.Get().(*gzip.Writer)
+	defer gzipWriters.Put(zw)
+	zw.Reset(&buf)
 	w := csv.NewWriter(zw)
 	for _, row := range rows {
 		_ = w.Write(row.record()) // writes to memory cannot fail

@@ -190,3 +190,23 @@ func (c *Committer) Cancel(ctx context.Context, jobID, reason string) (*Job, err
 	}
 	return c.Store.Get(ctx, jobID)
 }
+
+// Terminal reports a job's terminal state (failed or cancelled) and its
+// reason; "" for a job that is not terminal or has no record yet. It reads
+// the job's record only (one consistent Query of one item), so that the
+// planner can drop a control message of a closed job without reading the
+// job's tasks.
+func (s *Store) Terminal(ctx context.Context, jobID string) (state, reason string, err error) {
+	out, err := s.API.Query(ctx, &dynamodb.QueryInput{TableName: aws.String(s.Table), ConsistentRead: aws.Bool(true),
+		KeyConditionExpression:    aws.String("#pk = :pk AND #sk = :sk"),
+		ProjectionExpression:      aws.String("#state, #reason"),
+		ExpressionAttributeNames:  map[string]string{"#pk": attrPK, "#sk": attrSK, "#state": attrTerminalState, "#reason": attrTerminalReason},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": jobPK(jobID), ":sk": str(skMeta)}})
+	if err != nil {
+		return "", "", fmt.Errorf("job %s: state: %w", jobID, err)
+	}
+	if len(out.Items) == 0 {
+		return "", "", nil
+	}
+	return strAttr(out.Items[0][attrTerminalState]), strAttr(out.Items[0][attrTerminalReason]), nil
+}

@@ -216,12 +216,14 @@ func Encrypt(r Resources) []Statement {
 	}
 	if r.JobsTableARN != "" {
 		// A claim and the signing key are UpdateItem; a batch's commit is
-		// one TransactWriteItems of Updates (task records, counter shards);
-		// a follow-up's parent and the completion check are Queries; the
-		// rolling uploads job is UpdateItem and PutItem; completion
-		// UpdateItems the record. (Developer Guide, "Using IAM with
-		// DynamoDB transactions".)
-		out = append(out, Statement{Sid: "CommitJobs", Actions: []string{"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"},
+		// one TransactWriteItems of Updates (task records, counter shards)
+		// and a ConditionCheck of each job's record (a closed job takes no
+		// commits); a follow-up's parent and the completion check are
+		// Queries; the rolling uploads job is UpdateItem and PutItem;
+		// completion UpdateItems the record. (Developer Guide, "Using IAM
+		// with DynamoDB transactions".)
+		out = append(out, Statement{Sid: "CommitJobs", Actions: []string{"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query",
+			"dynamodb:ConditionCheckItem"},
 			Resources: []string{r.JobsTableARN}})
 	}
 	if r.ReportObjectsARN != "" {
@@ -255,8 +257,10 @@ func Planner(r Resources) []Statement {
 	}
 	out = append(out, r.bucketTags()...)
 	if r.JobsTableARN != "" {
-		// Begin: UpdateItem of the job's record, PutItem of its index entry.
-		out = append(out, Statement{Sid: "StartJobs", Actions: []string{"dynamodb:UpdateItem", "dynamodb:PutItem"}, Resources: []string{r.JobsTableARN}})
+		// Begin: UpdateItem of the job's record, PutItem of its index
+		// entry; a Query of the record drops the messages of a closed job.
+		out = append(out, Statement{Sid: "StartJobs", Actions: []string{"dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:Query"},
+			Resources: []string{r.JobsTableARN}})
 	}
 	return out
 }
@@ -272,9 +276,10 @@ func (r Resources) bucketTags() []Statement {
 }
 
 // Enroll is the enroll function's permissions: list the account's
-// buckets, read their tags, and turn on (reading first, so as to keep what
-// is there) EventBridge notifications, the inventory report and default
-// encryption on the buckets the policy selects.
+// buckets, read their tags, turn on (reading first, so as to keep what is
+// there) EventBridge notifications, the inventory report and default
+// encryption on the buckets the policy selects, and send a new bucket's
+// backfill to the control queue.
 func Enroll(r Resources) []Statement {
 	out := []Statement{
 		// ListBuckets needs s3:ListAllMyBuckets, which takes no bucket ARN.
@@ -286,6 +291,11 @@ func Enroll(r Resources) []Statement {
 		{Sid: "EnrollBuckets", Actions: []string{"s3:GetBucketTagging", "s3:GetBucketNotification", "s3:PutBucketNotification",
 			"s3:GetInventoryConfiguration", "s3:PutInventoryConfiguration", "s3:GetEncryptionConfiguration", "s3:PutEncryptionConfiguration"},
 			Resources: r.bucketARNs(""), Condition: r.inAccount(r.AccountWideBuckets)},
+	}
+	if r.ControlQueueARN != "" {
+		// A new bucket's backfill is a control-queue message; no other
+		// queue, and no jobs-table access (the planner records the job).
+		out = append(out, Statement{Sid: "StartBackfills", Actions: []string{"sqs:SendMessage"}, Resources: []string{r.ControlQueueARN}})
 	}
 	if len(r.TargetKeyAliases) > 0 {
 		// Default encryption names the key an alias points at now.

@@ -30,6 +30,7 @@ import (
 	"github.com/s3rekey/s3rekey/internal/localrun"
 	"github.com/s3rekey/s3rekey/internal/planner"
 	"github.com/s3rekey/s3rekey/internal/policy"
+	"github.com/s3rekey/s3rekey/internal/queue"
 	"github.com/s3rekey/s3rekey/internal/rekey"
 )
 
@@ -42,6 +43,8 @@ type Queues struct {
 	// ControlMaxReceives is the control queue's maxReceiveCount (0: the
 	// stack's, planner.DefaultMaxReceives).
 	ControlMaxReceives int
+	// WorkMaxReceives is the work queue's (0: encrypt.DefaultMaxReceives).
+	WorkMaxReceives int
 }
 
 // Options tune the local pipeline.
@@ -97,6 +100,8 @@ type EnrollOptions struct {
 	InventoryBucketARN string
 	AccountID          string
 	AWS                *aws.Config // the enroll role's; nil uses the pipeline's
+	// BackfillDelaySeconds: see enroll.Enroller (0: its default).
+	BackfillDelaySeconds int32
 }
 
 // Pipeline is a runnable local deployment.
@@ -152,10 +157,13 @@ func New(cfg aws.Config, pol *policy.Policy, q Queues, opts Options) *Pipeline {
 			enrollKeys = &keyalias.Resolver{API: kms.NewFromConfig(enrollAWS), Configured: pol, TTL: opts.AliasTTL}
 		}
 		e := &enroll.Enroller{S3: s3.NewFromConfig(enrollAWS, awsconf.S3Options(enrollAWS)), Keys: enrollKeys,
-			InventoryBucketARN: eo.InventoryBucketARN, AccountID: eo.AccountID, Region: enrollAWS.Region, Logger: opts.Logger}
+			InventoryBucketARN: eo.InventoryBucketARN, AccountID: eo.AccountID, Region: enrollAWS.Region, Logger: opts.Logger,
+			// A new bucket's backfill goes to the control queue with the
+			// enroll role's own SQS access (SendMessage there, as deployed).
+			ControlQueueURL: q.Control, Backfills: &queue.Sender{API: sqs.NewFromConfig(enrollAWS)}, BackfillDelaySeconds: eo.BackfillDelaySeconds}
 		// The queue stands in for EventBridge invoking the function, so it
 		// is polled with the pipeline's client, not the enroll role's
-		// (which has no SQS permission, as deployed).
+		// (which may not receive from it, as deployed).
 		p.Runner.Sources = append(p.Runner.Sources, localrun.Source{QueueURL: eo.Queue, Handler: e.HandleSQS, BatchSize: 10, Concurrency: 1,
 			InvocationTimeout: 15 * time.Minute, API: sqs.NewFromConfig(cfg)})
 	}
@@ -164,7 +172,7 @@ func New(cfg aws.Config, pol *policy.Policy, q Queues, opts Options) *Pipeline {
 		h := encrypt.New(encryptAWS, keys, encrypt.Config{WorkQueueURL: q.Work, DeadLetterQueueURL: q.WorkDLQ, Concurrency: opts.ObjectsInFlight,
 			UploadsQueueURL: q.Uploads, UploadsDLQURL: q.UploadsDLQ,
 			MultipartCopyThreshold: opts.MultipartCopyThreshold, CopyPartSize: opts.CopyPartSize,
-			HeadBeforeUpdate: opts.HeadBeforeUpdate, Jobs: opts.Jobs, PausedRetryDelay: opts.PausedRetryDelay}, opts.Logger, nil)
+			HeadBeforeUpdate: opts.HeadBeforeUpdate, Jobs: opts.Jobs, PausedRetryDelay: opts.PausedRetryDelay, MaxReceives: q.WorkMaxReceives}, opts.Logger, nil)
 		h.Breaker.ProbeInterval, h.Breaker.Refresh = opts.BreakerProbeInterval, opts.BreakerRefresh
 		h.OnBatch = t.addBatch
 		return h

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -84,6 +85,13 @@ type FileTask struct {
 	// AsOf is the job's start (Unix milliseconds): Object Lock dates are
 	// read as of then, so that every delivery of the task plans alike.
 	AsOf int64 `json:"asOf,omitempty"`
+}
+
+// ListingJob is the listing backfill of a bucket (under prefix; every
+// version with versions), named by when it was asked for: what s3rekey
+// backfill --bucket sends, and enrollment for a new bucket.
+func ListingJob(bucket, prefix string, versions bool, started time.Time) Job {
+	return Job{Type: TypeListing, Bucket: bucket, Prefix: prefix, Versions: versions, JobID: jobs.ListingID(bucket, prefix, versions, started)}
 }
 
 // Encode renders a job as a message body.

@@ -9,6 +9,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -100,6 +101,9 @@ type JobStarter interface {
 	Pin(ctx context.Context, jobID, name, value string) (string, error)
 	// Sign signs a tracked task (see jobs.Store.Sign).
 	Sign(ctx context.Context, t *messages.Task) error
+	// Terminal reports a job failed or cancelled, with its reason (see
+	// jobs.Store.Terminal).
+	Terminal(ctx context.Context, jobID string) (state, reason string, err error)
 }
 
 var _ JobStarter = (*jobs.Store)(nil)
@@ -128,6 +132,8 @@ type Planner struct {
 	// Reports is where job reports go; with it, the rows the planner skips
 	// ride along in the tasks to be listed in the report.
 	Reports *jobs.Reports
+
+	dropped atomic.Int64
 }
 
 // Stats are the counts of one task, logged when it ends.
@@ -181,12 +187,39 @@ func (p *Planner) handleMessage(ctx context.Context, cfg Config, rec events.SQSM
 		if job.JobID == "" {
 			job.JobID = defaultJobID(job, rec.MessageId)
 		}
+		if closed, err := p.closed(ctx, job, rec.MessageId); err != nil {
+			return p.settle(ctx, cfg, rec, job, err)
+		} else if closed {
+			continue
+		}
 		if err := p.Run(ctx, job); err != nil {
 			return p.settle(ctx, cfg, rec, job, err)
 		}
 	}
 	return nil
 }
+
+// closed reports a job that is failed or cancelled: its remaining control
+// messages (file tasks, listing ranges and continuations, replays) are
+// acknowledged and dropped, sending no work, so that a closed job's counts
+// and report stay as they were when it closed (docs/jobs.md).
+func (p *Planner) closed(ctx context.Context, job Job, messageID string) (bool, error) {
+	if p.Jobs == nil || job.JobID == "" {
+		return false, nil
+	}
+	state, reason, err := p.Jobs.Terminal(ctx, job.JobID)
+	if err != nil || state == "" {
+		return false, err
+	}
+	p.dropped.Add(1)
+	p.logger().Info("control message of a closed job dropped", "messageId", messageID, "job", job.JobID, "type", job.Type,
+		"state", state, "reason", reason)
+	return true, nil
+}
+
+// Dropped is how many control messages of failed or cancelled jobs the
+// planner has dropped.
+func (p *Planner) Dropped() int64 { return p.dropped.Load() }
 
 func (p *Planner) deadLetter(ctx context.Context, cfg Config, rec events.SQSMessage, reason string) error {
 	return p.sendDeadLetter(ctx, cfg, rec, "", "rejected", reason)
