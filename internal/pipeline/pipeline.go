@@ -24,6 +24,7 @@ import (
 	"github.com/s3rekey/s3rekey/internal/buckettags"
 	"github.com/s3rekey/s3rekey/internal/encrypt"
 	"github.com/s3rekey/s3rekey/internal/enroll"
+	"github.com/s3rekey/s3rekey/internal/functionconf"
 	"github.com/s3rekey/s3rekey/internal/inventory"
 	"github.com/s3rekey/s3rekey/internal/jobs"
 	"github.com/s3rekey/s3rekey/internal/keyalias"
@@ -130,7 +131,8 @@ func New(cfg aws.Config, pol *policy.Policy, q Queues, opts Options) *Pipeline {
 	p.Planner.OnStats = t.addPlan
 	p.Planner.OnFailed = t.addFailedJob
 	p.Runner = &localrun.Runner{API: sqs.NewFromConfig(cfg), Region: cfg.Region, Logger: opts.Logger, Sources: []localrun.Source{
-		{QueueURL: q.Control, Handler: t.timed(p.Planner.Handle), BatchSize: 1, Concurrency: 2, InvocationTimeout: 15 * time.Minute,
+		{QueueURL: q.Control, Handler: t.timed(p.Planner.Handle), BatchSize: functionconf.Planner.BatchSize,
+			BatchingWindow: functionconf.Planner.BatchingWindow(), Concurrency: 2, InvocationTimeout: functionconf.Planner.Timeout(),
 			API: sqs.NewFromConfig(plannerAWS)},
 	}}
 	if eo := opts.Enroll; eo.Queue != "" {
@@ -166,8 +168,10 @@ func New(cfg aws.Config, pol *policy.Policy, q Queues, opts Options) *Pipeline {
 		if i < opts.Concurrency%envs {
 			n++
 		}
-		p.Runner.Sources = append(p.Runner.Sources, localrun.Source{QueueURL: q.Work, Handler: t.timed(h.Handle), BatchSize: 10, Concurrency: n,
-			InvocationTimeout: 5 * time.Minute, API: sqs.NewFromConfig(encryptAWS)})
+		// Batches as the stack's event source mapping delivers them.
+		p.Runner.Sources = append(p.Runner.Sources, localrun.Source{QueueURL: q.Work, Handler: t.timed(h.Handle),
+			BatchSize: functionconf.Encrypt.BatchSize, BatchingWindow: functionconf.Encrypt.BatchingWindow(), Concurrency: n,
+			InvocationTimeout: functionconf.Encrypt.Timeout(), API: sqs.NewFromConfig(encryptAWS)})
 	}
 	return p
 }
