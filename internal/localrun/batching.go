@@ -28,6 +28,9 @@ const (
 	recordMetadataBytes = 300
 	// maxLongPollSeconds is SQS's longest WaitTimeSeconds.
 	maxLongPollSeconds = 20
+	// pollGap spaces the polls that do not wait, in a window's last part
+	// of a second.
+	pollGap = 100 * time.Millisecond
 )
 
 // batcher gathers one invocation slot's batches. Messages received beyond
@@ -82,14 +85,20 @@ func (b *batcher) ready(now time.Time) bool {
 	}
 }
 
-// receiveInput is the next ReceiveMessage of the batch: up to what the
-// batch still lacks (10 at most), long-polling for the rest of the window
-// in whole seconds (at least one, so that a quiet queue is not polled in a
-// loop; SQS answers a long poll as soon as it has a message).
+// receiveInput is the next ReceiveMessage of the batch, for up to what
+// the batch still lacks (10 at most). An empty batch long-polls for its
+// first message (SQS answers a long poll as soon as it has one). A batch
+// under way long-polls only whole seconds that the window still has, so
+// that it is not invoked past its window; in the last part of a second it
+// polls without waiting (receive sleeps pollGap between empty answers).
 func (b *batcher) receiveInput(src Source, now time.Time) *sqs.ReceiveMessageInput {
-	wait := int32(1)
-	if rest := b.windowEnd.Sub(now); rest > 0 {
-		wait = int32(min(maxLongPollSeconds, max(1, math.Ceil(rest.Seconds()))))
+	rest := b.windowEnd.Sub(now).Seconds()
+	var wait int32
+	switch {
+	case len(b.batch) == 0:
+		wait = int32(min(maxLongPollSeconds, max(1, math.Ceil(rest))))
+	case rest >= 1:
+		wait = int32(min(maxLongPollSeconds, math.Floor(rest)))
 	}
 	return &sqs.ReceiveMessageInput{
 		QueueUrl: aws.String(src.QueueURL), MaxNumberOfMessages: int32(min(10, b.size-len(b.batch))),
@@ -124,7 +133,8 @@ func recordBytes(m types.Message) int {
 func (r *Runner) receive(ctx context.Context, src Source, b *batcher) ([]types.Message, error) {
 	b.start(time.Now())
 	for !b.ready(time.Now()) {
-		out, err := r.poller(src).ReceiveMessage(ctx, b.receiveInput(src, time.Now()))
+		in := b.receiveInput(src, time.Now())
+		out, err := r.poller(src).ReceiveMessage(ctx, in)
 		if err != nil {
 			if len(b.batch) > 0 {
 				return b.take(), nil
@@ -132,8 +142,11 @@ func (r *Runner) receive(ctx context.Context, src Source, b *batcher) ([]types.M
 			return nil, err
 		}
 		b.add(out.Messages)
-		if len(b.batch) == 0 && !time.Now().Before(b.windowEnd) {
+		switch {
+		case len(b.batch) == 0 && !time.Now().Before(b.windowEnd):
 			return nil, nil // the long poll found nothing
+		case len(out.Messages) == 0 && in.WaitTimeSeconds == 0:
+			sleep(ctx, min(pollGap, time.Until(b.windowEnd)))
 		}
 	}
 	return b.take(), nil

@@ -34,21 +34,24 @@ func TestBatcherInvokesOnSizeWindowOrPayload(t *testing.T) {
 		carried    int // messages carried into the next batch
 		longPollAt int32
 	}{
-		{name: "no window: one message is a batch", size: 10, received: messages(1, 10), ready: true, batch: 1, longPollAt: 1},
+		{name: "no window: one message is a batch", size: 10, received: messages(1, 10), ready: true, batch: 1, longPollAt: 0},
 		{name: "no window, nothing received", size: 10, ready: false, longPollAt: 1},
 		{name: "window open, batch not full", size: 10, window: time.Second, received: messages(3, 10), at: 400 * time.Millisecond,
-			ready: false, batch: 3, longPollAt: 1},
-		{name: "window over", size: 10, window: time.Second, received: messages(3, 10), at: time.Second, ready: true, batch: 3, longPollAt: 1},
+			ready: false, batch: 3, longPollAt: 0},
+		{name: "window over", size: 10, window: time.Second, received: messages(3, 10), at: time.Second, ready: true, batch: 3, longPollAt: 0},
 		{name: "window over, nothing received", size: 10, window: time.Second, at: 2 * time.Second, ready: false, longPollAt: 1},
 		{name: "batch size met within the window", size: 10, window: 5 * time.Second, received: messages(10, 10), at: time.Millisecond,
-			ready: true, batch: 10, longPollAt: 5},
+			ready: true, batch: 10, longPollAt: 4},
 		{name: "a receive past the batch size is carried over", size: 4, window: 5 * time.Second, received: messages(10, 10),
 			ready: true, batch: 4, carried: 6, longPollAt: 5},
 		{name: "payload reaches 6 MB before size or window", size: 100, window: 30 * time.Second, received: messages(10, 1<<20),
 			at: time.Millisecond, ready: true, batch: 5, carried: 5, longPollAt: 20},
 		{name: "long polls at most 20 s", size: 100, window: 300 * time.Second, received: messages(2, 10), ready: false, batch: 2, longPollAt: 20},
-		{name: "a part of a second left long-polls one second", size: 100, window: 2 * time.Second, received: messages(2, 10),
+		{name: "a batch under way long-polls no longer than its window", size: 100, window: 3 * time.Second, received: messages(2, 10),
 			at: 1500 * time.Millisecond, ready: false, batch: 2, longPollAt: 1},
+		{name: "in the window's last part of a second, polls without waiting", size: 100, window: 2 * time.Second, received: messages(2, 10),
+			at: 1500 * time.Millisecond, ready: false, batch: 2, longPollAt: 0},
+		{name: "an empty batch long-polls for its first message", size: 10, window: 5 * time.Second, ready: false, longPollAt: 5},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
