@@ -77,6 +77,10 @@ type Options struct {
 	// circuit breaker (encrypt.Config.PausedRetryDelay, encrypt.Breaker's
 	// ProbeInterval and Refresh); zero takes their defaults.
 	PausedRetryDelay, BreakerProbeInterval, BreakerRefresh time.Duration
+	// EncryptBatchSize overrides the stack's encrypt batch size
+	// (functionconf.Encrypt.BatchSize), as encrypt.batchSize in cdk.json
+	// does; over 10 it needs the batching window the default has.
+	EncryptBatchSize int
 	// Enroll, when its Queue is set, runs the enroll function on the
 	// bucket events that queue receives (in AWS, EventBridge invokes the
 	// function directly).
@@ -152,6 +156,10 @@ func New(cfg aws.Config, pol *policy.Policy, q Queues, opts Options) *Pipeline {
 		p.Runner.Sources = append(p.Runner.Sources, localrun.Source{QueueURL: eo.Queue, Handler: e.HandleSQS, BatchSize: 10, Concurrency: 1,
 			InvocationTimeout: 15 * time.Minute, API: sqs.NewFromConfig(cfg)})
 	}
+	batchSize := functionconf.Encrypt.BatchSize
+	if opts.EncryptBatchSize > 0 {
+		batchSize = opts.EncryptBatchSize
+	}
 	envs := min(max(opts.Environments, 1), opts.Concurrency)
 	for i := range envs {
 		h := encrypt.New(encryptAWS, keys, encrypt.Config{WorkQueueURL: q.Work, DeadLetterQueueURL: q.WorkDLQ, Concurrency: opts.ObjectsInFlight,
@@ -170,7 +178,7 @@ func New(cfg aws.Config, pol *policy.Policy, q Queues, opts Options) *Pipeline {
 		}
 		// Batches as the stack's event source mapping delivers them.
 		p.Runner.Sources = append(p.Runner.Sources, localrun.Source{QueueURL: q.Work, Handler: t.timed(h.Handle),
-			BatchSize: functionconf.Encrypt.BatchSize, BatchingWindow: functionconf.Encrypt.BatchingWindow(), Concurrency: n,
+			BatchSize: batchSize, BatchingWindow: functionconf.Encrypt.BatchingWindow(), Concurrency: n,
 			InvocationTimeout: functionconf.Encrypt.Timeout(), API: sqs.NewFromConfig(encryptAWS)})
 	}
 	return p
