@@ -152,13 +152,6 @@ func (d *demo) putObject(i int) error {
 	return err
 }
 
-func eventBridgeOn(b testing.TB, d *demo, bucket string) {
-	b.Helper()
-	if err := enableEventBridge(d, bucket); err != nil {
-		b.Fatal(err)
-	}
-}
-
 func enableEventBridge(d *demo, bucket string) error {
 	_, err := d.s3.PutBucketNotificationConfiguration(context.Background(), &s3.PutBucketNotificationConfigurationInput{Bucket: aws.String(bucket),
 		NotificationConfiguration: &types.NotificationConfiguration{EventBridgeConfiguration: &types.EventBridgeConfiguration{}}})
