@@ -6,8 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	"github.com/s3rekey/s3rekey/internal/emulator"
+	"github.com/s3rekey/s3rekey/internal/emulator/emutest"
 	"github.com/s3rekey/s3rekey/internal/jobs"
 	"github.com/s3rekey/s3rekey/internal/localrun"
 	"github.com/s3rekey/s3rekey/internal/pipeline"
@@ -117,8 +118,7 @@ func serveCostWorld(spec string) error {
 // costWorld is the world's process, seen from the benchmark.
 type costWorld struct {
 	info  worldInfo
-	cmd   *exec.Cmd
-	stdin interface{ Write([]byte) (int, error) }
+	stdin io.Writer
 	lines *bufio.Scanner
 }
 
@@ -128,32 +128,8 @@ func startCostWorld(b *testing.B, n int, events bool) *costWorld {
 	if events {
 		mode = "events"
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), envCostWorld+"="+strconv.Itoa(n)+","+mode)
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		_ = stdin.Close()
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	})
-	w := &costWorld{cmd: cmd, stdin: stdin, lines: bufio.NewScanner(stdout)}
+	stdin, stdout := emutest.StartChild(b, envCostWorld+"="+strconv.Itoa(n)+","+mode)
+	w := &costWorld{stdin: stdin, lines: bufio.NewScanner(stdout)}
 	w.lines.Buffer(make([]byte, 1<<20), 64<<20)
 	if !w.lines.Scan() {
 		b.Fatalf("the world did not start: %v", w.lines.Err())
