@@ -34,7 +34,7 @@ import (
 // binary started again, costWorld), so that this process's CPU time is the
 // functions' own: it is shared over the invocations by their wall times,
 // each rounded up to Lambda's 1 ms, and priced at the encrypt function's
-// configured memory (billing.go). The old figure, the handlers' wall time
+// configured memory (billing_test.go, cost.BilledSeconds). The old figure, the handlers' wall time
 // priced the same way, is reported beside it as $lambda-wall/M and
 // $overhead-wall/M.
 //
