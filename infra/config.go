@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/s3rekey/s3rekey/internal/functionconf"
 	"github.com/s3rekey/s3rekey/internal/policy"
 )
 
@@ -80,34 +81,14 @@ type EnrollConfig struct {
 // stays independent of the number of buckets (one key and one alias each).
 const maxCreatedKeys = 10
 
-// FunctionConfig tunes one function and its event source mapping.
-type FunctionConfig struct {
-	MemoryMB              int `json:"memoryMB,omitempty"`
-	TimeoutSeconds        int `json:"timeoutSeconds,omitempty"`
-	BatchSize             int `json:"batchSize,omitempty"`
-	BatchingWindowSeconds int `json:"batchingWindowSeconds,omitempty"`
-	// MaxConcurrency caps concurrent invocations (the policy's budgets,
-	// not this, hold S3 and KMS request rates).
-	MaxConcurrency  int `json:"maxConcurrency,omitempty"`
-	ObjectsInFlight int `json:"objectsInFlight,omitempty"` // encrypt only
-	MaxAttempts     int `json:"maxAttempts,omitempty"`     // encrypt only
-	EphemeralMB     int `json:"ephemeralStorageMB,omitempty"`
-	// HeadBeforeUpdate (encrypt only): read every object before updating
-	// it, even where the inventory proves SSE-S3 (see BENCHMARKS.md).
-	HeadBeforeUpdate bool `json:"headBeforeUpdate,omitempty"`
-	// ListingRanges (planner only): how many ranges a listing backfill is
-	// split into, listed at once (default 8; at most maxConcurrency run at
-	// once).
-	ListingRanges int `json:"listingRanges,omitempty"`
-}
+// FunctionConfig tunes one function and its event source mapping. Its
+// fields and defaults live in internal/functionconf, which the local run
+// loop reads too, so that local batches are the deployed ones.
+type FunctionConfig functionconf.Function
 
-// Defaults. 1769 MB gives encrypt one full vCPU: its work is CPU-bound in
-// the SDK (signing, parsing), and a whole core keeps hundreds of requests in
-// flight. The planner needs disk for inventory files, not memory.
 var (
-	defaultEncrypt = FunctionConfig{MemoryMB: 1769, TimeoutSeconds: 300, BatchSize: 10, BatchingWindowSeconds: 1,
-		MaxConcurrency: 50, ObjectsInFlight: 256, MaxAttempts: 8, EphemeralMB: 512}
-	defaultPlanner = FunctionConfig{MemoryMB: 1024, TimeoutSeconds: 900, BatchSize: 1, MaxConcurrency: 5, EphemeralMB: 10240, ListingRanges: 8}
+	defaultEncrypt = FunctionConfig(functionconf.Encrypt)
+	defaultPlanner = FunctionConfig(functionconf.Planner)
 )
 
 // ParseConfig reads the context value (a JSON object, or a string holding

@@ -476,6 +476,12 @@ func bar(n, total int64) string {
 // cost.Usage. The local run loop's idle checks (GetQueueAttributes) are a
 // local artifact and are left out.
 func (d *demo) usage(res *Result) cost.Usage {
+	return usageOf(res, d.emu.BilledSQSRequests(), d.emu.CapacityUnits())
+}
+
+// usageOf is usage from the emulator's billed SQS requests and DynamoDB
+// capacity, read in the process that runs it.
+func usageOf(res *Result, billedSQS int64, capacity emulator.Capacity) cost.Usage {
 	u := cost.Usage{Objects: res.Expected, LambdaSeconds: res.Outcomes.HandlerTime.Seconds(), LambdaInvokes: res.Outcomes.Invocations, BatchOpsJobs: 3}
 	for _, c := range res.Counts {
 		switch {
@@ -498,8 +504,7 @@ func (d *demo) usage(res *Result) cost.Usage {
 			u.SQS -= c.N
 		}
 	}
-	u.SQS += d.emu.BilledSQSRequests()
-	capacity := d.emu.CapacityUnits()
+	u.SQS += billedSQS
 	u.JobWriteUnits, u.JobReadUnits = capacity.Write, capacity.Read
 	return u
 }

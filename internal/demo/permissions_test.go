@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/s3rekey/s3rekey/internal/emulator"
+	"github.com/s3rekey/s3rekey/internal/functionconf"
 	"github.com/s3rekey/s3rekey/internal/jobs"
 	"github.com/s3rekey/s3rekey/internal/permissions"
 	"github.com/s3rekey/s3rekey/internal/pipeline"
@@ -81,9 +83,14 @@ func newScenario(t *testing.T, rawEventBridgeKeys bool) *scenario {
 		return aws.ToString(out.QueueUrl)
 	}
 	// Short visibility and few receives, so that a message a function
-	// cannot finish lands on its DLQ within the test.
+	// cannot finish lands on its DLQ within the test; the visibility counts
+	// the batching window too, as the stack's does ("If you're using a
+	// batch window greater than 0 seconds, you must account for the
+	// increased processing time in your queue's visibility timeout":
+	// Lambda developer guide, services-sqs-configure), or a message would
+	// come back while its batch is still gathering.
 	redrive := func(dlq string) map[string]string {
-		return map[string]string{"VisibilityTimeout": "2",
+		return map[string]string{"VisibilityTimeout": strconv.Itoa(5 + functionconf.Encrypt.BatchingWindowSeconds),
 			"RedrivePolicy": fmt.Sprintf(`{"deadLetterTargetArn":"arn:aws:sqs:%s:%s:%s","maxReceiveCount":3}`, emu.Region(), emu.Account(), dlq)}
 	}
 	sc.queues.WorkDLQ, sc.queues.ControlDLQ = queue("e2e-work-dlq", nil), queue("e2e-control-dlq", nil)

@@ -46,7 +46,9 @@ func startUploadsWorld(tb testing.TB, n, taskBytes int, objectsPerSecond, kmsPer
 	d, emu := benchWorld(tb, n)
 	parallel(n, 16, d.putData(tb))
 	emu.AddEventBridgeRule(emulator.EventBridgeRule{Bucket: DataBucket, Queue: UploadsQueue})
-	eventBridgeOn(tb, d, DataBucket)
+	if err := enableEventBridge(d, DataBucket); err != nil {
+		tb.Fatal(err)
+	}
 	emu.SetQuotas(q)
 	emu.SetLatency(s3Latency)
 	emu.ResetCounts()

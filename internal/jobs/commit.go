@@ -21,8 +21,12 @@ import (
 type Result int
 
 const (
+	// Uncommitted: nothing was written for it (the commit failed first).
+	// It is the zero value, so that a commit that fails part way never
+	// reports a delivery committed that is not.
+	Uncommitted Result = iota
 	// Committed: its record is written, and counts.
-	Committed Result = iota
+	Committed
 	// Duplicate: the task was committed by another delivery, or another
 	// delivery took it over when this one's lease ran out.
 	Duplicate
@@ -32,7 +36,7 @@ const (
 	Closed
 )
 
-func (r Result) String() string { return [...]string{"committed", "duplicate", "closed"}[r] }
+func (r Result) String() string { return [...]string{"uncommitted", "committed", "duplicate", "closed"}[r] }
 
 // Committer commits deliveries and completes jobs.
 type Committer struct {

@@ -216,10 +216,13 @@ func (s *Store) AddUploads(ctx context.Context, bucket string, day time.Time, c 
 	day = day.UTC().Truncate(24 * time.Hour)
 	values[":kind"], values[":source"], values[":day"], values[":zero"] = str(KindUploads), str(bucket), num(day.UnixMilli()), num(0)
 	out, err := s.API.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(s.Table), Key: key(jobPK(id), skMeta),
-		UpdateExpression: aws.String(expr), ExpressionAttributeNames: names, ExpressionAttributeValues: values, ReturnValues: types.ReturnValueUpdatedOld})
+		UpdateExpression: aws.String(expr), ExpressionAttributeNames: names, ExpressionAttributeValues: values, ReturnValues: types.ReturnValueAllOld})
 	if err != nil {
 		return fmt.Errorf("uploads job %s: %w", id, err)
 	}
+	// ALL_OLD, not UPDATED_OLD: whether UPDATED_OLD returns "created",
+	// which the SET leaves as it was, is not documented, and where it does
+	// not, every batch would index the job again (a write unit each).
 	if _, existed := out.Attributes["created"]; !existed {
 		return s.index(ctx, id, day)
 	}

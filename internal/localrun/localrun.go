@@ -36,7 +36,8 @@ type Source struct {
 	// BatchSize is the most messages per invocation (default 10).
 	BatchSize int
 	// BatchingWindow is how long to gather messages towards BatchSize
-	// (default 0: one receive, as Lambda does for batches of up to 10).
+	// (default 0: one receive, as Lambda does for batches of up to 10);
+	// see batching.go.
 	BatchingWindow time.Duration
 	// Concurrency is the number of invocations at once (default 2).
 	Concurrency int
@@ -190,8 +191,9 @@ func (r *Runner) queueARN(ctx context.Context, api SQSAPI, url string) (string, 
 
 // poll is one invocation slot: receive a batch, invoke, delete.
 func (r *Runner) poll(ctx context.Context, src Source, arn string) error {
+	b := newBatcher(src)
 	for ctx.Err() == nil {
-		batch, err := r.receive(ctx, src)
+		batch, err := r.receive(ctx, src, b)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -210,39 +212,6 @@ func (r *Runner) poll(ctx context.Context, src Source, arn string) error {
 		r.invoke(ctx, src, arn, batch)
 	}
 	return nil
-}
-
-// receive gathers up to BatchSize messages within the batching window.
-func (r *Runner) receive(ctx context.Context, src Source) ([]types.Message, error) {
-	var batch []types.Message
-	windowEnd := time.Now().Add(src.BatchingWindow)
-	for len(batch) < src.BatchSize {
-		wait := int32(1)
-		if len(batch) > 0 {
-			wait = 0
-		}
-		out, err := r.poller(src).ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
-			QueueUrl: aws.String(src.QueueURL), MaxNumberOfMessages: int32(min(10, src.BatchSize-len(batch))),
-			WaitTimeSeconds: wait, VisibilityTimeout: src.VisibilityTimeout,
-			MessageSystemAttributeNames: []types.MessageSystemAttributeName{"All"}, MessageAttributeNames: []string{"All"},
-		})
-		if err != nil {
-			if len(batch) > 0 {
-				return batch, nil
-			}
-			return nil, err
-		}
-		batch = append(batch, out.Messages...)
-		switch {
-		case len(batch) == 0:
-			return nil, nil // the long poll found nothing
-		case !time.Now().Before(windowEnd):
-			return batch, nil // window over (at once when it is 0)
-		case len(out.Messages) == 0:
-			sleep(ctx, min(50*time.Millisecond, time.Until(windowEnd)))
-		}
-	}
-	return batch, nil
 }
 
 func (r *Runner) invoke(ctx context.Context, src Source, arn string, batch []types.Message) {

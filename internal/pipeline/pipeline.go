@@ -24,6 +24,7 @@ import (
 	"github.com/s3rekey/s3rekey/internal/buckettags"
 	"github.com/s3rekey/s3rekey/internal/encrypt"
 	"github.com/s3rekey/s3rekey/internal/enroll"
+	"github.com/s3rekey/s3rekey/internal/functionconf"
 	"github.com/s3rekey/s3rekey/internal/inventory"
 	"github.com/s3rekey/s3rekey/internal/jobs"
 	"github.com/s3rekey/s3rekey/internal/keyalias"
@@ -88,6 +89,10 @@ type Options struct {
 	// circuit breaker (encrypt.Config.PausedRetryDelay, encrypt.Breaker's
 	// ProbeInterval and Refresh); zero takes their defaults.
 	PausedRetryDelay, BreakerProbeInterval, BreakerRefresh time.Duration
+	// EncryptBatchSize overrides the stack's encrypt batch size
+	// (functionconf.Encrypt.BatchSize), as encrypt.batchSize in cdk.json
+	// does; over 10 it needs the batching window the default has.
+	EncryptBatchSize int
 	// Enroll, when its Queue is set, runs the enroll function on the
 	// bucket events that queue receives (in AWS, EventBridge invokes the
 	// function directly).
@@ -144,7 +149,8 @@ func New(cfg aws.Config, pol *policy.Policy, q Queues, opts Options) *Pipeline {
 	p.Planner.OnStats = t.addPlan
 	p.Planner.OnFailed = t.addFailedJob
 	p.Runner = &localrun.Runner{API: sqs.NewFromConfig(cfg), Region: cfg.Region, Logger: opts.Logger, Sources: []localrun.Source{
-		{QueueURL: q.Control, Handler: t.timed(p.Planner.Handle), BatchSize: 1, Concurrency: 2, InvocationTimeout: 15 * time.Minute,
+		{QueueURL: q.Control, Handler: t.timed(p.Planner.Handle), BatchSize: functionconf.Planner.BatchSize,
+			BatchingWindow: functionconf.Planner.BatchingWindow(), Concurrency: 2, InvocationTimeout: functionconf.Planner.Timeout(),
 			API: sqs.NewFromConfig(plannerAWS)},
 	}}
 	if eo := opts.Enroll; eo.Queue != "" {
@@ -167,6 +173,10 @@ func New(cfg aws.Config, pol *policy.Policy, q Queues, opts Options) *Pipeline {
 		p.Runner.Sources = append(p.Runner.Sources, localrun.Source{QueueURL: eo.Queue, Handler: e.HandleSQS, BatchSize: 10, Concurrency: 1,
 			InvocationTimeout: 15 * time.Minute, API: sqs.NewFromConfig(cfg)})
 	}
+	batchSize := functionconf.Encrypt.BatchSize
+	if opts.EncryptBatchSize > 0 {
+		batchSize = opts.EncryptBatchSize
+	}
 	envs := min(max(opts.Environments, 1), opts.Concurrency)
 	newEncrypt := func() *encrypt.Handler {
 		h := encrypt.New(encryptAWS, keys, encrypt.Config{WorkQueueURL: q.Work, DeadLetterQueueURL: q.WorkDLQ, Concurrency: opts.ObjectsInFlight,
@@ -188,8 +198,10 @@ func New(cfg aws.Config, pol *policy.Policy, q Queues, opts Options) *Pipeline {
 		if i < opts.Concurrency%envs {
 			n++
 		}
-		p.Runner.Sources = append(p.Runner.Sources, localrun.Source{QueueURL: q.Work, Handler: t.timed(h.Handle), BatchSize: 10, Concurrency: n,
-			InvocationTimeout: 5 * time.Minute, API: sqs.NewFromConfig(encryptAWS)})
+		// Batches as the stack's event source mapping delivers them.
+		p.Runner.Sources = append(p.Runner.Sources, localrun.Source{QueueURL: q.Work, Handler: t.timed(h.Handle),
+			BatchSize: batchSize, BatchingWindow: functionconf.Encrypt.BatchingWindow(), Concurrency: n,
+			InvocationTimeout: functionconf.Encrypt.Timeout(), API: sqs.NewFromConfig(encryptAWS)})
 	}
 	if q.Uploads != "" {
 		n := opts.UploadsConcurrency

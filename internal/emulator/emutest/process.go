@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -60,21 +61,7 @@ func ServeIfChild() {
 // sharing them with the emulator's store. The Env has no Emu.
 func StartProcess(t testing.TB, latencies ...string) *Env {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), serveEnv+"="+strings.Join(latencies, ","))
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = stdin.Close(); _ = cmd.Wait() })
+	_, stdout := StartChild(t, serveEnv+"="+strings.Join(latencies, ","))
 	url, err := bufio.NewReader(stdout).ReadString('\n')
 	if err != nil {
 		t.Fatalf("the emulator process printed no address (does TestMain call emutest.ServeIfChild?): %v", err)
@@ -83,4 +70,37 @@ func StartProcess(t testing.TB, latencies ...string) *Env {
 		Credentials: credentials.NewStaticCredentialsProvider(emulator.AccessKeyID, emulator.SecretAccessKey, ""),
 		HTTPClient:  awsconf.NewHTTPClient(), Retryer: func() aws.Retryer { return aws.NopRetryer{} }}
 	return &Env{Cfg: cfg, S3: s3.NewFromConfig(cfg, emulator.PathStyle), SQS: sqs.NewFromConfig(cfg), KMS: kms.NewFromConfig(cfg)}
+}
+
+// StartChild runs this test binary again, with env (NAME=VALUE) added to
+// its environment and no test selected, until the test ends: its TestMain
+// is to see env and serve on stdin and stdout, and to end when stdin
+// closes (it is killed if it has not ended 10 s after).
+func StartChild(t testing.TB, env string) (stdin io.WriteCloser, stdout io.ReadCloser) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), env)
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stdout, err = cmd.StdoutPipe(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = stdin.Close()
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	})
+	return stdin, stdout
 }
