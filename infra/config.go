@@ -246,13 +246,13 @@ func withDefaults(f, d FunctionConfig) FunctionConfig {
 		BatchSize: pick(f.BatchSize, d.BatchSize), BatchingWindowSeconds: pick(f.BatchingWindowSeconds, d.BatchingWindowSeconds),
 		MaxConcurrency: pick(f.MaxConcurrency, d.MaxConcurrency), ObjectsInFlight: pick(f.ObjectsInFlight, d.ObjectsInFlight),
 		MaxAttempts: pick(f.MaxAttempts, d.MaxAttempts), EphemeralMB: pick(f.EphemeralMB, d.EphemeralMB), HeadBeforeUpdate: f.HeadBeforeUpdate,
-		ListingRanges: pick(f.ListingRanges, d.ListingRanges)}
+		ListingRanges: pick(f.ListingRanges, d.ListingRanges), UploadsBatchSize: pick(f.UploadsBatchSize, d.UploadsBatchSize)}
 }
 
 // functionOnly are the settings only one function reads, by JSON name: set
 // on the other, they would silently do nothing, so they are refused.
 var functionOnly = map[string]string{"objectsInFlight": "encrypt", "maxAttempts": "encrypt", "headBeforeUpdate": "encrypt",
-	"listingRanges": "planner"}
+	"uploadsBatchSize": "encrypt", "listingRanges": "planner"}
 
 // misplaced refuses a setting of the other function.
 func (f FunctionConfig) misplaced(name string) error {
@@ -280,14 +280,23 @@ func (f FunctionConfig) validate(name string) error {
 		{"maxAttempts", f.MaxAttempts, 0, 100},
 		{"ephemeralStorageMB", f.EphemeralMB, 512, 10240},
 		{"listingRanges", f.ListingRanges, 0, 100},
+		{"uploadsBatchSize", f.UploadsBatchSize, 0, 10000},
 	}
 	for _, c := range checks {
 		if c.v < c.lo || c.v > c.hi {
 			return fmt.Errorf("%s.%s: %d must be from %d to %d", name, c.field, c.v, c.lo, c.hi)
 		}
 	}
-	if f.BatchSize > 10 && f.BatchingWindowSeconds < 1 {
-		return fmt.Errorf("%s.batchSize: %d needs batchingWindowSeconds of at least 1 (Lambda requires a window above 10)", name, f.BatchSize)
+	// Lambda: "When Batch size is set to more than 10, you must set
+	// MaximumBatchingWindowInSeconds to at least 1 second."
+	// (services-sqs-configure)
+	for _, b := range []struct {
+		field string
+		v     int
+	}{{"batchSize", f.BatchSize}, {"uploadsBatchSize", f.UploadsBatchSize}} {
+		if b.v > 10 && f.BatchingWindowSeconds < 1 {
+			return fmt.Errorf("%s.%s: %d needs batchingWindowSeconds of at least 1 (Lambda requires a window above 10)", name, b.field, b.v)
+		}
 	}
 	return nil
 }

@@ -101,7 +101,9 @@ func NewS3RekeyStack(scope constructs.Construct, id string, props *S3RekeyStackP
 	// A second mapping on the same function: Lambda polls each mapping's
 	// queue with its own pollers and scales each up to its own
 	// maxConcurrency, so uploads are received whatever the work queue holds.
-	s.eventSource(s.Encrypt, s.UploadsQueue, cfg.Encrypt)
+	uploads := cfg.Encrypt
+	uploads.BatchSize = cfg.Encrypt.UploadsBatchSize
+	s.eventSource(s.Encrypt, s.UploadsQueue, uploads)
 	s.eventSource(s.Planner, s.ControlQueue, cfg.Planner)
 	s.Enroll = s.enrollFunction(cfg, props.EnrollCode, layer, inventory, shared)
 	s.keyUsers()

@@ -226,6 +226,16 @@ func TestS3RekeyStack(t *testing.T) {
 			if js(m["FunctionResponseTypes"]) != `["ReportBatchItemFailures"]` || m["ScalingConfig"] == nil || m["BatchSize"] == nil {
 				t.Errorf("mapping %s: %v", id, js(m))
 			}
+			// Upload events are one object each: the uploads queue's mapping
+			// takes batches of encrypt.uploadsBatchSize (100), which above 10
+			// needs a window of at least 1 s (Lambda, services-sqs-configure);
+			// the work queue's, the backfill's, keeps encrypt.batchSize.
+			want := map[string]string{"UploadsQueue": "100", "WorkQueue": "10"}
+			for queue, size := range want {
+				if strings.Contains(js(m["EventSourceArn"]), queue) && (js(m["BatchSize"]) != size || js(m["MaximumBatchingWindowInSeconds"]) != "1") {
+					t.Errorf("the %s mapping batches %s messages in %s s, want %s in 1 s", queue, js(m["BatchSize"]), js(m["MaximumBatchingWindowInSeconds"]), size)
+				}
+			}
 		}
 		at.HasResourceProperties(jsii.String("AWS::Lambda::EventSourceMapping"), map[string]any{
 			"BatchSize": 10, "MaximumBatchingWindowInSeconds": 1, "ScalingConfig": map[string]any{"MaximumConcurrency": 50}})
@@ -753,6 +763,8 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		"retention":                      {`{"buckets":{"b1b":{"kmsKeyArn":"` + key + `"}},"jobs":{"retentionDays":-1}}`, "jobs.retentionDays"},
 		"encrypt setting on the planner": {`{"buckets":{"b1b":{"kmsKeyArn":"` + key + `"}},"planner":{"objectsInFlight":10}}`, "planner.objectsInFlight: only the encrypt"},
 		"planner setting on encrypt":     {`{"buckets":{"b1b":{"kmsKeyArn":"` + key + `"}},"encrypt":{"listingRanges":4}}`, "encrypt.listingRanges: only the planner"},
+		"uploads batch on the planner":   {`{"buckets":{"b1b":{"kmsKeyArn":"` + key + `"}},"planner":{"uploadsBatchSize":100}}`, "planner.uploadsBatchSize: only the encrypt"},
+		"uploads batch too large":        {`{"buckets":{"b1b":{"kmsKeyArn":"` + key + `"}},"encrypt":{"uploadsBatchSize":20000}}`, "encrypt.uploadsBatchSize: 20000 must be from"},
 		"object budget":                  {`{"buckets":{"b1b":{"kmsKeyArn":"` + key + `","maxObjectsPerSecond":-10}}}`, "buckets.b1b.maxObjectsPerSecond"},
 		"log removal policy":             {`{"buckets":{"b1b":{"kmsKeyArn":"` + key + `"}},"logRemovalPolicy":"snapshot"}`, "logRemovalPolicy"},
 		"KMS budget":                     {`{"buckets":{"b1b":{"kmsKeyArn":"` + key + `"}},"maxKmsRequestsPerSecond":-1}`, "maxKmsRequestsPerSecond"},

@@ -82,7 +82,7 @@ func serveCostWorld(spec string) error {
 		}
 	}
 	if mode == "events" {
-		emu.AddEventBridgeRule(emulator.EventBridgeRule{Bucket: DataBucket, Queue: WorkQueue})
+		emu.AddEventBridgeRule(emulator.EventBridgeRule{Bucket: DataBucket, Queue: UploadsQueue}) // as the stack's ObjectCreated rule
 		if err := enableEventBridge(d, DataBucket); err != nil {
 			return err
 		}

@@ -26,13 +26,20 @@ type Function struct {
 	// split into, listed at once (default 8; at most maxConcurrency run at
 	// once).
 	ListingRanges int `json:"listingRanges,omitempty"`
+	// UploadsBatchSize (encrypt only) is the batch size of the event
+	// source mapping on the uploads queue, gathered for up to
+	// BatchingWindowSeconds like the work queue's. Upload events are one
+	// object each, where a backfill task holds hundreds: batches of 100
+	// make one rolling uploads-job write (and one invocation) serve 100
+	// uploads instead of 10, for at most the window's wait.
+	UploadsBatchSize int `json:"uploadsBatchSize,omitempty"`
 }
 
 // Defaults. 1769 MB gives encrypt one full vCPU: its work is CPU-bound in
 // the SDK (signing, parsing), and a whole core keeps hundreds of requests in
 // flight. The planner needs disk for inventory files, not memory.
 var (
-	Encrypt = Function{MemoryMB: 1769, TimeoutSeconds: 300, BatchSize: 10, BatchingWindowSeconds: 1,
+	Encrypt = Function{MemoryMB: 1769, TimeoutSeconds: 300, BatchSize: 10, UploadsBatchSize: 100, BatchingWindowSeconds: 1,
 		MaxConcurrency: 50, ObjectsInFlight: 256, MaxAttempts: 8, EphemeralMB: 512}
 	Planner = Function{MemoryMB: 1024, TimeoutSeconds: 900, BatchSize: 1, MaxConcurrency: 5, EphemeralMB: 10240, ListingRanges: 8}
 )

@@ -36,7 +36,9 @@ const (
 	Closed
 )
 
-func (r Result) String() string { return [...]string{"uncommitted", "committed", "duplicate", "closed"}[r] }
+func (r Result) String() string {
+	return [...]string{"uncommitted", "committed", "duplicate", "closed"}[r]
+}
 
 // Committer commits deliveries and completes jobs.
 type Committer struct {

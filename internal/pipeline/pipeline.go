@@ -93,6 +93,9 @@ type Options struct {
 	// (functionconf.Encrypt.BatchSize), as encrypt.batchSize in cdk.json
 	// does; over 10 it needs the batching window the default has.
 	EncryptBatchSize int
+	// UploadsBatchSize overrides the stack's uploads-queue batch size
+	// (functionconf.Encrypt.UploadsBatchSize) when not 0.
+	UploadsBatchSize int
 	// Enroll, when its Queue is set, runs the enroll function on the
 	// bucket events that queue receives (in AWS, EventBridge invokes the
 	// function directly).
@@ -208,8 +211,14 @@ func New(cfg aws.Config, pol *policy.Policy, q Queues, opts Options) *Pipeline {
 		if n <= 0 {
 			n = 2
 		}
-		p.Runner.Sources = append(p.Runner.Sources, localrun.Source{QueueURL: q.Uploads, Handler: t.timed(newEncrypt().Handle), BatchSize: 10,
-			Concurrency: n, InvocationTimeout: 5 * time.Minute, API: sqs.NewFromConfig(encryptAWS)})
+		uploadsBatch := functionconf.Encrypt.UploadsBatchSize
+		if opts.UploadsBatchSize > 0 {
+			uploadsBatch = opts.UploadsBatchSize
+		}
+		// Batches as the stack's mapping on the uploads queue delivers them.
+		p.Runner.Sources = append(p.Runner.Sources, localrun.Source{QueueURL: q.Uploads, Handler: t.timed(newEncrypt().Handle), BatchSize: uploadsBatch,
+			BatchingWindow: functionconf.Encrypt.BatchingWindow(), Concurrency: n, InvocationTimeout: functionconf.Encrypt.Timeout(),
+			API: sqs.NewFromConfig(encryptAWS)})
 	}
 	return p
 }
