@@ -82,7 +82,8 @@ func TestFaultMatrix(t *testing.T) {
 	// test, yet longer than any invocation (as 6× the function timeout is
 	// in a deployment), and receive limits high enough for the duplicates.
 	sqsc := sqs.NewFromConfig(patient)
-	for _, q := range []struct{ url, dlq string }{{prep.Queues.Work, "s3rekey-work-dlq"}, {prep.Queues.Control, "s3rekey-control-dlq"}} {
+	for _, q := range []struct{ url, dlq string }{{prep.Queues.Work, "s3rekey-work-dlq"}, {prep.Queues.Control, "s3rekey-control-dlq"},
+		{prep.Queues.Uploads, "s3rekey-uploads-dlq"}} {
 		if _, err := sqsc.SetQueueAttributes(ctx, &sqs.SetQueueAttributesInput{QueueUrl: aws.String(q.url), Attributes: map[string]string{
 			"VisibilityTimeout": "15",
 			"RedrivePolicy":     fmt.Sprintf(`{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:111122223333:%s","maxReceiveCount":25}`, q.dlq),
