@@ -289,7 +289,9 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case strings.HasPrefix(target, kmsTargetPrefix):
 		e.serveJSON(w, r, "kms", strings.TrimPrefix(target, kmsTargetPrefix), e.kms.Dispatch, e.kms.Permission, kms.ErrorCodes)
 	case strings.HasPrefix(target, ssm.TargetPrefix):
-		e.serveJSON(w, r, "ssm", strings.TrimPrefix(target, ssm.TargetPrefix), e.ssm.Dispatch, e.ssm.Permission, ssm.ErrorCodes)
+		scope, _ := core.ParseSigV4(r)
+		params := e.ssm.In(scope.Region)
+		e.serveJSON(w, r, "ssm", strings.TrimPrefix(target, ssm.TargetPrefix), params.Dispatch, params.Permission, ssm.ErrorCodes)
 	case target == "" && isSQSQuery(r):
 		e.serveSQSQuery(w, r)
 	case target != "":

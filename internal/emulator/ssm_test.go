@@ -76,6 +76,11 @@ func TestSSMParameters(t *testing.T) {
 	if _, err := put("new", false); err != nil {
 		t.Errorf("PutParameter after DeleteParameter: %v", err)
 	}
+	// Parameters are regional: another region has none of this one's.
+	west := ssm.NewFromConfig(e.cfg, func(o *ssm.Options) { o.Region = "eu-west-1" })
+	if _, err := west.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(name)}); !errors.As(err, &missing) {
+		t.Errorf("GetParameter in another region: %v, want ParameterNotFound", err)
+	}
 }
 
 // TestSSMPerAccountAndIAM: each account of an organization has its own

@@ -31,25 +31,44 @@ type parameter struct {
 	modified         time.Time
 }
 
-// Service is one account's parameters in one region. It is safe for
+// Service is one account's parameters. Parameters are regional (Systems
+// Manager User Guide, "AWS Systems Manager Parameter Store": a parameter
+// lives in the Region it was created in), so each region a request is
+// signed for has its own, empty until written: a deployment record
+// published in one region is not found in another. It is safe for
 // concurrent use.
 type Service struct {
-	account, region string
+	account, home string
 
 	mu     sync.RWMutex
-	params map[string]*parameter // by name as given
+	params map[string]map[string]*parameter // by region, then name as given
 }
 
-// New makes the parameter store of an account in a region.
-func New(account, region string) *Service {
-	return &Service{account: account, region: region, params: map[string]*parameter{}}
+// New makes the parameter store of an account whose default region is
+// home (for requests that name none).
+func New(account, home string) *Service {
+	return &Service{account: account, home: home, params: map[string]map[string]*parameter{}}
+}
+
+// Region is the parameter store of one region of the account.
+type Region struct {
+	s      *Service
+	region string
+}
+
+// In is the account's parameter store in region ("" is the home region).
+func (s *Service) In(region string) Region {
+	if region == "" {
+		region = s.home
+	}
+	return Region{s: s, region: region}
 }
 
 // ARN is a parameter's ARN: the name without its leading slash after
 // "parameter/" (API reference, GetParameter's sample response; Systems
 // Manager User Guide, "Working with parameter hierarchies").
-func (s *Service) ARN(name string) string {
-	return "arn:aws:ssm:" + s.region + ":" + s.account + ":parameter/" + strings.TrimPrefix(name, "/")
+func (s Region) ARN(name string) string {
+	return "arn:aws:ssm:" + s.region + ":" + s.s.account + ":parameter/" + strings.TrimPrefix(name, "/")
 }
 
 type request struct {
@@ -60,7 +79,7 @@ type request struct {
 }
 
 // Permission is the IAM action of a request and the parameter it names.
-func (s *Service) Permission(op string, body []byte) (action, resource string, context map[string][]string) {
+func (s Region) Permission(op string, body []byte) (action, resource string, context map[string][]string) {
 	var in request
 	_ = json.Unmarshal(body, &in)
 	return "ssm:" + op, s.ARN(s.localName(strings.TrimSpace(in.Name))), nil
@@ -69,8 +88,8 @@ func (s *Service) Permission(op string, body []byte) (action, resource string, c
 // localName is the parameter a name or an ARN of this account and region
 // names ("For parameters shared with you from another account, you must
 // use the full ARN").
-func (s *Service) localName(ref string) string {
-	prefix := "arn:aws:ssm:" + s.region + ":" + s.account + ":parameter"
+func (s Region) localName(ref string) string {
+	prefix := "arn:aws:ssm:" + s.region + ":" + s.s.account + ":parameter"
 	if rest, ok := strings.CutPrefix(ref, prefix); ok {
 		// A name with a leading slash has it in the ARN once only.
 		if strings.Count(rest, "/") > 1 {
@@ -82,7 +101,7 @@ func (s *Service) localName(ref string) string {
 }
 
 // Dispatch serves one operation.
-func (s *Service) Dispatch(_ *http.Request, op string, body []byte) (any, *core.Error) {
+func (s Region) Dispatch(_ *http.Request, op string, body []byte) (any, *core.Error) {
 	var in request
 	if err := core.DecodeJSON(body, &in); err != nil {
 		return nil, err
@@ -122,10 +141,10 @@ func notFound() *core.Error {
 	return core.Errorf(http.StatusBadRequest, "ParameterNotFound", "")
 }
 
-func (s *Service) get(name string) (any, *core.Error) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	p, ok := s.params[name]
+func (s Region) get(name string) (any, *core.Error) {
+	s.s.mu.RLock()
+	defer s.s.mu.RUnlock()
+	p, ok := s.s.params[s.region][name]
 	if !ok {
 		return nil, notFound()
 	}
@@ -138,13 +157,18 @@ func (s *Service) get(name string) (any, *core.Error) {
 // put stores a String parameter: a new one at version 1, an existing one
 // only with Overwrite (PutParameter: ParameterAlreadyExists otherwise),
 // one version up.
-func (s *Service) put(name string, in request) (any, *core.Error) {
+func (s Region) put(name string, in request) (any, *core.Error) {
 	if in.Value == "" {
 		return nil, validation("1 validation error detected: Value at 'value' failed to satisfy constraint: Member must have length greater than or equal to 1")
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	p, exists := s.params[name]
+	s.s.mu.Lock()
+	defer s.s.mu.Unlock()
+	params := s.s.params[s.region]
+	if params == nil {
+		params = map[string]*parameter{}
+		s.s.params[s.region] = params
+	}
+	p, exists := params[name]
 	switch {
 	case exists && !in.Overwrite:
 		return nil, core.Errorf(http.StatusBadRequest, "ParameterAlreadyExists", "The parameter already exists. To overwrite this value, set the overwrite option in the request to true.")
@@ -154,7 +178,7 @@ func (s *Service) put(name string, in request) (any, *core.Error) {
 		return nil, validation("Parameter type " + in.Type + " is not supported here: only String parameters are modelled.")
 	case !exists:
 		p = &parameter{name: name, typ: "String"}
-		s.params[name] = p
+		params[name] = p
 	}
 	p.value = in.Value
 	p.version++
@@ -162,12 +186,12 @@ func (s *Service) put(name string, in request) (any, *core.Error) {
 	return map[string]any{"Tier": "Standard", "Version": p.version}, nil
 }
 
-func (s *Service) delete(name string) (any, *core.Error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.params[name]; !ok {
+func (s Region) delete(name string) (any, *core.Error) {
+	s.s.mu.Lock()
+	defer s.s.mu.Unlock()
+	if _, ok := s.s.params[s.region][name]; !ok {
 		return nil, notFound()
 	}
-	delete(s.params, name)
+	delete(s.s.params[s.region], name)
 	return struct{}{}, nil
 }
