@@ -188,6 +188,11 @@ func newVersionID() string {
 
 type Service struct {
 	account, region string
+	// policies are the buckets' policies under their own lock: the
+	// authorizer reads them while operations hold mu, and a read lock of
+	// mu taken twice deadlocks once a writer waits between the two.
+	policyMu sync.RWMutex
+	policies map[string]*iam.Policy
 	kms             *kms.Service
 	sqs             *sqs.Service
 	rules           func() []EventBridgeRule
