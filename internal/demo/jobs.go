@@ -160,6 +160,11 @@ func checkRow(emu *emulator.Emulator, target, jobID string, r jobs.Row, fail fun
 		}
 	case !ok:
 		fail("job %s: %s/%s@%s reported %s but missing", jobID, r.Bucket, r.Key, r.VersionID, r.Outcome)
+	case r.Outcome.Status == rekey.Updated || r.Outcome.Status == rekey.Copied || r.Outcome.Status == rekey.Compliant:
+		// Listed only by a report of every object (jobs.Config.ReportAll).
+		if st.Encryption != rekey.EncKMS || st.KMSKeyARN != target {
+			fail("job %s: %s/%s@%s reported %s but is not on the target key", jobID, r.Bucket, r.Key, r.VersionID, r.Outcome)
+		}
 	case st.Encryption == rekey.EncKMS && st.KMSKeyARN == target && st.BucketKey:
 		fail("job %s: %s/%s@%s reported %s but is on the target key", jobID, r.Bucket, r.Key, r.VersionID, r.Outcome)
 	}
