@@ -20,7 +20,7 @@ FUZZ_TARGETS := internal/emulator:FuzzS3Request internal/emulator:FuzzJSONReques
 	internal/verify:FuzzCheck internal/deployment:FuzzParse \
 	internal/enroll:FuzzParseEvent
 
-.PHONY: all build test test-faults soak fuzz lint demo bench synth deploy clean
+.PHONY: all build test test-faults soak fuzz lint demo demo-org bench synth deploy clean
 
 all: build test
 
@@ -79,6 +79,10 @@ lint:
 ## demo: the pipeline on the embedded emulator; no AWS account needed
 demo:
 	$(GO) run ./cmd/s3rekey demo
+
+## demo-org: the organization demo: three member accounts, one enrolled mid-run, central reports checked
+demo-org:
+	$(GO) run ./cmd/s3rekey demo --org
 
 ## bench: every benchmark once per size (BENCHTIME=5s for steadier numbers)
 bench:

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -27,11 +28,21 @@ prices the run per million objects beside S3 Batch Operations. Last, it
 verifies its buckets from their S3 Metadata live inventory tables and
 retires the old key through disabling (see s3rekey retire-key).
 
+With --org, it runs an organization instead: a management account holding
+the central report bucket and key, and three member accounts in an OU, the
+third joining the OU mid-run and enrolled when it joins (as the member
+StackSet's automatic deployment does). Each member re-keys its own bucket
+onto its own target key and reports into the central bucket under
+reports/ACCOUNT/REGION/; the run ends with the organization's jobs view
+(read through each member's reader role, as jobs --org does) and the central
+reports checked against every account's objects.
+
 Exit code 1 means verification failed.
 
 Examples:
   s3rekey demo
   s3rekey demo --objects 20000 --format parquet
+  s3rekey demo --org --objects 500
 `
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -39,8 +50,18 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	objects := fs.Int("objects", 3000, "objects to seed")
 	format := fs.String("format", "csv", "inventory `format`: csv, parquet or orc")
 	uploads := fs.Int("uploads", 0, "new uploads during the run (default objects/20)")
+	org := fs.Bool("org", false, "run an organization of three member accounts (--objects each, default 300)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *org {
+		n := 0
+		fs.Visit(func(f *flag.Flag) {
+			if f.Name == "objects" {
+				n = *objects
+			}
+		})
+		return runOrgDemo(ctx, n, stdout, stderr)
 	}
 	if *objects < 1 || *objects > 2_000_000 {
 		return usageError{fmt.Errorf("--objects must be from 1 to 2000000, not %d", *objects)}

@@ -103,19 +103,7 @@ func showOrg[T orgview.Adder[T]](ctx context.Context, o *orgFlags, conn *awsFlag
 		enc.SetIndent("", "  ")
 		err = enc.Encode(orgOutput[T]{Accounts: view.Rows, Totals: total, Attention: attention})
 	} else {
-		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ACCOUNT\tNAME\tREGION\tSTATE\t"+header)
-		for _, r := range view.Rows {
-			view := strings.Repeat("-\t", strings.Count(header, "\t")) + "-"
-			if r.View != nil {
-				view = cells(*r.View)
-			}
-			fmt.Fprintln(tw, r.Account+"\t"+r.Name+"\t"+r.Region+"\t"+r.State+"\t"+view)
-		}
-		fmt.Fprintf(tw, "TOTAL\t%d rows\t\t\t%s\n", len(view.Rows), cells(total))
-		if err = tw.Flush(); err == nil {
-			err = attention.Write(stdout)
-		}
+		err = writeOrgTable(stdout, view, header, cells)
 	}
 	if err != nil {
 		return err
@@ -125,6 +113,33 @@ func showOrg[T orgview.Adder[T]](ctx context.Context, o *orgFlags, conn *awsFlag
 			len(attention.NotDeployed), len(attention.Unreadable))
 	}
 	return nil
+}
+
+// writeOrgTable prints a view as a table, a row per account and region
+// and the totals, then what needs attention.
+func writeOrgTable[T orgview.Adder[T]](w io.Writer, view *orgview.View[T], header string, cells func(T) string) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ACCOUNT\tNAME\tREGION\tSTATE\t"+header)
+	for _, r := range view.Rows {
+		row := strings.Repeat("-\t", strings.Count(header, "\t")) + "-"
+		if r.View != nil {
+			row = cells(*r.View)
+		}
+		fmt.Fprintln(tw, r.Account+"\t"+r.Name+"\t"+r.Region+"\t"+r.State+"\t"+row)
+	}
+	fmt.Fprintf(tw, "TOTAL\t%d rows\t\t\t%s\n", len(view.Rows), cells(orgview.Total(view)))
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return orgview.AttentionOf(view).Write(w)
+}
+
+// The jobs view's columns.
+const jobsOrgHeader = "JOBS\tRUNNING\tCOMPLETE\tFAILED\tSTALLED\tPAUSED\tOBJECTS"
+
+func jobsOrgCells(v orgview.Jobs) string {
+	return fmt.Sprintf("%d\t%d\t%d\t%d\t%d\t%d\t%d/%d", v.Jobs, v.ByState[jobs.StateRunning]+v.ByState[jobs.StatePlanning],
+		v.ByState[jobs.StateComplete], v.Failed, v.Stalled, v.Paused, v.Done, v.Planned)
 }
 
 func runJobsOrg(ctx context.Context, o *orgFlags, conn *awsFlags, limit int, stalledAfter time.Duration, asJSON bool, stdout, stderr io.Writer) error {
@@ -141,11 +156,7 @@ func runJobsOrg(ctx context.Context, o *orgFlags, conn *awsFlags, limit int, sta
 		v, f := orgview.SummarizeJobs(list, paused)
 		return v, f, nil
 	}
-	return showOrg(ctx, o, conn, asJSON, stdout, stderr, gather, "JOBS\tRUNNING\tCOMPLETE\tFAILED\tSTALLED\tPAUSED\tOBJECTS",
-		func(v orgview.Jobs) string {
-			return fmt.Sprintf("%d\t%d\t%d\t%d\t%d\t%d\t%d/%d", v.Jobs, v.ByState[jobs.StateRunning]+v.ByState[jobs.StatePlanning],
-				v.ByState[jobs.StateComplete], v.Failed, v.Stalled, v.Paused, v.Done, v.Planned)
-		})
+	return showOrg(ctx, o, conn, asJSON, stdout, stderr, gather, jobsOrgHeader, jobsOrgCells)
 }
 
 func runStatusOrg(ctx context.Context, o *orgFlags, conn *awsFlags, asJSON bool, stdout, stderr io.Writer) error {

@@ -16,8 +16,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/organizations"
-	orgtypes "github.com/aws/aws-sdk-go-v2/service/organizations/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
@@ -33,19 +31,12 @@ import (
 
 func TestMain(m *testing.M) { witness.Main(m) }
 
-// orgWitnesses are the servers the organization view is checked against:
-// each must serve Organizations, STS AssumeRole (the assumed role's
-// credentials acting in the role's account), SSM, DynamoDB, SQS and S3.
-// The emulator joins once it serves Organizations, STS and SSM.
-func orgWitnesses(t *testing.T) []witness.Witness {
-	return []witness.Witness{witness.MotoWitness(t)}
-}
-
 // orgWorld is an organization of three accounts under one OU: two with a
 // deployment (a jobs table holding jobs written by the jobs store, queues
 // and a deployment record), one with none.
 type orgWorld struct {
 	w          witness.Witness
+	backend    orgBackend
 	ou         string
 	deployed   []string // account ids, in creation order
 	bare       string
@@ -57,45 +48,18 @@ type orgWorld struct {
 // with the credentials of a role assumed in it.
 func memberConfig(w witness.Witness, account string) aws.Config {
 	cfg := w.Cfg.Copy()
-	cfg.Credentials = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(sts.NewFromConfig(w.Cfg), "arn:aws:iam::"+account+":role/admin"))
+	cfg.Credentials = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(sts.NewFromConfig(w.Cfg), "arn:aws:iam::"+account+":role/"+adminRole))
 	return cfg
 }
 
-func newOrgWorld(t *testing.T, w witness.Witness) *orgWorld {
+func newOrgWorld(t *testing.T, ow orgWitness) *orgWorld {
 	t.Helper()
-	ctx := context.Background()
-	org := organizations.NewFromConfig(w.Cfg)
-	// The moto server is shared by the test binary: one organization.
-	if _, err := org.CreateOrganization(ctx, &organizations.CreateOrganizationInput{FeatureSet: orgtypes.OrganizationFeatureSetAll}); err != nil &&
-		!strings.Contains(err.Error(), "AlreadyInOrganization") {
-		t.Fatalf("CreateOrganization: %v", err)
-	}
-	roots, err := org.ListRoots(ctx, &organizations.ListRootsInput{})
-	if err != nil || len(roots.Roots) != 1 {
-		t.Fatalf("ListRoots = %v, %v", roots, err)
-	}
-	root := aws.ToString(roots.Roots[0].Id)
-	ou, err := org.CreateOrganizationalUnit(ctx, &organizations.CreateOrganizationalUnitInput{ParentId: aws.String(root), Name: aws.String(witness.Name("pilot"))})
-	if err != nil {
-		t.Fatalf("CreateOrganizationalUnit: %v", err)
-	}
-	o := &orgWorld{w: w, ou: aws.ToString(ou.OrganizationalUnit.Id), wantJobs: map[string]orgview.Jobs{}}
+	w := ow.Witness
+	ou := ow.backend.createUnit(t, witness.Name("pilot"))
+	o := &orgWorld{w: w, backend: ow.backend, ou: ou, wantJobs: map[string]orgview.Jobs{}}
 	var ids []string
 	for i := range 3 {
-		name := witness.Name(fmt.Sprintf("member%d", i))
-		out, err := org.CreateAccount(ctx, &organizations.CreateAccountInput{AccountName: aws.String(name), Email: aws.String(name + "@example.com")})
-		if err != nil {
-			t.Fatalf("CreateAccount: %v", err)
-		}
-		id := aws.ToString(out.CreateAccountStatus.AccountId)
-		if id == "" {
-			t.Fatalf("CreateAccount %s: no account id yet (state %s)", name, out.CreateAccountStatus.State)
-		}
-		if _, err := org.MoveAccount(ctx, &organizations.MoveAccountInput{AccountId: aws.String(id), SourceParentId: aws.String(root),
-			DestinationParentId: ou.OrganizationalUnit.Id}); err != nil {
-			t.Fatalf("MoveAccount: %v", err)
-		}
-		ids = append(ids, id)
+		ids = append(ids, ow.backend.createAccount(t, witness.Name(fmt.Sprintf("member%d", i)), ou))
 	}
 	o.deployed, o.bare = ids[:2], ids[2]
 	// The first account: a running inventory job and a rolling uploads
@@ -178,9 +142,12 @@ func (o *orgWorld) deploy(t *testing.T, account string, failed int, uploads []jo
 // managementEnv points the AWS environment at the witness's default
 // account (moto's, the organization's management account), nothing from
 // this machine's AWS configuration.
-func managementEnv(t *testing.T, region string) {
+func managementEnv(t *testing.T, region string) { managementEnvAs(t, region, "testing") }
+
+// managementEnvAs is managementEnv signing with accessKey.
+func managementEnvAs(t *testing.T, region, accessKey string) {
 	dir := t.TempDir()
-	t.Setenv("AWS_ACCESS_KEY_ID", "testing")
+	t.Setenv("AWS_ACCESS_KEY_ID", accessKey)
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "testing")
 	t.Setenv("AWS_REGION", region)
 	t.Setenv("AWS_CONFIG_FILE", filepath.Join(dir, "none"))
@@ -191,7 +158,7 @@ func managementEnv(t *testing.T, region string) {
 // orgCLI runs the CLI as the management account, on the witness.
 func (o *orgWorld) orgCLI(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
-	managementEnv(t, o.w.Cfg.Region)
+	managementEnvAs(t, o.w.Cfg.Region, o.backend.managementKey())
 	var out, errOut syncBuffer
 	full := append([]string{args[0], "--endpoint", o.w.Endpoint, "--org", "--ou", o.ou}, args[1:]...)
 	code := run(context.Background(), full, &out, &errOut)
@@ -254,9 +221,9 @@ func checkRows[T any](t *testing.T, o *orgWorld, v orgJSON[T]) map[string]orgvie
 // three accounts: rows, totals equal to the sum of the accounts, and the
 // account without a deployment named.
 func TestOrgViews(t *testing.T) {
-	for _, w := range orgWitnesses(t) {
-		t.Run(w.Name, func(t *testing.T) {
-			o := newOrgWorld(t, w)
+	for _, ow := range orgWitnesses(t) {
+		t.Run(ow.Name, func(t *testing.T) {
+			o := newOrgWorld(t, ow)
 			failing := o.deployed[1]
 
 			code, out, errOut := o.orgCLI(t, "jobs", "--json")

@@ -96,7 +96,13 @@ func (d *demo) checkJobs(ctx context.Context) (*JobCheck, error) {
 // every object it lists is in the state its row says (not on the target
 // key, or gone).
 func CheckJobs(ctx context.Context, emu *emulator.Emulator, cfg jobs.Config, target string) (*JobCheck, error) {
-	admin := clientConfig(emu.AWSConfig())
+	return checkJobsAs(ctx, emu, clientConfig(emu.AWSConfig()), cfg, target)
+}
+
+// checkJobsAs is CheckJobs reading the job records and reports with
+// admin: in an organization, the account's own credentials (its reports
+// are in the central bucket, under its prefix).
+func checkJobsAs(ctx context.Context, emu *emulator.Emulator, admin aws.Config, cfg jobs.Config, target string) (*JobCheck, error) {
 	store := &jobs.Store{API: dynamodb.NewFromConfig(admin), Table: cfg.Table}
 	s3c := s3.NewFromConfig(admin, emulator.PathStyle)
 	list, err := store.List(ctx, 100)
@@ -154,6 +160,11 @@ func checkRow(emu *emulator.Emulator, target, jobID string, r jobs.Row, fail fun
 		}
 	case !ok:
 		fail("job %s: %s/%s@%s reported %s but missing", jobID, r.Bucket, r.Key, r.VersionID, r.Outcome)
+	case r.Outcome.Status == rekey.Updated || r.Outcome.Status == rekey.Copied || r.Outcome.Status == rekey.Compliant:
+		// Listed only by a report of every object (jobs.Config.ReportAll).
+		if st.Encryption != rekey.EncKMS || st.KMSKeyARN != target {
+			fail("job %s: %s/%s@%s reported %s but is not on the target key", jobID, r.Bucket, r.Key, r.VersionID, r.Outcome)
+		}
 	case st.Encryption == rekey.EncKMS && st.KMSKeyARN == target && st.BucketKey:
 		fail("job %s: %s/%s@%s reported %s but is on the target key", jobID, r.Bucket, r.Key, r.VersionID, r.Outcome)
 	}

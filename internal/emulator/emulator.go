@@ -20,6 +20,7 @@ import (
 	"github.com/s3rekey/s3rekey/internal/emulator/s3"
 	"github.com/s3rekey/s3rekey/internal/emulator/s3tables"
 	"github.com/s3rekey/s3rekey/internal/emulator/sqs"
+	"github.com/s3rekey/s3rekey/internal/emulator/ssm"
 )
 
 // Defaults used when Options leaves a field empty.
@@ -81,6 +82,7 @@ type Emulator struct {
 	kms      *kms.Service
 	dynamodb *dynamodb.Service
 	sqs      *sqs.Service
+	ssm      *ssm.Service
 	s3       *s3.Service
 	tables   *s3tables.Service
 	faults   *core.Faults
@@ -195,6 +197,7 @@ func New(opts Options) (*Emulator, error) {
 	e.dynamodb.Consume = e.counter.AddCapacity
 	e.sqs = sqs.New(opts.Account, opts.Region, e.queueURL)
 	e.sqs.Draw = e.faults.Draw
+	e.ssm = ssm.New(opts.Account, opts.Region)
 	e.s3 = s3.New(opts.Account, opts.Region, e.kms, e.sqs, e.eventBridgeRules, e.counter)
 	e.s3.Authorize = e.authorizeS3
 	e.s3.EventBridgeRawKeys = opts.EventBridgeRawKeys
@@ -270,7 +273,8 @@ func (e *Emulator) queueURL(name string) string {
 	return e.url + "/" + e.opts.Account + "/" + name
 }
 
-// ServeHTTP routes a request to the admin endpoint, SQS, KMS, DynamoDB or S3.
+// ServeHTTP routes a request to the admin endpoint, SQS, KMS, DynamoDB, SSM
+// or S3.
 func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if strings.HasPrefix(r.URL.Path, adminPrefix) {
 		e.serveAdmin(w, r)
@@ -284,6 +288,10 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		e.serveJSON(w, r, "dynamodb", strings.TrimPrefix(target, dynamodb.TargetPrefix), e.dynamodb.Dispatch, e.dynamodb.Permission, dynamodb.ErrorCodes)
 	case strings.HasPrefix(target, kmsTargetPrefix):
 		e.serveJSON(w, r, "kms", strings.TrimPrefix(target, kmsTargetPrefix), e.kms.Dispatch, e.kms.Permission, kms.ErrorCodes)
+	case strings.HasPrefix(target, ssm.TargetPrefix):
+		scope, _ := core.ParseSigV4(r)
+		params := e.ssm.In(scope.Region)
+		e.serveJSON(w, r, "ssm", strings.TrimPrefix(target, ssm.TargetPrefix), params.Dispatch, params.Permission, ssm.ErrorCodes)
 	case target == "" && isSQSQuery(r):
 		e.serveSQSQuery(w, r)
 	case target != "":

@@ -305,3 +305,39 @@ func TestAccountAddedWhileRunning(t *testing.T) {
 		t.Fatalf("ListAccountsForParent(new OU) = %+v, %v", in, err)
 	}
 }
+
+// TestBucketPolicyEncryptionKeyCondition: a bucket policy that denies
+// PutObject unless s3:x-amz-server-side-encryption-aws-kms-key-id names
+// the central key admits a write under that key and refuses one without
+// the header (the key is then absent, and StringNotEquals on an absent key
+// matches: IAM User Guide, reference_policies_elements_condition_operators.md;
+// the key: Service Authorization Reference, "Condition keys for Amazon S3").
+func TestBucketPolicyEncryptionKeyCondition(t *testing.T) {
+	o := startOrg(t)
+	ctx := context.Background()
+	central := root(o, centralAccount)
+	key, err := central.kms.CreateKey(ctx, &kms.CreateKeyInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyARN := aws.ToString(key.KeyMetadata.Arn)
+	if _, err := central.s3.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(reportsBucket)}); err != nil {
+		t.Fatal(err)
+	}
+	doc := `{"Version":"2012-10-17","Statement":[{"Sid":"OnlyUnderTheCentralKey","Effect":"Deny","Principal":"*","Action":"s3:PutObject",
+	 "Resource":"arn:aws:s3:::` + reportsBucket + `/*","Condition":{"StringNotEquals":{"s3:x-amz-server-side-encryption-aws-kms-key-id":"` + keyARN + `"}}}]}`
+	if _, err := central.s3.PutBucketPolicy(ctx, &s3.PutBucketPolicyInput{Bucket: aws.String(reportsBucket), Policy: aws.String(doc)}); err != nil {
+		t.Fatal(err)
+	}
+	put := func(in *s3.PutObjectInput) error {
+		in.Bucket, in.Key, in.Body = aws.String(reportsBucket), aws.String("r.json"), strings.NewReader("{}")
+		_, err := central.s3.PutObject(ctx, in)
+		return err
+	}
+	if err := put(&s3.PutObjectInput{ServerSideEncryption: types.ServerSideEncryptionAwsKms, SSEKMSKeyId: aws.String(keyARN)}); err != nil {
+		t.Errorf("PutObject under the central key: %v", err)
+	}
+	if err := put(&s3.PutObjectInput{}); apiCode(err) != "AccessDenied" {
+		t.Errorf("PutObject without the key header: %v, want AccessDenied", err)
+	}
+}

@@ -51,7 +51,7 @@ func (e *Emulator) serveS3(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for _, p := range s3.Permissions(op, r, bucketName, key) {
-		if !e.allowed(r, iam.Request{Action: p.Action, Resource: p.Resource, Context: e.resourceAccount(p.Resource, nil)}) {
+		if !e.allowed(r, iam.Request{Action: p.Action, Resource: p.Resource, Context: e.resourceAccount(p.Resource, s3.RequestConditions(op, r))}) {
 			core.WriteS3Error(w, r, core.Errorf(http.StatusForbidden, "AccessDenied", "Access Denied"))
 			return
 		}

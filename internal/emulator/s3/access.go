@@ -112,3 +112,27 @@ func Permissions(op string, r *http.Request, bucket, key string) []Permission {
 	}
 	return out
 }
+
+// RequestConditions are the S3 condition keys a write's headers set:
+// s3:x-amz-server-side-encryption and
+// s3:x-amz-server-side-encryption-aws-kms-key-id, as given (Service
+// Authorization Reference, "Condition keys for Amazon S3"). A request
+// without the header has no such key, so a policy's StringNotEquals on it
+// matches (IAM User Guide, "Condition operators").
+func RequestConditions(op string, r *http.Request) map[string][]string {
+	switch op {
+	case "PutObject", "CopyObject", "CreateMultipartUpload":
+	default:
+		return nil
+	}
+	out := map[string][]string{}
+	for header, key := range map[string]string{
+		"X-Amz-Server-Side-Encryption":                "s3:x-amz-server-side-encryption",
+		"X-Amz-Server-Side-Encryption-Aws-Kms-Key-Id": "s3:x-amz-server-side-encryption-aws-kms-key-id",
+	} {
+		if v := r.Header.Get(header); v != "" {
+			out[key] = []string{v}
+		}
+	}
+	return out
+}

@@ -72,6 +72,9 @@ func (s *Service) deleteBucket(w http.ResponseWriter, _ *http.Request, name, _ s
 		return core.Errorf(http.StatusConflict, "BucketNotEmpty", "The bucket you tried to delete is not empty")
 	}
 	delete(s.buckets, name)
+	s.policyMu.Lock()
+	delete(s.policies, name)
+	s.policyMu.Unlock()
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

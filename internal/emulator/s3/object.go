@@ -506,14 +506,18 @@ func (s *Service) readObject(w http.ResponseWriter, r *http.Request, bucketName,
 	if apiErr != nil {
 		return apiErr
 	}
+	// Authorized before the lock: the authorizer reads the bucket policy
+	// under the same lock, and a read lock taken twice deadlocks once a
+	// writer waits between the two (sync.RWMutex).
+	retention := s.allowed(r, "s3:GetObjectRetention", ObjectARN(bucketName, key), nil)
+	legalHold := s.allowed(r, "s3:GetObjectLegalHold", ObjectARN(bucketName, key), nil)
 	s.mu.RLock()
 	b, found, apiErr := s.visibleVersion(r, bucketName, key)
 	if apiErr != nil {
 		s.mu.RUnlock()
 		return apiErr
 	}
-	writeObjectHeaders(w, r, b, found, s.allowed(r, "s3:GetObjectRetention", ObjectARN(bucketName, key), nil),
-		s.allowed(r, "s3:GetObjectLegalHold", ObjectARN(bucketName, key), nil))
+	writeObjectHeaders(w, r, b, found, retention, legalHold)
 	v := *found // UpdateObjectEncryption may change the envelope once the lock is released
 	s.mu.RUnlock()
 

@@ -65,6 +65,12 @@ func (s *Service) setBucketPolicy(w http.ResponseWriter, bucketName string, p *i
 		return apiErr
 	}
 	b.policy, b.policyDoc = p, doc
+	s.policyMu.Lock()
+	if s.policies == nil {
+		s.policies = map[string]*iam.Policy{}
+	}
+	s.policies[bucketName] = p
+	s.policyMu.Unlock()
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -91,10 +97,7 @@ func (s *Service) deleteBucketPolicy(w http.ResponseWriter, _ *http.Request, buc
 // BucketPolicy is a bucket's policy, nil when it has none or the bucket
 // does not exist.
 func (s *Service) BucketPolicy(bucketName string) *iam.Policy {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if b, ok := s.buckets[bucketName]; ok {
-		return b.policy
-	}
-	return nil
+	s.policyMu.RLock()
+	defer s.policyMu.RUnlock()
+	return s.policies[bucketName]
 }

@@ -188,11 +188,16 @@ func newVersionID() string {
 
 type Service struct {
 	account, region string
-	kms             *kms.Service
-	sqs             *sqs.Service
-	rules           func() []EventBridgeRule
-	counter         *core.Counter
-	masterKey       []byte
+	// policies are the buckets' policies under their own lock: the
+	// authorizer reads them while operations hold mu, and a read lock of
+	// mu taken twice deadlocks once a writer waits between the two.
+	policyMu  sync.RWMutex
+	policies  map[string]*iam.Policy
+	kms       *kms.Service
+	sqs       *sqs.Service
+	rules     func() []EventBridgeRule
+	counter   *core.Counter
+	masterKey []byte
 	// Authorize decides the permissions an operation checks itself; nil
 	// allows everything.
 	Authorize Authorizer
