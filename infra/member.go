@@ -221,7 +221,8 @@ func (s *S3RekeyStack) publishDeployment(jr jobResources, res permissions.Resour
 	// (a role principal must exist when the trust policy is written).
 	viewRole := "arn:" + *awscdk.Aws_PARTITION() + ":iam::" + org.CentralAccount + ":role/" + org.ViewRoleName
 	reader := awsiam.NewRole(s.Stack, jsii.String("OrganizationReader"), &awsiam.RoleProps{
-		RoleName:    jsii.String(org.ReaderRoleName),
+		// One per region: see deployment.ReaderRoleName.
+		RoleName:    jsii.String(deployment.ReaderRoleName(org.ReaderRoleName, *awscdk.Aws_REGION())),
 		Description: jsii.String("s3rekey: the organization view reads this deployment (read-only)"),
 		AssumedBy: awsiam.NewAccountPrincipal(jsii.String(org.CentralAccount)).WithConditions(&map[string]any{
 			"ArnEquals":    map[string]any{"aws:PrincipalArn": viewRole},

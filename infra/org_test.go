@@ -388,8 +388,10 @@ func TestMemberStack(t *testing.T) {
 				readerID, reader = id, r
 			}
 		}
-		if reader == nil || reader["RoleName"] != deployment.DefaultReaderRoleName {
-			t.Fatalf("reader role %v", reader)
+		// Named for its region: IAM roles are global, and the StackSet
+		// deploys the member stack in every target region of an account.
+		if reader == nil || js(reader["RoleName"]) != `{"Fn::Join":["",["`+deployment.DefaultReaderRoleName+`-",{"Ref":"AWS::Region"}]]}` {
+			t.Fatalf("reader role named %s, want %s-REGION", js(reader["RoleName"]), deployment.DefaultReaderRoleName)
 		}
 		trust := statementsIn(t, reader["AssumeRolePolicyDocument"])
 		if len(trust) != 1 {

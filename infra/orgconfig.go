@@ -156,6 +156,13 @@ func (o *OrganizationConfig) validate(c *Config) error {
 	if !roleName.MatchString(o.ReaderRoleName) {
 		return fmt.Errorf(at+"readerRoleName: %q is not an IAM role name", o.ReaderRoleName)
 	}
+	// Each region's member stack names its reader for its region
+	// (deployment.ReaderRoleName); IAM role names are at most 64 characters.
+	for _, region := range o.Targets.Regions {
+		if name := deployment.ReaderRoleName(o.ReaderRoleName, region); !roleName.MatchString(name) {
+			return fmt.Errorf(at+"readerRoleName: %q with the region, %q, is longer than IAM's 64 characters", o.ReaderRoleName, name)
+		}
+	}
 	if o.ParameterName == "" {
 		o.ParameterName = deployment.DefaultParameterName
 	}

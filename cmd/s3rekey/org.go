@@ -54,7 +54,7 @@ func addOrgFlags(fs *flag.FlagSet) *orgFlags {
 	fs.Var(&o.ous, "ou", "with --org: only the accounts under these `OU`s or roots, at any depth (comma-separated or repeated)")
 	fs.Var(&o.accounts, "accounts", "with --org: only these `ACCOUNT` ids (comma-separated or repeated)")
 	fs.Var(&o.regions, "regions", "with --org: the `REGION`s to read in every account (comma-separated; default: --region)")
-	fs.StringVar(&o.readerRole, "reader-role", deployment.DefaultReaderRoleName, "with --org: the read-only `ROLE` name every member stack creates")
+	fs.StringVar(&o.readerRole, "reader-role", deployment.DefaultReaderRoleName, "with --org: the base `NAME` of the read-only role every member stack creates, ROLE-REGION in each region")
 	fs.StringVar(&o.parameter, "parameter", deployment.DefaultParameterName, "with --org: the SSM `PARAMETER` holding each member's deployment record")
 	fs.IntVar(&o.concurrency, "concurrency", orgview.DefaultConcurrency, "with --org: accounts read at once")
 	fs.BoolVar(&o.failOnAttention, "fail-on-behind", false, "with --org: exit 1 when any account is behind, failing, not deployed or unreadable")

@@ -130,9 +130,10 @@ func (e emuOrg) createUnit(t *testing.T, name string) string {
 
 // createAccount adds an account with the roles a member stack and the
 // test's setup need: the reader with the member stack's reader policy
-// (permissions.Reader) over the names the test gives its resources. An
-// IAM role is global, so the one reader reads the deployment record of
-// every region (the view's second region finds none there).
+// (permissions.Reader) over the names the test gives its resources, in
+// the emulator's region only, as the member stack deployed there would
+// (deployment.ReaderRoleName): the view's second region has no reader,
+// and so no deployment.
 func (e emuOrg) createAccount(t *testing.T, _, ou string) string {
 	t.Helper()
 	*e.count++
@@ -150,9 +151,9 @@ func (e emuOrg) createAccount(t *testing.T, _, ou string) string {
 		permissions.Resources{Partition: "aws", Region: region, Account: id,
 			JobsTableARN:       "arn:aws:dynamodb:" + region + ":" + id + ":table/s3rekey-jobs-*",
 			InventoryBucketARN: "arn:aws:s3:::inventory-" + id},
-		permissions.View{DeploymentParameterARN: "arn:aws:ssm:*:" + id + ":parameter" + deployment.DefaultParameterName,
+		permissions.View{DeploymentParameterARN: "arn:aws:ssm:" + region + ":" + id + ":parameter" + deployment.DefaultParameterName,
 			QueueARNs: []string{"arn:aws:sqs:" + region + ":" + id + ":s3rekey-*"}}))
-	if _, err := e.o.PutRole(id, deployment.DefaultReaderRoleName, trust, reader); err != nil {
+	if _, err := e.o.PutRole(id, deployment.ReaderRoleName(deployment.DefaultReaderRoleName, region), trust, reader); err != nil {
 		t.Fatal(err)
 	}
 	return id

@@ -116,7 +116,7 @@ func (d *orgDemo) readerRole(account string, res permissions.Resources, q pipeli
 	view := permissions.View{DeploymentParameterARN: "arn:aws:ssm:" + res.Region + ":" + account + ":parameter" + deployment.DefaultParameterName,
 		QueueARNs: []string{arn(q.Work), arn(q.WorkDLQ), arn(q.Control), arn(q.ControlDLQ)}}
 	trust := fmt.Sprintf(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::%s:root"},"Action":"sts:AssumeRole"}]}`, OrgManagement)
-	_, err := d.org.PutRole(account, deployment.DefaultReaderRoleName, []byte(trust), permissions.PolicyDocument(permissions.Reader(res, view)))
+	_, err := d.org.PutRole(account, deployment.ReaderRoleName(deployment.DefaultReaderRoleName, res.Region), []byte(trust), permissions.PolicyDocument(permissions.Reader(res, view)))
 	return err
 }
 

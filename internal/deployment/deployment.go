@@ -21,10 +21,18 @@ import (
 // its Record under.
 const DefaultParameterName = "/s3rekey/deployment"
 
-// DefaultReaderRoleName is the role every member stack creates for the
-// organization view (read-only: the Record, the jobs table, the queues'
-// attributes), assumable only from the organization's view account.
+// DefaultReaderRoleName is the base name of the role every member stack
+// creates for the organization view (read-only: the Record, the jobs
+// table, the queues' attributes), assumable only from the organization's
+// view account. The role is named for its region (ReaderRoleName).
 const DefaultReaderRoleName = "s3rekey-org-reader"
+
+// ReaderRoleName is the reader role of the deployment in region. IAM roles
+// are global to an account, while a StackSet deploys the member stack once
+// in every target region of it: each region's stack creates its own reader
+// role, for its own region's resources, so that no two stacks of one
+// account create the same role.
+func ReaderRoleName(base, region string) string { return base + "-" + region }
 
 // Version is the Record layout this code writes and reads.
 const Version = 1

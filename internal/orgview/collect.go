@@ -162,21 +162,21 @@ func Collect[T any](ctx context.Context, c *Collector, gather GatherFunc[T]) (*V
 	return view, nil
 }
 
-// collectAccount reads one account's deployments, a row per region: its
-// reader role is assumed once, for every region.
+// collectAccount reads one account's deployments, a row per region, each
+// through the reader role of its region (deployment.ReaderRoleName).
 func collectAccount[T any](ctx context.Context, c *Collector, a Account, regions []string, gather GatherFunc[T]) []Row[T] {
 	role := c.ReaderRole
 	if role == "" {
 		role = deployment.DefaultReaderRoleName
 	}
-	arn := "arn:" + a.Partition + ":iam::" + a.ID + ":role/" + role
-	creds := aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(c.STS, arn, func(o *stscreds.AssumeRoleOptions) {
-		o.RoleSessionName = SessionName
-	}))
-	_, assumeErr := creds.Retrieve(ctx)
 	rows := make([]Row[T], 0, len(regions))
 	for _, region := range regions {
 		row := Row[T]{Account: a.ID, Name: a.Name, Region: region}
+		arn := "arn:" + a.Partition + ":iam::" + a.ID + ":role/" + deployment.ReaderRoleName(role, region)
+		creds := aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(c.STS, arn, func(o *stscreds.AssumeRoleOptions) {
+			o.RoleSessionName = SessionName
+		}))
+		_, assumeErr := creds.Retrieve(ctx)
 		if assumeErr != nil {
 			row.State, row.Reason = assumeProblem(arn, assumeErr)
 			rows = append(rows, row)

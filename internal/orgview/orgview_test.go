@@ -257,9 +257,10 @@ func TestCollectJobs(t *testing.T) {
 	if len(view.Suspended) != 1 || view.Suspended[0].ID != "100000000005" {
 		t.Errorf("suspended = %+v, want 100000000005", view.Suspended)
 	}
-	// The role is assumed once per account, in its partition, under the
-	// view's session name; never in the suspended account.
-	if len(st.arns) != 5 || !strings.Contains(strings.Join(st.arns, "\n"), "arn:aws-cn:iam::100000000003:role/s3rekey-org-reader s3rekey-org-view") ||
+	// The role of each region is assumed once per account and region
+	// (deployment.ReaderRoleName), in its partition, under the view's
+	// session name; never in the suspended account.
+	if len(st.arns) != 10 || !strings.Contains(strings.Join(st.arns, "\n"), "arn:aws-cn:iam::100000000003:role/s3rekey-org-reader-eu-west-1 s3rekey-org-view") ||
 		strings.Contains(strings.Join(st.arns, "\n"), "100000000005") {
 		t.Errorf("AssumeRole calls = %q", st.arns)
 	}
@@ -297,9 +298,9 @@ func TestCollectJobs(t *testing.T) {
 		want []string
 	}{
 		{"not deployed", flags(a.NotDeployed), []string{"2 eu-west-1: no deployment record: parameter /s3rekey/deployment does not exist in eu-west-1",
-			"3 us-east-1: reader role arn:aws-cn:iam::100000000003:role/s3rekey-org-reader cannot be assumed (AccessDenied", "3 eu-west-1: reader role"}},
+			"3 us-east-1: reader role arn:aws-cn:iam::100000000003:role/s3rekey-org-reader-us-east-1 cannot be assumed (AccessDenied", "3 eu-west-1: reader role"}},
 		{"unreadable", flags(a.Unreadable), []string{"4 us-east-1: parameter /s3rekey/deployment describes the deployment of 100000000009 in us-east-1",
-			"4 eu-west-1: reading the jobs: throttled", "6 us-east-1: assuming arn:aws-cn:iam::100000000006:role/s3rekey-org-reader: ", "RegionDisabledException"}},
+			"4 eu-west-1: reading the jobs: throttled", "6 us-east-1: assuming arn:aws-cn:iam::100000000006:role/s3rekey-org-reader-us-east-1: ", "RegionDisabledException"}},
 		{"failing", flags(a.Failing), []string{"1 us-east-1: job inv-2 failed: reason of inv-2"}},
 		{"behind", flags(a.Behind), []string{"1 eu-west-1: paused by the circuit breaker: key:k (KMS.DisabledException)", "2 us-east-1: job inv-4 stalled"}},
 	} {
@@ -334,7 +335,7 @@ func TestReaderRoleAndParameterOverrides(t *testing.T) {
 	if len(view.Rows) != 1 || view.Rows[0].Region != east || view.Rows[0].State != StateNotDeployed || !strings.Contains(view.Rows[0].Reason, "/org/s3rekey") {
 		t.Errorf("rows = %+v, want one in the base region, not deployed for want of /org/s3rekey", view.Rows)
 	}
-	if len(st.arns) != 1 || !strings.HasPrefix(st.arns[0], "arn:aws-cn:iam::100000000001:role/audit-reader ") {
+	if len(st.arns) != 1 || !strings.HasPrefix(st.arns[0], "arn:aws-cn:iam::100000000001:role/audit-reader-"+east+" ") {
 		t.Errorf("AssumeRole calls = %q", st.arns)
 	}
 }
