@@ -349,27 +349,14 @@ func (d *demo) setup(ctx context.Context) error {
 		}
 	}
 	sqsc := sqs.NewFromConfig(cfg)
-	mk := func(name string, attrs map[string]string) (string, error) {
-		out, err := sqsc.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name), Attributes: attrs})
-		return aws.ToString(out.QueueUrl), err
+	if d.queues, err = createDeploymentQueues(ctx, sqsc, d.emu.Region(), d.emu.Account(), true); err != nil {
+		return err
 	}
-	arn := func(name string) string { return "arn:aws:sqs:" + d.emu.Region() + ":" + d.emu.Account() + ":" + name }
-	redrive := func(dlq string) string {
-		return fmt.Sprintf(`{"deadLetterTargetArn":%q,"maxReceiveCount":5}`, arn(dlq))
+	out, err := sqsc.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(EnrollQueue)})
+	if err != nil {
+		return err
 	}
-	var errs [7]error
-	d.enrollQueue, errs[4] = mk(EnrollQueue, nil)
-	d.queues.UploadsDLQ, errs[5] = mk("s3rekey-uploads-dlq", map[string]string{"MessageRetentionPeriod": "1209600"})
-	d.queues.Uploads, errs[6] = mk(UploadsQueue, map[string]string{"VisibilityTimeout": "60", "RedrivePolicy": redrive("s3rekey-uploads-dlq")})
-	d.queues.WorkDLQ, errs[0] = mk("s3rekey-work-dlq", map[string]string{"MessageRetentionPeriod": "1209600"})
-	d.queues.ControlDLQ, errs[1] = mk("s3rekey-control-dlq", map[string]string{"MessageRetentionPeriod": "1209600"})
-	d.queues.Work, errs[2] = mk(WorkQueue, map[string]string{"VisibilityTimeout": "60", "RedrivePolicy": redrive("s3rekey-work-dlq")})
-	d.queues.Control, errs[3] = mk(ControlQueue, map[string]string{"VisibilityTimeout": "120", "RedrivePolicy": redrive("s3rekey-control-dlq")})
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
+	d.enrollQueue = aws.ToString(out.QueueUrl)
 	// One rule governs every demo bucket, the one created mid-run too;
 	// s3rekey's own buckets are excluded; two buckets have overrides.
 	d.policyJSON = []byte(fmt.Sprintf(`{

@@ -46,7 +46,7 @@ func (d *orgDemo) enroll(ctx context.Context, account string) (*orgMember, error
 			return nil, err
 		}
 	}
-	q, err := memberQueues(ctx, sqs.NewFromConfig(cfg), region, account)
+	q, err := createDeploymentQueues(ctx, sqs.NewFromConfig(cfg), region, account, false)
 	if err != nil {
 		return nil, err
 	}
@@ -121,37 +121,3 @@ func (d *orgDemo) readerRole(account string, res permissions.Resources, q pipeli
 }
 
 func queueName(url string) string { return url[strings.LastIndex(url, "/")+1:] }
-
-// memberQueues makes the member's work and control queues with their
-// dead-letter queues, as the stack does.
-func memberQueues(ctx context.Context, api *sqs.Client, region, account string) (pipeline.Queues, error) {
-	mk := func(name string, attrs map[string]string) (string, error) {
-		out, err := api.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name), Attributes: attrs})
-		if err != nil {
-			return "", err
-		}
-		return aws.ToString(out.QueueUrl), nil
-	}
-	redrive := func(dlq string) string {
-		return fmt.Sprintf(`{"deadLetterTargetArn":"arn:aws:sqs:%s:%s:%s","maxReceiveCount":5}`, region, account, dlq)
-	}
-	var q pipeline.Queues
-	var err error
-	for _, s := range []struct {
-		url        *string
-		name, dlq  string
-		visibility string
-	}{
-		{&q.WorkDLQ, "s3rekey-work-dlq", "", ""}, {&q.ControlDLQ, "s3rekey-control-dlq", "", ""},
-		{&q.Work, WorkQueue, "s3rekey-work-dlq", "60"}, {&q.Control, ControlQueue, "s3rekey-control-dlq", "120"},
-	} {
-		attrs := map[string]string{"MessageRetentionPeriod": "1209600"}
-		if s.dlq != "" {
-			attrs = map[string]string{"VisibilityTimeout": s.visibility, "RedrivePolicy": redrive(s.dlq)}
-		}
-		if *s.url, err = mk(s.name, attrs); err != nil {
-			return q, err
-		}
-	}
-	return q, nil
-}
